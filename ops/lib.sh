@@ -1,0 +1,36 @@
+# Shared by the ops/ scripts: a project virtualenv that installs itself once per pyproject change.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SENTISTREAM_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+
+pick_python() {
+  for candidate in python3.11 python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "error: Python >= 3.11 is needed (Debian: apt-get install python3)" >&2
+  return 1
+}
+
+# ensure_venv EXTRAS: create .venv and `pip install -e .[EXTRAS]` unless that exact install is
+# already there (the marker names the extras and a hash of pyproject.toml).
+ensure_venv() {
+  local extras="$1"
+  local stamp
+  stamp="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras//,/+}"
+  if [ ! -x "$PY" ]; then
+    echo "==> creating virtualenv $VENV"
+    "$(pick_python)" -m venv "$VENV"
+  fi
+  if [ ! -f "$VENV/.installed-$stamp" ]; then
+    echo "==> installing sentistream[$extras] into $VENV (first run downloads packages)"
+    "$PY" -m pip install -q --upgrade pip setuptools wheel
+    "$PY" -m pip install -q -e "$ROOT[$extras]"
+    rm -f "$VENV"/.installed-*
+    touch "$VENV/.installed-$stamp"
+  fi
+}

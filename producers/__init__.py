@@ -1,0 +1,1 @@
+"""Producers: replay historical datasets and feed live posts into Kafka."""

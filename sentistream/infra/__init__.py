@@ -1,0 +1,1 @@
+"""Local infrastructure without Docker: a single-node KRaft Kafka and a Redis server."""

@@ -1,0 +1,65 @@
+"""`sentistream infra up|down|status` and `sentistream smoke`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sentistream.infra.services import down_all, status_all, up_all
+from sentistream.infra.smoke import round_trip
+from sentistream.settings import get_settings
+
+
+@click.group()
+def infra() -> None:
+    """Run a local single-node Kafka (KRaft) and Redis, without Docker."""
+
+
+@infra.command()
+def up() -> None:
+    """Start Kafka and Redis (idempotent: reuses our running services)."""
+    settings = get_settings()
+    for name, outcome, seconds in up_all(settings):
+        click.echo(f"{name:<6} {outcome} in {seconds:.1f}s")
+    _print_status()
+
+
+@infra.command()
+@click.option("--purge", is_flag=True, help="Also delete their data and logs.")
+def down(purge: bool) -> None:
+    """Stop the services that `infra up` started (only ours, by pid)."""
+    settings = get_settings()
+    for name, stopped in down_all(settings):
+        click.echo(f"{name:<6} {'stopped' if stopped else 'was not running'}")
+    if purge:
+        import shutil
+
+        for sub in ("kafka", "redis"):
+            shutil.rmtree(settings.state_dir / sub, ignore_errors=True)
+        click.echo(f"purged {settings.state_dir}/{{kafka,redis}}")
+
+
+@infra.command()
+def status() -> None:
+    """Report each service as healthy or not, with its address. Exit 1 if any is down."""
+    if not _print_status():
+        sys.exit(1)
+
+
+def _print_status() -> bool:
+    all_ok = True
+    for st in status_all(get_settings()):
+        state = "healthy" if st.healthy else "DOWN"
+        pid = f"pid {st.pid}" if st.pid else "(no sentistream process)"
+        click.echo(f"{st.name:<6} {state:<8} {st.address:<16} {pid}")
+        all_ok &= st.healthy
+    return all_ok
+
+
+@click.command()
+def smoke() -> None:
+    """Send a message through Kafka and Redis and read it back."""
+    result = round_trip(get_settings())
+    click.echo(f"kafka round trip ok ({result.kafka_ms:.0f} ms): {result.payload}")
+    click.echo(f"redis round trip ok ({result.redis_ms:.1f} ms)")

@@ -1,0 +1,62 @@
+"""A message round trip through the real broker and Redis: proof that the base works."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+from sentistream.settings import Settings
+
+SMOKE_TOPIC = "sentistream.smoke"
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    payload: str
+    kafka_ms: float
+    redis_ms: float
+
+
+def round_trip(settings: Settings, timeout_s: float = 30.0) -> RoundTrip:
+    """Send one record with kafka-python, read it back with aiokafka, store and read it in Redis."""
+    import redis
+    from kafka import KafkaProducer
+
+    payload = f"smoke-{uuid.uuid4()}"
+    started = time.monotonic()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    try:
+        metadata = producer.send(SMOKE_TOPIC, payload.encode()).get(timeout=timeout_s)
+    finally:
+        producer.close()
+    received = asyncio.run(_read_back(settings, metadata.partition, metadata.offset, timeout_s))
+    if received != payload:
+        raise RuntimeError(f"round trip returned {received!r}, expected {payload!r}")
+    kafka_ms = (time.monotonic() - started) * 1000
+
+    started = time.monotonic()
+    client = redis.Redis.from_url(settings.redis_url)
+    key = f"{settings.redis_prefix}:smoke"
+    client.set(key, payload, ex=60)
+    stored = client.get(key)
+    if stored != payload.encode():
+        raise RuntimeError(f"Redis returned {stored!r}, expected {payload!r}")
+    return RoundTrip(payload, kafka_ms, (time.monotonic() - started) * 1000)
+
+
+async def _read_back(settings: Settings, partition: int, offset: int, timeout_s: float) -> str:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(SMOKE_TOPIC, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        record = await asyncio.wait_for(consumer.getone(), timeout_s)
+        return bytes(record.value).decode()
+    finally:
+        await consumer.stop()

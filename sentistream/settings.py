@@ -1,0 +1,143 @@
+"""One frozen, typed settings object, read from the environment once.
+
+No other module reads ``os.environ``: everything configurable is a field here, named
+``SENTISTREAM_<FIELD>`` in the environment, so ``--help`` and the docs can list them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SENTISTREAM_"
+
+
+class Secret(str):
+    """A string that never shows itself in reprs, logs or tracebacks."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self else "Secret('')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "sentistream"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sentistream"
+
+
+def _doc(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"doc": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- Kafka -------------------------------------------------------------------------------
+    kafka_port: int = _doc("port of the local broker that `infra up` starts", default=9092)
+    kafka_controller_port: int = _doc("KRaft controller port of the local broker", default=9093)
+    kafka_bootstrap: str = _doc(
+        "Kafka bootstrap servers (comma-separated); default localhost:<kafka_port>", default=""
+    )
+    kafka_version: str = _doc("Apache Kafka version fetched from Maven Central", default="4.1.1")
+    kafka_heap: str = _doc("JVM heap (-Xmx/-Xms) of the local broker", default="512m")
+    partitions: int = _doc("partitions of every sentistream topic", default=4)
+    topic_posts: str = _doc("topic of raw posts", default="sentistream.posts")
+    topic_scored: str = _doc("topic of scored posts", default="sentistream.scored")
+    topic_dead_letters: str = _doc("topic of rejected input", default="sentistream.dead-letters")
+    # -- Redis -------------------------------------------------------------------------------
+    redis_port: int = _doc("port of the local Redis started by `infra up`", default=6379)
+    redis_url: str = _doc("Redis URL; default redis://localhost:<redis_port>/0", default="")
+    redis_prefix: str = _doc("prefix of every Redis key sentistream writes", default="ss")
+    # -- Directories -------------------------------------------------------------------------
+    state_dir: Path = _doc("data, logs and pid files of local services and workers",
+                           default_factory=_default_state_dir)
+    cache_dir: Path = _doc("downloaded Kafka jars (kept across restarts)",
+                           default_factory=_default_cache_dir)
+    # -- Stream processing -------------------------------------------------------------------
+    batch_size: int = _doc("posts per scoring batch (Stream.take max)", default=512)
+    batch_within: float = _doc("seconds to wait for a batch to fill (Stream.take within)",
+                               default=0.25)
+    max_text_chars: int = _doc("longer posts are dead-lettered", default=2000)
+    model_threads: int = _doc("LiteRT interpreter threads", default=1)
+    model_path: str = _doc("model file; default: the int8 model shipped in the package",
+                           default="")
+    brands_file: str = _doc("brands file (YAML/JSON); default: the packaged demo brands",
+                            default="")
+    retention_minute_s: int = _doc("retention of 1-minute buckets, seconds", default=2 * 86400)
+    retention_hour_s: int = _doc("retention of 1-hour buckets, seconds", default=90 * 86400)
+    retention_day_s: int = _doc("retention of 1-day buckets, seconds (0 = forever)", default=0)
+    worker_web_port: int = _doc("worker HTTP port (metrics, health)", default=6066)
+    # -- API ---------------------------------------------------------------------------------
+    api_host: str = _doc("HTTP API/dashboard bind address", default="127.0.0.1")
+    api_port: int = _doc("HTTP API/dashboard port", default=8000)
+    api_token: Secret = _doc("bearer token required by the API when set", default=Secret(""))
+
+    def __post_init__(self) -> None:
+        # Derived defaults keep a single source of truth for ports.
+        if not self.kafka_bootstrap:
+            object.__setattr__(self, "kafka_bootstrap", f"localhost:{self.kafka_port}")
+        if not self.redis_url:
+            object.__setattr__(self, "redis_url", f"redis://localhost:{self.redis_port}/0")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f, raw)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+        if kind == "Secret":
+            return Secret(raw)
+        return raw
+    except ValueError as exc:
+        from sentistream.errors import ConfigError
+
+        raise ConfigError(f"{env_name(f.name)}={raw!r} is not a valid {kind}: {exc}") from exc
+
+
+def describe_environment() -> str:
+    """The environment variables and their defaults, for --help and the README."""
+    defaults = Settings()
+    lines = []
+    for f in fields(Settings):
+        default = getattr(defaults, f.name)
+        shown = "(unset)" if isinstance(default, Secret) else str(default)
+        lines.append(f"  {env_name(f.name):<36} {f.metadata['doc']} [{shown}]")
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()

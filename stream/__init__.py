@@ -1,0 +1,1 @@
+"""The Faust pipeline: batched scoring of posts into exact per-brand aggregates in Redis."""

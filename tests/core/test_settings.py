@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentistream.errors import ConfigError
+from sentistream.settings import Secret, Settings, describe_environment
+
+
+def test_defaults_derive_addresses_from_ports() -> None:
+    s = Settings.from_env({"SENTISTREAM_KAFKA_PORT": "19092", "SENTISTREAM_REDIS_PORT": "16379"})
+    assert s.kafka_bootstrap == "localhost:19092"
+    assert s.redis_url == "redis://localhost:16379/0"
+
+
+def test_types_are_parsed() -> None:
+    s = Settings.from_env({
+        "SENTISTREAM_BATCH_WITHIN": "0.5", "SENTISTREAM_STATE_DIR": "/tmp/x",
+        "SENTISTREAM_API_TOKEN": "hunter2",
+    })
+    assert s.batch_within == 0.5
+    assert s.state_dir == Path("/tmp/x")
+    assert isinstance(s.api_token, Secret) and s.api_token.reveal() == "hunter2"
+    assert "hunter2" not in repr(s)
+
+
+def test_bad_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="SENTISTREAM_PARTITIONS='many'"):
+        Settings.from_env({"SENTISTREAM_PARTITIONS": "many"})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Settings().partitions = 3  # type: ignore[misc]
+
+
+def test_every_field_is_documented() -> None:
+    text = describe_environment()
+    for name in ("SENTISTREAM_KAFKA_BOOTSTRAP", "SENTISTREAM_REDIS_URL", "SENTISTREAM_STATE_DIR",
+                 "SENTISTREAM_TOPIC_POSTS", "SENTISTREAM_API_TOKEN"):
+        assert name in text

@@ -1,0 +1,75 @@
+"""`infra up` -> `status` -> `down` -> `status`, on ports and a state dir of this test's own."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentistream.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sentistream.cli", "infra", *args], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture
+def private_env(tmp_path: Path, services: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "SENTISTREAM_STATE_DIR": str(tmp_path / "state"),
+        # Share the jar cache: the test is about lifecycle, not about downloading.
+        "SENTISTREAM_CACHE_DIR": str(services.cache_dir),
+        "SENTISTREAM_KAFKA_PORT": str(_free_port()),
+        "SENTISTREAM_KAFKA_CONTROLLER_PORT": str(_free_port()),
+        "SENTISTREAM_REDIS_PORT": str(_free_port()),
+        "SENTISTREAM_KAFKA_HEAP": "256m",
+    })
+    return env
+
+
+def test_up_status_down_status(private_env: dict[str, str]) -> None:
+    try:
+        up = _run(private_env, "up")
+        assert up.returncode == 0, up.stderr
+        assert "kafka  started" in up.stdout and "redis  started" in up.stdout
+
+        again = _run(private_env, "up")  # idempotent: reuses what runs
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.count("already running") == 2
+
+        status = _run(private_env, "status")
+        assert status.returncode == 0
+        assert status.stdout.count("healthy") == 2
+        assert f"localhost:{private_env['SENTISTREAM_KAFKA_PORT']}" in status.stdout
+    finally:
+        down = _run(private_env, "down")
+    assert down.returncode == 0
+    assert "kafka  stopped" in down.stdout and "redis  stopped" in down.stdout
+
+    after = _run(private_env, "status")
+    assert after.returncode == 1
+    assert after.stdout.count("DOWN") == 2
+    state = Path(private_env["SENTISTREAM_STATE_DIR"])
+    assert not list(state.rglob("*.pid")), "down must leave no pid files behind"
+
+
+def test_foreign_process_on_port_is_reported(private_env: dict[str, str]) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(private_env["SENTISTREAM_REDIS_PORT"])))
+        squatter.listen()
+        result = _run(private_env, "up")
+    assert result.returncode == 3
+    assert "already in use by a process that sentistream did not start" in result.stderr
+    assert "SENTISTREAM_REDIS_PORT" in result.stderr
