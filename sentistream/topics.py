@@ -1,0 +1,54 @@
+"""The Kafka topics that producers and workers share, created with one known partition count."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from sentistream.errors import InfraError
+from sentistream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [settings.topic_posts, settings.topic_scored, settings.topic_dead_letters]
+
+
+def ensure_topics(settings: Settings, names: list[str] | None = None,
+                  timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet with ``settings.partitions``; returns the new ones.
+
+    Producers and workers both call this before they start, so the partition count never depends
+    on which of them ran first (broker auto-creation would use the broker's default instead).
+    """
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    wanted = names if names is not None else topic_names(settings)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                     request_timeout_ms=10_000)
+            break
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise InfraError(
+                    f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}). Is it running? "
+                    "`sentistream infra up` starts a local one; SENTISTREAM_KAFKA_BOOTSTRAP "
+                    "points elsewhere."
+                ) from exc
+            time.sleep(1.0)
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in wanted if n not in existing]
+        if missing:
+            # Another process may win the race; the topic is then there, which is all we need.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(n, settings.partitions, 1) for n in missing])
+            log.info("created topics %s with %d partitions", missing, settings.partitions)
+        return missing
+    finally:
+        admin.close()
