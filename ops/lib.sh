@@ -34,3 +34,17 @@ ensure_venv() {
     touch "$VENV/.installed-$stamp"
   fi
 }
+
+# ensure_chromium: the dashboard's browser test drives Debian's Chromium (no browser downloads
+# are possible here). Installs it when missing and we are root on Debian.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+    echo "==> installing Debian's chromium for the browser test"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "error: the browser test needs Chromium: install the 'chromium' package" >&2
+    return 1
+  fi
+}

@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_venv "dev,train"
+ensure_chromium
 
 # Test services live on their own ports and state dir, so a running demo is never touched.
 export SENTISTREAM_STATE_DIR="${SENTISTREAM_STATE_DIR:-$ROOT/.state/test}"
