@@ -78,6 +78,9 @@ class Settings:
     retention_hour_s: int = _doc("retention of 1-hour buckets, seconds", default=90 * 86400)
     retention_day_s: int = _doc("retention of 1-day buckets, seconds (0 = forever)", default=0)
     worker_web_port: int = _doc("worker HTTP port (metrics, health)", default=6066)
+    top_posts: int = _doc("most positive/negative posts kept per brand and hour", default=10)
+    live_maxlen: int = _doc("approximate length cap of the Redis live-announcement stream",
+                            default=10000)
     # -- API ---------------------------------------------------------------------------------
     api_host: str = _doc("HTTP API/dashboard bind address", default="127.0.0.1")
     api_port: int = _doc("HTTP API/dashboard port", default=8000)

@@ -1,0 +1,25 @@
+"""Errors of the stream package: each says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+from sentistream.errors import SentistreamError
+
+
+class StreamError(SentistreamError):
+    """Root of the stream package's errors."""
+
+
+class BrandsFileError(StreamError):
+    """The brands file is missing or malformed; fix it (its path and problem are in the message)."""
+
+    exit_code = 2
+
+
+class SinkUnavailableError(StreamError):
+    """Redis did not answer at start-up; start it (`sentistream infra up`) or fix the URL."""
+
+    exit_code = 3
+
+
+class ScriptError(StreamError):
+    """The Redis apply script failed for a reason other than a lost connection (a bug: report it)."""

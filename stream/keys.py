@@ -1,0 +1,121 @@
+"""The Redis key scheme: the one place that names every key the worker writes and readers read.
+
+Every key of one brand carries the same Redis Cluster hash tag ``{<prefix>:b:<brand>}``, so one
+brand's buckets, totals, top posts and dedupe offsets live in one slot and are updated by one
+atomic script. Global keys (the brand index, the live stream) have tags of their own. Brand names
+are escaped (``escape_brand``) so that no brand can break out of its tag or clash with another.
+See the README section "Redis key scheme" for the layout with examples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Bucket resolutions: key code -> width in seconds. Buckets start at multiples of the width in
+# UTC epoch seconds, from the post's EVENT time (created_at), never the processing time.
+RESOLUTIONS: dict[str, int] = {"m": 60, "h": 3600, "d": 86400}
+
+# The global aggregate: every valid post counts here, whatever its brands.
+ALL_BRANDS = "_all"
+
+# Fields of a bucket hash (and of a brand's all-time total hash). Intensity is summed as integer
+# millionths so sums are exact and independent of the order in which batches are applied.
+BUCKET_FIELDS: tuple[str, ...] = ("n", "neg", "neu", "pos", "isum_e6")
+INTENSITY_SCALE = 1_000_000
+
+# Top-post sets: members are JSON posts, scores are their intensity.
+POLARITIES: tuple[str, ...] = ("pos", "neg")
+
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def escape_brand(brand: str) -> str:
+    """Percent-encode every byte outside ``[A-Za-z0-9_.-]``: reversible, and never ``{ } :``."""
+    out = []
+    for ch in brand:
+        if ch in _SAFE:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def unescape_brand(escaped: str) -> str:
+    """Inverse of ``escape_brand``."""
+    raw = bytearray()
+    i = 0
+    while i < len(escaped):
+        if escaped[i] == "%":
+            raw.append(int(escaped[i + 1:i + 3], 16))
+            i += 3
+        else:
+            raw.extend(escaped[i].encode("ascii"))
+            i += 1
+    return raw.decode("utf-8")
+
+
+def bucket_start(epoch_s: float, resolution: str) -> int:
+    """Start (epoch seconds) of the bucket of ``resolution`` that holds ``epoch_s``."""
+    width = RESOLUTIONS[resolution]
+    return int(math.floor(epoch_s / width)) * width
+
+
+def window_buckets(now_s: float, seconds: int, resolution: str) -> list[int]:
+    """Bucket starts covering the rolling window (now - seconds, now], oldest first.
+
+    The oldest bucket may start before the window: rolling views are bucket-granular.
+    """
+    width = RESOLUTIONS[resolution]
+    last = bucket_start(now_s, resolution)
+    first = bucket_start(now_s - seconds + 1e-9, resolution) if seconds > 0 else last
+    return list(range(first, last + width, width))
+
+
+@dataclass(frozen=True)
+class KeyScheme:
+    """Key names under one prefix (``settings.redis_prefix``)."""
+
+    prefix: str = "ss"
+
+    def brand_tag(self, brand: str) -> str:
+        return f"{{{self.prefix}:b:{escape_brand(brand)}}}"
+
+    def bucket(self, brand: str, resolution: str, start: int) -> str:
+        """Hash with BUCKET_FIELDS for one brand and bucket; expires after the retention."""
+        return f"{self.brand_tag(brand)}:{resolution}:{start}"
+
+    def bucket_index(self, brand: str, resolution: str) -> str:
+        """Sorted set of the brand's bucket starts (member and score = start)."""
+        return f"{self.brand_tag(brand)}:idx:{resolution}"
+
+    def total(self, brand: str) -> str:
+        """Hash with BUCKET_FIELDS over all time (never expires)."""
+        return f"{self.brand_tag(brand)}:total"
+
+    def top(self, brand: str, polarity: str, hour_start: int) -> str:
+        """Bounded sorted set of the most positive/negative posts of one brand and hour."""
+        return f"{self.brand_tag(brand)}:top:{polarity}:{hour_start}"
+
+    def offsets(self, brand: str) -> str:
+        """Hash ``<topic>:<partition>`` -> last Kafka offset applied to this brand's keys."""
+        return f"{self.brand_tag(brand)}:offsets"
+
+    @property
+    def brands(self) -> str:
+        """Sorted set of every brand seen; score = newest event time (epoch s) of that brand."""
+        return f"{{{self.prefix}}}:brands"
+
+    @property
+    def live(self) -> str:
+        """Capped stream (XADD MAXLEN ~) and pub/sub channel announcing applied changes."""
+        return f"{{{self.prefix}}}:live"
+
+    @property
+    def dead_letters(self) -> str:
+        """Hash reason -> count of dead-lettered records (exact, deduplicated like buckets)."""
+        return f"{{{self.prefix}:dl}}:counts"
+
+    @property
+    def dead_letter_offsets(self) -> str:
+        return f"{{{self.prefix}:dl}}:offsets"
