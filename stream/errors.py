@@ -22,4 +22,4 @@ class SinkUnavailableError(StreamError):
 
 
 class ScriptError(StreamError):
-    """The Redis apply script failed for a reason other than a lost connection (a bug: report it)."""
+    """The Redis apply script failed for another reason than a lost connection (a bug)."""

@@ -58,7 +58,7 @@ def unescape_brand(escaped: str) -> str:
 def bucket_start(epoch_s: float, resolution: str) -> int:
     """Start (epoch seconds) of the bucket of ``resolution`` that holds ``epoch_s``."""
     width = RESOLUTIONS[resolution]
-    return int(math.floor(epoch_s / width)) * width
+    return math.floor(epoch_s / width) * width
 
 
 def window_buckets(now_s: float, seconds: int, resolution: str) -> list[int]:
