@@ -1,0 +1,31 @@
+"""Posts to Kafka records: a UTF-8 JSON value and a key, a whole batch at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import orjson
+
+KeyBy = Literal["brand", "id"]
+KEY_CHOICES: tuple[KeyBy, ...] = ("brand", "id")
+
+
+def encode_values(posts: Sequence[dict[str, Any]]) -> list[bytes]:
+    dumps = orjson.dumps
+    return [dumps(p) for p in posts]
+
+
+def encode_keys(posts: Sequence[dict[str, Any]], key_by: KeyBy) -> list[bytes]:
+    """The record key: the post's brand (first of ``brands``) or, failing that, its id."""
+    if key_by == "id":
+        return [str(p["id"]).encode() for p in posts]
+    return [_brand_key(p) for p in posts]
+
+
+def _brand_key(post: dict[str, Any]) -> bytes:
+    brand = post.get("brand")
+    if not brand:
+        brands = post.get("brands")
+        brand = brands[0] if isinstance(brands, list) and brands else None
+    return str(brand if brand else post["id"]).encode()
