@@ -129,3 +129,78 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
     progress = Progress(None, enabled=not quiet)
     with producing(sink, stats, progress, "produce"):
         run_produce(sink, sys.stdin.buffer, stats, progress, key_by)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--preset", type=click.Choice(["sentiment140", "tweeteval"]), default=None,
+              help="A known dataset layout (columns, header, encoding).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "json"]), default=None,
+              help="Input format [default: from the name, else sniffed].")
+@click.option("--text-column", default=None, help="[default: text]")
+@click.option("--time-column", default=None, help="[default: created_at, else date]")
+@click.option("--id-column", default=None, help="[default: id, else derived from the content]")
+@click.option("--brand-column", default=None, help="[default: brand, else query, else topic]")
+@click.option("--author-column", default=None, help="[default: author, else user]")
+@click.option("--encoding", default=None, help="Text encoding of CSV input [default: utf-8].")
+@click.option("--no-extra", is_flag=True, help="Drop unmapped columns instead of keeping them.")
+@click.option("--max", "as_fast", is_flag=True, help="As fast as possible (the default).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Posts per second.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="X times the original pace, from the rows' timestamps.")
+@click.option("--rebase-time", is_flag=True,
+              help="Shift created_at so that the first post is now (live simulation).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Stop after N posts.")
+@click.option("--loop", is_flag=True, help="Start over at the end (timestamps keep advancing).")
+@click.option("--order", type=click.Choice(["auto", "file", "time"]), default="auto",
+              show_default=True,
+              help="auto: sort files by time when they are not sorted; stdin streams as is.")
+@click.option("--bad-rows", "bad_rows", type=click.Path(dir_okay=False), default=None,
+              help="Report of rejected rows [default: $STATE_DIR/replay/bad-rows-<time>.tsv].")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@tuning_options(linger_ms=20)
+def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
+           text_column: str | None, time_column: str | None, id_column: str | None,
+           brand_column: str | None, author_column: str | None, encoding: str | None,
+           no_extra: bool, as_fast: bool, rate: float | None, speed: float | None,
+           rebase_time: bool, limit: int | None, loop: bool, order: str,
+           bad_rows: str | None, quiet: bool, key_by: KeyBy, compression: str,
+           linger_ms: int, batch_kib: int, topic: str | None) -> None:
+    """Replay CSV/JSONL/JSON files (gzip ok, - for stdin) into the posts topic."""
+    import dataclasses
+    from pathlib import Path
+
+    from producers.mapping import PRESETS, ColumnMap
+    from producers.pacing import Pacer
+    from producers.replay import Replay, ReplayOptions
+    from producers.report import BadRowReport
+
+    if sum([as_fast, rate is not None, speed is not None]) > 1:
+        raise click.UsageError("choose one of --max, --rate and --speed")
+    columns = (PRESETS[preset] if preset else ColumnMap()).with_overrides(
+        text_column, time_column, id_column, brand_column, author_column)
+    columns = dataclasses.replace(columns, encoding=encoding or columns.encoding,
+                                  keep_extra=not no_extra)
+    settings = get_settings()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report = BadRowReport(Path(bad_rows) if bad_rows else
+                          settings.state_dir / "replay" / f"bad-rows-{stamp}.tsv")
+    options = ReplayOptions(paths=files, columns=columns, fmt=fmt,  # type: ignore[arg-type]
+                            limit=limit, loop=loop, rebase_time=rebase_time,
+                            order=order, key_by=key_by)  # type: ignore[arg-type]
+    try:
+        pacer = (Pacer("rate", rate) if rate is not None else
+                 Pacer("speed", speed) if speed is not None else Pacer("max"))
+        sink = PostSink(settings, _sink_options(compression, linger_ms, batch_kib), topic)
+    except ProducerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    stats = RunStats()
+    progress = Progress(limit, enabled=not quiet)
+    try:
+        with producing(sink, stats, progress, "replay"):
+            Replay(options, sink, pacer, stats, progress, report).run()
+    finally:
+        report.close()
+        if report.count:
+            click.echo(f"{report.count} bad rows (with line numbers) in {report.path}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -11,7 +10,7 @@ import orjson
 
 from producers.generator import GeneratorSpec, LiveGenerator
 from producers.progress import Progress, RunStats
-from producers.records import KeyBy, encode_keys, encode_values
+from producers.records import KeyBy, content_id, encode_keys, encode_values
 from producers.sink import PostSink
 
 MAX_CHUNK = 4096  # posts per send() batch at --max
@@ -87,9 +86,3 @@ def parse_live_line(line: bytes) -> dict[str, Any] | None:
     except UnicodeDecodeError:
         return None
     return {"id": content_id(decoded, "", ""), "text": decoded}
-
-
-def content_id(text: str, created_at: str, author: str) -> str:
-    """A stable id from the content, so a replay of the same rows is recognisable."""
-    digest = hashlib.blake2b(f"{text}\x1f{created_at}\x1f{author}".encode(), digest_size=8)
-    return "h" + digest.hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -29,3 +30,9 @@ def _brand_key(post: dict[str, Any]) -> bytes:
         brands = post.get("brands")
         brand = brands[0] if isinstance(brands, list) and brands else None
     return str(brand if brand else post["id"]).encode()
+
+
+def content_id(text: str, created_at: str, author: str) -> str:
+    """A stable id from the content, so a replay of the same rows is recognisable."""
+    digest = hashlib.blake2b(f"{text}\x1f{created_at}\x1f{author}".encode(), digest_size=8)
+    return "h" + digest.hexdigest()
