@@ -112,6 +112,16 @@ class KeyScheme:
         return f"{{{self.prefix}}}:live"
 
     @property
+    def alerts(self) -> str:
+        """Hash alert id (``<escaped brand>:<kind>:<bucket start>``) -> alert JSON, set once."""
+        return f"{{{self.prefix}}}:alerts"
+
+    @property
+    def alerts_index(self) -> str:
+        """Sorted set of alert ids; score = start of the bucket that raised the alert."""
+        return f"{{{self.prefix}}}:alerts:idx"
+
+    @property
     def dead_letters(self) -> str:
         """Hash reason -> count of dead-lettered records (exact, deduplicated like buckets)."""
         return f"{{{self.prefix}:dl}}:counts"

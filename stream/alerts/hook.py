@@ -1,0 +1,88 @@
+"""The worker's alert hook: after a batch is applied, check the minute buckets it touched.
+
+The worker calls ``check_alerts`` with the same ``changes`` map it announces (brand ->
+increments, with the ``minutes`` it touched). One pipelined read fetches each touched bucket and
+its trailing baseline; a failure here is logged and never fails the batch, whose aggregates are
+already applied: an alert missed during a Redis hiccup is better than a stalled partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from sentistream.settings import Settings
+from stream.alerts.detector import Alert, AlertRules, detect
+from stream.alerts.store import save_alerts
+from stream.keys import ALL_BRANDS, BUCKET_FIELDS, RESOLUTIONS, KeyScheme
+from stream.query.stats import Counts
+
+log = logging.getLogger(__name__)
+MINUTE = RESOLUTIONS["m"]
+# A replay batch may span many minutes; the newest few per brand are what a live user watches.
+MAX_MINUTES_PER_BRAND = 8
+
+
+@lru_cache(maxsize=4)
+def _rules(settings: Settings) -> AlertRules:
+    return AlertRules.from_settings(settings)
+
+
+def touched_minutes(changes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[int]]:
+    """Brand -> the newest minute buckets a batch touched (``_all`` is not a brand)."""
+    out = {}
+    for brand, change in changes.items():
+        minutes = sorted({int(m) for m in change.get("minutes", ())})
+        if brand != ALL_BRANDS and minutes:
+            out[brand] = minutes[-MAX_MINUTES_PER_BRAND:]
+    return out
+
+
+async def evaluate(client: aioredis.Redis, keys: KeyScheme, rules: AlertRules,
+                   touched: Mapping[str, list[int]], now: float) -> list[Alert]:
+    """Read each touched bucket with its baseline in one round trip and run the detector."""
+    plan = []
+    pipe = client.pipeline(transaction=False)
+    for brand, minutes in touched.items():
+        first = minutes[0] - rules.baseline_buckets * MINUTE
+        starts = list(range(first, minutes[-1] + MINUTE, MINUTE))
+        for start in starts:
+            pipe.hmget(keys.bucket(brand, "m", start), list(BUCKET_FIELDS))
+        plan.append((brand, minutes, starts))
+    replies = await pipe.execute()
+    alerts: list[Alert] = []
+    offset = 0
+    for brand, minutes, starts in plan:
+        counts = {s: Counts.from_values(v)
+                  for s, v in zip(starts, replies[offset:offset + len(starts)], strict=True)}
+        offset += len(starts)
+        for minute in minutes:
+            base = [counts[minute - i * MINUTE] for i in range(rules.baseline_buckets, 0, -1)]
+            alerts.extend(detect(brand, minute, counts[minute], base, rules, now))
+    return alerts
+
+
+async def check_alerts(client: aioredis.Redis, settings: Settings,
+                       changes: Mapping[str, Mapping[str, Any]]) -> int:
+    """Detect, store and announce alerts for a batch's changes; returns how many were new."""
+    touched = touched_minutes(changes)
+    if not touched:
+        return 0
+    keys = KeyScheme(settings.redis_prefix)
+    try:
+        alerts = await evaluate(client, keys, _rules(settings), touched, time.time())
+        if not alerts:
+            return 0
+        new = await save_alerts(client, keys, alerts, settings.alert_keep, settings.live_maxlen)
+    except RedisError as exc:
+        log.warning("alert check skipped for this batch: %s", exc)
+        return 0
+    if new:
+        log.info("%d new alert(s) among %s", new, ", ".join(a.id for a in alerts))
+    return new

@@ -1,0 +1,79 @@
+"""Alerts in Redis: written once per (brand, kind, bucket), announced live, listed newest first.
+
+The alert hash, its index and the live stream share the hash tag ``{<prefix>}``, so one script
+writes the alert and announces it atomically, and only when the alert is new: a redelivered batch
+or a second worker that sees the same bucket finds the id taken and announces nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from stream.alerts.detector import Alert
+from stream.keys import KeyScheme, escape_brand
+
+# KEYS: alerts hash, alerts index, live stream (= live channel name).
+# ARGV: keep, live maxlen, announcement JSON prefix, then (id, score, json) per alert.
+# The announcement carries an empty "brands" map, so readers of bucket changes see nothing new.
+SAVE_LUA = """
+local new = {}
+for i = 4, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i])
+    table.insert(new, ARGV[i + 2])
+  end
+end
+local keep = tonumber(ARGV[1])
+local extra = redis.call('ZCARD', KEYS[2]) - keep
+if extra > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, extra - 1)
+  redis.call('HDEL', KEYS[1], unpack(old))
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
+end
+if #new > 0 then
+  local payload = ARGV[3] .. table.concat(new, ',') .. ']}'
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'data', payload)
+  redis.call('PUBLISH', KEYS[3], payload)
+end
+return #new
+"""
+
+
+async def save_alerts(client: aioredis.Redis, keys: KeyScheme, alerts: Sequence[Alert],
+                      keep: int, live_maxlen: int) -> int:
+    """Store the alerts that are new and announce them; returns how many were new."""
+    if not alerts:
+        return 0
+    head = json.dumps({"at": time.time(), "brands": {}})[:-1] + ', "alerts": ['
+    args: list[Any] = [keep, live_maxlen, head]
+    for alert in alerts:
+        args.extend((alert.id, alert.bucket, json.dumps(alert.to_json())))
+    script = client.register_script(SAVE_LUA)
+    return int(await script(keys=[keys.alerts, keys.alerts_index, keys.live], args=args))
+
+
+async def list_alerts(client: aioredis.Redis, keys: KeyScheme, brand: str | None = None,
+                      limit: int = 50, since: float | None = None) -> list[dict[str, Any]]:
+    """Newest alerts first (by bucket), optionally of one brand and from ``since`` on."""
+    low = "-inf" if since is None else since
+    # Fetch more than asked when filtering by brand: the index is global.
+    fetch = limit if brand is None else max(limit * 20, 1000)
+    reply = await client.zrevrangebyscore(keys.alerts_index, "+inf", low, start=0, num=fetch)
+    ids = [_text(i) for i in reply]
+    if brand is not None:
+        mark = escape_brand(brand) + ":"
+        ids = [i for i in ids if i.startswith(mark)]
+    ids = ids[:limit]
+    if not ids:
+        return []
+    values = await client.hmget(keys.alerts, ids)
+    return [json.loads(v) for v in values if v is not None]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,99 @@
+"""The Faust app: the posts topic, the scoring agent and the worker's /metrics and /health pages.
+
+The agent consumes raw bytes (no Faust serializer), so invalid JSON or UTF-8 reaches the batch
+processor as data. It takes batches with ``noack_take`` and acks each batch only after
+``BatchProcessor.process`` has returned, that is after the Redis write and the Kafka produces
+succeeded. (``take`` would ack a batch even when the loop body is interrupted, e.g. by a shutdown
+during a Redis outage, and so lose it.)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from sentistream.settings import Settings
+from stream.metrics import WorkerMetrics
+from stream.pipeline import BatchProcessor, Scorer
+from stream.posts import RawRecord
+from stream.sink import RedisSink
+
+log = logging.getLogger(__name__)
+
+
+def app_id(settings: Settings) -> str:
+    """The consumer group: one per posts topic, so workers of one topic share its partitions."""
+    return f"sentistream-{settings.topic_posts}"
+
+
+def create_app(settings: Settings, scorer: Scorer) -> faust.App:
+    app = faust.App(
+        app_id(settings),
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        topic_partitions=settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        web_port=settings.worker_web_port,
+        web_in_thread=False,
+        datadir=str(settings.state_dir / "faust"),
+        autodiscover=False,
+    )
+    metrics = WorkerMetrics()
+    sink = RedisSink(settings)
+    topic = app.topic(settings.topic_posts, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+
+    async def produce(topic_name: str, key: bytes | None, value: bytes) -> Any:
+        return await app.producer.send(topic_name, key, value, partition=None, timestamp=None,
+                                       headers=None)
+
+    processor = BatchProcessor(settings, scorer, sink, produce, metrics)
+
+    @app.agent(topic, concurrency=1)
+    async def score_posts(stream: Any) -> None:
+        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
+            records = [RawRecord(e.value, e.message.topic, e.message.partition,
+                                 e.message.offset, e.message.timestamp) for e in events]
+            await processor.process(records)
+            for event in events:
+                await stream.ack(event)
+            _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def check_redis() -> None:
+        await sink.ping()  # fail loudly at start-up rather than at the first batch
+        log.info("worker %s: Redis at %s answers; scoring with model %s", app.conf.id,
+                 settings.redis_url, scorer.version)
+
+    @app.page("/metrics")
+    async def metrics_page(self: Any, request: Any) -> Any:
+        return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/health")
+    async def health_page(self: Any, request: Any) -> Any:
+        try:
+            await sink.ping()
+            redis_ok = True
+        except Exception:
+            redis_ok = False
+        assigned = sorted(tp.partition for tp in app.consumer.assignment()
+                          if tp.topic == settings.topic_posts)
+        body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok,
+                "partitions": assigned, "model_version": scorer.version}
+        return self.json(body, status=200 if redis_ok else 503)
+
+    return app
+
+
+def _update_lag(app: faust.App, metrics: WorkerMetrics, topic: str,
+                last_offsets: dict[int, int]) -> None:
+    for partition, offset in last_offsets.items():
+        try:
+            highwater = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # partition revoked meanwhile: no lag to report from here
+            continue
+        if highwater is not None:
+            metrics.lag.labels(str(partition)).set(max(0, int(highwater) - offset - 1))

@@ -1,0 +1,154 @@
+"""Which brands a post is about: an explicit ``brand``/``brands`` field, else its text.
+
+The brands file (YAML or JSON) maps each brand to aliases, #hashtags and @handles. All of them are
+compiled into ONE case-insensitive regex per file, with word boundaries, and a whole batch is
+matched by a single ``finditer`` over the joined texts. ``BrandsFile`` reloads the file when its
+mtime changes, so brands change without a code change or a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from stream.errors import BrandsFileError
+from stream.keys import ALL_BRANDS
+
+log = logging.getLogger(__name__)
+
+_SEP = "\x00"  # joins the texts of a batch; no pattern can match across it
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    aliases: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    handles: tuple[str, ...] = ()
+
+
+def default_brands_path() -> Path:
+    return Path(str(resources.files("stream") / "resources" / "brands.yaml"))
+
+
+def load_brands(path: Path) -> list[Brand]:
+    """Read a brands file: ``{"brands": {name: {aliases: [], hashtags: [], handles: []}}}``."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise BrandsFileError(f"cannot read brands file {path}: {exc}") from exc
+    table = data.get("brands") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise BrandsFileError(f"brands file {path} needs a top-level mapping 'brands:'")
+    return [_brand(path, name, spec) for name, spec in table.items()]
+
+
+def _brand(path: Path, name: Any, spec: Any) -> Brand:
+    if not isinstance(name, str) or not name.strip() or name.strip().lower() == ALL_BRANDS:
+        raise BrandsFileError(f"brands file {path}: {name!r} is not a usable brand name")
+    spec = spec or {}
+    if not isinstance(spec, dict):
+        raise BrandsFileError(f"brands file {path}: brand {name!r} must map to a mapping")
+    lists = {}
+    for kind in ("aliases", "hashtags", "handles"):
+        values = spec.get(kind) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip()
+                                                   for v in values):
+            raise BrandsFileError(f"brands file {path}: {name}.{kind} must be a list of strings")
+        lists[kind] = tuple(v.strip().lstrip("#@").lower() for v in values)
+    return Brand(name.strip().lower(), lists["aliases"], lists["hashtags"], lists["handles"])
+
+
+class BrandMatcher:
+    """Matches a batch of texts against one set of brands."""
+
+    def __init__(self, brands: Sequence[Brand]) -> None:
+        terms: list[tuple[str, str]] = []  # (regex, brand)
+        self._canonical: dict[str, str] = {}
+        for brand in brands:
+            for alias in {brand.name, *brand.aliases}:
+                words = r"\s+".join(re.escape(w) for w in alias.split())
+                terms.append((rf"(?<!\w){words}(?!\w)", brand.name))
+                self._canonical.setdefault(alias, brand.name)
+            for tag in brand.hashtags:
+                terms.append((rf"(?<!\w)\#{re.escape(tag)}(?!\w)", brand.name))
+                self._canonical.setdefault(tag, brand.name)
+            for handle in brand.handles:
+                terms.append((rf"(?<![\w@])@{re.escape(handle)}(?!\w)", brand.name))
+                self._canonical.setdefault(handle, brand.name)
+        # Longest first, so "apple music" wins over "apple" at the same position.
+        terms.sort(key=lambda t: -len(t[0]))
+        self._brand_of_group = [brand for _, brand in terms]
+        self.brands = tuple(b.name for b in brands)
+        self._regex = (re.compile("|".join(f"({rx})" for rx, _ in terms), re.IGNORECASE)
+                       if terms else None)
+
+    def canonical(self, name: str) -> str:
+        """An explicit brand as its brand-file name when it is a known alias, else lower-cased."""
+        key = name.strip().lstrip("#@").lower()
+        return self._canonical.get(key, key)
+
+    def match_texts(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
+        """The brands mentioned in each text (sorted, no duplicates); one regex pass per batch."""
+        found: list[set[str]] = [set() for _ in texts]
+        if self._regex is None or not texts:
+            return [() for _ in texts]
+        joined = _SEP.join(texts)
+        lengths = np.fromiter((len(t) + 1 for t in texts), np.int64, len(texts))
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        matches = [(m.start(), m.lastindex or 0) for m in self._regex.finditer(joined)]
+        if matches:
+            where = np.searchsorted(starts, [s for s, _ in matches], side="right") - 1
+            for post, (_, group) in zip(where.tolist(), matches, strict=True):
+                found[post].add(self._brand_of_group[group - 1])
+        return [tuple(sorted(s)) for s in found]
+
+    def brands_of(self, texts: Sequence[str],
+                  explicit: Sequence[tuple[str, ...] | None]) -> list[tuple[str, ...]]:
+        """Brands per post: the explicit field when present (it wins), else the text matches."""
+        matched = self.match_texts(texts)
+        out = []
+        for i, names in enumerate(explicit):
+            if names is None:
+                out.append(matched[i])
+            else:
+                canon = {self.canonical(n) for n in names} - {ALL_BRANDS}
+                out.append(tuple(sorted(canon)))
+        return out
+
+
+class BrandsFile:
+    """A brands file that is re-read when its mtime changes; a broken edit keeps the old brands."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_brands_path()
+        self._mtime = self._stat()
+        self.matcher = BrandMatcher(load_brands(self.path))
+
+    def _stat(self) -> int:
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except OSError as exc:
+            raise BrandsFileError(f"brands file {self.path} is not readable: {exc}") from exc
+
+    def current(self) -> BrandMatcher:
+        """The matcher for the file as it is now (one stat per call: call it once per batch)."""
+        try:
+            mtime = self._stat()
+            if mtime != self._mtime:
+                self._mtime = mtime
+                self.matcher = BrandMatcher(load_brands(self.path))
+                log.warning("reloaded brands file %s: %d brands", self.path,
+                            len(self.matcher.brands))
+        except BrandsFileError as exc:
+            log.error("%s; keeping the previous %d brands", exc, len(self.matcher.brands))
+        return self.matcher

@@ -1,0 +1,230 @@
+"""One batch, start to finish: validate, match brands, score, write exactly once, produce.
+
+``BatchProcessor.process`` never raises for bad input and never returns before the batch is fully
+applied: Redis writes and Kafka produces are retried with capped exponential backoff until they
+succeed. The caller acks the records only after it returns, so a crash at any point leads to a
+redelivery, which the offsets in Redis turn into a no-op (see ``stream.sink``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from sentistream.settings import Settings
+from stream.aggregates import LABELS, GroupDelta, batch_deltas
+from stream.brands import BrandMatcher, BrandsFile
+from stream.metrics import WorkerMetrics
+from stream.posts import Posts, RawRecord, Rejected, parse_batch
+from stream.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BACKOFF_START_S, BACKOFF_MAX_S = 0.1, 5.0
+
+
+class ScoreBatchLike(Protocol):
+    @property
+    def labels(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def probs(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def intensity(self) -> npt.NDArray[np.float32]: ...
+
+
+class Scorer(Protocol):
+    """What the worker needs of ``model.scorer.SentimentScorer``."""
+
+    @property
+    def version(self) -> str: ...
+    def score(self, texts: list[str]) -> ScoreBatchLike: ...
+
+
+# (topic, key, value) -> awaitable that completes when the broker has the record.
+Produce = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
+
+
+class BatchProcessor:
+    def __init__(self, settings: Settings, scorer: Scorer, sink: RedisSink, produce: Produce,
+                 metrics: WorkerMetrics, brands: BrandsFile | None = None) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.sink = sink
+        self.produce = produce
+        self.metrics = metrics
+        self.brands = brands or BrandsFile(
+            Path(settings.brands_file) if settings.brands_file else None)
+        self.calls = CallBuilder(settings)
+        self._matcher: BrandMatcher | None = None
+        self.last_offsets: dict[int, int] = {}  # partition -> last offset fully processed
+
+    async def process(self, records: Sequence[RawRecord]) -> None:
+        started = time.monotonic()
+        self.metrics.posts_in.inc(len(records))
+        self.metrics.batch_size.observe(len(records))
+        posts, rejected = parse_batch(records, self.settings.max_text_chars)
+        matcher = self._current_matcher()
+        brands = matcher.brands_of(posts.texts, posts.explicit_brands)
+        labels = np.zeros(0, np.int64)
+        probs = np.zeros((0, 3), np.float32)
+        intensity = np.zeros(0, np.float32)
+        if len(posts):
+            t0 = time.monotonic()
+            loop = asyncio.get_running_loop()
+            # Off the event loop: heartbeats and the web server stay responsive meanwhile.
+            scored = await loop.run_in_executor(None, self.scorer.score, posts.texts)
+            self.metrics.model_seconds.observe(time.monotonic() - t0)
+            labels = np.asarray(scored.labels, np.int64)
+            probs = np.asarray(scored.probs, np.float32)
+            intensity = np.asarray(scored.intensity, np.float32)
+        # Produces run while Redis is written; both must finish before the batch is acked.
+        sends = [asyncio.ensure_future(self._send_dead_letters(rejected)),
+                 asyncio.ensure_future(self._send_scored(posts, brands, labels, probs,
+                                                         intensity))]
+        applied = await self._retry("Redis write", self.metrics.redis_retries,
+                                    lambda: self._apply(posts, brands, labels, intensity,
+                                                        rejected))
+        await asyncio.gather(*sends)
+        now = time.time()
+        if len(posts):
+            self.metrics.e2e_delay.observe(max(0.0, now - float(posts.record_s.min())))
+            self.metrics.event_age.set(now - float(posts.created_s.max()))
+        self.metrics.scored.inc(len(posts))
+        for reason, n in Counter(r.reason for r in rejected).items():
+            self.metrics.dead_letters.labels(reason).inc(n)
+        for r in records:
+            self.last_offsets[r.partition] = max(r.offset, self.last_offsets.get(r.partition, -1))
+        if applied:
+            try:
+                await self.sink.announce(applied)
+            except Exception as exc:  # announcements are hints; the data is already safe
+                log.warning("live announcement failed: %s", exc)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+
+    def _current_matcher(self) -> BrandMatcher:
+        matcher = self.brands.current()
+        if self._matcher is not None and matcher is not self._matcher:
+            self.metrics.brands_reloads.inc()
+        self._matcher = matcher
+        return matcher
+
+    async def _apply(self, posts: Posts, brands: list[tuple[str, ...]],
+                     labels: npt.NDArray[np.int64], intensity: npt.NDArray[np.float32],
+                     rejected: list[Rejected]) -> dict[str, Any]:
+        """Apply until no group is partial; returns the increments applied, per brand."""
+        deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
+        dead = _dead_letter_groups(rejected)
+        seen = _brands_seen(deltas)
+        applied: dict[str, Any] = {}
+        while deltas or dead:
+            calls = [self.calls.group_call(posts.topic, d) for d in deltas]
+            calls += [self.calls.dead_letter_call(t, p, lo, hi, reasons)
+                      for (t, p), (lo, hi, reasons) in dead.items()]
+            outcomes = await self.sink.apply(calls, seen)
+            seen = {}
+            retry_deltas: list[GroupDelta] = []
+            for delta, outcome in zip(deltas, outcomes, strict=False):
+                if outcome.status == APPLIED:
+                    _note_applied(applied, delta)
+                elif outcome.status == SKIPPED:
+                    self.metrics.redelivered.labels("skipped").inc()
+                elif outcome.status == PARTIAL:
+                    self.metrics.redelivered.labels("partial").inc()
+                    retry_deltas += _refilter(posts, brands, labels, intensity, delta,
+                                              outcome.stored_offset, self.settings.top_posts)
+            retry_dead: dict[tuple[str, int], tuple[int, int, dict[str, int]]] = {}
+            for (key, _), outcome in zip(dead.items(), outcomes[len(deltas):], strict=True):
+                if outcome.status == PARTIAL:
+                    later = [r for r in rejected if (r.record.topic, r.record.partition) == key
+                             and r.record.offset > outcome.stored_offset]
+                    retry_dead.update(_dead_letter_groups(later))
+            deltas, dead = retry_deltas, retry_dead
+        return applied
+
+    async def _retry(self, what: str, counter: Any, attempt: Callable[[], Awaitable[T]]) -> T:
+        delay = BACKOFF_START_S
+        while True:
+            try:
+                return await attempt()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # anything: never ack a batch that is not applied
+                counter.inc()
+                log.warning("%s failed (%s: %s); retrying in %.1fs", what,
+                            type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _send_dead_letters(self, rejected: list[Rejected]) -> None:
+        if rejected:
+            await self._retry("dead-letter produce", self.metrics.kafka_retries,
+                              lambda: self._send_all(
+                                  self.settings.topic_dead_letters,
+                                  [(None, r.dead_letter()) for r in rejected]))
+
+    async def _send_scored(self, posts: Posts, brands: list[tuple[str, ...]],
+                           labels: npt.NDArray[np.int64], probs: npt.NDArray[np.float32],
+                           intensity: npt.NDArray[np.float32]) -> None:
+        if not len(posts):
+            return
+        version = self.scorer.version
+        records = []
+        for i, doc in enumerate(posts.docs):
+            out = {**doc, "label": LABELS[int(labels[i])], "probs": probs[i].tolist(),
+                   "intensity": float(intensity[i]), "brands": list(brands[i]),
+                   "event_time": float(posts.created_s[i]), "model_version": version}
+            records.append((posts.ids[i].encode("utf-8"), json.dumps(out).encode("utf-8")))
+        await self._retry("scored produce", self.metrics.kafka_retries,
+                          lambda: self._send_all(self.settings.topic_scored, records))
+
+    async def _send_all(self, topic: str,
+                        records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        futures = [await self.produce(topic, key, value) for key, value in records]
+        await asyncio.gather(*futures)
+
+
+def _dead_letter_groups(
+        rejected: Sequence[Rejected]) -> dict[tuple[str, int], tuple[int, int, dict[str, int]]]:
+    groups: dict[tuple[str, int], tuple[int, int, dict[str, int]]] = {}
+    for r in rejected:
+        key = (r.record.topic, r.record.partition)
+        lo, hi, reasons = groups.get(key, (r.record.offset, r.record.offset, {}))
+        reasons[r.reason] = reasons.get(r.reason, 0) + 1
+        groups[key] = (min(lo, r.record.offset), max(hi, r.record.offset), reasons)
+    return groups
+
+
+def _brands_seen(deltas: list[GroupDelta]) -> dict[str, float]:
+    seen: dict[str, float] = {}
+    for d in deltas:
+        seen[d.brand] = max(seen.get(d.brand, d.newest_event_s), d.newest_event_s)
+    return seen
+
+
+def _refilter(posts: Posts, brands: list[tuple[str, ...]], labels: npt.NDArray[np.int64],
+              intensity: npt.NDArray[np.float32], delta: GroupDelta, stored: int,
+              top_k: int) -> list[GroupDelta]:
+    """The group again, without the records at or below the offset already applied."""
+    mask = (posts.partitions == delta.partition) & (posts.offsets > stored)
+    sub = posts.select(mask)
+    sub_brands = [brands[i] for i in np.flatnonzero(mask).tolist()]
+    return [d for d in batch_deltas(sub, sub_brands, labels[mask], intensity[mask], top_k)
+            if d.brand == delta.brand]
+
+
+def _note_applied(applied: dict[str, Any], delta: GroupDelta) -> None:
+    entry = applied.setdefault(delta.brand, {"n": 0, "neg": 0, "neu": 0, "pos": 0,
+                                             "isum_e6": 0, "minutes": []})
+    for name, value in delta.total.fields().items():
+        entry[name] += value
+    entry["minutes"] = sorted(set(entry["minutes"]) | {start for (res, start) in delta.buckets
+                                                       if res == "m"})

@@ -1,0 +1,212 @@
+"""Raw Kafka records -> a columnar batch of valid posts plus a list of rejected records.
+
+Bad input is data, not an exception: ``parse_batch`` never raises for anything a producer can
+send; each rejected record carries its reason, its original bytes and where it came from, and
+becomes a dead letter.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+# Reasons of a rejected record (the ``reason`` field of a dead letter).
+INVALID_UTF8 = "invalid_utf8"
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_ID = "missing_id"
+MISSING_TEXT = "missing_text"
+EMPTY_TEXT = "empty_text"
+WRONG_TYPE = "wrong_type"
+TEXT_TOO_LONG = "text_too_long"
+BAD_TIMESTAMP = "bad_timestamp"
+REASONS: tuple[str, ...] = (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, MISSING_ID, MISSING_TEXT,
+                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, BAD_TIMESTAMP)
+
+# Epoch numbers at or above this are milliseconds (1e11 s is the year 5138, 1e11 ms is 1973).
+_MS_THRESHOLD = 1e11
+# Accepted event times: 1970 .. 2100; anything else is a producer bug, not a post.
+_MIN_S, _MAX_S = 0.0, 4102444800.0
+_NUMERIC = re.compile(r"[+-]?\d+(\.\d+)?")
+_MAX_BRAND_CHARS = 100
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One Kafka record as the worker received it."""
+
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_s: float  # the record (send) time
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record that is not a valid post, with the reason it was rejected."""
+
+    reason: str
+    detail: str
+    record: RawRecord
+
+    def dead_letter(self) -> bytes:
+        r = self.record
+        return json.dumps({
+            "reason": self.reason, "detail": self.detail,
+            "topic": r.topic, "partition": r.partition, "offset": r.offset,
+            "timestamp": r.timestamp_s,
+            "value_b64": base64.b64encode(r.value or b"").decode("ascii"),
+        }).encode("utf-8")
+
+
+@dataclass
+class Posts:
+    """Valid posts of one batch, column by column (same order as the records)."""
+
+    docs: list[dict[str, Any]] = field(default_factory=list)  # the parsed JSON, fields kept
+    ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    explicit_brands: list[tuple[str, ...] | None] = field(default_factory=list)
+    created_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    record_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    partitions: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    offsets: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    topic: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def select(self, mask: npt.NDArray[np.bool_]) -> Posts:
+        """The posts where ``mask`` is true (used to re-filter a partly applied batch)."""
+        keep = np.flatnonzero(mask).tolist()
+        return Posts([self.docs[i] for i in keep], [self.ids[i] for i in keep],
+                     [self.texts[i] for i in keep], [self.explicit_brands[i] for i in keep],
+                     self.created_s[mask], self.record_s[mask], self.partitions[mask],
+                     self.offsets[mask], self.topic)
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def parse_batch(records: Sequence[RawRecord], max_text_chars: int) -> tuple[Posts, list[Rejected]]:
+    """Split records into valid posts (columnar) and rejected ones; never raises on bad input."""
+    docs: list[dict[str, Any]] = []
+    brands: list[tuple[str, ...] | None] = []
+    created: list[float] = []
+    kept: list[RawRecord] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        try:
+            doc, when, explicit = _parse_one(record, max_text_chars)
+        except _Invalid as bad:
+            rejected.append(Rejected(bad.reason, bad.detail, record))
+            continue
+        docs.append(doc)
+        created.append(when)
+        brands.append(explicit)
+        kept.append(record)
+    posts = Posts(
+        docs=docs, ids=[d["id"] for d in docs], texts=[d["text"] for d in docs],
+        explicit_brands=brands, created_s=np.asarray(created, np.float64),
+        record_s=np.asarray([r.timestamp_s for r in kept], np.float64),
+        partitions=np.asarray([r.partition for r in kept], np.int64),
+        offsets=np.asarray([r.offset for r in kept], np.int64),
+        topic=records[0].topic if records else "",
+    )
+    return posts, rejected
+
+
+def _parse_one(record: RawRecord,
+               max_text_chars: int) -> tuple[dict[str, Any], float, tuple[str, ...] | None]:
+    if record.value is None:
+        raise _Invalid(INVALID_JSON, "the record has no value (a tombstone)")
+    try:
+        raw = record.value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Invalid(INVALID_UTF8, str(exc)) from None
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise _Invalid(INVALID_JSON, str(exc)) from None
+    if not isinstance(doc, dict):
+        raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
+    _check_id(doc.get("id"))
+    _check_text(doc.get("text"), max_text_chars)
+    for name in ("author", "lang"):
+        if doc.get(name) is not None and not isinstance(doc[name], str):
+            raise _Invalid(WRONG_TYPE, f"{name!r} must be a string, got {type(doc[name]).__name__}")
+    when = parse_created_at(doc.get("created_at"), record.timestamp_s)
+    return doc, when, _explicit_brands(doc)
+
+
+def _check_id(value: Any) -> None:
+    if value is None or value == "":
+        raise _Invalid(MISSING_ID, "'id' is required")
+    if not isinstance(value, str):
+        raise _Invalid(WRONG_TYPE, f"'id' must be a string, got {type(value).__name__}")
+
+
+def _check_text(value: Any, max_chars: int) -> None:
+    if value is None:
+        raise _Invalid(MISSING_TEXT, "'text' is required")
+    if not isinstance(value, str):
+        raise _Invalid(WRONG_TYPE, f"'text' must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise _Invalid(EMPTY_TEXT, "'text' is empty")
+    if len(value) > max_chars:
+        raise _Invalid(TEXT_TOO_LONG, f"'text' has {len(value)} characters, limit {max_chars}")
+
+
+def parse_created_at(value: Any, record_s: float) -> float:
+    """Event time in epoch seconds: ISO-8601, epoch s/ms (number or digits), or the record time."""
+    if value is None:
+        return record_s
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _Invalid(BAD_TIMESTAMP, f"'created_at' has type {type(value).__name__}")
+    if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, int | float):
+        seconds = float(value)
+        if math.isfinite(seconds) and abs(seconds) >= _MS_THRESHOLD:
+            seconds /= 1000.0
+    else:
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)  # documented: naive times are UTC
+            seconds = parsed.timestamp()
+        except (ValueError, OverflowError):
+            raise _Invalid(BAD_TIMESTAMP, f"'created_at' {value[:60]!r} is not ISO-8601") from None
+    if not (math.isfinite(seconds) and _MIN_S <= seconds < _MAX_S):
+        raise _Invalid(BAD_TIMESTAMP, f"'created_at' {value!r} is outside 1970..2100")
+    return seconds
+
+
+def _explicit_brands(doc: dict[str, Any]) -> tuple[str, ...] | None:
+    names: list[str] = []
+    brand, many = doc.get("brand"), doc.get("brands")
+    if brand is not None:
+        if not isinstance(brand, str):
+            raise _Invalid(WRONG_TYPE, f"'brand' must be a string, got {type(brand).__name__}")
+        names.append(brand)
+    if many is not None:
+        if not isinstance(many, list) or not all(isinstance(b, str) for b in many):
+            raise _Invalid(WRONG_TYPE, "'brands' must be a list of strings")
+        names.extend(many)
+    names = [n.strip() for n in names if n.strip()]
+    if any(len(n) > _MAX_BRAND_CHARS for n in names):
+        raise _Invalid(WRONG_TYPE, f"a brand name is longer than {_MAX_BRAND_CHARS} characters")
+    return tuple(names) if names else None

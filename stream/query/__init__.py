@@ -1,0 +1,1 @@
+"""The read side: queries over the Redis aggregates, shared by the CLI, the API and the alerts."""

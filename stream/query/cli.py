@@ -1,0 +1,162 @@
+"""`sentistream brands|query|timeline|top|alerts|watch`: thin commands over the Reader.
+
+Exit codes: 0 answered, 2 bad window/resolution/time, 3 Redis unreachable, 4 unknown brand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from sentistream.settings import get_settings
+from stream.keys import KeyScheme
+from stream.query import render
+from stream.query.errors import QueryError
+from stream.query.params import parse_range, parse_time, parse_window
+from stream.query.reader import Reader, reader
+
+T = TypeVar("T")
+
+json_option = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+at_option = click.option("--at", default=None,
+                         help="End of the window: ISO-8601, epoch s or -2h [default: now].")
+brand_option = click.option("--brand", "-b", required=True, help="Brand name, as listed.")
+
+
+def _run(query: Callable[[Reader], Awaitable[T]]) -> T:
+    """Run one query on a fresh connection; a QueryError becomes a message and an exit code."""
+    async def go() -> T:
+        async with reader(get_settings()) as r:
+            return await query(r)
+    try:
+        return asyncio.run(go())
+    except QueryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _end(at: str | None) -> float:
+    try:
+        return parse_time(at) if at else time.time()
+    except QueryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _parse(parser: Callable[..., T], *args: Any) -> T:
+    try:
+        return parser(*args)
+    except QueryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else human())
+
+
+@click.command()
+@click.option("--window", "-w", default="15m", show_default=True, help="15m, 1h, 24h, 7d...")
+@at_option
+@json_option
+def brands(window: str, at: str | None, as_json: bool) -> None:
+    """Every brand with its volume, NSS, mean intensity and share of voice over a window."""
+    win, end = _parse(parse_window, window), _end(at)
+    rows = [r.to_json() for r in _run(lambda r: r.brand_table(win, end))]
+    _emit(rows, as_json, lambda: render.table(rows, render.BRAND_COLUMNS) if rows
+          else "no brands yet: is a worker running and are posts being produced?")
+
+
+@click.command()
+@brand_option
+@click.option("--window", "-w", default="15m", show_default=True, help="15m, 1h, 24h, 7d...")
+@at_option
+@json_option
+def query(brand: str, window: str, at: str | None, as_json: bool) -> None:
+    """Summary of one brand over a window: counts per class, NSS, intensity, share of voice."""
+    win, end = _parse(parse_window, window), _end(at)
+    s = _run(lambda r: r.summary(brand, win, end))
+    _emit(s, as_json, lambda: render.pairs([
+        ("brand", s["brand"]), ("window", f"{s['window']}  ({s['from']} .. {s['to']})"),
+        ("posts", render.num(s["n"])),
+        ("negative", f"{render.num(s['negative'])}"), ("neutral", render.num(s["neutral"])),
+        ("positive", render.num(s["positive"])), ("NSS", render.signed(s["nss"])),
+        ("mean intensity", render.signed(s["mean_intensity"])),
+        ("share of voice", f"{render.pct(s['share_of_voice'])} of "
+                           f"{s['brands_in_window']} brands with posts"),
+    ]))
+
+
+@click.command()
+@brand_option
+@click.option("--resolution", "-r", default="1m", show_default=True, help="1m, 1h or 1d.")
+@click.option("--from", "start", default=None, help="ISO-8601, epoch s or -2h [default: one "
+              "hour, two days or 30 days before --to].")
+@click.option("--to", "end", default=None, help="Exclusive end [default: now].")
+@json_option
+def timeline(brand: str, resolution: str, start: str | None, end: str | None,
+             as_json: bool) -> None:
+    """The brand's buckets between two times, empty buckets included."""
+    trange = _parse(parse_range, resolution, start, end)
+    rows = _run(lambda r: r.timeline(brand, trange))
+    _emit(rows, as_json, lambda: render.table(rows, render.TIMELINE_COLUMNS))
+
+
+@click.command()
+@brand_option
+@click.option("--window", "-w", default="1h", show_default=True,
+              help="Rounded out to whole hours (top posts are kept per hour).")
+@click.option("--limit", "-n", type=click.IntRange(1, 100), default=5, show_default=True)
+@at_option
+@json_option
+def top(brand: str, window: str, limit: int, at: str | None, as_json: bool) -> None:
+    """The most positive and the most negative posts about a brand."""
+    win, end = _parse(parse_window, window), _end(at)
+    posts = _run(lambda r: r.top(brand, win, end, limit))
+
+    def human() -> str:
+        parts = []
+        for name in ("positive", "negative"):
+            rows = posts[name]
+            body = render.table(rows, render.POST_COLUMNS) if rows else "(none)"
+            parts.append(f"most {name}\n{body}")
+        return "\n\n".join(parts)
+    _emit(posts, as_json, human)
+
+
+@click.command()
+@click.option("--brand", "-b", default=None, help="Only this brand.")
+@click.option("--limit", "-n", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--since", default=None, help="Only alerts of buckets from this time on.")
+@json_option
+def alerts(brand: str | None, limit: int, since: str | None, as_json: bool) -> None:
+    """Sentiment drops/rises and volume spikes, newest first."""
+    since_s = _parse(parse_time, since) if since else None
+    rows = _run(lambda r: r.alerts(brand, limit, since_s))
+    _emit(rows, as_json, lambda: render.table(rows, render.ALERT_COLUMNS) if rows
+          else "no alerts")
+
+
+@click.command()
+@click.option("--brand", "-b", default=None, help="Only this brand.")
+@click.option("--window", "-w", default="15m", show_default=True, help="Window of the table.")
+@json_option
+def watch(brand: str | None, window: str, as_json: bool) -> None:
+    """Live view: redrawn on each Redis announcement (pub/sub), never by polling."""
+    from stream.query.watch import run_watch
+
+    win = _parse(parse_window, window)
+    settings = get_settings()
+    try:
+        asyncio.run(run_watch(settings, KeyScheme(settings.redis_prefix), win, brand, as_json))
+    except KeyboardInterrupt:
+        pass
+    except QueryError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,77 @@
+"""Terminal output: aligned tables and short number formats (``--json`` bypasses all of this)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Column = tuple[str, str, Callable[[Any], str]]
+
+
+def num(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def clip(width: int) -> Callable[[Any], str]:
+    def fmt(value: Any) -> str:
+        s = " ".join(str(value).split())
+        return s if len(s) <= width else s[:width - 1] + "…"
+    return fmt
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> str:
+    """Columns aligned to their widest cell; numbers right-aligned, text left-aligned."""
+    cells = [[fmt(row.get(key)) for _, key, fmt in columns] for row in rows]
+    heads = [head for head, _, _ in columns]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
+    right = [fmt in (num, signed, pct) for _, _, fmt in columns]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right,
+                                                                      strict=True)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(heads), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def pairs(items: Sequence[tuple[str, str]]) -> str:
+    """``label  value`` lines with the labels aligned."""
+    width = max(len(k) for k, _ in items)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in items)
+
+
+BRAND_COLUMNS: list[Column] = [
+    ("brand", "brand", text), ("posts", "n", num), ("neg", "negative", num),
+    ("neu", "neutral", num), ("pos", "positive", num), ("NSS", "nss", signed),
+    ("intensity", "mean_intensity", signed), ("share", "share_of_voice", pct),
+    ("last seen", "last_seen", text),
+]
+
+TIMELINE_COLUMNS: list[Column] = [
+    ("bucket", "time", text), ("posts", "n", num), ("neg", "negative", num),
+    ("neu", "neutral", num), ("pos", "positive", num), ("NSS", "nss", signed),
+    ("intensity", "mean_intensity", signed),
+]
+
+POST_COLUMNS: list[Column] = [
+    ("intensity", "intensity", signed), ("created", "created_at", text),
+    ("id", "id", clip(24)), ("text", "text", clip(80)),
+]
+
+ALERT_COLUMNS: list[Column] = [
+    ("bucket", "time", text), ("brand", "brand", text), ("kind", "kind", text),
+    ("value", "value", signed), ("baseline", "baseline", signed), ("z", "z", signed),
+    ("posts", "n", num),
+]

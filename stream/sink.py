@@ -1,0 +1,189 @@
+"""The Redis sink: applies a batch's increments exactly once, in one round trip.
+
+Each (brand, partition) group of a batch is one call of ``APPLY_LUA``, atomic in the brand's slot:
+it compares the group's Kafka offset range with the last offset applied to that brand from that
+partition (stored in the same slot) and
+
+* skips the group when everything in it was applied before (a redelivery),
+* applies the increments and stores the new offset when nothing in it was,
+* answers "partial" otherwise; the caller then drops the records at or below the stored offset,
+  recomputes the group and sends it again.
+
+All the groups of a batch are pipelined into one round trip. A lost connection, a timeout or a
+restarted Redis (which forgets loaded scripts) only makes the caller retry the whole batch, which
+the offsets make harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from sentistream.settings import Settings
+from stream.aggregates import GroupDelta
+from stream.errors import ScriptError
+from stream.keys import RESOLUTIONS, KeyScheme
+
+APPLIED, SKIPPED, PARTIAL = 0, 1, 2
+
+# KEYS[1] = offsets hash, KEYS[2..] = the keys the ops name by index.
+# ARGV = offsets field, min offset, max offset, JSON list of ops (numbers as strings, so nothing
+# is rounded by Lua's doubles). Ops:
+#   {"h", k, ttl, field, incr, ...}            HINCRBY each field, then EXPIRE when ttl > 0
+#   {"i", k, ttl, cutoff, start, ...}          bucket index: ZADD start start, drop < cutoff
+#   {"t", k, ttl, keep, sign, score, member, ...}  top set: ZADD, keep the `keep` best
+APPLY_LUA = """
+local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if stored >= tonumber(ARGV[3]) then return {1, stored} end
+if stored >= tonumber(ARGV[2]) then return {2, stored} end
+for _, op in ipairs(cjson.decode(ARGV[4])) do
+  local kind, key, ttl = op[1], KEYS[tonumber(op[2])], tonumber(op[3])
+  if kind == 'h' then
+    for i = 4, #op, 2 do redis.call('HINCRBY', key, op[i], op[i + 1]) end
+  elseif kind == 'i' then
+    for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
+    if tonumber(op[4]) > 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. op[4]) end
+  elseif kind == 't' then
+    for i = 6, #op, 2 do redis.call('ZADD', key, op[i], op[i + 1]) end
+    local keep = tonumber(op[4])
+    if op[5] == '1' then
+      redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1))
+    else
+      redis.call('ZREMRANGEBYRANK', key, keep, -1)
+    end
+  end
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return {0, tonumber(ARGV[3])}
+"""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One script call: a group's keys and arguments."""
+
+    keys: list[str]
+    args: list[str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int  # APPLIED, SKIPPED or PARTIAL
+    stored_offset: int
+
+
+class CallBuilder:
+    """Turns increments into script calls, with the retention of each resolution."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.keys = KeyScheme(settings.redis_prefix)
+        self.ttl = {"m": settings.retention_minute_s, "h": settings.retention_hour_s,
+                    "d": settings.retention_day_s}
+        self.top_k = settings.top_posts
+
+    def group_call(self, topic: str, delta: GroupDelta) -> Call:
+        k = self.keys
+        keys = [k.offsets(delta.brand)]
+        ops: list[list[str]] = []
+
+        def ref(key: str) -> str:
+            keys.append(key)
+            return str(len(keys))
+
+        ops.append(["h", ref(k.total(delta.brand)), "0", *_flat(delta.total.fields())])
+        starts: dict[str, list[int]] = {res: [] for res in RESOLUTIONS}
+        for (res, start), agg in sorted(delta.buckets.items()):
+            ops.append(["h", ref(k.bucket(delta.brand, res, start)), str(self.ttl[res]),
+                        *_flat(agg.fields())])
+            starts[res].append(start)
+        for res, values in starts.items():
+            if values:
+                ttl = self.ttl[res]
+                cutoff = max(values) - ttl if ttl > 0 else 0
+                ops.append(["i", ref(k.bucket_index(delta.brand, res)), str(ttl), str(cutoff),
+                            *map(str, values)])
+        tops: dict[tuple[str, int], list[str]] = {}
+        for c in delta.top:
+            tops.setdefault((c.polarity, c.hour), []).extend((repr(c.score), c.member))
+        for (polarity, hour), pairs in sorted(tops.items()):
+            ops.append(["t", ref(k.top(delta.brand, polarity, hour)), str(self.ttl["h"]),
+                        str(self.top_k), "1" if polarity == "pos" else "0", *pairs])
+        field = f"{topic}:{delta.partition}"
+        return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), json.dumps(ops)])
+
+    def dead_letter_call(self, topic: str, partition: int, min_offset: int, max_offset: int,
+                         reasons: dict[str, int]) -> Call:
+        k = self.keys
+        ops = [["h", "2", "0", *_flat(reasons)]]
+        return Call([k.dead_letter_offsets, k.dead_letters],
+                    [f"{topic}:{partition}", str(min_offset), str(max_offset), json.dumps(ops)])
+
+
+def _flat(fields: dict[str, int]) -> list[str]:
+    return [x for name, value in fields.items() if value for x in (name, str(value))]
+
+
+class RedisSink:
+    """Runs script calls (one pipeline per batch) plus the idempotent index and announcements."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = KeyScheme(settings.redis_prefix)
+        self.client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10,
+                                              socket_connect_timeout=5)
+        self._sha = ""
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def _load(self) -> None:
+        self._sha = str(await self.client.script_load(APPLY_LUA))
+
+    async def apply(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Outcome]:
+        """Run every call in one round trip; raises RedisError when Redis is not reachable."""
+        if not self._sha:
+            await self._load()
+        pipe = self.client.pipeline(transaction=False)
+        if brands_seen:
+            # Before the scripts: a crash in between leaves a listed brand with no data yet,
+            # never data missing from the index. ZADD GT with event times is idempotent.
+            pipe.zadd(self.keys.brands, brands_seen, gt=True)
+        for call in calls:
+            pipe.evalsha(self._sha, len(call.keys), *call.keys, *call.args)
+        results = await pipe.execute(raise_on_error=False)
+        results = results[1:] if brands_seen else results
+        if any(isinstance(r, NoScriptError) for r in results):
+            await self._load()  # Redis restarted and forgot the script: run the batch again
+            return await self.apply(calls, brands_seen)
+        for r in results:
+            if isinstance(r, RedisError):
+                if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
+                    raise r
+                raise ScriptError(f"the apply script failed: {r}")
+        return [Outcome(int(r[0]), int(r[1])) for r in results]
+
+    async def announce(self, changes: dict[str, Any]) -> None:
+        """Tell live readers what was just applied (a hint to re-read, not a ledger)."""
+        payload = json.dumps({"at": time.time(), "brands": changes})
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(self.keys.live, {"data": payload}, maxlen=self.settings.live_maxlen,
+                  approximate=True)
+        pipe.publish(self.keys.live, payload)
+        await pipe.execute()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _transient(error: RedisError) -> bool:
+    text = str(error)
+    return text.startswith(("LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"))

@@ -1,0 +1,43 @@
+"""Start one worker process: topics, brands, Redis and model checked first, then Faust."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sentistream.settings import Settings
+from sentistream.topics import ensure_topics
+from stream.pipeline import Scorer
+
+log = logging.getLogger(__name__)
+
+
+def load_scorer(settings: Settings) -> Scorer:
+    from model.scorer import SentimentScorer
+
+    return SentimentScorer(model_path=settings.model_path or None,
+                           num_threads=settings.model_threads)
+
+
+def run_worker(settings: Settings, loglevel: str = "warning") -> int:
+    """Blocks until the worker stops (SIGTERM/SIGINT); returns the exit code."""
+    import faust
+    import redis
+
+    from stream.app import create_app
+    from stream.brands import BrandsFile
+    from stream.errors import SinkUnavailableError
+
+    ensure_topics(settings)
+    # A broken brands file or an absent Redis fails now, with a clear message, not mid-stream.
+    BrandsFile(Path(settings.brands_file) if settings.brands_file else None)
+    try:
+        redis.Redis.from_url(settings.redis_url, socket_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise SinkUnavailableError(
+            f"Redis at {settings.redis_url} does not answer ({exc}); start it with "
+            "`sentistream infra up` or set SENTISTREAM_REDIS_URL") from exc
+    app = create_app(settings, load_scorer(settings))
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
+    faust.Worker(app, loglevel=loglevel.upper(), quiet=True).execute_from_commandline()
+    return 0
