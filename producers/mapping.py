@@ -138,6 +138,7 @@ class Mapper:
             out.posts.append(post)
             out.times.append(when)
             out.lines.append(line)
+        out.bad.sort()  # parse errors and mapping errors of a batch, in file order
         return out
 
 
