@@ -85,6 +85,17 @@ class Settings:
     api_host: str = _doc("HTTP API/dashboard bind address", default="127.0.0.1")
     api_port: int = _doc("HTTP API/dashboard port", default=8000)
     api_token: Secret = _doc("bearer token required by the API when set", default=Secret(""))
+    # -- Alerts (z-score of the newest 1-minute bucket against the buckets before it) --------
+    alert_baseline_buckets: int = _doc("trailing 1-minute buckets that form an alert's baseline",
+                                       default=30)
+    alert_min_baseline: int = _doc("baseline buckets with posts needed before a brand alerts",
+                                   default=5)
+    alert_min_volume: int = _doc("posts the current bucket needs before it can alert", default=30)
+    alert_z: float = _doc("|z| that raises a sentiment drop/rise alert", default=4.0)
+    alert_volume_z: float = _doc("z that raises a volume-spike alert", default=4.0)
+    alert_metric: str = _doc("sentiment measure the alerts watch: nss or intensity",
+                             default="nss")
+    alert_keep: int = _doc("alerts kept in Redis; the oldest are dropped first", default=1000)
 
     def __post_init__(self) -> None:
         # Derived defaults keep a single source of truth for ports.

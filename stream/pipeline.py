@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from sentistream.settings import Settings
 from stream.aggregates import LABELS, GroupDelta, batch_deltas
+from stream.alerts.hook import check_alerts
 from stream.brands import BrandMatcher, BrandsFile
 from stream.metrics import WorkerMetrics
 from stream.posts import Posts, RawRecord, Rejected, parse_batch
@@ -108,6 +109,7 @@ class BatchProcessor:
                 await self.sink.announce(applied)
             except Exception as exc:  # announcements are hints; the data is already safe
                 log.warning("live announcement failed: %s", exc)
+            await check_alerts(self.sink.client, self.settings, applied)  # alerts hook
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
     def _current_matcher(self) -> BrandMatcher:

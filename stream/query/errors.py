@@ -31,6 +31,10 @@ class BadTimeRangeError(QueryError):
     """A time is unparseable, or the range is empty, reversed or has too many buckets."""
 
 
+class BadParameterError(QueryError):
+    """A query parameter is missing or out of range (the message names it and its range)."""
+
+
 class QueryUnavailableError(QueryError):
     """Redis did not answer; start it (`sentistream infra up`) or fix SENTISTREAM_REDIS_URL."""
 

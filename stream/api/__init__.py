@@ -1,0 +1,1 @@
+"""The HTTP API and dashboard server: JSON queries, a live SSE stream, an OpenAPI description."""

@@ -1,0 +1,78 @@
+"""The OpenAPI 3.1 description of the API, served at /openapi.json (written by hand, kept short)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentistream import __version__
+
+
+def _param(name: str, description: str, required: bool = False,
+           example: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if example is not None:
+        schema["example"] = example
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": schema}
+
+
+BRAND = _param("brand", "Brand name as listed by /api/brands (any characters; sent URL-encoded).",
+               True, "apple")
+WINDOW = _param("window", "Rolling window: a number and m, h, d or w (15m, 1h, 24h, 7d). "
+                "Default 15m (top: 1h).", example="15m")
+AT = _param("at", "End of the window: ISO-8601, epoch seconds, 'now' or -2h. Default now.")
+LIMIT = _param("limit", "How many items, 1..100 (alerts 1..1000).", example="5")
+
+ERROR = {"description": "Bad request, unknown brand, missing token or Redis down",
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _get(summary: str, params: list[dict[str, Any]], result: str) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": params, "responses": {
+        "200": {"description": result, "content": {"application/json": {}}},
+        "400": ERROR, "401": ERROR, "404": ERROR, "503": ERROR}}}
+
+
+def openapi_document(secured: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "sentistream API", "version": __version__,
+                 "description": "Live per-brand sentiment read from the Redis aggregates. "
+                 "NSS = (positive - negative) / posts; mean intensity in [-1, 1]; share of "
+                 "voice = the brand's posts / all brands' posts in the window."},
+        "paths": {
+            "/health": _get("Liveness and Redis reachability", [], "ok"),
+            "/api/brands": _get("Every brand over a window: counts, NSS, intensity, share of "
+                                "voice", [WINDOW, AT], "brands by volume"),
+            "/api/query": _get("One brand's summary over a window", [BRAND, WINDOW, AT],
+                               "summary"),
+            "/api/timeline": _get("A brand's buckets between two times (empty ones included)", [
+                BRAND, _param("resolution", "1m, 1h or 1d (default 1m)", example="1m"),
+                _param("from", "Start: ISO-8601, epoch s or -2h. Default: 1h/48h/30d before "
+                       "'to'."),
+                _param("to", "Exclusive end. Default now."),
+            ], "buckets, at most 1500"),
+            "/api/top": _get("Most positive and most negative posts (whole hours)",
+                             [BRAND, WINDOW, LIMIT, AT], "posts"),
+            "/api/alerts": _get("Alerts, newest first", [
+                _param("brand", "Only this brand"), LIMIT,
+                _param("since", "Only alerts of buckets from this time on")], "alerts"),
+            "/api/live": {"get": {
+                "summary": "Server-Sent Events of live changes",
+                "description": "Events `update` (data: {at, brands: {brand: {n, neg, neu, pos, "
+                "isum_e6, minutes}}}) and `alert` (data: {at, brands: {}, alerts: [...]}); "
+                "event ids are Redis stream ids, so Last-Event-ID resumes. With a token, "
+                "pass ?token= (EventSource cannot send headers).",
+                "parameters": [_param("brand", "Only changes of this brand")],
+                "responses": {"200": {"description": "event stream",
+                                      "content": {"text/event-stream": {}}},
+                              "401": ERROR, "404": ERROR}}},
+        },
+        "components": {"schemas": {"Error": {
+            "type": "object", "required": ["error", "status"],
+            "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}}}},
+    }
+    if secured:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        doc["security"] = [{"bearer": []}]
+    return doc
