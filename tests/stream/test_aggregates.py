@@ -1,0 +1,70 @@
+"""Batch increments equal a naive post-by-post computation with the pure bucket class."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream.aggregates import BucketAggregate, batch_deltas, intensity_e6
+from stream.keys import ALL_BRANDS, RESOLUTIONS, bucket_start
+from stream.posts import RawRecord, parse_batch
+
+
+def test_bucket_aggregate_add_merge_result() -> None:
+    a = BucketAggregate.initialize().add(2, 500_000).add(0, -250_000)
+    b = BucketAggregate.initialize().add(1, 0)
+    merged = a.merge(b)
+    assert merged.fields() == {"n": 3, "neg": 1, "neu": 1, "pos": 1, "isum_e6": 250_000}
+    assert merged.result()["nss"] == 0.0
+    assert abs(merged.result()["mean_intensity"] - 0.25 / 3) < 1e-12
+    assert BucketAggregate.from_fields({b"n": b"3", b"neg": b"1", b"neu": b"1", b"pos": b"1",
+                                        b"isum_e6": b"250000"}) == merged
+    assert BucketAggregate().result()["nss"] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 5 * 86400),
+                          st.integers(0, 2), st.sampled_from([(), ("a",), ("a", "b"), ("c",)])),
+                min_size=1, max_size=60))
+def test_batch_deltas_equal_naive(rows: list[tuple[int, int, int, int, tuple[str, ...]]]) -> None:
+    records = [RawRecord(json.dumps({"id": str(i), "text": f"post {i}",
+                                     "created_at": 1.6e9 + t}).encode(), "t", part, i, 0.0)
+               for i, (part, _, t, _, _) in enumerate(rows)]
+    posts, rejected = parse_batch(records, 100)
+    assert not rejected
+    labels = np.array([r[1] for r in rows], np.int64)
+    intensity = (np.array([r[3] for r in rows], np.float32) - 1) * np.float32(0.3333)
+    brands = [r[4] for r in rows]
+    deltas = batch_deltas(posts, brands, labels, intensity, top_k=2)
+
+    expected: dict[tuple[str, int, str, int], BucketAggregate] = {}
+    ie6 = intensity_e6(intensity)
+    for i, (part, label, t, _, bs) in enumerate(rows):
+        for brand in (*bs, ALL_BRANDS):
+            for res in RESOLUTIONS:
+                key = (brand, part, res, bucket_start(1.6e9 + t, res))
+                expected.setdefault(key, BucketAggregate()).add(label, int(ie6[i]))
+    got = {(d.brand, d.partition, res, start): agg
+           for d in deltas for (res, start), agg in d.buckets.items()}
+    assert got == expected
+    for d in deltas:
+        mine = [i for i, r in enumerate(rows) if r[0] == d.partition and
+                (d.brand == ALL_BRANDS or d.brand in r[4])]
+        assert (d.min_offset, d.max_offset) == (min(mine), max(mine))
+        assert d.total.n == len(mine)
+        # Top candidates: every post of the right label that is among the 2 best of its
+        # (hour, polarity) in this group is a candidate.
+        for polarity, label, sign in (("pos", 2, 1), ("neg", 0, -1)):
+            by_hour: dict[int, list[float]] = {}
+            for i in mine:
+                if rows[i][1] == label:
+                    by_hour.setdefault(bucket_start(1.6e9 + rows[i][2], "h"), []).append(
+                        float(intensity[i]))
+            for hour, scores in by_hour.items():
+                cands = sorted((c.score for c in d.top
+                                if c.polarity == polarity and c.hour == hour),
+                               key=lambda s: -sign * s)
+                assert cands[:2] == sorted(scores, key=lambda s: -sign * s)[:2]

@@ -1,0 +1,160 @@
+"""The apply script and the batch processor against the real Redis: exact under redelivery.
+
+Kafka is replaced by a list here (and the model by a deterministic stand-in) to replay chosen
+redelivery patterns; the worker tests in test_worker.py run the whole thing for real.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from sentistream.settings import Settings
+from stream.aggregates import BucketAggregate, batch_deltas
+from stream.brands import Brand, BrandMatcher, BrandsFile
+from stream.keys import ALL_BRANDS, KeyScheme
+from stream.metrics import WorkerMetrics
+from stream.pipeline import BatchProcessor
+from stream.posts import RawRecord, parse_batch
+from stream.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
+
+pytestmark = pytest.mark.integration
+BRANDS = ["acme", "globex", "initech"]
+
+
+@dataclass
+class Scores:
+    labels: np.ndarray
+    probs: np.ndarray
+    intensity: np.ndarray
+
+
+class StandIn:
+    """A deterministic per-text scorer (the real model runs in test_worker.py)."""
+
+    version = "stand-in"
+
+    def score(self, texts: list[str]) -> Scores:
+        h = np.array([zlib.crc32(t.encode()) for t in texts], np.int64)
+        return Scores(h % 3, np.full((len(texts), 3), 1 / 3, np.float32),
+                      ((h % 2001) - 1000).astype(np.float32) / 1000)
+
+
+def make_records(n: int, partitions: int = 3, seed: int = 1) -> list[RawRecord]:
+    rng = random.Random(seed)
+    out, next_offset = [], [0] * partitions
+    for i in range(n):
+        part = rng.randrange(partitions)
+        text = f"post {i} " + " ".join(rng.sample(BRANDS, rng.randrange(3)))
+        value = json.dumps({"id": f"p{i}", "text": text,
+                            "created_at": 1.6e9 + rng.randrange(3 * 86400)}).encode()
+        if i % 97 == 0:
+            value = b"\xff not utf-8"
+        out.append(RawRecord(value, "t.posts", part, next_offset[part], 1.7e9))
+        next_offset[part] += 1
+    return out
+
+
+def truth(records: list[RawRecord], matcher: BrandMatcher) -> dict[str, BucketAggregate]:
+    posts, _ = parse_batch(records, 2000)
+    s = StandIn().score(posts.texts)
+    brands = matcher.brands_of(posts.texts, posts.explicit_brands)
+    totals: dict[str, BucketAggregate] = {}
+    for d in batch_deltas(posts, brands, s.labels, s.intensity, 0):
+        totals.setdefault(d.brand, BucketAggregate()).merge(d.total)
+    return totals
+
+
+def read_totals(client: redis.Redis, keys: KeyScheme, brands: list[str]) -> dict[str, Any]:
+    return {b: BucketAggregate.from_fields(client.hgetall(keys.total(b))) for b in brands}
+
+
+def processor(settings: Settings, produced: list[tuple[str, bytes]]) -> BatchProcessor:
+    async def produce(topic: str, key: bytes | None, value: bytes) -> Any:
+        produced.append((topic, value))
+
+        async def done() -> None:
+            return None
+        return done()
+
+    brands = BrandsFile.__new__(BrandsFile)
+    brands.matcher = BrandMatcher([Brand(b) for b in BRANDS])
+    brands.current = lambda: brands.matcher  # type: ignore[method-assign]
+    return BatchProcessor(settings, StandIn(), RedisSink(settings), produce, WorkerMetrics(),
+                          brands)
+
+
+async def test_redelivered_overlapping_batches_are_counted_once(isolated: Settings) -> None:
+    settings = isolated.replace(top_posts=3)
+    records = make_records(3000)
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(settings, produced)
+    # Replay per partition like Kafka does after crashes: each batch starts anywhere between the
+    # "committed" offset and one past the last applied, so batches overlap at random.
+    rng = random.Random(7)
+    by_part: dict[int, list[RawRecord]] = {}
+    for r in records:
+        by_part.setdefault(r.partition, []).append(r)
+    applied = {p: 0 for p in by_part}
+    while any(applied[p] < len(rs) for p, rs in by_part.items()):
+        batch: list[RawRecord] = []
+        for p, rs in by_part.items():
+            start = rng.randrange(max(0, applied[p] - 200), applied[p] + 1)
+            end = min(len(rs), start + rng.randrange(1, 400))
+            batch += rs[start:end]
+            applied[p] = max(applied[p], end)
+        rng.shuffle(batch)  # partitions interleave; order within a partition is kept below
+        batch.sort(key=lambda r: (r.partition, r.offset))
+        await proc.process(batch)
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = KeyScheme(settings.redis_prefix)
+    expected = truth(records, proc.brands.current())
+    assert read_totals(client, keys, list(expected)) == expected
+    assert proc.metrics.redelivered.labels("partial")._value.get() > 0  # the paths were hit
+    assert proc.metrics.redelivered.labels("skipped")._value.get() > 0
+    bad = sum(1 for r in records if r.value and r.value.startswith(b"\xff"))
+    assert int(client.hget(keys.dead_letters, "invalid_utf8") or 0) == bad
+    for brand in expected:
+        for key in client.scan_iter(match=f"{keys.brand_tag(brand)}:top:*".replace("{", "\\{")):
+            assert client.zcard(key) <= 3
+    await proc.sink.close()
+
+
+async def test_script_skip_apply_partial_and_lost_script(isolated: Settings) -> None:
+    records = make_records(50, partitions=1)
+    posts, _ = parse_batch(records, 2000)
+    s = StandIn().score(posts.texts)
+    brands = [()] * len(posts)
+    calls = CallBuilder(isolated)
+    sink = RedisSink(isolated)
+    first = posts.select(posts.offsets < 30)
+    late = posts.select(posts.offsets >= 20)
+
+    def call_for(p: Any) -> Any:
+        mask = np.isin(posts.offsets, p.offsets)
+        (delta,) = batch_deltas(p, brands[:len(p)], s.labels[mask], s.intensity[mask], 2)
+        return calls.group_call("t.posts", delta)
+
+    assert [o.status for o in await sink.apply([call_for(first)], {})] == [APPLIED]
+    assert [o.status for o in await sink.apply([call_for(first)], {})] == [SKIPPED]
+    outcome = (await sink.apply([call_for(late)], {}))[0]
+    assert (outcome.status, outcome.stored_offset) == (PARTIAL, int(first.offsets.max()))
+    client = redis.Redis.from_url(isolated.redis_url)
+    client.script_flush()  # as after a Redis restart
+    rest = posts.select(posts.offsets > outcome.stored_offset)
+    assert [o.status for o in await sink.apply([call_for(rest)], {ALL_BRANDS: 1.6e9})] == [APPLIED]
+    keys = KeyScheme(isolated.redis_prefix)
+    total = BucketAggregate.from_fields(client.hgetall(keys.total(ALL_BRANDS)))
+    assert total.n == len(posts)
+    minute = client.keys(keys.bucket(ALL_BRANDS, "m", 0).replace(":0", ":*").replace("{", "\\{"))
+    assert minute and 0 < client.ttl(minute[0]) <= isolated.retention_minute_s
+    assert client.ttl(keys.total(ALL_BRANDS)) == -1
+    assert client.zscore(keys.brands, ALL_BRANDS) == 1.6e9
+    await sink.close()
