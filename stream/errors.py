@@ -23,3 +23,9 @@ class SinkUnavailableError(StreamError):
 
 class ScriptError(StreamError):
     """The Redis apply script failed for another reason than a lost connection (a bug)."""
+
+
+class ModelUnavailableError(StreamError):
+    """The sentiment model could not be loaded; the message names the file and the fix."""
+
+    exit_code = 2

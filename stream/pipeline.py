@@ -109,7 +109,10 @@ class BatchProcessor:
                 await self.sink.announce(applied)
             except Exception as exc:  # announcements are hints; the data is already safe
                 log.warning("live announcement failed: %s", exc)
-            await check_alerts(self.sink.client, self.settings, applied)  # alerts hook
+            try:  # alerts hook: never lets a detector problem fail an applied batch
+                await check_alerts(self.sink.client, self.settings, applied)
+            except Exception as exc:
+                log.warning("alert check failed: %s", exc)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
     def _current_matcher(self) -> BrandMatcher:

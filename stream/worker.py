@@ -7,16 +7,21 @@ from pathlib import Path
 
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
+from stream.errors import ModelUnavailableError
 from stream.pipeline import Scorer
 
 log = logging.getLogger(__name__)
 
 
 def load_scorer(settings: Settings) -> Scorer:
+    from model.errors import ModelError
     from model.scorer import SentimentScorer
 
-    return SentimentScorer(model_path=settings.model_path or None,
-                           num_threads=settings.model_threads)
+    try:
+        return SentimentScorer(model_path=settings.model_path or None,
+                               num_threads=settings.model_threads)
+    except ModelError as exc:
+        raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> int:
