@@ -1,0 +1,158 @@
+"""`sentistream score` and `sentistream model train|quantize|evaluate`: thin click commands.
+
+They parse, delegate and print. Model code never reads the environment; the defaults for the
+model file and thread count come from sentistream's settings, read here at the CLI edge.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from model.errors import ModelError
+
+F = TypeVar("F", bound=Callable[..., Any])
+STDIN_CHUNK = 512
+
+
+def _model_errors(func: F) -> F:
+    """Print a ModelError as one line and exit with its code, instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ModelError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _defaults() -> tuple[str, int]:
+    from sentistream.settings import get_settings
+
+    settings = get_settings()
+    return settings.model_path, settings.model_threads
+
+
+def _lines(stream: Any) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for line in stream:
+        text = line.rstrip("\r\n")
+        if text.strip():
+            chunk.append(text)
+        if len(chunk) >= STDIN_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@click.command()
+@click.argument("texts", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per post.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False),
+              help="A .tflite model (tokenizer.json beside it). [SENTISTREAM_MODEL_PATH]")
+@click.option("--threads", type=int, help="LiteRT threads. [SENTISTREAM_MODEL_THREADS]")
+@_model_errors
+def score(texts: Sequence[str], as_json: bool, model_path: str | None,
+          threads: int | None) -> None:
+    """Score TEXTS (or stdin, one post per line): label, intensity and probabilities."""
+    from model.scorer import SentimentScorer
+
+    default_path, default_threads = _defaults()
+    scorer = SentimentScorer(model_path or default_path or None, threads or default_threads)
+    batches = [list(texts)] if texts else _lines(click.get_text_stream("stdin"))
+    for batch in batches:
+        result = scorer.score(batch)
+        names = result.label_names()
+        for i, text in enumerate(batch):
+            p = result.probs[i].tolist()
+            if as_json:
+                click.echo(json.dumps({
+                    "text": text, "label": names[i],
+                    "intensity": round(float(result.intensity[i]), 4),
+                    "probs": {k: round(v, 4) for k, v in zip(result.LABELS, p, strict=True)},
+                    "model": scorer.version,
+                }, ensure_ascii=False))
+            else:
+                click.echo(f"{names[i]:<8} {result.intensity[i]:+.3f}  neg={p[0]:.3f} "
+                           f"neu={p[1]:.3f} pos={p[2]:.3f}  {text}")
+
+
+@click.group(name="model")
+def model_group() -> None:
+    """Train, quantize and evaluate the sentiment model (train/quantize need the `train` extra)."""
+
+
+@model_group.command("train")
+@click.option("--train", "train_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with text,label. [../shared/data/tweeteval-sentiment/train.csv]")
+@click.option("--val", "val_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Validation CSV for early stopping and bias tuning. [tweeteval val.csv]")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("build/model"), show_default=True)
+@click.option("--arch", type=click.Choice(["bag", "simplernn"]), default="bag", show_default=True)
+@click.option("--epochs", type=int, default=6, show_default=True)
+@click.option("--seed", type=int, default=1234, show_default=True)
+@click.option("--extra", "extra_csv", default="", help="Extra training CSV, down-weighted.")
+@_model_errors
+def train_command(train_csv: Path | None, val_csv: Path | None, out_dir: Path, arch: str,
+                  epochs: int, seed: int, extra_csv: str) -> None:
+    """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
+    from model.architectures import ArchConfig
+    from model.data import tweeteval
+    from model.train import TrainConfig, train
+
+    config = TrainConfig(arch=ArchConfig(name=arch), epochs=epochs, seed=seed,
+                         extra_csv=extra_csv)
+    summary = train(train_csv or tweeteval("train"), val_csv or tweeteval("val"), out_dir, config)
+    click.echo(json.dumps({k: summary[k] for k in ("best_val_macro_recall", "bias_offsets",
+                                                   "val_after_offsets", "seconds")}))
+
+
+@model_group.command("quantize")
+@click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("build/model"), show_default=True)
+@click.option("--train", "train_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Representative data for full-integer calibration. [tweeteval train.csv]")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the .tflite files go. [the model dir]")
+@click.option("--calibration-rows", type=int, default=1000, show_default=True)
+@_model_errors
+def quantize_command(model_dir: Path, train_csv: Path | None, out_dir: Path | None,
+                     calibration_rows: int) -> None:
+    """Write float32, float16, int8-dynamic and int8-full .tflite variants."""
+    from model.data import tweeteval
+    from model.quantize import quantize
+
+    written = quantize(model_dir, train_csv or tweeteval("train"), out_dir,
+                       calibration_rows=calibration_rows)
+    for variant, path in written.items():
+        click.echo(f"{variant:<13} {path.stat().st_size:>10,d} B  {path}")
+
+
+@model_group.command("evaluate")
+@click.option("--data", "data_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Labelled CSV. [../shared/data/tweeteval-sentiment/test.csv]")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Model to score with. [the shipped int8 model]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_model_errors
+def evaluate_command(data_csv: Path | None, model_path: Path | None, as_json: bool) -> None:
+    """Score a labelled CSV: macro-recall, accuracy, macro-F1, posts/s (and the full report)."""
+    from model.data import tweeteval
+
+    data_csv = data_csv or tweeteval("test")
+    from model.evaluate import evaluate_model
+
+    result = evaluate_model(model_path, data_csv)
+    click.echo(json.dumps(result) if as_json else "\n".join(
+        f"{k:<16} {v}" for k, v in result.items()))

@@ -1,0 +1,89 @@
+"""`sentistream model quantize`: convert the trained Keras model into four LiteRT variants.
+
+float32 (reference), float16 (weights), dynamic-range int8 (weights int8, activations float at
+run time) and full-integer int8 (weights and activations int8, calibrated on a representative
+dataset drawn from the training data). Imports TensorFlow: training side only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.data import load_csv
+from model.tokenizer import TOKENIZER_FILE, Tokenizer
+from model.train import KERAS_FILE, encode, import_tensorflow
+
+log = logging.getLogger(__name__)
+VARIANTS = ("float32", "float16", "int8-dynamic", "int8-full")
+METADATA_FILE = "model.json"
+
+
+def variant_file(variant: str) -> str:
+    return f"sentiment_{variant.replace('-', '_')}.tflite"
+
+
+def quantize(model_dir: Path, train_csv: Path, out_dir: Path | None = None,
+             variants: tuple[str, ...] = VARIANTS, calibration_rows: int = 1000,
+             seed: int = 1234) -> dict[str, Path]:
+    """Write one .tflite per variant (plus tokenizer.json and model.json) into ``out_dir``."""
+    tf = import_tensorflow()
+    import keras
+
+    out_dir = out_dir or model_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    net = keras.models.load_model(model_dir / KERAS_FILE, safe_mode=False)
+    tokenizer = Tokenizer.load(model_dir / TOKENIZER_FILE)
+    texts = load_csv(train_csv).texts
+    picked = np.random.default_rng(seed).permutation(len(texts))[:calibration_rows]
+    calibration = encode(tokenizer, [texts[i] for i in picked])
+    written: dict[str, Path] = {}
+    for variant in variants:
+        converter = tf.lite.TFLiteConverter.from_keras_model(net)
+        _configure(tf, converter, variant, calibration)
+        path = out_dir / variant_file(variant)
+        path.write_bytes(converter.convert())
+        log.info("%s: %s (%d bytes)", variant, path, path.stat().st_size)
+        written[variant] = path
+    if out_dir != model_dir:
+        tokenizer.save(out_dir)
+    _write_metadata(model_dir, out_dir, written)
+    return written
+
+
+def _configure(tf: Any, converter: Any, variant: str, calibration: np.ndarray) -> None:
+    if variant == "float32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "int8-full":
+        def representative() -> Iterator[list[np.ndarray]]:
+            for i in range(0, len(calibration), 1):
+                yield [calibration[i : i + 1]]
+
+        converter.representative_dataset = representative
+        # Int8 everywhere inside; float probabilities in and out keep the scorer's API uniform.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    elif variant != "int8-dynamic":
+        raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+
+
+def _write_metadata(model_dir: Path, out_dir: Path, written: dict[str, Path]) -> None:
+    history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
+    arch = history["config"]["arch"]["name"]
+    meta = {
+        "format": 1,
+        "version": f"{arch}-{datetime.now(UTC):%Y%m%d-%H%M}",
+        "architecture": arch,
+        "labels": ["negative", "neutral", "positive"],
+        "variants": {v: p.name for v, p in written.items()},
+        "tokenizer": TOKENIZER_FILE,
+    }
+    (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")

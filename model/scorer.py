@@ -1,0 +1,126 @@
+"""The runtime scorer: tokenizer -> int8 LiteRT model -> labels, probabilities, intensity.
+
+Plain and synchronous: every file is loaded and checked once, then each call runs
+preprocess -> invoke -> postprocess on the whole batch. One interpreter and its tensors are
+reused across calls; the interpreter is resized only when the (power-of-two rounded) batch size
+changes. Never imports TensorFlow. One scorer must be used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from ai_edge_litert.interpreter import Interpreter
+
+from model.errors import EmptyInputError, ModelFileError
+from model.tokenizer import TOKENIZER_FILE, Tokenizer
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+SHIPPED_MODEL = SHIPPED_DIR / "sentiment_int8_dynamic.tflite"
+METADATA_FILE = "model.json"
+MAX_CHUNK = 256  # larger batches run in chunks of this many posts
+
+
+@dataclass(frozen=True)
+class ScoreBatch:
+    """Scores of a batch, row i for text i."""
+
+    LABELS: ClassVar[tuple[str, str, str]] = ("negative", "neutral", "positive")
+
+    labels: npt.NDArray[np.int64]
+    probs: npt.NDArray[np.float32]
+    intensity: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def label_names(self) -> list[str]:
+        return [self.LABELS[i] for i in self.labels.tolist()]
+
+
+class SentimentScorer:
+    """Scores batches of post texts with a LiteRT model and the tokenizer saved beside it."""
+
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1) -> None:
+        self.model_path = Path(model_path) if model_path else SHIPPED_MODEL
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        self.tokenizer = Tokenizer.load(self.model_path.parent / TOKENIZER_FILE)
+        self.version = _version(self.model_path)
+        self._interpreter = _load_interpreter(self.model_path, num_threads)
+        self._input, self._output = self._check_signature()
+        self._rows = 0
+
+    def score(self, texts: Sequence[str]) -> ScoreBatch:
+        """Score a non-empty list of texts (raises EmptyInputError for an empty one)."""
+        if not texts:
+            raise EmptyInputError("score() needs at least one text; got an empty batch")
+        if isinstance(texts, str):
+            raise TypeError("score() takes a list of texts, not a single string")
+        chunks = [self._probs(texts[i : i + MAX_CHUNK]) for i in range(0, len(texts), MAX_CHUNK)]
+        probs = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        return ScoreBatch(
+            labels=probs.argmax(axis=1).astype(np.int64),
+            probs=probs,
+            intensity=np.clip(probs[:, 2] - probs[:, 0], -1.0, 1.0).astype(np.float32),
+        )
+
+    def _probs(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        ids = self.tokenizer.encode(texts)
+        n = len(texts)
+        rows = 1 << (n - 1).bit_length()  # round up: few distinct shapes, few reallocations
+        if rows != self._rows:
+            self._interpreter.resize_tensor_input(self._input, [rows, ids.shape[1]])
+            self._interpreter.allocate_tensors()
+            self._rows = rows
+        if rows != n:
+            ids = np.concatenate([ids, np.zeros((rows - n, ids.shape[1]), dtype=np.int32)])
+        self._interpreter.set_tensor(self._input, ids)
+        self._interpreter.invoke()
+        out = self._interpreter.get_tensor(self._output)[:n]
+        return np.asarray(out, dtype=np.float32)
+
+    def _check_signature(self) -> tuple[int, int]:
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        width = self.tokenizer.config.max_features
+        if (len(inputs) != 1 or inputs[0]["dtype"] != np.int32
+                or list(inputs[0]["shape"][1:]) != [width]
+                or len(outputs) != 1 or list(outputs[0]["shape"][1:]) != [3]):
+            raise ModelFileError(
+                f"model file {self.model_path} does not fit this scorer: it needs one int32 input "
+                f"of shape (batch, {width}) and one (batch, 3) output, found "
+                f"{[(d['shape'].tolist(), d['dtype'].__name__) for d in inputs]} -> "
+                f"{[d['shape'].tolist() for d in outputs]}; retrain with `sentistream model train`"
+            )
+        return int(inputs[0]["index"]), int(outputs[0]["index"])
+
+
+def _load_interpreter(path: Path, num_threads: int) -> Interpreter:
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist; set SENTISTREAM_MODEL_PATH to a "
+                             ".tflite file or leave it empty for the shipped model")
+    try:
+        interpreter = Interpreter(model_content=path.read_bytes(), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"model file {path} is not a valid LiteRT model ({exc}); "
+                             "re-export it with `sentistream model quantize`") from exc
+    return interpreter
+
+
+def _version(model_path: Path) -> str:
+    meta_path = model_path.parent / METADATA_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return f"{meta.get('version', meta.get('architecture', 'model'))}:{model_path.stem}"
+    except FileNotFoundError:
+        return model_path.stem
+    except ValueError as exc:
+        raise ModelFileError(f"model metadata {meta_path} is corrupt ({exc})") from exc

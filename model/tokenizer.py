@@ -1,0 +1,274 @@
+"""The social-media tokenizer shared by training and serving, so there is no train/serve skew.
+
+Speed comes from doing per-post work per batch and per-token work once per distinct token:
+  1. the batch is joined into one string and split into raw tokens by ONE compiled ``findall``;
+  2. each distinct raw token is normalised once (case, elongation, numbers, @user, #tag, URL) and
+     remembered as a row of small numpy tables (word id, flags, extra feature ids);
+  3. negation scope, word bigrams and the padded output are computed with numpy over the batch.
+
+Feature ids (row numbers of the model's embedding table):
+    0                       padding
+    1 .. 7                  markers: <caps> <elong> <hashtag> (and spare rows)
+    8 .. 8+V-1              words of the vocabulary (fitted on the training data)
+    then W buckets          out-of-vocabulary words, hashed
+    then N buckets          words in the scope of a negation ("not good" != "good"), hashed
+    then B buckets          word bigrams, hashed from the two word ids
+    then C buckets          character n-grams of each word (fastText style), hashed
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from model.errors import ModelFileError
+
+TOKENIZER_FILE = "tokenizer.json"
+SEP = "\n"  # posts are joined with it; it is also the sentinel token between posts
+CAPS, ELONG, HASHTAG = 1, 2, 3
+FIRST_WORD_ID = 8
+MAX_EXTRAS = 16  # marker + char-gram columns per token
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_EMOTICON = (
+    r"[<>]?[:;=8][\-o\*'^]?[\)\]\(\[dDpP/\\\}\{@\|3]+"
+    r"|[\)\]\(\[\}\{][\-o\*'^]?[:;=8]|</?3+|\^[_\-.]?\^"
+)
+_EMOJI = r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2190-\u21FF]"
+_TOKEN = re.compile(
+    r"(?:https?://|www\.)\S+|\d+(?:[.,:/]\d+)*\w*|[@#]?\w+(?:'\w+)*|"
+    + _EMOTICON + r"|[!?.,;:]+|" + _EMOJI + "|" + SEP
+)
+_REPEAT = re.compile(r"(\w)\1{2,}")
+_PUNCT_REPEAT = re.compile(r"([!?.,;:])\1{2,}")
+NEGATORS = frozenset((
+    "not", "no", "never", "cannot", "nothing", "nobody", "none", "nor", "neither", "without",
+    "dont", "cant", "wont", "isnt", "didnt", "doesnt", "aint", "wasnt",
+))
+BOUNDARIES = frozenset("!?.,;:") | {SEP}
+NEGATION_SCOPE = 3  # words after a negator that it flips
+
+IntArray = npt.NDArray[np.int32]
+Int64Array = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Sizes of the hashed feature spaces; saved beside the model."""
+
+    max_vocab: int = 30000
+    min_count: int = 2
+    word_buckets: int = 8192
+    negated_buckets: int = 16384
+    bigram_buckets: int = 65536
+    char_buckets: int = 32768
+    char_min: int = 3
+    char_max: int = 4
+    max_features: int = 160
+    # "bag": the hashed feature bag above; "words": the sequence of word ids only (1 = unknown),
+    # for sequence models such as the SimpleRNN baseline, with ids below max_vocab + 2.
+    mode: str = "bag"
+
+
+def prepare(texts: Sequence[str]) -> str:
+    """One string for the batch, posts separated by ``SEP``, escapes and entities decoded."""
+    s = SEP.join([t.replace(SEP, " ") for t in texts])
+    s = s.replace("\u2019", "'").replace("\u2018", "'").replace("\r", " ")
+    if "\\u" in s:  # TweetEval keeps literal \u2019 escapes from the 2013 files
+        s = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), s).replace("\u2019", "'")
+        s = s.replace(SEP + SEP, SEP)  # a decoded \u000a must not add a post
+    if "&" in s:
+        s = html.unescape(s)
+    return s
+
+
+def normal_form(raw: str) -> tuple[str, list[int]]:
+    """A raw token's normalised text and its marker features (caps, elongation, hashtag)."""
+    markers = []
+    if raw[0] == "#" and len(raw) > 1:
+        markers.append(HASHTAG)
+        raw = raw[1:]
+    if raw[0] == "@" and len(raw) > 1:
+        return "<user>", markers
+    if raw.startswith(("http", "www.")):
+        return "<url>", markers
+    if len(raw) > 1 and raw.isupper():
+        markers.append(CAPS)
+    text = raw.lower()
+    if text[0].isdigit():
+        return "<num>", markers
+    squeezed = _REPEAT.sub(r"\1\1", text)
+    if squeezed != text:
+        markers.append(ELONG)
+    return _PUNCT_REPEAT.sub(r"\1\1\1", squeezed), markers
+
+
+def tokenize(text: str) -> list[str]:
+    """The normalised tokens of one post (for inspection, tests and vocabulary fitting)."""
+    return [normal_form(raw)[0] for raw in _TOKEN.findall(prepare([text]))]
+
+
+def _hash(text: str) -> int:
+    # crc32 is stable across processes (Python's hash() is salted) and runs in C.
+    return zlib.crc32(text.encode("utf-8"))
+
+
+class _TokenTable(dict[str, int]):
+    """Raw token -> row of per-token tables, filled once per distinct token."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        super().__init__()
+        self._tok = tokenizer
+        self.word = np.zeros(4096, dtype=np.int64)
+        self.negator = np.zeros(4096, dtype=bool)
+        self.boundary = np.zeros(4096, dtype=bool)
+        self.extras = np.zeros((4096, MAX_EXTRAS), dtype=np.int64)
+        self[SEP]  # row 0: the separator between posts
+
+    def __missing__(self, raw: str) -> int:
+        row = len(self)
+        if row >= 1_000_000:  # a long-running stream must not grow it forever
+            self.clear()
+            self[SEP]
+            row = 1
+        if row >= len(self.word):
+            self._grow()
+        text, markers = normal_form(raw)
+        self.word[row] = self._tok.word_id(text)
+        self.negator[row] = text in NEGATORS or text.endswith("n't")
+        self.boundary[row] = text[0] in BOUNDARIES
+        extras = (markers + self._tok.char_grams(text))[:MAX_EXTRAS]
+        self.extras[row] = 0
+        self.extras[row, : len(extras)] = extras
+        self[raw] = row
+        return row
+
+    def _grow(self) -> None:
+        self.word = np.concatenate([self.word, np.zeros_like(self.word)])
+        self.negator = np.concatenate([self.negator, np.zeros_like(self.negator)])
+        self.boundary = np.concatenate([self.boundary, np.zeros_like(self.boundary)])
+        self.extras = np.concatenate([self.extras, np.zeros_like(self.extras)])
+
+
+class Tokenizer:
+    """Turns a batch of posts into a padded int32 matrix of feature ids, shape (n, max_features)."""
+
+    def __init__(self, vocab: dict[str, int], config: TokenizerConfig) -> None:
+        self.config, self.vocab = config, vocab
+        self.oov_offset = FIRST_WORD_ID + len(vocab)
+        self.negated_offset = self.oov_offset + config.word_buckets
+        self.bigram_offset = self.negated_offset + config.negated_buckets
+        self.char_offset = self.bigram_offset + config.bigram_buckets
+        self.num_features = self.char_offset + config.char_buckets
+        self._table = _TokenTable(self)
+
+    def word_id(self, text: str) -> int:
+        found = self.vocab.get(text)
+        if found is not None:
+            return found
+        return self.oov_offset + _hash(text) % self.config.word_buckets
+
+    def char_grams(self, text: str) -> list[int]:
+        cfg = self.config
+        if not cfg.char_buckets or len(text) < 2 or not text[0].isalpha():
+            return []
+        word = f"<{text}>"
+        grams = [word[i : i + n] for n in range(cfg.char_min, cfg.char_max + 1)
+                 for i in range(len(word) - n + 1)]
+        return [self.char_offset + _hash(g) % cfg.char_buckets for g in grams]
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], config: TokenizerConfig | None = None) -> Tokenizer:
+        """The vocabulary of training texts: the most frequent tokens seen min_count times."""
+        config = config or TokenizerConfig()
+        raw_counts: Counter[str] = Counter()
+        for text in texts:
+            raw_counts.update(_TOKEN.findall(prepare([text])))
+        counts: Counter[str] = Counter()
+        for raw, count in raw_counts.items():
+            counts[normal_form(raw)[0]] += count
+        counts.pop(SEP, None)
+        common = [t for t, c in counts.most_common(config.max_vocab) if c >= config.min_count]
+        return cls({token: FIRST_WORD_ID + i for i, token in enumerate(common)}, config)
+
+    def encode(self, texts: Sequence[str]) -> IntArray:
+        """Feature ids of each post, padded with 0 to ``max_features`` (extra features dropped)."""
+        table, cfg = self._table, self.config
+        tokens = _TOKEN.findall(prepare(texts) + SEP)
+        rows = np.fromiter(map(table.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        is_sep = rows == 0
+        post = np.cumsum(is_sep) - is_sep  # post of every token (a separator ends its post)
+        words = table.word[rows]
+        if cfg.mode == "words":
+            real = ~is_sep
+            seq = np.where(words[real] < self.oov_offset, words[real] - FIRST_WORD_ID + 2, 1)
+            return _pack(seq, post[real], len(texts), cfg.max_features)
+        negated = self._negated(table.negator[rows], table.boundary[rows])
+        words = np.where(negated, self.negated_offset + (words * 40503) % cfg.negated_buckets,
+                         words)
+        real = ~is_sep
+        pair = real[:-1] & real[1:]
+        bigrams = (words[:-1][pair] * 2654435761 + words[1:][pair]) % cfg.bigram_buckets
+        extras = table.extras[rows[real]]
+        has = extras > 0
+        features = np.concatenate([words[real], bigrams + self.bigram_offset, extras[has]])
+        posts = np.concatenate([post[real], post[:-1][pair], np.nonzero(has)[0] * 0
+                                + np.repeat(post[real], has.sum(axis=1))])
+        return _pack(features, posts, len(texts), cfg.max_features)
+
+    @staticmethod
+    def _negated(negator: npt.NDArray[np.bool_], boundary: npt.NDArray[np.bool_]
+                 ) -> npt.NDArray[np.bool_]:
+        """Tokens within NEGATION_SCOPE tokens after a negator, with no punctuation between."""
+        walls = np.cumsum(boundary)
+        out = np.zeros(len(negator), dtype=bool)
+        for k in range(1, NEGATION_SCOPE + 1):
+            out[k:] |= negator[:-k] & (walls[k:] == walls[:-k]) & ~negator[k:]
+        return out & ~boundary
+
+    def save(self, directory: Path) -> Path:
+        path = directory / TOKENIZER_FILE
+        words = sorted(self.vocab, key=self.vocab.__getitem__)
+        payload = {"format": 1, "config": asdict(self.config), "vocab": words}
+        path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> Tokenizer:
+        """Load ``tokenizer.json`` (or the one inside a directory); errors name the file."""
+        if path.is_dir():
+            path = path / TOKENIZER_FILE
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            if payload.get("format") != 1:
+                raise ValueError(f"format {payload.get('format')!r}, expected 1")
+            config = TokenizerConfig(**payload["config"])
+            vocab = {word: FIRST_WORD_ID + i for i, word in enumerate(payload["vocab"])}
+        except FileNotFoundError as exc:
+            raise ModelFileError(f"tokenizer file {path} does not exist; it must sit beside the "
+                                 "model (retrain, or reinstall the package)") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelFileError(f"tokenizer file {path} is corrupt or of another version "
+                                 f"({exc}); retrain, or reinstall the package") from exc
+        return cls(vocab, config)
+
+
+def _pack(features: Int64Array, posts: Int64Array, n: int, width: int) -> IntArray:
+    """Scatter (feature, post) pairs into an (n, width) matrix, in order, padding with 0."""
+    order = np.argsort(posts, kind="stable")
+    features, posts = features[order], posts[order]
+    starts = np.searchsorted(posts, np.arange(n))
+    column = np.arange(len(posts)) - starts[posts]
+    keep = column < width
+    out = np.zeros((n, width), dtype=np.int32)
+    out[posts[keep], column[keep]] = features[keep]
+    return out

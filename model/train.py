@@ -1,0 +1,137 @@
+"""`sentistream model train`: fit the tokenizer and a Keras model, with fixed seeds, early stopping
+on validation macro-recall, class weights, and per-class biases tuned on validation.
+
+Writes to the output directory: ``tokenizer.json``, ``model.keras``, ``history.json``.
+TensorFlow is imported only here and in quantize.py, never by the scorer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from model.architectures import ArchConfig, build
+from model.data import Labelled, load_csv
+from model.errors import TrainingUnavailableError
+from model.metrics import scores, tune_biases
+from model.tokenizer import Tokenizer, TokenizerConfig
+
+log = logging.getLogger(__name__)
+KERAS_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; saved in history.json."""
+
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    epochs: int = 6
+    patience: int = 2
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    seed: int = 1234
+    class_weights: bool = True
+    tune_biases: bool = True
+    extra_csv: str = ""  # extra (e.g. distant-supervision) training rows, weighted below
+    extra_weight: float = 0.3
+
+
+def import_tensorflow() -> Any:
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise TrainingUnavailableError(
+            "training and quantization need TensorFlow: pip install 'sentistream[train]'"
+        ) from exc
+    return tf
+
+
+def encode(tokenizer: Tokenizer, texts: list[str]) -> npt.NDArray[np.int32]:
+    return np.concatenate([tokenizer.encode(texts[i : i + 2048])
+                           for i in range(0, len(texts), 2048)])
+
+
+def train(train_csv: Path, val_csv: Path, out_dir: Path, config: TrainConfig) -> dict[str, Any]:
+    """Train, keep the epoch with the best validation macro-recall, save and return the history."""
+    tf = import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    started = time.time()
+    train_set, val_set = load_csv(train_csv), load_csv(val_csv)
+    tok_config = config.tokenizer
+    if config.arch.name == "simplernn":  # the reference baseline: 5000 word ids, in order
+        tok_config = TokenizerConfig(**{**asdict(tok_config), "mode": "words",
+                                        "max_vocab": config.arch.rnn_vocab - 2,
+                                        "max_features": config.arch.rnn_length})
+    tokenizer = Tokenizer.fit(train_set.texts, tok_config)
+    x_train, y_train, weights = _training_rows(tokenizer, train_set, config)
+    x_val = encode(tokenizer, val_set.texts)
+    num_features = (config.arch.rnn_vocab if tok_config.mode == "words"
+                    else tokenizer.num_features)
+    net = build(config.arch, num_features, tok_config.max_features)
+    net.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
+    history: list[dict[str, Any]] = []
+    best_recall, best_weights, waited = -1.0, net.get_weights(), 0
+    for epoch in range(config.epochs):
+        tick = time.time()
+        fit = net.fit(x_train, y_train, sample_weight=weights, batch_size=config.batch_size,
+                      epochs=1, shuffle=True, verbose=0)
+        val = scores(val_set.labels, net.predict(x_val, batch_size=2048, verbose=0).argmax(1))
+        history.append({"epoch": epoch + 1, "loss": float(fit.history["loss"][-1]),
+                        **{f"val_{k}": v for k, v in val.items()},
+                        "seconds": round(time.time() - tick, 1)})
+        log.info("epoch %d: %s", epoch + 1, history[-1])
+        if val["macro_recall"] > best_recall:
+            best_recall, best_weights, waited = val["macro_recall"], net.get_weights(), 0
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    net.set_weights(best_weights)
+    offsets = np.zeros(3, dtype=np.float32)
+    if config.tune_biases:
+        val_probs = net.predict(x_val, batch_size=2048, verbose=0)
+        offsets = tune_biases(val_probs, val_set.labels)
+        dense = net.get_layer("logits")
+        kernel, bias = dense.get_weights()
+        dense.set_weights([kernel, bias + offsets])  # baked into the model: no scorer logic
+    final_val = scores(val_set.labels, net.predict(x_val, batch_size=2048, verbose=0).argmax(1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(out_dir)
+    net.save(out_dir / KERAS_FILE)
+    summary = {
+        "train_csv": str(train_csv), "val_csv": str(val_csv), "config": asdict(config),
+        "num_features": num_features, "epochs": history, "best_val_macro_recall": best_recall,
+        "bias_offsets": offsets.tolist(), "val_after_offsets": final_val,
+        "train_rows": len(train_set), "seconds": round(time.time() - started, 1),
+    }
+    (out_dir / HISTORY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+Rows = tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float32]]
+
+
+def _training_rows(tokenizer: Tokenizer, data: Labelled, config: TrainConfig) -> Rows:
+    """Encoded rows, labels and per-row weights (balanced classes; extra rows down-weighted)."""
+    x, y = encode(tokenizer, data.texts), data.labels
+    counts = np.bincount(y, minlength=3).astype(np.float32)
+    per_class = (len(y) / (3 * np.maximum(counts, 1))) if config.class_weights else np.ones(3)
+    w = per_class[y].astype(np.float32)
+    if config.extra_csv:
+        extra = load_csv(Path(config.extra_csv))
+        x = np.concatenate([x, encode(tokenizer, extra.texts)])
+        w = np.concatenate([w, np.full(len(extra), config.extra_weight, dtype=np.float32)])
+        y = np.concatenate([y, extra.labels])
+    return x, y, w
