@@ -9,6 +9,8 @@ Column = tuple[str, str, Callable[[Any], str]]
 
 
 def num(value: Any) -> str:
+    if value is None:
+        return "-"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 

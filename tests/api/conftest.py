@@ -1,0 +1,3 @@
+from tests.query.dataset import dataset
+
+__all__ = ["dataset"]

@@ -1,0 +1,102 @@
+"""The query commands against the real Redis, on data the real pipeline wrote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from stream.query import cli
+from tests.query.dataset import MIX, WEIRD, Dataset
+from tests.query.harness import settings_env
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def run(dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(cli, "get_settings", lambda: dataset.settings)
+
+    def invoke(command: Any, *args: str) -> Result:
+        return CliRunner().invoke(command, list(args), catch_exceptions=False)
+    return invoke
+
+
+def test_brands_lists_every_brand_with_share_of_voice(dataset: Dataset, run: Any) -> None:
+    rows = json.loads(run(cli.brands, "--window", "15m", "--json").output)
+    by = {r["brand"]: r for r in rows}
+    assert set(by) == set(MIX)
+    for brand, (pos, neg, neu) in dataset.expected.items():
+        assert (by[brand]["positive"], by[brand]["negative"], by[brand]["neutral"]) == (pos, neg,
+                                                                                        neu)
+    total = sum(sum(m) for m in MIX.values())
+    assert by["acme"]["share_of_voice"] == pytest.approx(30 / total, abs=1e-6)
+    assert sum(r["share_of_voice"] for r in rows) == pytest.approx(1.0)
+    table = run(cli.brands).output.splitlines()
+    assert table[0].split()[:3] == ["brand", "posts", "neg"]
+    assert table[2].split()[0] == "acme"  # biggest volume first
+
+
+def test_query_summary(dataset: Dataset, run: Any) -> None:
+    pos, neg, neu = dataset.expected["acme"]
+    s = json.loads(run(cli.query, "--brand", "acme", "--window", "1h", "--json").output)
+    assert (s["n"], s["positive"], s["negative"], s["neutral"]) == (30, pos, neg, neu)
+    assert s["nss"] == pytest.approx((pos - neg) / 30, abs=1e-6)
+    assert -1 <= s["mean_intensity"] <= 1 and s["brands_in_window"] == 3
+    human = run(cli.query, "--brand", "acme").output
+    assert "NSS" in human and f"{(pos - neg) / 30:+.3f}" in human and "share of voice" in human
+
+
+def test_an_old_window_is_empty(run: Any) -> None:
+    s = json.loads(run(cli.query, "-b", "acme", "-w", "15m", "--at", "-2h", "--json").output)
+    assert s["n"] == 0 and s["nss"] is None
+
+
+def test_timeline_has_every_bucket(run: Any) -> None:
+    rows = json.loads(run(cli.timeline, "--brand", "acme", "--resolution", "1m", "--from",
+                          "-10m", "--json").output)
+    assert len(rows) in (10, 11) and sum(r["n"] for r in rows) == 30
+    assert all(rows[i + 1]["start"] - rows[i]["start"] == 60 for i in range(len(rows) - 1))
+    hourly = json.loads(run(cli.timeline, "-b", "acme", "-r", "1h", "--json").output)
+    assert sum(r["n"] for r in hourly) == 30
+
+
+def test_top_posts(run: Any) -> None:
+    top = json.loads(run(cli.top, "--brand", "acme", "--limit", "3", "--json").output)
+    assert len(top["positive"]) == 3 and len(top["negative"]) == 3
+    assert all(p["intensity"] > 0 for p in top["positive"])
+    assert all(p["intensity"] < 0 for p in top["negative"])
+    assert top["negative"][0]["intensity"] <= top["negative"][-1]["intensity"]
+    assert "most positive" in run(cli.top, "--brand", "acme").output
+
+
+def test_a_brand_with_key_syntax_in_its_name_is_just_a_brand(dataset: Dataset, run: Any) -> None:
+    s = json.loads(run(cli.query, "--brand", WEIRD, "--json").output)
+    assert (s["n"], s["negative"]) == (4, dataset.expected[WEIRD][1])
+    # A glob or a tag fragment is not a brand and matches nothing.
+    assert run(cli.query, "--brand", "at&t*").exit_code == 4
+    assert run(cli.query, "--brand", "x}:*").exit_code == 4
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["query", "--brand", "nosuch"], 4, "unknown brand 'nosuch'"),
+    (["query", "--brand", "acme", "--window", "15x"], 2, "bad window"),
+    (["timeline", "--brand", "acme", "--resolution", "5m"], 2, "bad resolution"),
+    (["timeline", "--brand", "acme", "--from", "-1h", "--to", "-2h"], 2, "must be before"),
+    (["top", "--brand", "acme", "--at", "tomorrow"], 2, "bad time"),
+])
+def test_errors_have_a_message_and_an_exit_code(dataset: Dataset, args: list[str], code: int,
+                                                 message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "sentistream.cli", *args], capture_output=True,
+                          text=True, env=settings_env(dataset.settings), timeout=60)
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr
+
+
+def test_alerts_command_on_a_quiet_dataset(run: Any) -> None:
+    assert json.loads(run(cli.alerts, "--json").output) == []
+    assert run(cli.alerts).output.strip() == "no alerts"

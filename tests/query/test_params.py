@@ -1,0 +1,70 @@
+"""Parsing of windows, resolutions, times and ranges, and the terminal tables (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream.query.errors import BadResolutionError, BadTimeRangeError, BadWindowError
+from stream.query.params import MAX_BUCKETS, parse_range, parse_resolution, parse_time, parse_window
+from stream.query.render import BRAND_COLUMNS, table
+
+NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+@pytest.mark.parametrize(("text", "seconds", "res"), [
+    ("15m", 900, "m"), ("1h", 3600, "m"), ("6h", 21600, "m"), ("24h", 86400, "h"),
+    ("7d", 604800, "h"), ("2w", 1209600, "h"), ("90d", 90 * 86400, "d")])
+def test_windows_pick_the_coarsest_fitting_buckets(text: str, seconds: int, res: str) -> None:
+    window = parse_window(text)
+    assert (window.seconds, window.resolution) == (seconds, res)
+
+
+@pytest.mark.parametrize("text", ["", "15", "m15", "15x", "0m", "-1h", "1.5h", "400d", "15 min"])
+def test_bad_windows_say_what_to_use(text: str) -> None:
+    with pytest.raises(BadWindowError, match=r"15m, 1h, 24h, 7d|between 1m and 366d"):
+        parse_window(text)
+
+
+def test_resolutions() -> None:
+    assert [parse_resolution(r) for r in ("1m", "1h", "1d", "1H")] == ["m", "h", "d", "h"]
+    with pytest.raises(BadResolutionError, match="use 1m, 1h or 1d"):
+        parse_resolution("5m")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("now", NOW), ("-2h", NOW - 7200), ("now-15m", NOW - 900), ("1700000000", NOW),
+    ("1700000000000", NOW), ("2023-11-14T22:13:20Z", NOW), ("2023-11-14T22:13:20", NOW),
+    ("2023-11-14T23:13:20+01:00", NOW)])
+def test_times(text: str, expected: float) -> None:
+    assert parse_time(text, NOW) == expected
+
+
+def test_unparseable_time_is_a_time_range_error() -> None:
+    with pytest.raises(BadTimeRangeError, match="ISO-8601"):
+        parse_time("yesterday-ish", NOW)
+
+
+def test_range_covers_from_to_with_to_exclusive() -> None:
+    r = parse_range("1m", "2023-11-14T22:00:30Z", "2023-11-14T22:05:00Z", NOW)
+    assert r.starts() == [1699999200 + 60 * i for i in range(5)]
+    assert parse_range("1h", None, None, NOW).resolution == "h"
+
+
+def test_reversed_empty_and_oversized_ranges_are_rejected() -> None:
+    with pytest.raises(BadTimeRangeError, match="must be before"):
+        parse_range("1m", "-1h", "-2h", NOW)
+    with pytest.raises(BadTimeRangeError, match="must be before"):
+        parse_range("1m", "now", "now", NOW)
+    with pytest.raises(BadTimeRangeError, match=f"at most {MAX_BUCKETS}"):
+        parse_range("1m", "-30d", "now", NOW)
+
+
+def test_table_aligns_numbers_right_and_text_left() -> None:
+    rows = [{"brand": "acme", "n": 1234, "nss": 0.5, "share_of_voice": 0.25},
+            {"brand": "a-much-longer-brand", "n": 5, "nss": None, "share_of_voice": None}]
+    lines = table(rows, BRAND_COLUMNS).splitlines()
+    assert len({len(line) for line in lines[:2]}) == 1  # header and rule have the same width
+    assert lines[2].startswith("acme ") and "1,234" in lines[2] and "+0.500" in lines[2]
+    assert lines[3].split()[1] == "5" and lines[3].split()[2] == "-"
+    posts_col = lines[0].index("posts") + len("posts")
+    assert lines[2][posts_col - 1] == "4" and lines[3][posts_col - 1] == "5"
