@@ -49,6 +49,9 @@ def producing(sink: PostSink, stats: RunStats, progress: Progress, what: str) ->
         yield
     except KeyboardInterrupt:
         stats.interrupted = True
+    except Exception as exc:
+        stats.error = type(exc).__name__
+        raise
     finally:
         try:
             done = sink.flush(FLUSH_TIMEOUT_S)

@@ -18,6 +18,7 @@ class RunStats:
     skipped: int = 0
     unconfirmed: int = 0
     interrupted: bool = False
+    error: str | None = None  # what stopped the run early, if anything did
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -31,7 +32,8 @@ class RunStats:
         return self.sent / self.elapsed
 
     def summary(self, what: str = "replay") -> str:
-        state = "interrupted" if self.interrupted else "done"
+        state = ("interrupted" if self.interrupted else
+                 f"stopped by an error ({self.error})" if self.error else "done")
         line = (f"{what} {state}: read {self.read}, sent {self.sent}, failed {self.failed}, "
                 f"skipped {self.skipped} in {self.elapsed:.2f}s ({self.rate:,.0f} posts/s)")
         if self.unconfirmed:

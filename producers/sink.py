@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from producers.errors import ProducerError
+from producers.partitioning import Partitioner
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 
 Compression = Literal["lz4", "zstd", "gzip", "none"]
 COMPRESSIONS: tuple[Compression, ...] = ("lz4", "zstd", "gzip", "none")
-_CACHE_LIMIT = 1 << 16  # id keys are all distinct: bound the partition cache
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class PostSink:
             raise ProducerError(
                 f"cannot produce to {self.topic} at {settings.kafka_bootstrap} ({exc}); "
                 "is Kafka running? `sentistream infra up` starts a local one") from exc
-        self._partitions = sorted(partitions)
-        self._partition_of: dict[bytes, int] = {}
+        # The default partitioner's choice, computed per batch (see producers.partitioning).
+        self._partitioner = Partitioner(partitions)
         self.submitted = 0
         self.acked = 0
         self.failed = 0
@@ -74,31 +74,17 @@ class PostSink:
         """Queue records; kafka-python sends them in the background, stamped with the send time."""
         from kafka.errors import KafkaError
 
-        send, topic, part = self._producer.send, self.topic, self._partition
+        send, topic = self._producer.send, self.topic
         ok, fail = self._on_ack, self._on_error
-        for key, value in zip(keys, values, strict=True):
+        for key, value, partition in zip(keys, values, self._partitioner(keys), strict=True):
             try:
-                future = send(topic, value, key=key, partition=part(key))
+                future = send(topic, value, key=key, partition=partition)
             except (KafkaError, ValueError) as exc:  # e.g. a record over max_request_size
                 fail(exc)
                 continue
             future.add_callback(ok)
             future.add_errback(fail)
         self.submitted += len(keys)
-
-    def _partition(self, key: bytes) -> int:
-        # The same murmur2 choice as kafka-python's (and Java's) default partitioner, cached per
-        # key: brands repeat, and the pure-Python murmur2 is a fifth of send()'s cost.
-        found = self._partition_of.get(key)
-        if found is None:
-            from kafka.partitioner.default import murmur2
-
-            if len(self._partition_of) >= _CACHE_LIMIT:
-                self._partition_of.clear()
-            parts = self._partitions
-            found = parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
-            self._partition_of[key] = found
-        return found
 
     def _on_ack(self, _metadata: Any) -> None:
         self.acked += 1

@@ -149,3 +149,20 @@ def test_timestamps(value: object, expected: str) -> None:
 def test_bad_timestamps(value: object) -> None:
     with pytest.raises(ValueError):
         parse_timestamp(value)
+
+
+def test_partitions_match_kafka_python_and_survive_cache_eviction() -> None:
+    import random
+
+    from kafka.partitioner.default import murmur2
+
+    from producers.partitioning import Partitioner, murmur2_many
+
+    rng = random.Random(5)
+    keys = [rng.randbytes(rng.randrange(0, 40)) for _ in range(5000)]
+    assert murmur2_many(keys).tolist() == [murmur2(k) for k in keys]
+    part = Partitioner([0, 1, 2, 3, 4])
+    part.CACHE_LIMIT = 100
+    for first in range(0, 5000, 64):  # evictions mid-way: every key must still get its partition
+        chunk = keys[first:first + 64] + keys[:3]
+        assert part(chunk) == [(murmur2(k) & 0x7FFFFFFF) % 5 for k in chunk]
