@@ -40,6 +40,10 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
         web_in_thread=False,
         datadir=str(settings.state_dir / "faust"),
         autodiscover=False,
+        # A crashed worker's partitions move to the others after this long (Faust's default
+        # is 60 s). Heartbeats stay on time because scoring runs off the event loop.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
     )
     metrics = WorkerMetrics()
     sink = RedisSink(settings)
