@@ -51,26 +51,39 @@ class Replay:
         self._first_time: float | None = None
 
     def run(self) -> None:
-        buffered = self._buffer() if self._wants_buffer() else None
+        first = self._first_pass()
+        buffered = first if isinstance(first, list) else None
         if buffered is not None:
             self.progress.total = (self.options.limit if self.options.limit
                                    else None if self.options.loop else sum(map(len, buffered)))
-        shift, first_pass = 0.0, True
+        shift, batches = 0.0, iter(first)
         while True:
             span: list[float] = []
-            batches = iter(buffered) if buffered is not None else self._stream(first_pass)
+            read_before = self.stats.read
             for batch in batches:
                 if not self._send(batch, shift, span):
                     return  # --limit reached
-            if not self.options.loop or not span:
-                return
-            shift += span[1] - span[0] + LOOP_GAP_S  # the next pass continues the timeline
-            first_pass = False
+            if not self.options.loop or self.stats.read == read_before:
+                return  # done, or an input with nothing to send would loop forever
+            if span:
+                shift += span[1] - span[0] + LOOP_GAP_S  # the next pass continues the timeline
+            batches = iter(buffered) if buffered is not None else self._stream(report_bad=False)
 
     # -- input ---------------------------------------------------------------------------------
-    def _wants_buffer(self) -> bool:
+    def _first_pass(self) -> list[PostBatch] | Iterator[PostBatch]:
+        """Batches in the order to send them: streamed, or buffered and sorted by time."""
+        stream = self._stream(report_bad=True)
         order = self.options.order
-        return order == "time" or (order == "auto" and "-" not in self.options.paths)
+        if order == "file" or (order == "auto" and "-" in self.options.paths):
+            return stream  # stdin may never end: it streams in arrival order
+        if order == "auto":
+            first = next(stream, None)
+            if first is None:
+                return []
+            if all(t is None for t in first.times):
+                return itertools.chain([first], stream)  # no timestamps: nothing to sort
+            return self._sorted([first, *stream])
+        return self._sorted(list(stream))
 
     def _stream(self, report_bad: bool) -> Iterator[PostBatch]:
         for path in self.options.paths:
@@ -87,15 +100,14 @@ class Replay:
                         self.stats.read += len(batch.bad)
                     yield batch
 
-    def _buffer(self) -> list[PostBatch]:
-        """The whole input in memory, sorted by time when it is not already (stable)."""
-        batches = list(self._stream(report_bad=True))
+    def _sorted(self, batches: list[PostBatch]) -> list[PostBatch]:
+        """The whole input, sorted by time when it is not already (stable)."""
         times = [t for b in batches for t in b.times]
         filled, last = [], float("-inf")
         for t in times:  # rows without a time keep their place after the row before them
             last = t if t is not None else last
             filled.append(last)
-        if self.options.order == "file" or all(a <= b for a, b in itertools.pairwise(filled)):
+        if all(a <= b for a, b in itertools.pairwise(filled)):
             return batches
         log.warning("input is not in time order: replaying its %d posts sorted by time",
                     len(filled))

@@ -7,6 +7,7 @@ the future and retention deletes old ones); the post's own time is ``created_at`
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,12 +104,17 @@ class PostSink:
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait for every queued record; False when some are still unconfirmed."""
-        from kafka.errors import KafkaTimeoutError
+        from kafka.errors import KafkaError
 
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else 1e9)
         try:
             self._producer.flush(timeout=timeout_s)
-        except KafkaTimeoutError:
-            return False
+        except KafkaError as exc:
+            # A timeout, or kafka-python 3.0's flush() giving up ("Future not done") after it
+            # split an oversized batch: the per-record callbacks still settle, so wait for them.
+            log.warning("flush: %s; waiting for the remaining deliveries to settle", exc)
+        while self.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
         return self.pending == 0
 
     def error_summary(self) -> str:
@@ -116,4 +122,9 @@ class PostSink:
                          for name, n in self.errors.most_common())
 
     def close(self, timeout_s: float = 10.0) -> None:
-        self._producer.close(timeout=timeout_s)
+        from kafka.errors import KafkaError
+
+        try:
+            self._producer.close(timeout=timeout_s)
+        except KafkaError as exc:  # close() flushes again: the same errors as flush() above
+            log.warning("close: %s", exc)
