@@ -144,15 +144,33 @@ def quantize_command(model_dir: Path, train_csv: Path | None, out_dir: Path | No
               help="Labelled CSV. [../shared/data/tweeteval-sentiment/test.csv]")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Model to score with. [the shipped int8 model]")
+@click.option("--variants-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Full report: every variant in this directory, weight errors, baselines.")
+@click.option("--report", "report_stem", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --variants-dir: write <REPORT>.json and <REPORT>.md.")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="With --variants-dir: also score VADER and TextBlob.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_model_errors
-def evaluate_command(data_csv: Path | None, model_path: Path | None, as_json: bool) -> None:
-    """Score a labelled CSV: macro-recall, accuracy, macro-F1, posts/s (and the full report)."""
+def evaluate_command(data_csv: Path | None, model_path: Path | None, variants_dir: Path | None,
+                     report_stem: Path | None, baselines: bool, as_json: bool) -> None:
+    """Score a labelled CSV: macro-recall, accuracy, macro-F1, n, posts/s (or the full report)."""
     from model.data import tweeteval
 
     data_csv = data_csv or tweeteval("test")
-    from model.evaluate import evaluate_model
+    if variants_dir is None:
+        from model.evaluate import evaluate_model
 
-    result = evaluate_model(model_path, data_csv)
-    click.echo(json.dumps(result) if as_json else "\n".join(
-        f"{k:<16} {v}" for k, v in result.items()))
+        result = evaluate_model(model_path, data_csv)
+        click.echo(json.dumps(result) if as_json else "\n".join(
+            f"{k:<16} {v}" for k, v in result.items()))
+        return
+    from model.report import full_report, write_report
+
+    report = full_report(variants_dir, data_csv, baselines=baselines)
+    if report_stem:
+        write_report(report, report_stem)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in report.items() if k != "markdown"}))
+    else:
+        click.echo(report["markdown"])

@@ -9,7 +9,8 @@ Speed comes from doing per-post work per batch and per-token work once per disti
 Feature ids (row numbers of the model's embedding table):
     0                       padding
     1 .. 7                  markers: <caps> <elong> <hashtag> (and spare rows)
-    8 .. 8+V-1              words of the vocabulary (fitted on the training data)
+    8 .. 19                 lexicon valence bin of a word (VADER's lexicon), plain or negated
+    24 .. 24+V-1            words of the vocabulary (fitted on the training data)
     then W buckets          out-of-vocabulary words, hashed
     then N buckets          words in the scope of a negation ("not good" != "good"), hashed
     then B buckets          word bigrams, hashed from the two word ids
@@ -35,7 +36,9 @@ from model.errors import ModelFileError
 TOKENIZER_FILE = "tokenizer.json"
 SEP = "\n"  # posts are joined with it; it is also the sentinel token between posts
 CAPS, ELONG, HASHTAG = 1, 2, 3
-FIRST_WORD_ID = 8
+LEXICON_BASE = 8  # 8..13: lexicon valence bins; 14..19: the same bins under negation
+LEXICON_EDGES = (-2.5, -1.5, 0.0, 1.5, 2.5)  # VADER valences run from -4 to +4
+FIRST_WORD_ID = 24
 MAX_EXTRAS = 16  # marker + char-gram columns per token
 
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
@@ -77,6 +80,7 @@ class TokenizerConfig:
     # "bag": the hashed feature bag above; "words": the sequence of word ids only (1 = unknown),
     # for sequence models such as the SimpleRNN baseline, with ids below max_vocab + 2.
     mode: str = "bag"
+    lexicon: bool = False  # add VADER lexicon valence bins (saved in tokenizer.json)
 
 
 def prepare(texts: Sequence[str]) -> str:
@@ -117,6 +121,23 @@ def tokenize(text: str) -> list[str]:
     return [normal_form(raw)[0] for raw in _TOKEN.findall(prepare([text]))]
 
 
+def vader_lexicon() -> dict[str, float]:
+    """VADER's word valences (MIT licence), read at training time from the vaderSentiment
+    package and saved in tokenizer.json, so serving needs no vaderSentiment. Empty if absent."""
+    try:
+        from importlib.resources import files
+
+        text = (files("vaderSentiment") / "vader_lexicon.txt").read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        return {}
+    lexicon = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            lexicon[parts[0]] = float(parts[1])
+    return lexicon
+
+
 def _hash(text: str) -> int:
     # crc32 is stable across processes (Python's hash() is salted) and runs in C.
     return zlib.crc32(text.encode("utf-8"))
@@ -130,6 +151,7 @@ class _TokenTable(dict[str, int]):
         self._tok = tokenizer
         self.word = np.zeros(4096, dtype=np.int64)
         self.negator = np.zeros(4096, dtype=bool)
+        self.lexicon = np.zeros(4096, dtype=np.int64)  # valence bin + 1, 0 = not in lexicon
         self.boundary = np.zeros(4096, dtype=bool)
         self.extras = np.zeros((4096, MAX_EXTRAS), dtype=np.int64)
         self[SEP]  # row 0: the separator between posts
@@ -145,6 +167,9 @@ class _TokenTable(dict[str, int]):
         text, markers = normal_form(raw)
         self.word[row] = self._tok.word_id(text)
         self.negator[row] = text in NEGATORS or text.endswith("n't")
+        valence = self._tok.lexicon.get(text)
+        self.lexicon[row] = 0 if valence is None else 1 + int(np.searchsorted(LEXICON_EDGES,
+                                                                                valence))
         self.boundary[row] = text[0] in BOUNDARIES
         extras = (markers + self._tok.char_grams(text))[:MAX_EXTRAS]
         self.extras[row] = 0
@@ -155,6 +180,7 @@ class _TokenTable(dict[str, int]):
     def _grow(self) -> None:
         self.word = np.concatenate([self.word, np.zeros_like(self.word)])
         self.negator = np.concatenate([self.negator, np.zeros_like(self.negator)])
+        self.lexicon = np.concatenate([self.lexicon, np.zeros_like(self.lexicon)])
         self.boundary = np.concatenate([self.boundary, np.zeros_like(self.boundary)])
         self.extras = np.concatenate([self.extras, np.zeros_like(self.extras)])
 
@@ -162,9 +188,11 @@ class _TokenTable(dict[str, int]):
 class Tokenizer:
     """Turns a batch of posts into a padded int32 matrix of feature ids, shape (n, max_features)."""
 
-    def __init__(self, vocab: dict[str, int], config: TokenizerConfig) -> None:
-        self.config, self.vocab = config, vocab
-        self.oov_offset = FIRST_WORD_ID + len(vocab)
+    def __init__(self, vocab: dict[str, int], config: TokenizerConfig,
+                 lexicon: dict[str, float] | None = None) -> None:
+        self.config, self.vocab, self.lexicon = config, vocab, lexicon or {}
+        self.first_word_id = min(vocab.values(), default=FIRST_WORD_ID)
+        self.oov_offset = self.first_word_id + len(vocab)
         self.negated_offset = self.oov_offset + config.word_buckets
         self.bigram_offset = self.negated_offset + config.negated_buckets
         self.char_offset = self.bigram_offset + config.bigram_buckets
@@ -198,7 +226,8 @@ class Tokenizer:
             counts[normal_form(raw)[0]] += count
         counts.pop(SEP, None)
         common = [t for t, c in counts.most_common(config.max_vocab) if c >= config.min_count]
-        return cls({token: FIRST_WORD_ID + i for i, token in enumerate(common)}, config)
+        vocab = {token: FIRST_WORD_ID + i for i, token in enumerate(common)}
+        return cls(vocab, config, vader_lexicon() if config.lexicon else None)
 
     def encode(self, texts: Sequence[str]) -> IntArray:
         """Feature ids of each post, padded with 0 to ``max_features`` (extra features dropped)."""
@@ -210,7 +239,7 @@ class Tokenizer:
         words = table.word[rows]
         if cfg.mode == "words":
             real = ~is_sep
-            seq = np.where(words[real] < self.oov_offset, words[real] - FIRST_WORD_ID + 2, 1)
+            seq = np.where(words[real] < self.oov_offset, words[real] - self.first_word_id + 2, 1)
             return _pack(seq, post[real], len(texts), cfg.max_features)
         negated = self._negated(table.negator[rows], table.boundary[rows])
         words = np.where(negated, self.negated_offset + (words * 40503) % cfg.negated_buckets,
@@ -220,9 +249,13 @@ class Tokenizer:
         bigrams = (words[:-1][pair] * 2654435761 + words[1:][pair]) % cfg.bigram_buckets
         extras = table.extras[rows[real]]
         has = extras > 0
-        features = np.concatenate([words[real], bigrams + self.bigram_offset, extras[has]])
-        posts = np.concatenate([post[real], post[:-1][pair], np.nonzero(has)[0] * 0
-                                + np.repeat(post[real], has.sum(axis=1))])
+        lex = table.lexicon[rows]
+        in_lex = lex > 0
+        lex_ids = LEXICON_BASE - 1 + lex[in_lex] + 6 * negated[in_lex]
+        features = np.concatenate([words[real], lex_ids, bigrams + self.bigram_offset,
+                                   extras[has]])
+        posts = np.concatenate([post[real], post[in_lex], post[:-1][pair],
+                                np.repeat(post[real], has.sum(axis=1))])
         return _pack(features, posts, len(texts), cfg.max_features)
 
     @staticmethod
@@ -238,7 +271,9 @@ class Tokenizer:
     def save(self, directory: Path) -> Path:
         path = directory / TOKENIZER_FILE
         words = sorted(self.vocab, key=self.vocab.__getitem__)
-        payload = {"format": 1, "config": asdict(self.config), "vocab": words}
+        payload = {"format": 1, "config": asdict(self.config), "vocab": words,
+                   "first_word_id": self.first_word_id,
+                   "lexicon": self.lexicon}
         path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
         return path
 
@@ -252,14 +287,17 @@ class Tokenizer:
             if payload.get("format") != 1:
                 raise ValueError(f"format {payload.get('format')!r}, expected 1")
             config = TokenizerConfig(**payload["config"])
-            vocab = {word: FIRST_WORD_ID + i for i, word in enumerate(payload["vocab"])}
+            # Files written before the lexicon rows existed numbered words from 8.
+            first = int(payload.get("first_word_id", 8))
+            vocab = {word: first + i for i, word in enumerate(payload["vocab"])}
+            lexicon = {str(k): float(v) for k, v in payload.get("lexicon", {}).items()}
         except FileNotFoundError as exc:
             raise ModelFileError(f"tokenizer file {path} does not exist; it must sit beside the "
                                  "model (retrain, or reinstall the package)") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"tokenizer file {path} is corrupt or of another version "
                                  f"({exc}); retrain, or reinstall the package") from exc
-        return cls(vocab, config)
+        return cls(vocab, config, lexicon)
 
 
 def _pack(features: Int64Array, posts: Int64Array, n: int, width: int) -> IntArray:

@@ -1,0 +1,69 @@
+"""Benchmark of the shipped model: quality on TweetEval test and speed on ONE core.
+
+Usage: .venv/bin/python -m model.bench [--model FILE] [--data CSV] [--seconds S] [--json]
+
+The process is pinned to one CPU and the interpreter uses one thread. Speeds include
+tokenization. "cold" is the first pass over the data, when every distinct token is new to the
+tokenizer's cache; "warm" is the steady state of a long-running stream (tokens seen before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.data import load_csv, tweeteval
+from model.metrics import scores
+from model.scorer import SentimentScorer
+from model.throughput import posts_per_second
+from model.tokenizer import Tokenizer
+
+
+def run(model: Path | None, data_csv: Path, seconds: float) -> dict[str, Any]:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    data = load_csv(data_csv)
+    scorer = SentimentScorer(model, num_threads=1)
+    started = time.perf_counter()
+    labels = np.concatenate([scorer.score(data.texts[i : i + 256]).labels
+                             for i in range(0, len(data), 256)])
+    cold = len(data) / (time.perf_counter() - started)
+    fresh = Tokenizer.load(scorer.model_path.parent)
+    started = time.perf_counter()
+    for i in range(0, len(data), 256):
+        fresh.encode(data.texts[i : i + 256])
+    tokenizer_cold = len(data) / (time.perf_counter() - started)
+    return {
+        "model": str(scorer.model_path), "version": scorer.version, "data": str(data_csv),
+        "n": len(data), **scores(data.labels, labels),
+        "size_bytes": scorer.model_path.stat().st_size,
+        "cpu": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "posts_per_s_b256_cold": round(cold),
+        "posts_per_s_b256": round(posts_per_second(scorer.score, data.texts, 256, seconds)),
+        "posts_per_s_b1": round(posts_per_second(scorer.score, data.texts, 1, seconds)),
+        "tokenizer_posts_per_s_b256_cold": round(tokenizer_cold),
+        "tokenizer_posts_per_s_b256": round(
+            posts_per_second(fresh.encode, data.texts, 256, seconds)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.model, args.data or tweeteval("test"), args.seconds)
+    print(json.dumps(result) if args.json else
+          "\n".join(f"{k:<32} {v}" for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Train -> quantize -> evaluate on a tiny fixture, as a user would (needs the `train` extra)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("tensorflow", reason="the end-to-end run needs the `train` extra")
+pytestmark = pytest.mark.train
+
+from model.architectures import ArchConfig  # noqa: E402
+from model.cli import model_group  # noqa: E402
+from model.data import load_csv  # noqa: E402
+from model.quantize import VARIANTS, quantize  # noqa: E402
+from model.report import full_report, write_report  # noqa: E402
+from model.scorer import SentimentScorer  # noqa: E402
+from model.tokenizer import TokenizerConfig  # noqa: E402
+from model.train import TrainConfig, train  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY = TokenizerConfig(word_buckets=256, negated_buckets=256, bigram_buckets=2048,
+                       char_buckets=2048, max_features=64, min_count=1)
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny-model")
+    config = TrainConfig(arch=ArchConfig(dim=8), tokenizer=TINY, epochs=8, patience=3,
+                         batch_size=16, learning_rate=1e-2)
+    summary = train(FIXTURES / "tiny_train.csv", FIXTURES / "tiny_val.csv", out, config)
+    assert (out / "history.json").exists() and summary["epochs"]
+    quantize(out, FIXTURES / "tiny_train.csv", calibration_rows=64)
+    return out
+
+
+def test_training_learns_the_fixture(variants: Path) -> None:
+    history = json.loads((variants / "history.json").read_text(encoding="utf-8"))
+    assert history["best_val_macro_recall"] >= 80.0
+    assert history["config"]["seed"] == 1234
+
+
+def test_every_variant_converts_and_int8_agrees_with_float32(variants: Path) -> None:
+    test = load_csv(FIXTURES / "tiny_test.csv")
+    probs = {}
+    for variant in VARIANTS:
+        path = variants / f"sentiment_{variant.replace('-', '_')}.tflite"
+        probs[variant] = SentimentScorer(path).score(test.texts).probs
+    reference = probs["float32"].argmax(axis=1)
+    for variant in ("float16", "int8-dynamic", "int8-full"):
+        agree = float(np.mean(probs[variant].argmax(axis=1) == reference))
+        assert agree >= 0.95, f"{variant} agrees with float32 on only {agree:.0%}"
+        assert np.abs(probs[variant] - probs["float32"]).max() < 0.1
+    assert (variants / "sentiment_int8_dynamic.tflite").stat().st_size < \
+        (variants / "sentiment_float32.tflite").stat().st_size / 2
+
+
+def test_full_report_has_every_variant_baselines_and_weight_errors(variants: Path,
+                                                                   tmp_path: Path) -> None:
+    report = full_report(variants, FIXTURES / "tiny_test.csv", seconds=0.2)
+    names = [row["name"] for row in report["rows"]]
+    assert names == [*VARIANTS, "vader", "textblob"]
+    ours = {row["name"]: row for row in report["rows"]}
+    assert ours["int8-full"]["macro_recall"] >= 75.0
+    assert ours["int8-dynamic"]["agree_float32"] >= 95.0
+    embedding = next(e for e in report["weight_errors"] if "embedding" in e["tensor"])
+    fixed = [embedding[f"fixed_n{n}"]["max"] for n in range(4, 9)]
+    assert fixed == sorted(fixed, reverse=True) and fixed[0] <= 2**-5 + 1e-9  # max E = 2^-(n+1)
+    assert embedding["affine_int8-full"]["max"] <= embedding["abs_max"] / 127
+    json_path, md_path = write_report(report, tmp_path / "report")
+    assert json.loads(json_path.read_text(encoding="utf-8"))["n"] == 60
+    assert "| int8-full |" in md_path.read_text(encoding="utf-8")
+
+
+def test_evaluate_cli_prints_one_json_object(variants: Path) -> None:
+    model = variants / "sentiment_int8_full.tflite"
+    result = CliRunner().invoke(model_group, ["evaluate", "--data",
+                                              str(FIXTURES / "tiny_test.csv"), "--model",
+                                              str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    payload = json.loads(lines[0])
+    assert payload["n"] == 60 and payload["posts_per_s"] > 0
+    assert {"macro_recall", "accuracy", "macro_f1"} <= set(payload)
