@@ -9,7 +9,9 @@ during a Redis outage, and so lose it.)
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -50,9 +52,29 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
     topic = app.topic(settings.topic_posts, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
 
-    async def produce(topic_name: str, key: bytes | None, value: bytes) -> Any:
-        return await app.producer.send(topic_name, key, value, partition=None, timestamp=None,
-                                       headers=None)
+    async def produce(topic_name: str,
+                      records: Sequence[tuple[bytes | None, bytes, int]]) -> None:
+        """Send records in whole batches per partition; returns when the broker has them all.
+
+        Per-record sends cost ~10x more CPU than filling aiokafka batches ourselves. Output
+        records go to the partition number of their source post (mod the topic's count).
+        """
+        faust_producer: Any = app.producer
+        producer = faust_producer._ensure_producer()  # the AIOKafkaProducer Faust manages
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        for key, value, partition in records:
+            by_partition.setdefault(partition % settings.partitions, []).append((key, value))
+        futures = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # batch full
+                    futures.append(await producer.send_batch(batch, topic_name,
+                                                             partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic_name, partition=partition))
+        await asyncio.gather(*futures)
 
     processor = BatchProcessor(settings, scorer, sink, produce, metrics)
 

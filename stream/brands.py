@@ -1,8 +1,8 @@
 """Which brands a post is about: an explicit ``brand``/``brands`` field, else its text.
 
 The brands file (YAML or JSON) maps each brand to aliases, #hashtags and @handles. All of them are
-compiled into ONE case-insensitive regex per file, with word boundaries, and a whole batch is
-matched by a single ``finditer`` over the joined texts. ``BrandsFile`` reloads the file when its
+matched case-insensitively on word boundaries; a whole batch is split into words by a single
+regex pass over the joined texts. ``BrandsFile`` reloads the file when its
 mtime changes, so brands change without a code change or a restart.
 """
 
@@ -17,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from stream.errors import BrandsFileError
@@ -25,7 +24,9 @@ from stream.keys import ALL_BRANDS
 
 log = logging.getLogger(__name__)
 
-_SEP = "\x00"  # joins the texts of a batch; no pattern can match across it
+_SEP = "\x00"  # joins the texts of a batch; a token of its own, so no match spans two posts
+_TOKEN = re.compile(r"\x00|(?<!\w)[#@]\w+|\w+")
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -69,28 +70,33 @@ def _brand(path: Path, name: Any, spec: Any) -> Brand:
 
 
 class BrandMatcher:
-    """Matches a batch of texts against one set of brands."""
+    """Matches a batch of texts against one set of brands.
+
+    Matching is on words: the batch is lower-cased and split into ``[#@]?\\w+`` tokens by one
+    regex pass in C, then each token is one dict lookup (a regex alternation of every alias runs
+    ~40x slower). Punctuation inside an alias counts as a word break ("at&t" matches "AT&T").
+    """
 
     def __init__(self, brands: Sequence[Brand]) -> None:
-        terms: list[tuple[str, str]] = []  # (regex, brand)
+        self._single: dict[str, str] = {}  # token -> brand
+        self._multi: dict[str, list[tuple[tuple[str, ...], str]]] = {}  # first word -> rests
         self._canonical: dict[str, str] = {}
         for brand in brands:
-            for alias in {brand.name, *brand.aliases}:
-                words = r"\s+".join(re.escape(w) for w in alias.split())
-                terms.append((rf"(?<!\w){words}(?!\w)", brand.name))
+            for alias in sorted({brand.name, *brand.aliases}):
+                words = tuple(_WORD.findall(alias.lower()))
+                if len(words) == 1:
+                    for prefix in ("", "#", "@"):  # "#apple" and "@apple" mention apple too
+                        self._single.setdefault(prefix + words[0], brand.name)
+                elif words:
+                    self._multi.setdefault(words[0], []).append((words[1:], brand.name))
                 self._canonical.setdefault(alias, brand.name)
             for tag in brand.hashtags:
-                terms.append((rf"(?<!\w)\#{re.escape(tag)}(?!\w)", brand.name))
+                self._single.setdefault("#" + tag, brand.name)
                 self._canonical.setdefault(tag, brand.name)
             for handle in brand.handles:
-                terms.append((rf"(?<![\w@])@{re.escape(handle)}(?!\w)", brand.name))
+                self._single.setdefault("@" + handle, brand.name)
                 self._canonical.setdefault(handle, brand.name)
-        # Longest first, so "apple music" wins over "apple" at the same position.
-        terms.sort(key=lambda t: -len(t[0]))
-        self._brand_of_group = [brand for _, brand in terms]
         self.brands = tuple(b.name for b in brands)
-        self._regex = (re.compile("|".join(f"({rx})" for rx, _ in terms), re.IGNORECASE)
-                       if terms else None)
 
     def canonical(self, name: str) -> str:
         """An explicit brand as its brand-file name when it is a known alias, else lower-cased."""
@@ -100,16 +106,21 @@ class BrandMatcher:
     def match_texts(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
         """The brands mentioned in each text (sorted, no duplicates); one regex pass per batch."""
         found: list[set[str]] = [set() for _ in texts]
-        if self._regex is None or not texts:
-            return [() for _ in texts]
-        joined = _SEP.join(texts)
-        lengths = np.fromiter((len(t) + 1 for t in texts), np.int64, len(texts))
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        matches = [(m.start(), m.lastindex or 0) for m in self._regex.finditer(joined)]
-        if matches:
-            where = np.searchsorted(starts, [s for s, _ in matches], side="right") - 1
-            for post, (_, group) in zip(where.tolist(), matches, strict=True):
-                found[post].add(self._brand_of_group[group - 1])
+        if not texts:
+            return []
+        single, multi = self._single, self._multi
+        tokens = _TOKEN.findall(_SEP.join(texts).lower())
+        post = 0
+        for i, token in enumerate(tokens):
+            if token == _SEP:
+                post += 1
+                continue
+            brand = single.get(token)
+            if brand is not None:
+                found[post].add(brand)
+            for rest, name in multi.get(token, ()):
+                if tuple(tokens[i + 1:i + 1 + len(rest)]) == rest:
+                    found[post].add(name)
         return [tuple(sorted(s)) for s in found]
 
     def brands_of(self, texts: Sequence[str],

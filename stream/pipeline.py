@@ -50,8 +50,8 @@ class Scorer(Protocol):
     def score(self, texts: list[str]) -> ScoreBatchLike: ...
 
 
-# (topic, key, value) -> awaitable that completes when the broker has the record.
-Produce = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
+# (topic, [(key, value, partition)]) -> completes when the broker has every record.
+Produce = Callable[[str, Sequence[tuple[bytes | None, bytes, int]]], Awaitable[None]]
 
 
 class BatchProcessor:
@@ -172,9 +172,10 @@ class BatchProcessor:
     async def _send_dead_letters(self, rejected: list[Rejected]) -> None:
         if rejected:
             await self._retry("dead-letter produce", self.metrics.kafka_retries,
-                              lambda: self._send_all(
+                              lambda: self.produce(
                                   self.settings.topic_dead_letters,
-                                  [(None, r.dead_letter()) for r in rejected]))
+                                  [(None, r.dead_letter(), r.record.partition)
+                                   for r in rejected]))
 
     async def _send_scored(self, posts: Posts, brands: list[tuple[str, ...]],
                            labels: npt.NDArray[np.int64], probs: npt.NDArray[np.float32],
@@ -182,19 +183,16 @@ class BatchProcessor:
         if not len(posts):
             return
         version = self.scorer.version
+        partitions = posts.partitions.tolist()
         records = []
         for i, doc in enumerate(posts.docs):
             out = {**doc, "label": LABELS[int(labels[i])], "probs": probs[i].tolist(),
                    "intensity": float(intensity[i]), "brands": list(brands[i]),
                    "event_time": float(posts.created_s[i]), "model_version": version}
-            records.append((posts.ids[i].encode("utf-8"), json.dumps(out).encode("utf-8")))
+            records.append((posts.ids[i].encode("utf-8"), json.dumps(out).encode("utf-8"),
+                            int(partitions[i])))
         await self._retry("scored produce", self.metrics.kafka_retries,
-                          lambda: self._send_all(self.settings.topic_scored, records))
-
-    async def _send_all(self, topic: str,
-                        records: Sequence[tuple[bytes | None, bytes]]) -> None:
-        futures = [await self.produce(topic, key, value) for key, value in records]
-        await asyncio.gather(*futures)
+                          lambda: self.produce(self.settings.topic_scored, records))
 
 
 def _dead_letter_groups(

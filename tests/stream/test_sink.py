@@ -77,12 +77,8 @@ def read_totals(client: redis.Redis, keys: KeyScheme, brands: list[str]) -> dict
 
 
 def processor(settings: Settings, produced: list[tuple[str, bytes]]) -> BatchProcessor:
-    async def produce(topic: str, key: bytes | None, value: bytes) -> Any:
-        produced.append((topic, value))
-
-        async def done() -> None:
-            return None
-        return done()
+    async def produce(topic: str, records: Any) -> None:
+        produced.extend((topic, value) for _, value, _ in records)
 
     brands = BrandsFile.__new__(BrandsFile)
     brands.matcher = BrandMatcher([Brand(b) for b in BRANDS])
