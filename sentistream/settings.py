@@ -89,7 +89,7 @@ class Settings:
     alert_baseline_buckets: int = _doc("trailing 1-minute buckets that form an alert's baseline",
                                        default=30)
     alert_min_baseline: int = _doc("baseline buckets with posts needed before a brand alerts",
-                                   default=5)
+                                   default=3)
     alert_min_volume: int = _doc("posts the current bucket needs before it can alert", default=30)
     alert_z: float = _doc("|z| that raises a sentiment drop/rise alert", default=4.0)
     alert_volume_z: float = _doc("z that raises a volume-spike alert", default=4.0)

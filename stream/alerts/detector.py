@@ -38,7 +38,7 @@ class AlertRules:
     """Thresholds, from the SENTISTREAM_ALERT_* settings."""
 
     baseline_buckets: int = 30
-    min_baseline: int = 5
+    min_baseline: int = 3
     min_volume: int = 30
     z: float = 4.0
     volume_z: float = 4.0

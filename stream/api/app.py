@@ -194,7 +194,9 @@ def build_app(settings: Settings) -> web.Application:
     keys = KeyScheme(settings.redis_prefix)
     client = connect(settings)
     app[READER] = Reader(client, keys)
-    app[HUB] = LiveHub(client, keys.live)
+    # The hub's blocking XREAD holds a connection of its own for as long as the server runs.
+    live_client = connect(settings)
+    app[HUB] = LiveHub(live_client, keys.live)
 
     async def startup(app: web.Application) -> None:
         app[HUB].start()
@@ -204,6 +206,7 @@ def build_app(settings: Settings) -> web.Application:
 
     async def cleanup(app: web.Application) -> None:
         await client.aclose()
+        await live_client.aclose()
 
     app.on_startup.append(startup)
     app.on_shutdown.append(shutdown)

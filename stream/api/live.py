@@ -20,6 +20,9 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 REPLAY_MAX = 500
+# XREAD returns the moment an entry arrives; the block only bounds how long shutdown waits
+# (cancelling a blocked redis-py read takes seconds instead).
+BLOCK_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class LiveHub:
         self.stream = stream
         self.subscribers: set[asyncio.Queue[Event | None]] = set()
         self.delivered = 0
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -67,12 +71,13 @@ class LiveHub:
 
     async def stop(self) -> None:
         """Stop reading and tell every subscriber (None) so open streams end at once."""
+        self._stopping = True
         for queue in list(self.subscribers):
             self._put(queue, None)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # The read loop sees the flag within one BLOCK_MS.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._task, 2 * BLOCK_MS / 1000)
 
     def subscribe(self) -> asyncio.Queue[Event | None]:
         queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
@@ -103,10 +108,13 @@ class LiveHub:
 
     async def _run(self) -> None:
         last = "$"
-        while True:
+        while not self._stopping:
             try:
-                reply = await self.client.xread({self.stream: last}, block=15_000, count=100)
+                reply = await self.client.xread({self.stream: last}, block=BLOCK_MS, count=100)
             except RedisError as exc:
+                # redis-py may turn the cancellation of a blocked read into a timeout error.
+                if self._stopping:
+                    return
                 log.warning("live stream read failed (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
                 continue

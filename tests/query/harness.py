@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if settings.api_token:
         env[env_name("api_token")] = settings.api_token.reveal()
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def send_posts(settings: Settings, posts: Iterable[dict[str, Any]]) -> int:
@@ -66,6 +73,8 @@ class Pipeline:
         self.log = settings.state_dir / f"worker-{settings.redis_prefix}.log"
 
     def start(self) -> Pipeline:
+        # Its own web port, so it runs beside any other worker on this machine.
+        self.settings = self.settings.replace(worker_web_port=free_port())
         ensure_topics(self.settings)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("wb") as out:

@@ -65,12 +65,15 @@ def test_timeline_has_every_bucket(run: Any) -> None:
     assert sum(r["n"] for r in hourly) == 30
 
 
-def test_top_posts(run: Any) -> None:
+def test_top_posts(dataset: Dataset, run: Any) -> None:
     top = json.loads(run(cli.top, "--brand", "acme", "--limit", "3", "--json").output)
-    assert len(top["positive"]) == 3 and len(top["negative"]) == 3
-    assert all(p["intensity"] > 0 for p in top["positive"])
-    assert all(p["intensity"] < 0 for p in top["negative"])
-    assert top["negative"][0]["intensity"] <= top["negative"][-1]["intensity"]
+    pos, neg, _ = dataset.expected["acme"]
+    assert (len(top["positive"]), len(top["negative"])) == (min(pos, 3), min(neg, 3))
+    assert all(p["label"] == "positive" for p in top["positive"])
+    assert all(p["label"] == "negative" for p in top["negative"])
+    pos_scores = [p["intensity"] for p in top["positive"]]
+    neg_scores = [p["intensity"] for p in top["negative"]]
+    assert pos_scores == sorted(pos_scores, reverse=True) and neg_scores == sorted(neg_scores)
     assert "most positive" in run(cli.top, "--brand", "acme").output
 
 

@@ -1,0 +1,165 @@
+// The dashboard: reads the JSON API, redraws on Server-Sent Events from /api/live.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { brand: null, token: localStorage.getItem("sentistream-token") || "",
+                posts: 0, updates: 0, timer: null, last: 0, alertIds: new Set() };
+const SPAN = { "1m": "-60m", "1h": "-48h", "1d": "-30d" };
+const KIND = { sentiment_drop: "sentiment drop", sentiment_rise: "sentiment rise",
+               volume_spike: "volume spike" };
+
+async function api(path, params) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params || {})) if (v !== null) url.searchParams.set(k, v);
+  const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+  const res = await fetch(url, { headers });
+  if (res.status === 401) {
+    const token = prompt("This sentistream API needs a token (SENTISTREAM_API_TOKEN):");
+    if (token) { state.token = token; localStorage.setItem("sentistream-token", token);
+                 return api(path, params); }
+  }
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || res.statusText);
+  return body;
+}
+
+const fmt = {
+  signed: (v) => (v === null || v === undefined ? "–" : (v >= 0 ? "+" : "") + v.toFixed(3)),
+  pct: (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%"),
+  int: (v) => (v ?? 0).toLocaleString("en-US"),
+};
+
+function setStatus(text) { $("status").textContent = text; }
+
+async function loadBrands() {
+  const data = await api("/api/brands", { window: $("window").value });
+  const select = $("brand");
+  const names = data.brands.map((b) => b.brand);
+  const wanted = decodeURIComponent(location.hash.slice(1)) || state.brand || names[0] || null;
+  const current = [...select.options].map((o) => o.value);
+  if (names.join("\u0000") !== current.join("\u0000")) {
+    select.replaceChildren(...names.map((n) => new Option(n, n)));
+  }
+  if (wanted && names.includes(wanted)) select.value = wanted;
+  state.brand = select.value || null;
+  Charts.hbars($("chart-sov"), data.brands.filter((b) => b.n).map((b) => (
+    { label: b.brand, value: b.share_of_voice || 0, me: b.brand === state.brand })));
+  $("sov-window").textContent = "last " + data.window;
+  return data;
+}
+
+function showSummary(s) {
+  $("card-n").textContent = fmt.int(s.n);
+  $("card-mix").textContent = `${fmt.int(s.positive)} positive · ${fmt.int(s.neutral)} neutral · ` +
+                              `${fmt.int(s.negative)} negative (last ${s.window})`;
+  for (const [id, v] of [["card-nss", s.nss], ["card-int", s.mean_intensity]]) {
+    $(id).textContent = fmt.signed(v);
+    $(id).className = "v" + (v > 0.05 ? " good" : v < -0.05 ? " bad" : "");
+  }
+  $("card-sov").textContent = fmt.pct(s.share_of_voice);
+  $("card-sov-s").textContent = `of ${s.brands_in_window} brands with posts`;
+}
+
+function showTimeline(t) {
+  const starts = t.buckets.map((b) => b.start);
+  Charts.lines($("chart-sentiment"), starts, [
+    { label: "NSS", color: Charts.css("--accent"), values: t.buckets.map((b) => b.nss) },
+    { label: "mean intensity", color: "#d2a8ff", values: t.buckets.map((b) => b.mean_intensity) },
+  ], t.resolution, -1, 1);
+  Charts.stacked($("chart-volume"), starts, t.buckets, t.resolution);
+}
+
+function postItem(p) {
+  const li = document.createElement("li");
+  const i = document.createElement("span"); i.className = "i";
+  i.style.color = p.intensity >= 0 ? Charts.css("--pos") : Charts.css("--neg");
+  i.textContent = fmt.signed(p.intensity);
+  const text = document.createElement("span"); text.textContent = p.text;
+  const when = document.createElement("div"); when.className = "t";
+  when.textContent = new Date(p.created_at * 1000).toISOString().replace(".000Z", "Z") +
+                     " · " + p.id;
+  li.append(i, text, when);
+  return li;
+}
+
+function fill(list, items, make, empty) {
+  if (!items.length) {
+    const li = document.createElement("li"); li.className = "empty"; li.textContent = empty;
+    list.replaceChildren(li);
+  } else list.replaceChildren(...items.map(make));
+}
+
+function alertItem(a) {
+  const li = document.createElement("li");
+  li.className = a.kind.replace("sentiment_", "");
+  const what = a.kind === "volume_spike"
+    ? `${fmt.int(a.n)} posts vs ${a.baseline.toFixed(1)} usual`
+    : `${a.metric} ${fmt.signed(a.value)} vs ${fmt.signed(a.baseline)}`;
+  li.innerHTML = "<b></b> <span></span><div class='t'></div>";
+  li.querySelector("b").textContent = `${KIND[a.kind] || a.kind} · ${a.brand}`;
+  li.querySelector("span").textContent = `${what} (z ${a.z.toFixed(1)})`;
+  li.querySelector(".t").textContent = `bucket ${a.time} · detected ${a.detected_at}`;
+  if (!state.alertIds.has(a.id) && state.alertIds.size) li.classList.add("fresh");
+  return li;
+}
+
+async function refresh() {
+  state.last = Date.now();
+  try {
+    await loadBrands();
+    const alerts = await api("/api/alerts", { limit: 30 });
+    fill($("alerts"), alerts.alerts, alertItem, "no alerts");
+    alerts.alerts.forEach((a) => state.alertIds.add(a.id));
+    if (!state.brand) { setStatus("no brands yet: start a worker and produce posts"); return; }
+    const b = state.brand, w = $("window").value, r = $("resolution").value;
+    const [summary, timeline, top] = await Promise.all([
+      api("/api/query", { brand: b, window: w }),
+      api("/api/timeline", { brand: b, resolution: r, from: SPAN[r] }),
+      api("/api/top", { brand: b, window: w, limit: 8 }),
+    ]);
+    showSummary(summary);
+    showTimeline(timeline);
+    fill($("top-pos"), top.positive, postItem, "none in this window");
+    fill($("top-neg"), top.negative, postItem, "none in this window");
+    setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");
+  } catch (err) {
+    setStatus("error: " + err.message);
+  }
+}
+
+// Coalesce bursts of announcements: at most one refresh per second.
+function scheduleRefresh() {
+  if (state.timer) return;
+  const wait = Math.max(0, 1000 - (Date.now() - state.last));
+  state.timer = setTimeout(() => { state.timer = null; refresh(); }, wait);
+}
+
+function connectLive() {
+  const url = new URL("/api/live", location.origin);
+  if (state.token) url.searchParams.set("token", state.token);
+  const source = new EventSource(url);
+  const live = $("live");
+  source.addEventListener("hello", () => live.classList.replace("off", "on"));
+  source.onerror = () => live.classList.replace("on", "off");
+  const pulse = () => { live.classList.add("pulse"); setTimeout(() => live.classList.remove("pulse"), 150); };
+  source.addEventListener("update", (e) => {
+    const data = JSON.parse(e.data);
+    const all = data.brands._all;
+    state.posts += all ? all.n : Object.values(data.brands).reduce((s, c) => s + c.n, 0);
+    state.updates += 1;
+    $("live-counter").textContent = fmt.int(state.posts);
+    $("live-updates").textContent = fmt.int(state.updates);
+    pulse();
+    scheduleRefresh();
+  });
+  source.addEventListener("alert", () => { pulse(); scheduleRefresh(); });
+}
+
+for (const id of ["window", "resolution"]) $(id).addEventListener("change", refresh);
+$("brand").addEventListener("change", () => {
+  state.brand = $("brand").value;
+  history.replaceState(null, "", "#" + encodeURIComponent(state.brand));
+  refresh();
+});
+window.addEventListener("resize", scheduleRefresh);
+refresh().then(connectLive);
