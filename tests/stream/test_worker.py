@@ -7,15 +7,18 @@ truth computed offline from the same input, the same model and the same brands f
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
+from stream.keys import KeyScheme
 from tests.stream.workers import (
     HOUR0,
     Worker,
@@ -26,6 +29,8 @@ from tests.stream.workers import (
     produce,
     read_aggregates,
     read_dead_letters,
+    read_topic,
+    top_truth,
     wait_for,
 )
 
@@ -54,9 +59,6 @@ def assert_exact(settings: Settings, values: list[bytes]) -> None:
     assert set(got) == set(truth)
     wrong = {k: (got[k], truth[k]) for k in truth if got[k] != truth[k]}
     assert not wrong, f"{len(wrong)} buckets differ, e.g. {list(wrong.items())[:3]}"
-    import redis
-
-    from stream.keys import KeyScheme
     counts = redis.Redis.from_url(settings.redis_url).hgetall(
         KeyScheme(settings.redis_prefix).dead_letters)
     assert {k.decode(): int(v) for k, v in counts.items()} == dead
@@ -79,6 +81,23 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
     # Replayed 2009 posts give a 2009 timeline.
     assert (("_all", "h", HOUR0) in read_aggregates(isolated))
     assert worker.metric("sentistream_posts_scored_total") == valid
+    # The top posts per brand and hour are the best of their hour, bounded.
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    for (brand, polarity, hour), scores in top_truth(isolated, values).items():
+        got = client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True)
+        assert sorted((s for _, s in got), reverse=polarity == "pos") == scores
+        assert {json.loads(m)["label"] for m, _ in got} == {
+            "positive" if polarity == "pos" else "negative"}
+    # Every valid post is on the scored topic with the same label as the offline scoring.
+    scored = read_topic(isolated, isolated.topic_scored, valid)
+    assert len(scored) == valid and len({s["id"] for s in scored}) == valid
+    labels = Counter((b, s["label"]) for s in scored for b in [*s["brands"], "_all"])
+    truth, _, _ = ground_truth(isolated, values)
+    assert labels == Counter({(b, lab): getattr(agg, f) for (b, res, _), agg in truth.items()
+                              if res == "total" for lab, f in
+                              (("negative", "neg"), ("neutral", "neu"), ("positive", "pos"))
+                              if getattr(agg, f)})
 
 
 def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: object) -> None:

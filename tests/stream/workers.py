@@ -184,20 +184,42 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
 
 
-def read_dead_letters(settings: Settings, expected: int, timeout: float = 30) -> list[dict[str,
-                                                                                          Any]]:
+def read_topic(settings: Settings, topic: str, expected: int,
+               timeout: float = 30) -> list[dict[str, Any]]:
+    """The JSON records of a topic, from the beginning, until ``expected`` arrived (or timeout)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                              auto_offset_reset="earliest", enable_auto_commit=False,
                              consumer_timeout_ms=3000)
-    parts = [TopicPartition(settings.topic_dead_letters, p) for p in range(settings.partitions)]
+    parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
-    letters: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
-    while len(letters) < expected and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=1000).values():
-            letters += [json.loads(m.value) for m in batch]
+    while len(records) < expected and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=1000, max_records=5000).values():
+            records += [json.loads(m.value) for m in batch]
     consumer.close()
+    return records
+
+
+def read_dead_letters(settings: Settings, expected: int) -> list[dict[str, Any]]:
+    letters = read_topic(settings, settings.topic_dead_letters, expected)
     for letter in letters:
         letter["value"] = base64.b64decode(letter["value_b64"])
     return letters
+
+
+def top_truth(settings: Settings, values: list[bytes]) -> dict[tuple[str, str, int], list[float]]:
+    """(brand, polarity, hour) -> the scores of the top posts, best first, computed offline."""
+    from model.scorer import SentimentScorer
+
+    records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
+    posts, _ = parse_batch(records, settings.max_text_chars)
+    scores = SentimentScorer(num_threads=1).score(posts.texts)
+    brands = BrandsFile().current().brands_of(posts.texts, posts.explicit_brands)
+    out: dict[tuple[str, str, int], list[float]] = {}
+    for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity,
+                          settings.top_posts):
+        for c in d.top:
+            out.setdefault((d.brand, c.polarity, c.hour), []).append(c.score)
+    return {k: sorted(v, reverse=k[1] == "pos")[:settings.top_posts] for k, v in out.items()}
