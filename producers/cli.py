@@ -155,7 +155,8 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
 @click.option("--rebase-time", is_flag=True,
               help="Shift created_at so that the first post is now (live simulation).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Stop after N posts.")
-@click.option("--loop", is_flag=True, help="Start over at the end (timestamps keep advancing).")
+@click.option("--loop", is_flag=True,
+              help="Start over at the end; with --rebase-time the timeline goes on.")
 @click.option("--order", type=click.Choice(["auto", "file", "time"]), default="auto",
               show_default=True,
               help="auto: sort files by time when they are not sorted; stdin streams as is.")

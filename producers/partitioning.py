@@ -1,6 +1,6 @@
 """Kafka's default key partitioning (murmur2), computed for a whole batch of keys with numpy.
 
-kafka-python hashes each key in pure Python inside ``send()``, about a fifth of its per-record
+kafka-python hashes each key in pure Python inside ``send()``, about a tenth of its per-record
 cost. Computing the partitions per batch here and passing them to ``send(partition=...)`` gives
 the same partition the Java and kafka-python default partitioners choose, for less.
 """
