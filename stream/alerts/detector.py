@@ -3,11 +3,12 @@
 The spread a bucket is compared with has two parts: how much the baseline buckets moved
 (between-bucket variance) and the sampling noise of the current bucket, which is large while the
 bucket is young. Without the second part, the first 30 posts of a minute would look like a
-sentiment swing against a baseline of full minutes. Per-post variance comes from the pooled
-baseline: a post's NSS contribution is -1, 0 or +1, so its variance is p+ + p- - (p+ - p-)^2; an
-intensity in [-1, 1] with mean m has variance at most 1 - m^2 (Bhatia-Davis). Volume uses a
-Poisson term (variance = mean). A floor keeps a perfectly flat baseline from turning noise into
-an infinite z.
+sentiment swing against a baseline of full minutes. The between-bucket variance is weighted by
+volume, so a baseline minute with a single post cannot widen the spread on its own. Per-post
+variance comes from the pooled baseline: a post's NSS contribution is -1, 0 or +1, so its
+variance is p+ + p- - (p+ - p-)^2; an intensity in [-1, 1] with mean m has variance at most
+1 - m^2 (Bhatia-Davis). Volume uses a Poisson term (variance = mean). A floor keeps a perfectly
+flat baseline from turning noise into an infinite z.
 """
 
 from __future__ import annotations
@@ -115,11 +116,11 @@ def detect(brand: str, bucket: int, current: Counts, baseline: Sequence[Counts],
         return []
     alerts = []
     metric = rules.metric
-    values = [_sentiment(c, metric) for c in used]
-    _, between_sd = _mean_sd(values)
     pooled = Counts.total(used)
     center = _sentiment(pooled, metric)
-    sd = math.sqrt(between_sd ** 2 + _per_post_variance(pooled, metric) / current.n)
+    # Weighted by volume: a minute with one post says little about how much sentiment moves.
+    between_var = sum(c.n * (_sentiment(c, metric) - center) ** 2 for c in used) / pooled.n
+    sd = math.sqrt(between_var + _per_post_variance(pooled, metric) / current.n)
     value = _sentiment(current, metric)
     z = (value - center) / max(sd, _SENTIMENT_SD_FLOOR)
     if abs(z) >= rules.z:

@@ -35,12 +35,19 @@ def _rules(settings: Settings) -> AlertRules:
 
 
 def touched_minutes(changes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[int]]:
-    """Brand -> the newest minute buckets a batch touched (``_all`` is not a brand)."""
+    """Brand -> the newest minute buckets a batch touched (``_all`` is not a brand).
+
+    Only minutes less than MAX_MINUTES_PER_BRAND minutes before the brand's newest one: the
+    baseline read covers every bucket from the oldest minute's baseline to the newest minute, and
+    a batch of historical posts touches minutes months apart (the TweetEval test set: one worker
+    fell to ~100 posts/s reading the buckets in between).
+    """
     out = {}
     for brand, change in changes.items():
         minutes = sorted({int(m) for m in change.get("minutes", ())})
         if brand != ALL_BRANDS and minutes:
-            out[brand] = minutes[-MAX_MINUTES_PER_BRAND:]
+            recent = minutes[-1] - MAX_MINUTES_PER_BRAND * MINUTE
+            out[brand] = [m for m in minutes[-MAX_MINUTES_PER_BRAND:] if m > recent]
     return out
 
 

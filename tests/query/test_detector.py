@@ -39,6 +39,11 @@ def test_a_negative_burst_is_a_sentiment_drop() -> None:
     assert alerts[0].id == "acme:sentiment_drop:600"
 
 
+def test_a_nearly_empty_baseline_minute_does_not_hide_a_drop() -> None:
+    baseline = [*steady()[:-1], bucket(1, 0, 0)]  # one post, NSS +1
+    assert kinds(bucket(20, 10, 70), baseline) == ["sentiment_drop"]
+
+
 def test_a_positive_swing_is_a_rise_and_a_flood_is_a_volume_spike() -> None:
     assert kinds(bucket(80, 15, 5), steady()) == ["sentiment_rise"]
     assert kinds(bucket(160, 100, 90), steady()) == ["volume_spike"]

@@ -1,0 +1,114 @@
+"""A negative burst from `sentistream generate` raises an alert within one bucket, end to end.
+
+A real worker scores six minutes of ordinary backdated posts (the baseline) and then a live burst
+produced by the generate command; the alert must appear in Redis, on the SSE stream, in the API
+and in the CLI, in the burst's minute (or the next, when the burst straddles a minute boundary),
+and only once when the same changes are checked again (a redelivered batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+
+from producers.generator import generate_posts
+from sentistream.settings import Settings
+from stream.alerts.hook import check_alerts
+from stream.api.app import build_app
+from stream.keys import KeyScheme
+from tests.api.test_api import read_events
+from tests.query.harness import Pipeline, send_posts, settings_env, wait_for
+
+pytestmark = pytest.mark.integration
+BRAND = "acme"
+BASELINE_MINUTES = 6
+
+
+@pytest.fixture(scope="module")
+def burst_env(services: Settings) -> Iterator[tuple[Settings, Pipeline]]:
+    unique = uuid.uuid4().hex[:10]
+    settings = services.replace(topic_posts=f"a{unique}.posts", topic_scored=f"a{unique}.scored",
+                                topic_dead_letters=f"a{unique}.dead-letters",
+                                redis_prefix=f"a{unique}", batch_within=0.1)
+    pipeline = Pipeline(settings).start()
+    try:
+        yield settings, pipeline
+    finally:
+        pipeline.stop()
+        client = redis.Redis.from_url(settings.redis_url)
+        for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
+            client.delete(key)
+
+
+def applied(settings: Settings) -> int:
+    client = redis.Redis.from_url(settings.redis_url)
+    return int(client.hget(KeyScheme(settings.redis_prefix).total(BRAND), "n") or 0)
+
+
+async def test_a_generated_negative_burst_raises_one_alert_within_one_bucket(
+        burst_env: tuple[Settings, Pipeline]) -> None:
+    settings, pipeline = burst_env
+    loop = asyncio.get_running_loop()
+    now = time.time()
+    # The baseline: one ordinary post per second about the brand, ending a minute before now.
+    start = (now // 60 - BASELINE_MINUTES - 1) * 60
+    baseline = list(generate_posts([BRAND], seed=11, rate=1.0, start=start, tick_s=1.0,
+                                   limit=BASELINE_MINUTES * 60))
+    sent = await loop.run_in_executor(None, send_posts, settings, baseline)
+    await loop.run_in_executor(None, lambda: wait_for(
+        "the baseline to be applied", lambda: pipeline.check() or applied(settings) >= sent, 90))
+
+    api: TestClient[Any, Any] = TestClient(TestServer(build_app(settings)))
+    await api.start_server()
+    try:
+        assert (await (await api.get("/api/alerts")).json())["alerts"] == []  # none on ordinary
+        live = await api.get("/api/live")
+        await read_events(live, lambda ev: bool(ev), 10)  # hello: subscribed before the burst
+        burst_start = time.time()
+        generate = [sys.executable, "-m", "sentistream.cli", "generate", "--brands", BRAND,
+                    "--rate", "2", "--burst", BRAND, "--burst-at", "0", "--burst-seconds", "4",
+                    "--burst-rate", "50", "--limit", "208", "--seed", "5", "--quiet"]
+        done = await loop.run_in_executor(None, lambda: subprocess.run(
+            generate, env=settings_env(settings), capture_output=True, text=True, timeout=120))
+        assert done.returncode == 0, done.stderr
+        events = await read_events(
+            live, lambda ev: any(n == "alert" for n, _ in ev), 60)
+        live.close()
+        alert = next(d for n, d in events if n == "alert")["alerts"][0]
+        listed = (await (await api.get(f"/api/alerts?brand={BRAND}")).json())["alerts"]
+        timeline = (await (await api.get(f"/api/timeline?brand={BRAND}&from=-10m")).json())
+    finally:
+        await api.close()
+
+    drops = [a for a in listed if a["kind"] == "sentiment_drop"]
+    assert drops, json.dumps([listed, [(b["time"], b["n"], b["nss"]) for b in timeline["buckets"]]])
+    first_minute = int(burst_start // 60 * 60)
+    assert drops[0]["bucket"] in (first_minute, first_minute + 60)  # within one bucket
+    assert drops[0]["value"] < drops[0]["baseline"] and drops[0]["z"] <= -settings.alert_z
+    assert alert["brand"] == BRAND
+
+    # A redelivered batch is checked again: the alert exists already and is not announced twice.
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        again = await check_alerts(client, settings,
+                                   {BRAND: {"minutes": [a["bucket"] for a in listed]}})
+    finally:
+        await client.aclose()
+    assert again == 0
+
+    cli = subprocess.run([sys.executable, "-m", "sentistream.cli", "alerts", "--brand", BRAND,
+                          "--json"], env=settings_env(settings), capture_output=True, text=True,
+                         timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert [a["id"] for a in json.loads(cli.stdout)] == [a["id"] for a in listed]
