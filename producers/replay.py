@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from producers.errors import InputError
+from producers.errors import InputError, PacingError
 from producers.mapping import ColumnMap, Mapper, PostBatch
 from producers.pacing import Pacer
 from producers.progress import Progress, RunStats
@@ -131,6 +131,10 @@ class Replay:
         if not posts:
             return True
         vtimes = [None if t is None else t + shift for t in times]
+        if self.pacer.mode == "speed" and self.pacer.first_time is None \
+                and all(t is None for t in vtimes):
+            raise PacingError("--speed follows the rows' timestamps and these rows have none; "
+                              "name the column with --time-column, or pace with --rate N")
         _track_span(vtimes, span)
         self._stamp(posts, vtimes if self.options.rebase_time else times)
         keys, values = encode_keys(posts, self.options.key_by), encode_values(posts)

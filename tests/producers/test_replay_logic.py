@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
+from producers.errors import PacingError
 from producers.pacing import Pacer
 from producers.progress import Progress, RunStats
 from producers.replay import Replay, ReplayOptions
@@ -64,3 +66,13 @@ def test_loop_with_rebase_continues_the_timeline(tmp_path: Path) -> None:
 def test_without_rebase_a_loop_repeats_ids_and_times(tmp_path: Path) -> None:
     sink, _ = replay(tmp_path, "text,created_at\na,100\nb,110\n", loop=True, limit=4)
     assert sink.sent[0] == sink.sent[2] and sink.sent[1] == sink.sent[3]
+
+
+def test_speed_without_timestamps_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("text\na\n")
+    opts = ReplayOptions(paths=(str(path),))
+    run = Replay(opts, RecordingSink(), Pacer("speed", 2.0), RunStats(),  # type: ignore[arg-type]
+                 Progress(enabled=False), BadRowReport(tmp_path / "bad.tsv"))
+    with pytest.raises(PacingError, match="--rate"):
+        run.run()
