@@ -64,7 +64,8 @@ function showTimeline(t) {
   const starts = t.buckets.map((b) => b.start);
   Charts.lines($("chart-sentiment"), starts, [
     { label: "NSS", color: Charts.css("--accent"), values: t.buckets.map((b) => b.nss) },
-    { label: "mean intensity", color: "#d2a8ff", values: t.buckets.map((b) => b.mean_intensity) },
+    { label: "mean intensity", color: "#d2a8ff", dash: [5, 3],
+      values: t.buckets.map((b) => b.mean_intensity) },
   ], t.resolution, -1, 1);
   Charts.stacked($("chart-volume"), starts, t.buckets, t.resolution);
 }

@@ -63,7 +63,8 @@ const Charts = (() => {
     }
     let drawn = 0;
     series.forEach((s, k) => {
-      ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = 2;
+      ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = s.dash ? 1.5 : 2.5;
+      ctx.setLineDash(s.dash || []);
       ctx.beginPath();
       let open = false;
       s.values.forEach((v, i) => {
@@ -74,7 +75,10 @@ const Charts = (() => {
         ctx.fillRect(x - 1.5, y(v) - 1.5, 3, 3);
       });
       ctx.stroke();
-      ctx.fillText(s.label, pad.l + 8 + k * 120, pad.t + 12);
+      ctx.setLineDash([]);
+      const lx = pad.l + 8 + k * 130;  // legend: a swatch, then the name
+      ctx.fillRect(lx, pad.t + 7, 14, 3);
+      ctx.fillText(s.label, lx + 18, pad.t + 12);
     });
     canvas.dataset.points = String(drawn);
   }
