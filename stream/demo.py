@@ -17,6 +17,7 @@ import redis
 
 from sentistream.settings import Settings, get_settings
 from stream.aggregates import BucketAggregate
+from stream.api.cli import dashboard_url
 from stream.keys import ALL_BRANDS, BUCKET_FIELDS, KeyScheme, window_buckets
 
 WINDOW_S = 15 * 60
@@ -75,9 +76,9 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
 @click.option("--duration", type=float, default=None,
               help="Stop after this many seconds (default: until Ctrl-C).")
 @click.option("--burst", default="tesla", show_default=True,
-              help="Brand that gets a negative burst 30 s in ('' for none).")
+              help="Brand that gets a negative burst 200 s in ('' for none).")
 def demo(rate: float, duration: float | None, burst: str) -> None:
-    """Live demo: starts Kafka + Redis, a worker and the generator, and shows per-brand
+    """Live demo: starts Kafka + Redis, a worker, the generator and the dashboard; shows per-brand
     sentiment over the last 15 minutes, refreshed every second. Ctrl-C stops it."""
     from sentistream.infra.services import up_all
     from sentistream.topics import ensure_topics
@@ -91,14 +92,18 @@ def demo(rate: float, duration: float | None, burst: str) -> None:
     worker = _spawn(["worker"], logs / "worker.log")
     gen_args = ["generate", "--rate", str(rate), "--quiet"]
     if burst:
-        gen_args += ["--burst", burst, "--burst-at", "30", "--burst-seconds", "20",
+        # At 200 s: an alert compares a minute with at least 3 earlier minutes of the brand.
+        gen_args += ["--burst", burst, "--burst-at", "200", "--burst-seconds", "20",
                      "--burst-rate", str(max(20.0, rate * 2))]
     generator = _spawn(gen_args, logs / "generate.log")
+    server = _spawn(["serve"], logs / "serve.log")  # the HTTP API and the live dashboard
+    click.echo(f"dashboard: {dashboard_url(settings)}")
     try:
-        _show(settings, duration, [worker, generator])
+        _show(settings, duration, [worker, generator, server])
     except KeyboardInterrupt:
         pass
     finally:
+        _stop(server)
         _stop(generator)
         _stop(worker)
     click.echo("stopped the generator and the worker; `sentistream infra down` stops Kafka/Redis")
@@ -120,7 +125,7 @@ def _show(settings: Settings, duration: float | None,
         now = time.time()
         table = render(window_table(client, keys, now))
         header = (f"sentistream live — last 15 minutes, {time.strftime('%H:%M:%S')} "
-                  f"(Ctrl-C to stop)")
+                  f"(Ctrl-C to stop) — dashboard: {dashboard_url(settings)}")
         if tty:
             click.echo("\x1b[H\x1b[2J" + header + "\n\n" + table)
         elif time.monotonic() - last_print >= 5:

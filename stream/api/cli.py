@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from sentistream.settings import get_settings
+from sentistream.settings import Settings, get_settings
+
+
+def dashboard_url(settings: Settings) -> str:
+    """Where a browser on this machine finds the dashboard."""
+    host = settings.api_host
+    shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::", "") else host
+    return f"http://{shown}:{settings.api_port}/"
 
 
 @click.command()
@@ -18,12 +25,11 @@ def serve(host: str | None, port: int | None) -> None:
     from stream.api.app import build_app
 
     settings = get_settings()
-    host = host or settings.api_host
-    port = settings.api_port if port is None else port
-    shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "::") else host
+    settings = settings.replace(api_host=host or settings.api_host,
+                                api_port=settings.api_port if port is None else port)
+    url = dashboard_url(settings)
     auth = " (token required: SENTISTREAM_API_TOKEN)" if settings.api_token else ""
-    click.echo(f"dashboard: http://{shown}:{port}/   API: http://{shown}:{port}/openapi.json"
-               f"{auth}", err=True)
+    click.echo(f"dashboard: {url}   API: {url}openapi.json{auth}", err=True)
     # Open SSE streams end at shutdown (the hub tells them), so a short timeout is enough.
-    web.run_app(build_app(settings), host=host, port=port, print=None, shutdown_timeout=3,
-                handle_signals=True)
+    web.run_app(build_app(settings), host=settings.api_host, port=settings.api_port, print=None,
+                shutdown_timeout=3, handle_signals=True)
