@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from stream.query import cli
 from tests.query.dataset import MIX, WEIRD, Dataset
-from tests.query.harness import settings_env
+from tests.query.harness import POSITIVE, post, send_posts, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +108,69 @@ def test_errors_have_a_message_and_an_exit_code(dataset: Dataset, args: list[str
 def test_alerts_command_on_a_quiet_dataset(run: Any) -> None:
     assert json.loads(run(cli.alerts, "--json").output) == []
     assert run(cli.alerts).output.strip() == "no alerts"
+
+
+class Watcher:
+    """`sentistream watch` in a subprocess, its output lines collected by a thread."""
+
+    def __init__(self, dataset: Dataset, *args: str) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sentistream.cli", "watch", *args], text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=settings_env(dataset.settings))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_line(self, want: Callable[[str], bool], timeout_s: float) -> str | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if want(line):
+                return line
+        return None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _post_until(dataset: Dataset, watcher: Watcher, want: Callable[[str], bool]) -> str:
+    """Post about globex until the watcher shows it (its subscription starts asynchronously)."""
+    for attempt in range(20):
+        send_posts(dataset.settings, [post(7000 + attempt, "globex", POSITIVE.format(b="globex"),
+                                           time.time(), prefix=f"w{uuid.uuid4().hex[:6]}-")])
+        line = watcher.wait_line(want, 3.0)
+        if line is not None:
+            return line
+    raise AssertionError("watch showed nothing after 20 posts")
+
+
+def test_watch_json_prints_each_announcement(dataset: Dataset) -> None:
+    watcher = Watcher(dataset, "--brand", "globex", "--json")
+    try:
+        line = _post_until(dataset, watcher, lambda s: s.startswith("{"))
+        update = json.loads(line)
+        assert update["brands"]["globex"]["n"] >= 1 and set(update["brands"]) <= {"globex",
+                                                                                  "_all"}
+    finally:
+        watcher.stop()
+
+
+def test_watch_redraws_its_table_on_announcements(dataset: Dataset) -> None:
+    watcher = Watcher(dataset, "--brand", "globex")
+    try:
+        first = watcher.wait_line(lambda s: s.startswith("sentistream watch"), 20)
+        assert first is not None and "live: 0 posts" in first
+        line = _post_until(dataset, watcher, lambda s: "live: " in s and "live: 0 posts" not in s)
+        assert "updates since start" in line
+        row = watcher.wait_line(lambda s: s.startswith("globex"), 5)
+        assert row is not None
+    finally:
+        watcher.stop()
