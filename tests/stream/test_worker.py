@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,9 +82,16 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
     # Replayed 2009 posts give a 2009 timeline.
     assert (("_all", "h", HOUR0) in read_aggregates(isolated))
     assert worker.metric("sentistream_posts_scored_total") == valid
-    # The top posts per brand and hour are the best of their hour, bounded.
+    assert worker.metric("sentistream_consumer_lag") == 0
+    health = json.loads(urllib.request.urlopen(
+        f"http://127.0.0.1:{worker.web_port}/health", timeout=5).read())
+    assert health["status"] == "ok" and health["partitions"] == list(range(isolated.partitions))
+    # Every applied batch was announced on the live stream with its increments.
     client = redis.Redis.from_url(isolated.redis_url)
     keys = KeyScheme(isolated.redis_prefix)
+    entries = [json.loads(fields[b"data"]) for _, fields in client.xrange(keys.live)]
+    assert sum(e["brands"]["_all"]["n"] for e in entries if "_all" in e["brands"]) == valid
+    # The top posts per brand and hour are the best of their hour, bounded.
     for (brand, polarity, hour), scores in top_truth(isolated, values).items():
         got = client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True)
         assert sorted((s for _, s in got), reverse=polarity == "pos") == scores
