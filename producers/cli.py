@@ -13,15 +13,17 @@ import click
 from producers.errors import ProducerError
 from producers.progress import Progress, RunStats
 from producers.records import KEY_CHOICES, KeyBy
-from producers.sink import COMPRESSIONS, Compression, PostSink, SinkOptions
+from producers.sink import CLIENTS, COMPRESSIONS, Client, Compression, Sink, SinkOptions, open_sink
 from sentistream.settings import get_settings
 
 FLUSH_TIMEOUT_S = 30.0
 
 
-def _sink_options(compression: str, linger_ms: int, batch_kib: int) -> SinkOptions:
+def _sink_options(compression: str, linger_ms: int, batch_kib: int, client: str) -> SinkOptions:
     comp: Compression = compression  # type: ignore[assignment]  # click.Choice checked it
-    return SinkOptions(compression=comp, linger_ms=linger_ms, batch_size=batch_kib * 1024)
+    kind: Client = client  # type: ignore[assignment]
+    return SinkOptions(compression=comp, linger_ms=linger_ms, batch_size=batch_kib * 1024,
+                       client=kind)
 
 
 def tuning_options(linger_ms: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -29,6 +31,9 @@ def tuning_options(linger_ms: int) -> Callable[[Callable[..., Any]], Callable[..
 
 
 def _tuning_options(f: Callable[..., Any], linger_ms: int) -> Callable[..., Any]:
+    f = click.option("--client", type=click.Choice(CLIENTS), default="kafka-python",
+                     show_default=True,
+                     help="Kafka client; aiokafka builds whole batches in C (see README).")(f)
     f = click.option("--key", "key_by", type=click.Choice(KEY_CHOICES), default="brand",
                      show_default=True, help="Record key: the post's brand (else id), or id.")(f)
     f = click.option("--compression", type=click.Choice(COMPRESSIONS), default="lz4",
@@ -43,7 +48,7 @@ def _tuning_options(f: Callable[..., Any], linger_ms: int) -> Callable[..., Any]
 
 
 @contextmanager
-def producing(sink: PostSink, stats: RunStats, progress: Progress, what: str) -> Iterator[None]:
+def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Iterator[None]:
     """Run the body; on the end, an error or Ctrl-C: flush, count, print the summary."""
     try:
         yield
@@ -92,7 +97,7 @@ def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str |
              seed: int | None, negative_share: float, positive_share: float,
              burst_brand: str | None, burst_at: float, burst_seconds: float, burst_rate: float,
              quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_kib: int,
-             topic: str | None) -> None:
+             topic: str | None, client: str) -> None:
     """Send synthetic posts about brands, with a sentiment mix and an optional negative burst."""
     from producers.generator import DEFAULT_BRANDS, Burst, GeneratorSpec
     from producers.live import run_generate
@@ -106,7 +111,8 @@ def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str |
     try:
         spec = GeneratorSpec(brand_list, negative_share, positive_share, seed, burst,
                              id_prefix=f"gen{seed:x}-{time.time_ns() // 1_000_000:x}-")
-        sink = PostSink(get_settings(), _sink_options(compression, linger_ms, batch_kib), topic)
+        sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
+                         topic)
     except ProducerError as exc:
         raise click.ClickException(str(exc)) from exc
     stats = RunStats()
@@ -120,12 +126,13 @@ def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str |
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @tuning_options(linger_ms=0)  # a live line goes out at once; replays and generate batch
 def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_kib: int,
-            topic: str | None) -> None:
+            topic: str | None, client: str) -> None:
     """Send one post per stdin line (JSON object or plain text) as soon as it is read."""
     from producers.live import run_produce
 
     try:
-        sink = PostSink(get_settings(), _sink_options(compression, linger_ms, batch_kib), topic)
+        sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
+                         topic)
     except ProducerError as exc:
         raise click.ClickException(str(exc)) from exc
     stats = RunStats()
@@ -170,7 +177,7 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
            no_extra: bool, as_fast: bool, rate: float | None, speed: float | None,
            rebase_time: bool, limit: int | None, loop: bool, order: str,
            bad_rows: str | None, quiet: bool, key_by: KeyBy, compression: str,
-           linger_ms: int, batch_kib: int, topic: str | None) -> None:
+           linger_ms: int, batch_kib: int, topic: str | None, client: str) -> None:
     """Replay CSV/JSONL/JSON files (gzip ok, - for stdin) into the posts topic."""
     import dataclasses
     from pathlib import Path
@@ -196,7 +203,7 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
     try:
         pacer = (Pacer("rate", rate) if rate is not None else
                  Pacer("speed", speed) if speed is not None else Pacer("max"))
-        sink = PostSink(settings, _sink_options(compression, linger_ms, batch_kib), topic)
+        sink = open_sink(settings, _sink_options(compression, linger_ms, batch_kib, client), topic)
     except ProducerError as exc:
         raise click.ClickException(str(exc)) from exc
     stats = RunStats()

@@ -11,13 +11,13 @@ import orjson
 from producers.generator import GeneratorSpec, LiveGenerator
 from producers.progress import Progress, RunStats
 from producers.records import KeyBy, content_id, encode_keys, encode_values
-from producers.sink import PostSink
+from producers.sink import Sink
 
 MAX_CHUNK = 4096  # posts per send() batch at --max
 TICK_S = 0.02  # pacing granularity at --rate
 
 
-def run_generate(sink: PostSink, spec: GeneratorSpec, rate: float | None, limit: int | None,
+def run_generate(sink: Sink, spec: GeneratorSpec, rate: float | None, limit: int | None,
                  stats: RunStats, progress: Progress, key_by: KeyBy = "brand") -> None:
     """Send generated posts until ``limit`` (or forever); ``rate`` None means as fast as possible.
 
@@ -43,7 +43,7 @@ def run_generate(sink: PostSink, spec: GeneratorSpec, rate: float | None, limit:
             time.sleep(TICK_S)
 
 
-def run_produce(sink: PostSink, lines: Iterable[bytes], stats: RunStats, progress: Progress,
+def run_produce(sink: Sink, lines: Iterable[bytes], stats: RunStats, progress: Progress,
                 key_by: KeyBy = "brand") -> None:
     """One post per line (a JSON object or plain text), each sent as soon as it is read.
 

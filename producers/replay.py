@@ -16,7 +16,7 @@ from producers.pacing import Pacer
 from producers.progress import Progress, RunStats
 from producers.records import KeyBy, encode_keys, encode_values
 from producers.report import BadRowReport
-from producers.sink import PostSink
+from producers.sink import Sink
 from producers.sources import BATCH_ROWS, Format, detect_format, open_binary, read_rows
 from producers.timefmt import iso_utc_many
 
@@ -41,7 +41,7 @@ class ReplayOptions:
 class Replay:
     """Reads, maps, orders and paces; the sink sends. Bad rows go to the report, never stop it."""
 
-    def __init__(self, options: ReplayOptions, sink: PostSink, pacer: Pacer, stats: RunStats,
+    def __init__(self, options: ReplayOptions, sink: Sink, pacer: Pacer, stats: RunStats,
                  progress: Progress, report: BadRowReport) -> None:
         if options.loop and "-" in options.paths:
             raise InputError("--loop cannot re-read stdin; replay a file instead")

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from producers.errors import ProducerError
 from producers.partitioning import Partitioner
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 Compression = Literal["lz4", "zstd", "gzip", "none"]
 COMPRESSIONS: tuple[Compression, ...] = ("lz4", "zstd", "gzip", "none")
+Client = Literal["kafka-python", "aiokafka"]
+CLIENTS: tuple[Client, ...] = ("kafka-python", "aiokafka")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,32 @@ class SinkOptions:
     batch_size: int = 512 * 1024
     max_request_size: int = 4 * 1024 * 1024
     delivery_timeout_ms: int = 120_000
+    client: Client = "kafka-python"
+
+
+class Sink(Protocol):
+    """What the producers need from a Kafka client: queue records, count, flush, close."""
+
+    topic: str
+    submitted: int
+    acked: int
+    failed: int
+
+    @property
+    def pending(self) -> int: ...
+    def send(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None: ...
+    def flush(self, timeout_s: float | None = None) -> bool: ...
+    def error_summary(self) -> str: ...
+    def close(self, timeout_s: float = 10.0) -> None: ...
+
+
+def open_sink(settings: Settings, options: SinkOptions, topic: str | None = None) -> Sink:
+    """The sink of the chosen client; both send, key, stamp and count records the same way."""
+    if options.client == "aiokafka":
+        from producers.aio_sink import AioBatchSink
+
+        return AioBatchSink(settings, options, topic)
+    return PostSink(settings, options, topic)
 
 
 class PostSink:
