@@ -1,0 +1,85 @@
+"""The dashboard in headless Chromium: it draws charts and its live counter moves with new posts.
+
+Debian's /usr/bin/chromium (installed by ops/test.sh) is driven by Playwright for Python; nothing
+is downloaded. The screenshot lands in artifacts/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.query.dataset import MIX, Dataset
+from tests.query.harness import NEGATIVE, POSITIVE, free_port, post, send_posts, settings_env
+
+pytestmark = pytest.mark.integration
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def server(dataset: Dataset) -> Iterator[str]:
+    """`sentistream serve` as a user starts it, on a free port."""
+    settings = dataset.settings.replace(api_port=free_port())
+    log = settings.state_dir / f"serve-{settings.redis_prefix}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "sentistream.cli", "serve"],
+                                env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{settings.api_port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "health", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("serve did not start:\n" + log.read_text()) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: ops/test.sh installs it (apt chromium)"
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "#acme")
+        page.wait_for_function(
+            "Number(document.querySelector('#chart-volume').dataset.points) > 0", timeout=20_000)
+        page.wait_for_selector("#live.on", timeout=10_000)  # the SSE stream is open
+        options = page.eval_on_selector_all("#brand option", "els => els.map(e => e.value)")
+        assert set(options) == set(MIX) and page.input_value("#brand") == "acme"
+        assert page.inner_text("#card-n") == "30"
+        assert page.inner_text("#live-counter") == "0"
+
+        now = time.time()
+        send_posts(dataset.settings, [
+            post(5000 + i, "acme", (POSITIVE if i % 2 else NEGATIVE).format(b="acme"), now,
+                 prefix="ui") for i in range(6)])
+        page.wait_for_function(
+            "document.querySelector('#live-counter').textContent === '6'", timeout=60_000)
+        # The charts and cards are refreshed from the API after the announcement.
+        page.wait_for_function("document.querySelector('#card-n').textContent === '36'",
+                               timeout=20_000)
+        assert page.inner_text("#top-pos") and page.inner_text("#alerts")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        browser.close()
+    assert errors == []
