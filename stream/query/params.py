@@ -131,4 +131,5 @@ def parse_range(resolution: str, start: str | None, end: str | None,
 
 def iso(epoch_s: float) -> str:
     """UTC ISO-8601 with a Z, as every output of the read side writes times."""
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+    stamp = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")

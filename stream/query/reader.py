@@ -174,6 +174,8 @@ def _posts(members: Any) -> list[dict[str, Any]]:
     out = []
     for member in members:
         post = json.loads(member)
+        if isinstance(post.get("created_at"), int | float):
+            post["time"] = iso(post["created_at"])
         key = str(post.get("id"))
         if key not in seen:
             seen.add(key)

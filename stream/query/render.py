@@ -68,7 +68,7 @@ TIMELINE_COLUMNS: list[Column] = [
 ]
 
 POST_COLUMNS: list[Column] = [
-    ("intensity", "intensity", signed), ("created", "created_at", text),
+    ("intensity", "intensity", signed), ("created", "time", text),
     ("id", "id", clip(24)), ("text", "text", clip(80)),
 ]
 
