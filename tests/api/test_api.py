@@ -171,3 +171,18 @@ async def test_sse_delivers_an_update_after_a_post_is_scored(
 
 async def test_sse_for_an_unknown_brand_is_404(api: TestClient[Any, Any]) -> None:
     await get(api, "/api/live?brand=nosuch", 404)
+
+
+async def test_redis_down_is_a_503_with_what_to_do(dataset: Dataset) -> None:
+    from tests.query.harness import free_port
+
+    down = dataset.settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    client = await client_for(down)
+    try:
+        health = await client.get("/health")
+        assert health.status == 503 and (await health.json())["redis"] is False
+        brands = await client.get("/api/brands")
+        assert brands.status == 503
+        assert "sentistream infra up" in (await brands.json())["error"]
+    finally:
+        await client.close()
