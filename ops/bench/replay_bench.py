@@ -7,7 +7,8 @@ Each round measures, on the same machine and broker, one after the other:
   parse+encode  the replay pipeline (read, map, order, stamp, key, JSON-encode) with no Kafka;
   bare client   a kafka-python producer (same settings as the replay's) sending the pre-encoded
                 records with pre-computed partitions in a plain loop: the client's own ceiling;
-  replay        `sentistream replay --max` as a user runs it (subprocess, its summary's rate).
+  replay        `sentistream replay --max` as a user runs it (subprocess, its summary's rate);
+  replay_aiokafka  the same with `--client aiokafka` (whole batches built in C).
 --profile adds a cProfile of one in-process replay, split by package.
 Default input: ../shared/data/sentiment140-train-sample/train.csv (real tweets, no brand, so
 every key is a distinct content-derived id: the partitioning worst case).
@@ -133,10 +134,10 @@ def bare_client(settings: Any, records: list[tuple[bytes, bytes]]) -> float:
     return rate
 
 
-def replay_cli(path: Path, rows: int, preset: str | None) -> float:
+def replay_cli(path: Path, rows: int, preset: str | None, client: str = "kafka-python") -> float:
     topic = f"bench.replay.{uuid.uuid4().hex[:8]}"
     cmd = [sys.executable, "-m", "sentistream.cli", "replay", "--topic", topic,
-           *replay_args(path, rows, preset)]
+           "--client", client, *replay_args(path, rows, preset)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     # "replay done: read N, sent N, failed 0, skipped 0 in 3.21s (31,150 posts/s)"
     summary = next(line for line in out.splitlines() if line.startswith("replay "))
@@ -191,7 +192,7 @@ def main() -> None:
     if not metadata_ok(settings.kafka_bootstrap):
         raise SystemExit(f"no broker at {settings.kafka_bootstrap}: run `sentistream infra up`")
     broker = find_broker(settings.kafka_port)
-    names = ("parse_encode", "bare_client", "replay")
+    names = ("parse_encode", "bare_client", "replay", "replay_aiokafka")
     rounds: dict[str, list[float]] = {n: [] for n in names}
     cpu_us: dict[str, list[float]] = {n: [] for n in names}  # client CPU per post
     broker_us: dict[str, list[float]] = {n: [] for n in names}
@@ -206,6 +207,9 @@ def main() -> None:
         with Cpu(broker) as cpu:
             rate = replay_cli(args.input, args.rows, args.preset)
         _record(rounds, cpu_us, broker_us, "replay", rate, cpu, args.rows)
+        with Cpu(broker) as cpu:
+            rate = replay_cli(args.input, args.rows, args.preset, client="aiokafka")
+        _record(rounds, cpu_us, broker_us, "replay_aiokafka", rate, cpu, args.rows)
     result: dict[str, Any] = {
         "input": str(args.input), "rows": args.rows, "repeat": args.repeat,
         "cores": os.cpu_count(), "load_avg_1m_before": round(load_before, 2),
@@ -225,9 +229,9 @@ def main() -> None:
         return
     print(f"input {result['input']}, {args.rows} rows, {args.repeat} rounds, "
           f"{result['cores']} cores, 1-min load before {result['load_avg_1m_before']}")
-    print(f"  {'':<13} {'posts/s':>9}  {'client CPU':>10}  {'broker CPU':>10}   all posts/s")
+    print(f"  {'':<15} {'posts/s':>9}  {'client CPU':>10}  {'broker CPU':>10}   all posts/s")
     for name, value in med.items():
-        print(f"  {name:<13} {value:>9,}  {result['median_client_cpu_us_per_post'][name]:>7} us"
+        print(f"  {name:<15} {value:>9,}  {result['median_client_cpu_us_per_post'][name]:>7} us"
               f"  {result['median_broker_cpu_us_per_post'][name]:>7} us   "
               f"{result['all_posts_per_s'][name]}")
     print(f"  replay / bare client = {result['replay_vs_bare_client']:.0%}")
