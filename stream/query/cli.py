@@ -42,11 +42,7 @@ def _run(query: Callable[[Reader], Awaitable[T]]) -> T:
 
 
 def _end(at: str | None) -> float:
-    try:
-        return parse_time(at) if at else time.time()
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    return _parse(parse_time, at) if at else time.time()
 
 
 def _parse(parser: Callable[..., T], *args: Any) -> T:

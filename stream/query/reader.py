@@ -20,7 +20,7 @@ from sentistream.settings import Settings
 from stream.keys import ALL_BRANDS, BUCKET_FIELDS, KeyScheme, window_buckets
 from stream.query.errors import QueryUnavailableError, UnknownBrandError
 from stream.query.params import TimeRange, Window, iso
-from stream.query.stats import Counts, share
+from stream.query.stats import Counts, rounded, share
 
 Redis = aioredis.Redis
 
@@ -34,7 +34,7 @@ class BrandRow:
 
     def to_json(self) -> dict[str, Any]:
         return {"brand": self.brand, **self.counts.to_json(),
-                "share_of_voice": _round(self.share_of_voice), "last_seen": iso(self.last_seen)}
+                "share_of_voice": rounded(self.share_of_voice), "last_seen": iso(self.last_seen)}
 
 
 def connect(settings: Settings) -> Redis:
@@ -109,7 +109,7 @@ class Reader:
             counts, voice = mine.counts, mine.share_of_voice
         return {"brand": brand, "window": window.text, "from": iso(end - window.seconds),
                 "to": iso(end), "resolution": window.resolution, **counts.to_json(),
-                "share_of_voice": _round(voice),
+                "share_of_voice": rounded(voice),
                 "brands_in_window": sum(1 for r in rows if r.counts.n)}
 
     async def timeline(self, brand: str, trange: TimeRange) -> list[dict[str, Any]]:
@@ -181,8 +181,4 @@ def _posts(members: Any) -> list[dict[str, Any]]:
             seen.add(key)
             out.append(post)
     return out
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 

@@ -46,12 +46,13 @@ class Counts:
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "negative": self.neg, "neutral": self.neu, "positive": self.pos,
-                "nss": _round(self.nss), "mean_intensity": _round(self.mean_intensity)}
+                "nss": rounded(self.nss), "mean_intensity": rounded(self.mean_intensity)}
 
 
 def share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _round(value: float | None) -> float | None:
+def rounded(value: float | None) -> float | None:
+    """Six decimals are plenty for a ratio and keep JSON answers short."""
     return None if value is None else round(value, 6)
