@@ -19,6 +19,9 @@ from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+# kafka-python 3 warns when its I/O task runs > 100 ms; a bulk send loop holding the GIL on a busy
+# machine trips it constantly without anything being wrong, and the warnings bury the summary.
+logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
 Compression = Literal["lz4", "zstd", "gzip", "none"]
 COMPRESSIONS: tuple[Compression, ...] = ("lz4", "zstd", "gzip", "none")
