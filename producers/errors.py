@@ -24,10 +24,5 @@ class PacingError(ProducerError):
 
 
 class GeneratorConfigError(ProducerError):
-    """A `generate` option is out of range (shares outside 0..1, unknown burst brand...)."""
+    """A `generate` option is out of range: shares outside 0..1, no brand, a negative burst."""
 
-
-class DeliveryError(ProducerError):
-    """Kafka did not acknowledge some records; the summary counts them, the log says why."""
-
-    exit_code = 1
