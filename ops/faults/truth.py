@@ -1,0 +1,134 @@
+"""Offline ground truth of a known input, and what the worker actually left in Redis.
+
+The truth is computed with the pipeline's own pure functions (``parse_batch``, the brands file's
+``BrandMatcher``, the shipped ``SentimentScorer``, ``batch_deltas``), on the whole input as one
+batch: the sums are order-independent and the model's scores do not depend on the batch (checked:
+identical probabilities for a post scored alone or in any batch). Nothing is reimplemented, so a
+difference can only come from how the worker delivered and applied the records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from sentistream.settings import Settings
+from stream.aggregates import BucketAggregate, batch_deltas
+from stream.brands import BrandsFile
+from stream.keys import ALL_BRANDS, POLARITIES, KeyScheme
+from stream.posts import RawRecord, parse_batch
+
+Cell = tuple[str, str, int]  # (brand, resolution or "total", bucket start)
+TopKey = tuple[str, str, int]  # (brand, polarity, hour)
+
+
+@dataclass
+class Aggregates:
+    """Everything a run is judged on: buckets, totals, top sets and dead-letter counts."""
+
+    cells: dict[Cell, dict[str, int]] = field(default_factory=dict)
+    tops: dict[TopKey, list[tuple[bytes, float]]] = field(default_factory=dict)
+    dead: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def posts(self) -> int:
+        return self.cells.get((ALL_BRANDS, "total", 0), {}).get("n", 0)
+
+
+def expected(settings: Settings, values: list[bytes]) -> Aggregates:
+    from model.scorer import SentimentScorer
+
+    records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
+    posts, rejected = parse_batch(records, settings.max_text_chars)
+    out = Aggregates(dead=dict(Counter(r.reason for r in rejected)))
+    if not len(posts):
+        return out
+    scorer = SentimentScorer(model_path=settings.model_path or None)
+    scored = scorer.score(posts.texts)
+    brands_file = BrandsFile(Path(settings.brands_file) if settings.brands_file else None)
+    brands = brands_file.current().brands_of(posts.texts, posts.explicit_brands)
+    candidates: dict[TopKey, dict[bytes, float]] = {}
+    for d in batch_deltas(posts, brands, np.asarray(scored.labels), scored.intensity,
+                          settings.top_posts):
+        out.cells[(d.brand, "total", 0)] = d.total.fields()
+        for (res, start), agg in d.buckets.items():
+            out.cells[(d.brand, res, start)] = agg.fields()
+        for c in d.top:
+            candidates.setdefault((d.brand, c.polarity, c.hour), {})[c.member.encode()] = c.score
+    for key, members in candidates.items():
+        out.tops[key] = _redis_top(members, key[1], settings.top_posts)
+    return out
+
+
+def _redis_top(members: dict[bytes, float], polarity: str, k: int) -> list[tuple[bytes, float]]:
+    """What a Redis sorted set trimmed to ``k`` keeps: order by (score, member bytes)."""
+    ranked = sorted(((score, m) for m, score in members.items()))
+    kept = ranked[-k:] if polarity == "pos" else ranked[:k]
+    return [(m, s) for s, m in kept]
+
+
+def actual(settings: Settings) -> Aggregates:
+    """Every bucket, total, top set and dead-letter count the worker wrote under the prefix."""
+    client: Any = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    keys = KeyScheme(settings.redis_prefix)
+    out = Aggregates(dead={k.decode(): int(v) for k, v in
+                           client.hgetall(keys.dead_letters).items()})
+    for raw in client.zrange(keys.brands, 0, -1):
+        brand = raw.decode()
+        out.cells[(brand, "total", 0)] = _fields(client.hgetall(keys.total(brand)))
+        for res in ("m", "h", "d"):
+            for start in client.zrange(keys.bucket_index(brand, res), 0, -1):
+                cell = (brand, res, int(start))
+                out.cells[cell] = _fields(client.hgetall(keys.bucket(brand, res, int(start))))
+        for hour in client.zrange(keys.bucket_index(brand, "h"), 0, -1):
+            for polarity in POLARITIES:
+                members = client.zrange(keys.top(brand, polarity, int(hour)), 0, -1,
+                                        withscores=True)
+                if members:
+                    out.tops[(brand, polarity, int(hour))] = [(m, float(s)) for m, s in members]
+    return out
+
+
+def _fields(raw: dict[Any, Any]) -> dict[str, int]:
+    return BucketAggregate.from_fields(raw).fields()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    posts: int  # valid posts in the input
+    lost: int
+    double_counted: int
+    dead_expected: int
+    dead_actual: int
+    mismatched_cells: int
+    mismatched_tops: int
+    dead_reasons_equal: bool
+
+    @property
+    def exact(self) -> bool:
+        return (self.lost == 0 and self.double_counted == 0 and self.mismatched_cells == 0
+                and self.mismatched_tops == 0 and self.dead_reasons_equal)
+
+
+def compare(want: Aggregates, got: Aggregates) -> Verdict:
+    """Lost / double-counted posts from the ``_all`` minute buckets (a post missing in one
+    minute and an extra one in another cannot cancel out), plus every other cell and set."""
+    lost = double = 0
+    minutes = {c for c in want.cells.keys() | got.cells.keys()
+               if c[0] == ALL_BRANDS and c[1] == "m"}
+    for cell in minutes:
+        diff = got.cells.get(cell, {}).get("n", 0) - want.cells.get(cell, {}).get("n", 0)
+        lost += max(0, -diff)
+        double += max(0, diff)
+    empty = BucketAggregate().fields()
+    bad_cells = sum(1 for c in want.cells.keys() | got.cells.keys()
+                    if want.cells.get(c, empty) != got.cells.get(c, empty))
+    bad_tops = sum(1 for t in want.tops.keys() | got.tops.keys()
+                   if want.tops.get(t, []) != got.tops.get(t, []))
+    return Verdict(want.posts, lost, double, sum(want.dead.values()), sum(got.dead.values()),
+                   bad_cells, bad_tops, want.dead == got.dead)
