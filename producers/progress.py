@@ -75,7 +75,7 @@ class Progress:
     def _bar(self, stats: RunStats, rate: float) -> str:
         if not self.total:
             return f"sent {stats.sent:,}  {rate:,.0f}/s  failed {stats.failed}"
-        done = min(stats.read / self.total, 1.0)
+        done = min((stats.sent + stats.failed) / self.total, 1.0)  # read runs a batch ahead
         width = 30
         filled = int(done * width)
         return (f"[{'#' * filled}{'.' * (width - filled)}] {done:6.1%} "
@@ -84,5 +84,5 @@ class Progress:
     def _eta(self, stats: RunStats, rate: float) -> str:
         if not self.total or rate <= 0:
             return ""
-        left = max(self.total - stats.read, 0) / rate
+        left = max(self.total - stats.sent - stats.failed, 0) / rate
         return f"  ETA {int(left // 60)}:{int(left % 60):02d}"

@@ -17,7 +17,14 @@ from producers.progress import Progress, RunStats
 from producers.records import KeyBy, encode_keys, encode_values
 from producers.report import BadRowReport
 from producers.sink import Sink
-from producers.sources import BATCH_ROWS, Format, detect_format, open_binary, read_rows
+from producers.sources import (
+    BATCH_ROWS,
+    Format,
+    detect_format,
+    estimate_rows,
+    open_binary,
+    read_rows,
+)
 from producers.timefmt import iso_utc_many
 
 log = logging.getLogger(__name__)
@@ -53,9 +60,9 @@ class Replay:
     def run(self) -> None:
         first = self._first_pass()
         buffered = first if isinstance(first, list) else None
-        if buffered is not None:
-            self.progress.total = (self.options.limit if self.options.limit
-                                   else None if self.options.loop else sum(map(len, buffered)))
+        rows = (sum(map(len, buffered)) if buffered is not None
+                else estimate_rows(self.options.paths))
+        self.progress.total = _progress_total(rows, self.options.limit, self.options.loop)
         shift, batches = 0.0, iter(first)
         while True:
             span: list[float] = []
@@ -173,6 +180,13 @@ class Replay:
     def _tick(self) -> None:
         self.stats.sent, self.stats.failed = self.sink.acked, self.sink.failed
         self.progress.update(self.stats)
+
+
+def _progress_total(rows: int | None, limit: int | None, loop: bool) -> int | None:
+    """Posts this run will send, when that can be known (for the progress bar's ETA)."""
+    if limit is not None and (loop or rows is None or limit < rows):
+        return limit
+    return None if loop else rows
 
 
 def _track_span(times: list[float | None], span: list[float]) -> None:

@@ -162,3 +162,22 @@ def _read_json_array(stream: IO[bytes]) -> Iterator[RawBatch]:
             else:
                 batch.bad.append((number, "item is not a JSON object", repr(row)[:120]))
         yield batch
+
+
+def estimate_rows(paths: tuple[str, ...]) -> int | None:
+    """Rows in plain files, from a count of their lines (for the ETA); None for stdin or gzip."""
+    total = 0
+    for path in paths:
+        if path == "-":
+            return None
+        try:
+            with open(path, "rb") as f:
+                if f.read(2) == b"\x1f\x8b":
+                    return None
+                f.seek(0)
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        except OSError:
+            return None  # open_binary reports it properly
+        # A CSV header is not a row; a quoted newline inside a field makes this an estimate.
+        total += lines - 1 if path.lower().removesuffix(".gz").endswith(".csv") else lines
+    return total

@@ -76,3 +76,17 @@ def test_speed_without_timestamps_is_refused(tmp_path: Path) -> None:
                  Progress(enabled=False), BadRowReport(tmp_path / "bad.tsv"))
     with pytest.raises(PacingError, match="--rate"):
         run.run()
+
+
+def test_progress_total_estimates_rows_of_streamed_files(tmp_path: Path) -> None:
+    from producers.progress import Progress
+    from producers.sources import estimate_rows
+
+    path = tmp_path / "in.csv"
+    path.write_text("text\n" + "".join(f"post {i}\n" for i in range(40)))
+    assert estimate_rows((str(path),)) == 40
+    assert estimate_rows(("-",)) is None
+    progress = Progress(enabled=False)
+    Replay(ReplayOptions(paths=(str(path),), limit=15), RecordingSink(),  # type: ignore[arg-type]
+           Pacer("max"), RunStats(), progress, BadRowReport(tmp_path / "bad.tsv")).run()
+    assert progress.total == 15
