@@ -143,10 +143,11 @@ def test_limit_and_loop_keep_the_timeline_advancing(env: Settings, tmp_path: Pat
     assert all(a < b for a, b in itertools.pairwise(created))
 
 
-def test_interrupted_replay_prints_the_summary(env: Settings, tmp_path: Path) -> None:
+@CLIENTS
+def test_interrupted_replay_prints_the_summary(env: Settings, tmp_path: Path, client: str) -> None:
     write_posts(tmp_path / "p.jsonl", 2000)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sentistream.cli", "replay", "--rate", "100",
+        [sys.executable, "-m", "sentistream.cli", "replay", "--rate", "100", "--client", client,
          str(tmp_path / "p.jsonl")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
