@@ -141,6 +141,8 @@ def _parse_one(record: RawRecord,
         doc = json.loads(raw)
     except ValueError as exc:
         raise _Invalid(INVALID_JSON, str(exc)) from None
+    except RecursionError:  # e.g. 100,000 nested brackets: found by ops/faults/fuzz.py
+        raise _Invalid(INVALID_JSON, "JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
     _check_id(doc.get("id"))
@@ -149,7 +151,21 @@ def _parse_one(record: RawRecord,
         if doc.get(name) is not None and not isinstance(doc[name], str):
             raise _Invalid(WRONG_TYPE, f"{name!r} must be a string, got {type(doc[name]).__name__}")
     when = parse_created_at(doc.get("created_at"), record.timestamp_s)
-    return doc, when, _explicit_brands(doc)
+    explicit = _explicit_brands(doc)
+    if "\\u" in raw:  # only a \\u escape can put a lone surrogate into a decoded string
+        _check_unicode([doc["id"], doc["text"], *(explicit or ())])
+    return doc, when, explicit
+
+
+def _check_unicode(values: list[str]) -> None:
+    """Ids, texts and brands go to Redis keys and members as UTF-8: a lone surrogate (a JSON
+    escape like \\ud800) cannot be encoded and would stall the partition on every retry."""
+    for value in values:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _Invalid(INVALID_UTF8, f"{value[:40]!r} is not valid Unicode ({exc.reason})"
+                           ) from None
 
 
 def _check_id(value: Any) -> None:
