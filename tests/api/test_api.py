@@ -186,3 +186,31 @@ async def test_redis_down_is_a_503_with_what_to_do(dataset: Dataset) -> None:
         assert "sentistream infra up" in (await brands.json())["error"]
     finally:
         await client.close()
+
+
+async def test_sse_resumes_from_last_event_id(dataset: Dataset,
+                                              api: TestClient[Any, Any]) -> None:
+    import redis.asyncio as aioredis
+
+    from stream.keys import KeyScheme
+
+    live = KeyScheme(dataset.settings.redis_prefix).live
+    client = aioredis.Redis.from_url(dataset.settings.redis_url, decode_responses=True)
+    try:
+        before = await client.xlen(live)  # the dataset's batches; one more post makes two
+        await asyncio.get_running_loop().run_in_executor(None, send_posts, dataset.settings, [
+            post(9100, "globex", POSITIVE.format(b="globex"), time.time(), prefix="resume")])
+        deadline = time.monotonic() + 60
+        while await client.xlen(live) <= before and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        entries = await client.xrange(live)
+    finally:
+        await client.aclose()
+    assert len(entries) >= 2
+    response = await api.get("/api/live", headers={"Last-Event-ID": entries[0][0]})
+    missed = len(entries) - 1
+    events = await read_events(response, lambda ev: len(ev) >= 1 + missed, 10)
+    # hello, then exactly the entries after the given id, in order
+    assert [n for n, _ in events[:1]] == ["hello"]
+    assert [json.loads(f["data"]) for _, f in entries[1:]] == [d for _, d in events[1:1 + missed]]
+    response.close()
