@@ -216,10 +216,11 @@ def generated(n: int, seed: int = 7) -> Corpus:
     return Corpus(posts, gold, f"generated (seed {seed})")
 
 
-def repeated(posts: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    """``n`` posts: the corpus again and again, each copy with ids of its own."""
+def repeated(posts: list[dict[str, Any]], n: int, start: int = 0) -> list[dict[str, Any]]:
+    """Posts ``start`` .. ``start + n`` of the corpus repeated forever, each copy with ids of
+    its own."""
     out = []
-    for i in range(n):
+    for i in range(start, start + n):
         rep, post = divmod(i, len(posts))
         base = posts[post]
         out.append(base if rep == 0 else {**base, "id": f"{base['id']}~{rep}"})

@@ -1,0 +1,52 @@
+"""Fault runs at CI size against the real Kafka and Redis of `make test`: each must be exact.
+
+Each run replays a known input through `sentistream worker` subprocesses and breaks something
+mid-replay (see ops/faults/scenarios.py); Redis is then compared, key by key, with the offline
+truth computed by the pipeline's own functions. The full-size runs: `python -m ops.faults.run`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ops.faults.fuzz import mixed_input, run_fuzz
+from ops.faults.scenarios import known_input, run_fault
+from ops.faults.truth import Aggregates, expected
+from sentistream.settings import Settings
+
+pytestmark = pytest.mark.integration
+POSTS, RATE = 1_500, 300.0
+
+
+@pytest.fixture(scope="module")
+def known() -> list[bytes]:
+    return known_input(POSTS, seed=3)
+
+
+@pytest.fixture(scope="module")
+def truth(services: Settings, known: list[bytes]) -> Aggregates:
+    return expected(services, known)
+
+
+@pytest.mark.parametrize("fault", ["kill-worker", "restart-redis", "restart-kafka",
+                                   "two-workers-kill-one"])
+def test_fault_leaves_exact_aggregates(services: Settings, known: list[bytes], truth: Aggregates,
+                                       fault: str, tmp_path: Path) -> None:
+    outcome = run_fault(services, fault, known, RATE, tmp_path, want=truth)
+    v = outcome.verdict
+    assert v.posts == POSTS
+    assert (v.lost, v.double_counted) == (0, 0), outcome.notes
+    assert v.exact, (v, outcome.notes)
+    assert outcome.worker_exits == 0, outcome.notes
+
+
+def test_fuzz_no_crash_everything_scored_or_dead_lettered(services: Settings,
+                                                           tmp_path: Path) -> None:
+    values = mixed_input(1_500, 500, seed_value=8)
+    o = run_fuzz(services, values, 1_500, 1_000.0, tmp_path, timeout_s=300)
+    assert o.worker_alive and o.worker_exits == 0
+    assert o.scored + o.dead_lettered == o.records == 2_000
+    assert o.verdict.dead_expected > 1_000  # most hostile payloads must really be rejected
+    assert o.verdict.exact, o.verdict
