@@ -96,6 +96,7 @@ class Mapper:
         return resolved
 
     def map(self, raw: RawBatch) -> PostBatch:
+        """Posts and bad rows of one batch; consumes it (its row dicts become the posts)."""
         out = PostBatch(bad=list(raw.bad))
         if not raw.rows:
             return out
@@ -104,11 +105,12 @@ class Mapper:
         cols = self._resolved
         text_c, time_c, id_c = cols["text"], cols["time"], cols["id"]
         brand_c, author_c = cols["brand"], cols["author"]
-        mapped = {c for c in cols.values() if c is not None}
+        mapped = [c for c in dict.fromkeys(cols.values()) if c is not None]
         keep = self.columns.keep_extra
+        assert text_c is not None  # resolve() guarantees a text column
         for line, row in zip(raw.lines, raw.rows, strict=True):
-            text = row.get(text_c) if text_c else None
-            if not isinstance(text, str) or not text.strip():
+            text = row.get(text_c)
+            if not isinstance(text, str) or not text or text.isspace():
                 out.bad.append((line, "missing text", _show(row)))
                 continue
             if "\ufffd" in text:
@@ -117,24 +119,31 @@ class Mapper:
                 continue
             raw_time = row.get(time_c) if time_c else None
             when: float | None = None
-            if raw_time not in (None, ""):
+            if raw_time is not None and raw_time != "":
                 try:
                     when = parse_timestamp(raw_time)
                 except BadTimestamp as exc:
                     out.bad.append((line, str(exc), _show(row)))
                     continue
-            post = {k: v for k, v in row.items() if k not in mapped} if keep else {}
             author = row.get(author_c) if author_c else None
             post_id = row.get(id_c) if id_c else None
-            if post_id in (None, ""):
-                post_id = content_id(text, str(raw_time or ""), str(author or ""))
-            post["id"] = str(post_id)
-            post["text"] = text
             brand = row.get(brand_c) if brand_c else None
-            if brand not in (None, ""):
+            # The row dict is ours (fresh from the reader): it becomes the post, which keeps the
+            # unmapped columns without copying them into a new dict.
+            if keep:
+                post = row
+                for column in mapped:
+                    post.pop(column, None)
+            else:
+                post = {}
+            if post_id is None or post_id == "":
+                post_id = content_id(text, str(raw_time or ""), str(author or ""))
+            post["id"] = post_id if isinstance(post_id, str) else str(post_id)
+            post["text"] = text
+            if brand is not None and brand != "":
                 post["brand"] = brand if isinstance(brand, str) else str(brand)
-            if author not in (None, ""):
-                post["author"] = str(author)
+            if author is not None and author != "":
+                post["author"] = author if isinstance(author, str) else str(author)
             out.posts.append(post)
             out.times.append(when)
             out.lines.append(line)
