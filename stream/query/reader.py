@@ -93,7 +93,12 @@ class Reader:
     async def brand_table(self, window: Window, end: float) -> list[BrandRow]:
         """Every brand's counts and share of voice over the window, by volume."""
         seen = await self.brands_seen()
-        counts = await self.window_counts(list(seen), window, end)
+        # A brand whose newest post is older than the window's first bucket has nothing in it:
+        # with many brands, most of a short window's reads are skipped.
+        first = window_buckets(end, window.seconds, window.resolution)[0]
+        active = [b for b, last in seen.items() if last >= first]
+        counts = dict.fromkeys(seen, Counts())
+        counts.update(await self.window_counts(active, window, end))
         voice = sum(c.n for c in counts.values())
         rows = [BrandRow(b, counts[b], share(counts[b].n, voice), seen[b]) for b in seen]
         return sorted(rows, key=lambda r: (-r.counts.n, r.brand))
