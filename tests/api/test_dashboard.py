@@ -6,11 +6,13 @@ is downloaded. The screenshot lands in artifacts/dashboard.png.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,22 @@ def server(dataset: Dataset) -> Iterator[str]:
         proc.wait(15)
 
 
+async def _save_alert(dataset: Dataset) -> None:
+    import redis.asyncio as aioredis
+
+    from stream.alerts.detector import Alert
+    from stream.alerts.store import save_alerts
+    from stream.keys import KeyScheme
+
+    client = aioredis.Redis.from_url(dataset.settings.redis_url)
+    try:
+        bucket = int(time.time() // 60 * 60)
+        drop = Alert("acme", "sentiment_drop", bucket, "nss", -0.8, 0.1, -9.5, 120, time.time())
+        await save_alerts(client, KeyScheme(dataset.settings.redis_prefix), [drop], 1000, 1000)
+    finally:
+        await client.aclose()
+
+
 def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: str) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -78,7 +96,13 @@ def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: 
         # The charts and cards are refreshed from the API after the announcement.
         page.wait_for_function("document.querySelector('#card-n').textContent === '36'",
                                timeout=20_000)
-        assert page.inner_text("#top-pos") and page.inner_text("#alerts")
+        assert page.inner_text("#top-pos") and "no alerts" in page.inner_text("#alerts")
+        # An alert written by the alert store (as the worker's hook does) shows up live.
+        with ThreadPoolExecutor(1) as pool:  # Playwright's own loop runs in this thread
+            pool.submit(asyncio.run, _save_alert(dataset)).result()
+        page.wait_for_function(
+            "document.querySelector('#alerts').textContent.includes('sentiment drop · acme')",
+            timeout=20_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
