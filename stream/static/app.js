@@ -3,7 +3,8 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { brand: null, token: localStorage.getItem("sentistream-token") || "",
-                posts: 0, updates: 0, timer: null, last: 0, alertIds: new Set() };
+                posts: 0, updates: 0, timer: null, last: 0, alertIds: new Set(),
+                alertsLoaded: false };
 const SPAN = { "1m": "-60m", "1h": "-48h", "1d": "-30d" };
 const KIND = { sentiment_drop: "sentiment drop", sentiment_rise: "sentiment rise",
                volume_spike: "volume spike" };
@@ -100,7 +101,7 @@ function alertItem(a) {
   li.querySelector("b").textContent = `${KIND[a.kind] || a.kind} · ${a.brand}`;
   li.querySelector("span").textContent = `${what} (z ${a.z.toFixed(1)})`;
   li.querySelector(".t").textContent = `bucket ${a.time} · detected ${a.detected_at}`;
-  if (!state.alertIds.has(a.id) && state.alertIds.size) li.classList.add("fresh");
+  if (state.alertsLoaded && !state.alertIds.has(a.id)) li.classList.add("fresh");
   return li;
 }
 
@@ -111,6 +112,7 @@ async function refresh() {
     const alerts = await api("/api/alerts", { limit: 30 });
     fill($("alerts"), alerts.alerts, alertItem, "no alerts");
     alerts.alerts.forEach((a) => state.alertIds.add(a.id));
+    state.alertsLoaded = true;  // later alerts are new ones: highlight them
     if (!state.brand) { setStatus("no brands yet: start a worker and produce posts"); return; }
     const b = state.brand, w = $("window").value, r = $("resolution").value;
     const [summary, timeline, top] = await Promise.all([
