@@ -46,6 +46,10 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
         # is 60 s). Heartbeats stay on time because scoring runs off the event loop.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
+        # Stop and rebalance without waiting for in-flight batches to be acked: during a Redis
+        # outage they never would be. Their records are redelivered, and deduplicated by the
+        # offsets in Redis.
+        stream_wait_empty=False,
     )
     metrics = WorkerMetrics()
     sink = RedisSink(settings)

@@ -153,3 +153,25 @@ def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: object) -> 
     time.sleep(1.0)
     assert worker.metric("sentistream_redis_retries_total") > 0
     assert_exact(isolated, values)
+
+
+def test_stop_during_redis_outage_is_prompt_and_loses_nothing(isolated: Settings,
+                                                              start: object) -> None:
+    values = make_input(6_000, seed=5)
+    first = start()  # type: ignore[operator]
+    produce(isolated, values[:3_000])
+    wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [first])
+    redis_server = RedisServer(isolated)
+    redis_server.down()
+    try:
+        produce(isolated, values[3_000:])
+        time.sleep(2.0)  # a batch is now stuck retrying its Redis write
+        stopping = time.monotonic()
+        first.stop()  # SIGTERM: must not wait for a batch that cannot be written
+        assert first.proc.returncode == 0 and time.monotonic() - stopping < 20
+    finally:
+        redis_server.up()
+    second = start()  # type: ignore[operator]
+    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
+    time.sleep(1.0)
+    assert_exact(isolated, values)
