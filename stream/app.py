@@ -61,13 +61,16 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
         """Send records in whole batches per partition; returns when the broker has them all.
 
         Per-record sends cost ~10x more CPU than filling aiokafka batches ourselves. Output
-        records go to the partition number of their source post (mod the topic's count).
+        records go to the partition number of their source post (mod the topic's own count,
+        which may differ if the topic was created elsewhere).
         """
         faust_producer: Any = app.producer
         producer = faust_producer._ensure_producer()  # the AIOKafkaProducer Faust manages
+        partitions = sorted(await producer.partitions_for(topic_name))
         by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
-        for key, value, partition in records:
-            by_partition.setdefault(partition % settings.partitions, []).append((key, value))
+        for key, value, source in records:
+            partition = partitions[source % len(partitions)]
+            by_partition.setdefault(partition, []).append((key, value))
         futures = []
         for partition, items in by_partition.items():
             batch = producer.create_batch()
