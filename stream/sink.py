@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -132,14 +134,30 @@ def _flat(fields: dict[str, int]) -> list[str]:
     return [x for name, value in fields.items() if value for x in (name, str(value))]
 
 
+def is_cluster(url: str) -> bool:
+    """Whether the Redis at ``url`` runs in cluster mode (False when it cannot be asked)."""
+    try:
+        info = redis.Redis.from_url(url, socket_timeout=5).info("cluster")
+    except RedisError:
+        return False
+    return bool(info.get("cluster_enabled"))
+
+
 class RedisSink:
-    """Runs script calls (one pipeline per batch) plus the idempotent index and announcements."""
+    """Runs script calls (one pipeline per batch) plus the idempotent index and announcements.
+
+    Works with a single Redis and with Redis Cluster (detected at start-up): every script call
+    names only keys of one brand's hash tag, so the cluster pipeline routes each call to the node
+    of that slot and the round trips to the nodes run in parallel.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = KeyScheme(settings.redis_prefix)
-        self.client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=10,
-                                              socket_connect_timeout=5)
+        options: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5}
+        self.cluster = is_cluster(settings.redis_url)
+        self.client: Any = (RedisCluster.from_url(settings.redis_url, **options) if self.cluster
+                            else aioredis.Redis.from_url(settings.redis_url, **options))
         self._sha = ""
 
     async def ping(self) -> None:
@@ -152,18 +170,10 @@ class RedisSink:
         """Run every call in one round trip; raises RedisError when Redis is not reachable."""
         if not self._sha:
             await self._load()
-        pipe = self.client.pipeline(transaction=False)
-        if brands_seen:
-            # Before the scripts: a crash in between leaves a listed brand with no data yet,
-            # never data missing from the index. ZADD GT with event times is idempotent.
-            pipe.zadd(self.keys.brands, brands_seen, gt=True)
-        for call in calls:
-            pipe.evalsha(self._sha, len(call.keys), *call.keys, *call.args)
-        results = await pipe.execute(raise_on_error=False)
-        results = results[1:] if brands_seen else results
+        results = await self._run(calls, brands_seen)
         if any(isinstance(r, NoScriptError) for r in results):
             await self._load()  # Redis restarted and forgot the script: run the batch again
-            return await self.apply(calls, brands_seen)
+            results = await self._run(calls, brands_seen)
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
@@ -171,14 +181,25 @@ class RedisSink:
                 raise ScriptError(f"the apply script failed: {r}")
         return [Outcome(int(r[0]), int(r[1])) for r in results]
 
+    async def _run(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        if brands_seen:
+            # Before the scripts: a crash in between leaves a listed brand with no data yet,
+            # never data missing from the index. ZADD GT with event times is idempotent.
+            pipe.zadd(self.keys.brands, brands_seen, gt=True)
+        for call in calls:
+            # execute_command: redis-py's cluster pipeline refuses .evalsha() but routes this
+            # by the keys, which all share one slot.
+            pipe.execute_command("EVALSHA", self._sha, len(call.keys), *call.keys, *call.args)
+        results = list(await pipe.execute(raise_on_error=False))
+        return results[1:] if brands_seen else results
+
     async def announce(self, changes: dict[str, Any]) -> None:
         """Tell live readers what was just applied (a hint to re-read, not a ledger)."""
         payload = json.dumps({"at": time.time(), "brands": changes})
-        pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(self.keys.live, {"data": payload}, maxlen=self.settings.live_maxlen,
-                  approximate=True)
-        pipe.publish(self.keys.live, payload)
-        await pipe.execute()
+        await self.client.xadd(self.keys.live, {"data": payload},
+                               maxlen=self.settings.live_maxlen, approximate=True)
+        await self.client.publish(self.keys.live, payload)
 
     async def close(self) -> None:
         await self.client.aclose()
