@@ -109,7 +109,10 @@ class BrandMatcher:
         if not texts:
             return []
         single, multi = self._single, self._multi
-        tokens = _TOKEN.findall(_SEP.join(texts).lower())
+        joined = _SEP.join(texts)
+        if joined.count(_SEP) != len(texts) - 1:  # a text with NUL in it would shift the posts
+            joined = _SEP.join(t.replace(_SEP, " ") for t in texts)
+        tokens = _TOKEN.findall(joined.lower())
         post = 0
         for i, token in enumerate(tokens):
             if token == _SEP:

@@ -34,3 +34,9 @@ def test_known_crashers_are_dead_letters() -> None:
     for value, reason in cases.items():
         _posts, rejected = parse_batch([RawRecord(value, "t", 0, 0, 1.7e9)], 2000)
         assert [r.reason for r in rejected] == [reason], value[:40]
+
+
+def test_a_nul_in_a_text_does_not_shift_brands_to_other_posts() -> None:
+    # Found by ops/faults/fuzz.py: the matcher joins a batch's texts with NUL.
+    texts = ["hello\x00world", "my new iphone", "\x00\x00", "nothing here"]
+    assert MATCHER.match_texts(texts) == [(), ("apple",), (), ()]
