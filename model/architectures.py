@@ -27,16 +27,25 @@ class ArchConfig:
     rnn_dim: int = 16
     rnn_units: int = 128
     rnn_length: int = 40
+    # An ensemble of bag members averaged in one model: "all" sees every feature, "no-chars"
+    # ignores the character n-grams (a different view of the post, so their errors differ).
+    members: tuple[str, ...] = ("all", "no-chars")
 
 
-def build(config: ArchConfig, num_features: int, width: int) -> Any:
-    """A compiled-ready keras.Model taking int32 ids of shape (batch, width), giving 3 probs."""
+def build(config: ArchConfig, num_features: int, width: int, member: str = "all",
+          char_offset: int = 0) -> Any:
+    """A keras.Model taking int32 ids of shape (batch, width), giving 3 probabilities."""
     import keras
 
     ids = keras.Input((width,), dtype="int32", name="ids")
     if config.name == "bag":
-        emb = keras.layers.Embedding(num_features, config.dim, name="embedding")(ids)
-        mask = keras.ops.expand_dims(keras.ops.cast(ids > 0, "float32"), -1)
+        if member == "no-chars":  # char n-gram ids are the highest: map them to padding
+            ids_in = keras.ops.where(ids >= char_offset, 0, ids)
+            num_features = char_offset
+        else:
+            ids_in = ids
+        emb = keras.layers.Embedding(num_features, config.dim, name="embedding")(ids_in)
+        mask = keras.ops.expand_dims(keras.ops.cast(ids_in > 0, "float32"), -1)
         total = keras.ops.sum(emb * mask, axis=1)
         h = total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
         if config.dropout:
@@ -50,4 +59,15 @@ def build(config: ArchConfig, num_features: int, width: int) -> Any:
         raise ValueError(f"unknown architecture {config.name!r}; choose from {ARCHITECTURES}")
     logits = keras.layers.Dense(3, name="logits")(h)
     probs = keras.layers.Softmax(name="probs")(logits)
-    return keras.Model(ids, probs, name=config.name)
+    return keras.Model(ids, probs, name=f"{config.name}_{member}".replace("-", "_"))
+
+
+def combine(members: list[Any], width: int) -> Any:
+    """One model whose output is the mean of the members' probabilities."""
+    import keras
+
+    if len(members) == 1:
+        return members[0]
+    ids = keras.Input((width,), dtype="int32", name="ids")
+    probs = keras.layers.Average(name="probs")([member(ids) for member in members])
+    return keras.Model(ids, probs, name="ensemble")

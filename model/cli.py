@@ -100,7 +100,7 @@ def model_group() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build/model"), show_default=True)
 @click.option("--arch", type=click.Choice(["bag", "simplernn"]), default="bag", show_default=True)
-@click.option("--epochs", type=int, default=6, show_default=True)
+@click.option("--epochs", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--extra", "extra_csv", default="", help="Extra training CSV, down-weighted.")
 @_model_errors
@@ -137,6 +137,20 @@ def quantize_command(model_dir: Path, train_csv: Path | None, out_dir: Path | No
                        calibration_rows=calibration_rows)
     for variant, path in written.items():
         click.echo(f"{variant:<13} {path.stat().st_size:>10,d} B  {path}")
+
+
+@model_group.command("ship")
+@click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("build/model"), show_default=True)
+@click.option("--variant", type=click.Choice(["float32", "float16", "int8-dynamic", "int8-full"]),
+              default="int8-full", show_default=True)
+@_model_errors
+def ship_command(model_dir: Path, variant: str) -> None:
+    """Make VARIANT the packaged model (model/shipped); then regenerate the golden outputs."""
+    from model.quantize import ship
+    from model.scorer import SHIPPED_DIR
+
+    click.echo(str(ship(model_dir, variant, SHIPPED_DIR)))
 
 
 @model_group.command("evaluate")

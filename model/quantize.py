@@ -87,3 +87,21 @@ def _write_metadata(model_dir: Path, out_dir: Path, written: dict[str, Path]) ->
         "tokenizer": TOKENIZER_FILE,
     }
     (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+
+def ship(model_dir: Path, variant: str, shipped_dir: Path) -> Path:
+    """Copy one variant, its tokenizer and metadata into the package's shipped directory."""
+    import shutil
+
+    source = model_dir / variant_file(variant)
+    shipped_dir.mkdir(parents=True, exist_ok=True)
+    for stale in shipped_dir.glob("*.tflite"):
+        stale.unlink()
+    target = shipped_dir / "sentiment.tflite"
+    shutil.copy(source, target)
+    shutil.copy(model_dir / TOKENIZER_FILE, shipped_dir / TOKENIZER_FILE)
+    meta = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    meta["variants"] = {variant: target.name}
+    meta["shipped_variant"] = variant
+    (shipped_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return target

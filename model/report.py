@@ -96,7 +96,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 
 def _pair(err: dict[str, float] | None) -> str:
-    return "float (not quantized)" if err is None else f"{err['mean']:.2e} / {err['max']:.2e}"
+    return "not int8" if err is None else f"{err['mean']:.2e} / {err['max']:.2e}"
 
 
 def write_report(report: dict[str, Any], stem: Path) -> tuple[Path, Path]:

@@ -22,7 +22,7 @@ from model.errors import EmptyInputError, ModelFileError
 from model.tokenizer import TOKENIZER_FILE, Tokenizer
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
-SHIPPED_MODEL = SHIPPED_DIR / "sentiment_int8_dynamic.tflite"
+SHIPPED_MODEL = SHIPPED_DIR / "sentiment.tflite"  # model.json says which variant it is
 METADATA_FILE = "model.json"
 MAX_CHUNK = 256  # larger batches run in chunks of this many posts
 
@@ -83,8 +83,10 @@ class SentimentScorer:
             ids = np.concatenate([ids, np.zeros((rows - n, ids.shape[1]), dtype=np.int32)])
         self._interpreter.set_tensor(self._input, ids)
         self._interpreter.invoke()
-        out = self._interpreter.get_tensor(self._output)[:n]
-        return np.asarray(out, dtype=np.float32)
+        out = np.asarray(self._interpreter.get_tensor(self._output)[:n], dtype=np.float32)
+        # A full-integer model's probabilities are steps of 1/256 and need not sum to 1.
+        probs: npt.NDArray[np.float32] = out / np.maximum(out.sum(axis=1, keepdims=True), 1e-6)
+        return probs
 
     def _check_signature(self) -> tuple[int, int]:
         inputs = self._interpreter.get_input_details()
@@ -119,7 +121,9 @@ def _version(model_path: Path) -> str:
     meta_path = model_path.parent / METADATA_FILE
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        return f"{meta.get('version', meta.get('architecture', 'model'))}:{model_path.stem}"
+        variant = next((v for v, name in meta.get("variants", {}).items()
+                        if name == model_path.name), model_path.stem)
+        return f"{meta.get('version', meta.get('architecture', 'model'))}:{variant}"
     except FileNotFoundError:
         return model_path.stem
     except ValueError as exc:

@@ -9,7 +9,7 @@ Speed comes from doing per-post work per batch and per-token work once per disti
 Feature ids (row numbers of the model's embedding table):
     0                       padding
     1 .. 7                  markers: <caps> <elong> <hashtag> (and spare rows)
-    8 .. 19                 lexicon valence bin of a word (VADER's lexicon), plain or negated
+    8 .. 19                 lexicon valence bin of a word or emoji (lexicon.py), plain or negated
     24 .. 24+V-1            words of the vocabulary (fitted on the training data)
     then W buckets          out-of-vocabulary words, hashed
     then N buckets          words in the scope of a negation ("not good" != "good"), hashed
@@ -19,6 +19,7 @@ Feature ids (row numbers of the model's embedding table):
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import re
@@ -32,6 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from model.errors import ModelFileError
+from model.lexicon import sentiment_lexicon
+from model.token_table import MAX_ROWS, TokenTable
 
 TOKENIZER_FILE = "tokenizer.json"
 SEP = "\n"  # posts are joined with it; it is also the sentinel token between posts
@@ -39,7 +42,6 @@ CAPS, ELONG, HASHTAG = 1, 2, 3
 LEXICON_BASE = 8  # 8..13: lexicon valence bins; 14..19: the same bins under negation
 LEXICON_EDGES = (-2.5, -1.5, 0.0, 1.5, 2.5)  # VADER valences run from -4 to +4
 FIRST_WORD_ID = 24
-MAX_EXTRAS = 16  # marker + char-gram columns per token
 
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _EMOTICON = (
@@ -72,15 +74,15 @@ class TokenizerConfig:
     min_count: int = 2
     word_buckets: int = 8192
     negated_buckets: int = 16384
-    bigram_buckets: int = 65536
-    char_buckets: int = 32768
+    bigram_buckets: int = 40000
+    char_buckets: int = 24000
     char_min: int = 3
     char_max: int = 4
     max_features: int = 160
     # "bag": the hashed feature bag above; "words": the sequence of word ids only (1 = unknown),
     # for sequence models such as the SimpleRNN baseline, with ids below max_vocab + 2.
     mode: str = "bag"
-    lexicon: bool = False  # add VADER lexicon valence bins (saved in tokenizer.json)
+    lexicon: bool = True  # add lexicon valence bins (model/lexicon.py; saved in tokenizer.json)
 
 
 def prepare(texts: Sequence[str]) -> str:
@@ -121,68 +123,9 @@ def tokenize(text: str) -> list[str]:
     return [normal_form(raw)[0] for raw in _TOKEN.findall(prepare([text]))]
 
 
-def vader_lexicon() -> dict[str, float]:
-    """VADER's word valences (MIT licence), read at training time from the vaderSentiment
-    package and saved in tokenizer.json, so serving needs no vaderSentiment. Empty if absent."""
-    try:
-        from importlib.resources import files
-
-        text = (files("vaderSentiment") / "vader_lexicon.txt").read_text(encoding="utf-8")
-    except (ImportError, OSError):
-        return {}
-    lexicon = {}
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 2:
-            lexicon[parts[0]] = float(parts[1])
-    return lexicon
-
-
 def _hash(text: str) -> int:
     # crc32 is stable across processes (Python's hash() is salted) and runs in C.
     return zlib.crc32(text.encode("utf-8"))
-
-
-class _TokenTable(dict[str, int]):
-    """Raw token -> row of per-token tables, filled once per distinct token."""
-
-    def __init__(self, tokenizer: Tokenizer) -> None:
-        super().__init__()
-        self._tok = tokenizer
-        self.word = np.zeros(4096, dtype=np.int64)
-        self.negator = np.zeros(4096, dtype=bool)
-        self.lexicon = np.zeros(4096, dtype=np.int64)  # valence bin + 1, 0 = not in lexicon
-        self.boundary = np.zeros(4096, dtype=bool)
-        self.extras = np.zeros((4096, MAX_EXTRAS), dtype=np.int64)
-        self[SEP]  # row 0: the separator between posts
-
-    def __missing__(self, raw: str) -> int:
-        row = len(self)
-        if row >= 1_000_000:  # a long-running stream must not grow it forever
-            self.clear()
-            self[SEP]
-            row = 1
-        if row >= len(self.word):
-            self._grow()
-        text, markers = normal_form(raw)
-        self.word[row] = self._tok.word_id(text)
-        self.negator[row] = text in NEGATORS or text.endswith("n't")
-        valence = self._tok.lexicon.get(text)
-        self.lexicon[row] = 0 if valence is None else 1 + int(np.searchsorted(LEXICON_EDGES,
-                                                                                valence))
-        self.boundary[row] = text[0] in BOUNDARIES
-        extras = (markers + self._tok.char_grams(text))[:MAX_EXTRAS]
-        self.extras[row] = 0
-        self.extras[row, : len(extras)] = extras
-        self[raw] = row
-        return row
-
-    def _grow(self) -> None:
-        self.word = np.concatenate([self.word, np.zeros_like(self.word)])
-        self.negator = np.concatenate([self.negator, np.zeros_like(self.negator)])
-        self.lexicon = np.concatenate([self.lexicon, np.zeros_like(self.lexicon)])
-        self.boundary = np.concatenate([self.boundary, np.zeros_like(self.boundary)])
-        self.extras = np.concatenate([self.extras, np.zeros_like(self.extras)])
 
 
 class Tokenizer:
@@ -197,7 +140,8 @@ class Tokenizer:
         self.bigram_offset = self.negated_offset + config.negated_buckets
         self.char_offset = self.bigram_offset + config.bigram_buckets
         self.num_features = self.char_offset + config.char_buckets
-        self._table = _TokenTable(self)
+        self.char_range = (config.char_min, config.char_max, config.char_buckets)
+        self._table = TokenTable(self, normal_form, SEP)
 
     def word_id(self, text: str) -> int:
         found = self.vocab.get(text)
@@ -205,14 +149,11 @@ class Tokenizer:
             return found
         return self.oov_offset + _hash(text) % self.config.word_buckets
 
-    def char_grams(self, text: str) -> list[int]:
-        cfg = self.config
-        if not cfg.char_buckets or len(text) < 2 or not text[0].isalpha():
-            return []
-        word = f"<{text}>"
-        grams = [word[i : i + n] for n in range(cfg.char_min, cfg.char_max + 1)
-                 for i in range(len(word) - n + 1)]
-        return [self.char_offset + _hash(g) % cfg.char_buckets for g in grams]
+    def token_flags(self, text: str) -> tuple[bool, bool, int]:
+        """(negator, boundary, lexicon valence bin + 1 or 0) of a normalised token."""
+        valence = self.lexicon.get(text)
+        lexicon_bin = 0 if valence is None else 1 + bisect.bisect_left(LEXICON_EDGES, valence)
+        return text in NEGATORS or text.endswith("n't"), text[0] in BOUNDARIES, lexicon_bin
 
     @classmethod
     def fit(cls, texts: Iterable[str], config: TokenizerConfig | None = None) -> Tokenizer:
@@ -227,20 +168,23 @@ class Tokenizer:
         counts.pop(SEP, None)
         common = [t for t, c in counts.most_common(config.max_vocab) if c >= config.min_count]
         vocab = {token: FIRST_WORD_ID + i for i, token in enumerate(common)}
-        return cls(vocab, config, vader_lexicon() if config.lexicon else None)
+        return cls(vocab, config, sentiment_lexicon() if config.lexicon else None)
 
     def encode(self, texts: Sequence[str]) -> IntArray:
         """Feature ids of each post, padded with 0 to ``max_features`` (extra features dropped)."""
         table, cfg = self._table, self.config
         tokens = _TOKEN.findall(prepare(texts) + SEP)
+        if len(table) > MAX_ROWS:
+            table.reset()
         rows = np.fromiter(map(table.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        table.flush()  # fills the rows of tokens seen for the first time, all at once
         is_sep = rows == 0
         post = np.cumsum(is_sep) - is_sep  # post of every token (a separator ends its post)
         words = table.word[rows]
         if cfg.mode == "words":
             real = ~is_sep
             seq = np.where(words[real] < self.oov_offset, words[real] - self.first_word_id + 2, 1)
-            return _pack(seq, post[real], len(texts), cfg.max_features)
+            return _pack([(seq, post[real])], len(texts), cfg.max_features)
         negated = self._negated(table.negator[rows], table.boundary[rows])
         words = np.where(negated, self.negated_offset + (words * 40503) % cfg.negated_buckets,
                          words)
@@ -252,11 +196,10 @@ class Tokenizer:
         lex = table.lexicon[rows]
         in_lex = lex > 0
         lex_ids = LEXICON_BASE - 1 + lex[in_lex] + 6 * negated[in_lex]
-        features = np.concatenate([words[real], lex_ids, bigrams + self.bigram_offset,
-                                   extras[has]])
-        posts = np.concatenate([post[real], post[in_lex], post[:-1][pair],
-                                np.repeat(post[real], has.sum(axis=1))])
-        return _pack(features, posts, len(texts), cfg.max_features)
+        parts = [(words[real], post[real]), (lex_ids, post[in_lex]),
+                 (bigrams + self.bigram_offset, post[:-1][pair]),
+                 (extras[has], np.repeat(post[real], has.sum(axis=1)))]
+        return _pack(parts, len(texts), cfg.max_features)
 
     @staticmethod
     def _negated(negator: npt.NDArray[np.bool_], boundary: npt.NDArray[np.bool_]
@@ -300,13 +243,19 @@ class Tokenizer:
         return cls(vocab, config, lexicon)
 
 
-def _pack(features: Int64Array, posts: Int64Array, n: int, width: int) -> IntArray:
-    """Scatter (feature, post) pairs into an (n, width) matrix, in order, padding with 0."""
-    order = np.argsort(posts, kind="stable")
-    features, posts = features[order], posts[order]
-    starts = np.searchsorted(posts, np.arange(n))
-    column = np.arange(len(posts)) - starts[posts]
-    keep = column < width
+def _pack(parts: list[tuple[Int64Array, Int64Array]], n: int, width: int) -> IntArray:
+    """Scatter (features, posts) parts into an (n, width) matrix, padding with 0.
+
+    Within each part the post indices are already sorted, so a post's features land part by
+    part, in order, without sorting; features beyond ``width`` are dropped (the last parts
+    first)."""
     out = np.zeros((n, width), dtype=np.int32)
-    out[posts[keep], column[keep]] = features[keep]
+    filled = np.zeros(n, dtype=np.int64)
+    for features, posts in parts:
+        counts = np.bincount(posts, minlength=n)
+        starts = np.cumsum(counts) - counts
+        column = np.arange(len(posts)) - starts[posts] + filled[posts]
+        keep = column < width
+        out[posts[keep], column[keep]] = features[keep]
+        filled += counts
     return out

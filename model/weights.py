@@ -70,9 +70,12 @@ def quantization_errors(float_model: Path, int8_models: dict[str, Path]) -> list
             err = fixed_point_error(x, n)
             row[f"fixed_n{n}"] = {"mean": float(err.mean()), "max": float(err.max())}
         for variant, tensors in quantized.items():
-            match = next((q for q in tensors if q["data"].shape == x.shape), None)
+            same_shape = [q for q in tensors if q["data"].shape == x.shape]
+            # Names survive conversion; the shape alone is ambiguous in an ensemble.
+            match = next((q for q in same_shape if q["name"] == w["name"]),
+                         same_shape[0] if len(same_shape) == 1 else None)
             if match is None:
-                row[f"affine_{variant}"] = None  # kept in float by this variant (too small)
+                row[f"affine_{variant}"] = None  # not int8 in this variant (float or int32)
                 continue
             err = np.abs(x - _dequantize(match["data"], match["quant"]))
             row[f"affine_{variant}"] = {

@@ -86,3 +86,14 @@ def test_evaluate_cli_prints_one_json_object(variants: Path) -> None:
     payload = json.loads(lines[0])
     assert payload["n"] == 60 and payload["posts_per_s"] > 0
     assert {"macro_recall", "accuracy", "macro_f1"} <= set(payload)
+
+
+def test_reference_simplernn_baseline_converts_when_unrolled(tmp_path: Path) -> None:
+    config = TrainConfig(arch=ArchConfig(name="simplernn", rnn_units=16, rnn_length=24),
+                         epochs=1)
+    train(FIXTURES / "tiny_train.csv", FIXTURES / "tiny_val.csv", tmp_path, config)
+    written = quantize(tmp_path, FIXTURES / "tiny_train.csv", variants=("float32", "int8-dynamic"))
+    texts = load_csv(FIXTURES / "tiny_test.csv").texts
+    for path in written.values():
+        batch = SentimentScorer(path).score(texts)
+        assert batch.probs.shape == (60, 3)

@@ -1,0 +1,63 @@
+"""Prior sentiment knowledge for the tokenizer: word (and emoji) valences from public lexicons.
+
+Read at training time from the vaderSentiment and textblob packages (the `train` extra) and saved
+in tokenizer.json, so serving needs neither. Valences use VADER's scale, -4 .. +4.
+  * VADER's word and emoticon lexicon (MIT licence);
+  * VADER's emoji lexicon gives each emoji a description; its VADER compound score, times 4;
+  * TextBlob's (pattern's) adjective polarities, -1 .. +1 times 4, for words VADER lacks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from importlib.resources import files
+
+
+def sentiment_lexicon() -> dict[str, float]:
+    """The merged lexicon; empty when neither package is installed."""
+    lexicon = _textblob()
+    lexicon.update(_vader_emoji())
+    lexicon.update(_vader_words())  # VADER wins where both have a word: it is made for tweets
+    return {word: value for word, value in lexicon.items() if value != 0.0}
+
+
+def _read(package: str, name: str) -> str:
+    try:
+        return (files(package) / name).read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        return ""
+
+
+def _vader_words() -> dict[str, float]:
+    lexicon = {}
+    for line in _read("vaderSentiment", "vader_lexicon.txt").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            lexicon[parts[0]] = float(parts[1])
+    return lexicon
+
+
+def _vader_emoji() -> dict[str, float]:
+    text = _read("vaderSentiment", "emoji_utf8_lexicon.txt")
+    if not text:
+        return {}
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    lexicon = {}
+    for line in text.splitlines():
+        emoji, _, description = line.partition("\t")
+        if len(emoji) == 1 and description:
+            lexicon[emoji] = round(4 * analyzer.polarity_scores(description)["compound"], 3)
+    return lexicon
+
+
+_WORD = re.compile(r'<word form="([^"]+)"[^>]*? polarity="([-0-9.]+)"')
+
+
+def _textblob() -> dict[str, float]:
+    senses: dict[str, list[float]] = defaultdict(list)
+    for form, polarity in _WORD.findall(_read("textblob", "en/en-sentiment.xml")):
+        senses[form.lower()].append(float(polarity))
+    return {word: round(4 * sum(p) / len(p), 3) for word, p in senses.items()}
