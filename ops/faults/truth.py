@@ -9,6 +9,7 @@ difference can only come from how the worker delivered and applied the records.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +42,34 @@ class Aggregates:
 
 
 def expected(settings: Settings, values: list[bytes]) -> Aggregates:
+    """The truth of an input whose posts all carry ``created_at`` (no record time needed)."""
+    return expected_of([RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)],
+                       settings)
+
+
+def records_in_topic(settings: Settings, n: int, timeout_s: float = 60.0) -> list[RawRecord]:
+    """The first ``n`` records of the posts topic as the broker holds them, with their record
+    times: the truth of posts without ``created_at`` depends on them."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                             enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
+    parts = [TopicPartition(settings.topic_posts, p) for p in range(settings.partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    out: list[RawRecord] = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < n and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=1000).values():
+            out += [RawRecord(m.value, m.topic, m.partition, m.offset, m.timestamp / 1000.0)
+                    for m in batch]
+    consumer.close()
+    return out
+
+
+def expected_of(records: list[RawRecord], settings: Settings) -> Aggregates:
     from model.scorer import SentimentScorer
 
-    records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
     posts, rejected = parse_batch(records, settings.max_text_chars)
     out = Aggregates(dead=dict(Counter(r.reason for r in rejected)))
     if not len(posts):
@@ -55,14 +81,21 @@ def expected(settings: Settings, values: list[bytes]) -> Aggregates:
     candidates: dict[TopKey, dict[bytes, float]] = {}
     for d in batch_deltas(posts, brands, np.asarray(scored.labels), scored.intensity,
                           settings.top_posts):
-        out.cells[(d.brand, "total", 0)] = d.total.fields()
+        # One delta per (brand, partition): merge the partitions.
+        _merge(out.cells, (d.brand, "total", 0), d.total)
         for (res, start), agg in d.buckets.items():
-            out.cells[(d.brand, res, start)] = agg.fields()
+            _merge(out.cells, (d.brand, res, start), agg)
         for c in d.top:
             candidates.setdefault((d.brand, c.polarity, c.hour), {})[c.member.encode()] = c.score
     for key, members in candidates.items():
         out.tops[key] = _redis_top(members, key[1], settings.top_posts)
     return out
+
+
+def _merge(cells: dict[Cell, dict[str, int]], cell: Cell, agg: BucketAggregate) -> None:
+    have = cells.get(cell)
+    cells[cell] = agg.fields() if have is None else {k: v + have[k] for k, v in
+                                                      agg.fields().items()}
 
 
 def _redis_top(members: dict[bytes, float], polarity: str, k: int) -> list[tuple[bytes, float]]:

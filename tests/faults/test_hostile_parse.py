@@ -40,3 +40,14 @@ def test_a_nul_in_a_text_does_not_shift_brands_to_other_posts() -> None:
     # Found by ops/faults/fuzz.py: the matcher joins a batch's texts with NUL.
     texts = ["hello\x00world", "my new iphone", "\x00\x00", "nothing here"]
     assert MATCHER.match_texts(texts) == [(), ("apple",), (), ()]
+
+
+def test_nesting_limit_is_the_same_at_any_stack_depth() -> None:
+    # json.loads' own limit depends on the caller's stack: the worker (deep in Faust) and the
+    # offline truth disagreed on records nested ~950 deep. A fixed limit decides first.
+    def reasons(value: bytes) -> list[str]:
+        return [r.reason for r in parse_batch([RawRecord(value, "t", 0, 0, 1.7e9)], 2000)[1]]
+
+    assert reasons(b'{"id": "a", "text": "hi", "x": ' + b"[" * 199 + b"]" * 199 + b"}") == []
+    assert reasons(b"[" * 201 + b"]" * 201) == ["invalid_json"]
+    assert reasons(b'{"id": "a", "text": "' + b"[" * 500 + b'"}') == []
