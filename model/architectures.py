@@ -1,7 +1,8 @@
 """Keras architectures (training only: imports TensorFlow/Keras when called).
 
 ``bag``: fastText-style. Hashed word, negated-word, bigram and char-n-gram features are embedded
-and averaged (padding masked out), then a small dense head. Fast: one gather and a mean.
+and averaged (padding masked out), then a small dense head. Fast: one gather and a mean. The
+production model averages two such members (``members``), one of them blind to char n-grams.
 ``simplernn``: the method's reference, Embedding(5000, 16) -> SimpleRNN(128) -> Dense(3), over
 word ids only. It is unrolled with a static sequence length, because TF 2.21 cannot convert a
 rolled SimpleRNN to LiteRT (TensorListReserve needs a static element shape).

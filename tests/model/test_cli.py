@@ -49,3 +49,18 @@ def test_scoring_never_imports_tensorflow() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_evaluate_rejects_a_csv_without_labels(tmp_path: Path) -> None:
+    data = tmp_path / "posts.csv"
+    data.write_text("text\nhello\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["model", "evaluate", "--data", str(data), "--json"])
+    assert result.exit_code == 2
+    assert "label" in result.output and str(data) in result.output
+
+
+def test_evaluate_names_an_unknown_label(tmp_path: Path) -> None:
+    data = tmp_path / "posts.csv"
+    data.write_text("text,label\nhello,happy\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["model", "evaluate", "--data", str(data)])
+    assert result.exit_code == 2 and "happy" in result.output and ":2" in result.output

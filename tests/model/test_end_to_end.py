@@ -97,3 +97,13 @@ def test_reference_simplernn_baseline_converts_when_unrolled(tmp_path: Path) -> 
     for path in written.values():
         batch = SentimentScorer(path).score(texts)
         assert batch.probs.shape == (60, 3)
+
+
+def test_ship_packages_one_variant_with_its_tokenizer(variants: Path, tmp_path: Path) -> None:
+    from model.quantize import ship
+
+    target = ship(variants, "int8-full", tmp_path / "shipped")
+    scorer = SentimentScorer(target)
+    assert scorer.version.endswith(":int8-full")
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        "model.json", "sentiment.tflite", "tokenizer.json"]
