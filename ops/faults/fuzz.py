@@ -170,7 +170,7 @@ def run_fuzz(base: Settings, values: list[bytes], hostile: int, rate: float, log
     finally:
         run.stop()
     return FuzzOutcome(len(values), hostile, scored, dead, alive,
-                       0 if alive else 1, compare(want, actual(run.settings)),
+                       0 if alive else 1, compare(want, actual(run.settings, want)),
                        time.monotonic() - started)
 
 

@@ -199,7 +199,7 @@ def run_fault(base: Settings, fault: str, values: list[bytes], rate: float, log_
         _settle(run, settle_s)
     finally:
         run.stop()
-    got = actual(run.settings)
+    got = actual(run.settings, want)
     return Outcome(fault, len(values), compare(want, got), time.monotonic() - started,
                    run.notes, run.exits)
 

@@ -105,8 +105,11 @@ def _redis_top(members: dict[bytes, float], polarity: str, k: int) -> list[tuple
     return [(m, s) for s, m in kept]
 
 
-def actual(settings: Settings) -> Aggregates:
-    """Every bucket, total, top set and dead-letter count the worker wrote under the prefix."""
+def actual(settings: Settings, want: Aggregates | None = None) -> Aggregates:
+    """Every bucket, total, top set and dead-letter count the worker wrote under the prefix:
+    found through the brand and bucket indexes, plus every key ``want`` names, read directly
+    (an index drops buckets older than its retention, counted from the newest bucket of one
+    write; which old buckets it still lists then depends on the order of the batches)."""
     client: Any = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
     keys = KeyScheme(settings.redis_prefix)
     out = Aggregates(dead={k.decode(): int(v) for k, v in
@@ -124,6 +127,16 @@ def actual(settings: Settings) -> Aggregates:
                                         withscores=True)
                 if members:
                     out.tops[(brand, polarity, int(hour))] = [(m, float(s)) for m, s in members]
+    for brand, res, start in (want.cells if want else {}):
+        if (brand, res, start) not in out.cells:
+            key = keys.total(brand) if res == "total" else keys.bucket(brand, res, start)
+            if fields := client.hgetall(key):
+                out.cells[(brand, res, start)] = _fields(fields)
+    for brand, polarity, hour in (want.tops if want else {}):
+        if (brand, polarity, hour) not in out.tops:
+            members = client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True)
+            if members:
+                out.tops[(brand, polarity, hour)] = [(m, float(s)) for m, s in members]
     return out
 
 
