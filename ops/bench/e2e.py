@@ -1,7 +1,7 @@
 """End-to-end benchmark: sentistream's worker against the naive per-post pipeline, same data.
 
 Usage (from the repository root; starts and stops its own Kafka + Redis):
-    .venv/bin/python -m ops.bench.e2e [--backlog N] [--loads 1000,2000,5000,10000]
+    .venv/bin/python -m ops.bench.e2e [--backlog N] [--loads 500,1000,2000,5000]
                                       [--phase-seconds S] [--naive-posts N] [--generated]
 
 Runs, in order, with one worker (`sentistream worker`, a subprocess):
@@ -45,10 +45,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backlog", type=int, default=100_000, help="posts of the drain phase")
-    p.add_argument("--loads", default="1000,2000,5000,10000", help="offered posts/s, comma list")
+    p.add_argument("--backlog", type=int, default=40_000, help="posts of the drain phase")
+    p.add_argument("--loads", default="500,1000,2000,5000", help="offered posts/s, comma list")
     p.add_argument("--phase-seconds", type=float, default=15.0)
-    p.add_argument("--max-posts", type=int, default=100_000, help="posts of the max phase")
+    p.add_argument("--max-posts", type=int, default=30_000, help="posts of the max phase")
     p.add_argument("--naive-posts", type=int, default=24_568, help="posts the naive one drains")
     p.add_argument("--generated", type=int, default=0,
                    help="use N generated posts instead of the TweetEval test set")
