@@ -24,13 +24,23 @@ pytestmark = pytest.mark.integration
 
 
 def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [int(s.getsockname()[1]) for s in socks]
-    for s in socks:
-        s.close()
+    """Ports p that are free with p + 10000 (the cluster bus port, which must stay <= 65535)."""
+    rng = random.Random()
+    ports: list[int] = []
+    while len(ports) < n:
+        port = rng.randrange(20000, 55000)
+        if port not in ports and all(_free(p) for p in (port, port + 10000)):
+            ports.append(port)
     return ports
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture
@@ -44,13 +54,14 @@ def cluster_url(tmp_path: Path) -> Iterator[str]:
     for port in ports:
         node = tmp_path / str(port)
         node.mkdir()
-        procs.append(subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
-             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL))
+        with (node / "log").open("wb") as log:
+            procs.append(subprocess.Popen(
+                [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-config-file", str(node / "nodes.conf"), "--dir", str(node),
+                 "--save", "", "--appendonly", "no"], stdout=log, stderr=subprocess.STDOUT))
     try:
-        for port in ports:
-            _wait_ping(port)
+        for port, proc in zip(ports, procs, strict=True):
+            _wait_ping(port, proc, tmp_path / str(port) / "log")
         subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
                         "--cluster-replicas", "0", "--cluster-yes"], check=True,
                        capture_output=True, timeout=30)
@@ -62,15 +73,16 @@ def cluster_url(tmp_path: Path) -> Iterator[str]:
             proc.wait(10)
 
 
-def _wait_ping(port: int) -> None:
-    deadline = time.monotonic() + 10
+def _wait_ping(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
     while True:
         try:
             redis.Redis(port=port).ping()
             return
         except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"cluster node on port {port} did not start:\n"
+                                     f"{log.read_text(errors='replace')[-2000:]}") from None
             time.sleep(0.1)
 
 
