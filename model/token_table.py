@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 MAX_EXTRAS = 16  # marker + char-gram columns per token
-MAX_ROWS = 1_000_000  # a long-running stream must not grow the table forever
+MAX_ROWS = 250_000  # a long-running stream must not grow the table forever (~20 MB at most)
 _MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime: mixes code points well
 
 NormalForm = Callable[[str], tuple[str, list[int]]]
@@ -69,7 +69,7 @@ class TokenTable(dict[str, int]):
         self.negator = np.zeros(4096, dtype=bool)
         self.boundary = np.zeros(4096, dtype=bool)
         self.lexicon = np.zeros(4096, dtype=np.int64)  # valence bin + 1; 0 = not in the lexicon
-        self.extras = np.zeros((4096, MAX_EXTRAS), dtype=np.int64)
+        self.extras = np.zeros((4096, MAX_EXTRAS), dtype=np.int32)
         self.reset()
 
     def reset(self) -> None:
@@ -100,7 +100,7 @@ class TokenTable(dict[str, int]):
         self.negator[rows] = [f[0] for f in flags]
         self.boundary[rows] = [f[1] for f in flags]
         self.lexicon[rows] = [f[2] for f in flags]
-        extras = np.zeros((len(raws), MAX_EXTRAS), dtype=np.int64)
+        extras = np.zeros((len(raws), MAX_EXTRAS), dtype=np.int32)
         used = np.zeros(len(raws), dtype=np.int64)
         for i, (_, markers) in enumerate(forms):
             if markers:
@@ -109,7 +109,7 @@ class TokenTable(dict[str, int]):
         self._add_char_grams(texts, extras, used)
         self.extras[rows] = extras
 
-    def _add_char_grams(self, texts: list[str], extras: npt.NDArray[np.int64],
+    def _add_char_grams(self, texts: list[str], extras: npt.NDArray[np.int32],
                         used: npt.NDArray[np.int64]) -> None:
         first_n, last_n, buckets = self._features.char_range
         eligible = [i for i, t in enumerate(texts) if len(t) > 1 and t[0].isalpha()]

@@ -104,3 +104,14 @@ def test_missing_or_corrupt_tokenizer_file_names_the_file(tmp_path: Path) -> Non
     (tmp_path / "tokenizer.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelFileError, match=re.escape(str(tmp_path / "tokenizer.json"))):
         Tokenizer.load(tmp_path)
+
+
+def test_the_token_cache_resets_without_changing_ids(tok: Tokenizer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import model.tokenizer
+
+    before = tok.encode(CORPUS)
+    monkeypatch.setattr(model.tokenizer, "MAX_ROWS", 5)
+    for i in range(3):  # every call now starts from an empty cache
+        np.testing.assert_array_equal(tok.encode([*CORPUS, f"new word {i}"])[:-1], before)
+    assert len(tok._table) < 80
