@@ -25,7 +25,7 @@ from stream.aggregates import LABELS, GroupDelta, batch_deltas
 from stream.alerts.hook import check_alerts
 from stream.brands import BrandMatcher, BrandsFile
 from stream.metrics import WorkerMetrics
-from stream.posts import Posts, RawRecord, Rejected, parse_batch
+from stream.posts import MODEL_ERROR, Posts, RawRecord, Rejected, parse_batch
 from stream.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
 
 log = logging.getLogger(__name__)
@@ -73,20 +73,10 @@ class BatchProcessor:
         self.metrics.posts_in.inc(len(records))
         self.metrics.batch_size.observe(len(records))
         posts, rejected = parse_batch(records, self.settings.max_text_chars)
-        matcher = self._current_matcher()
-        brands = matcher.brands_of(posts.texts, posts.explicit_brands)
-        labels = np.zeros(0, np.int64)
-        probs = np.zeros((0, 3), np.float32)
-        intensity = np.zeros(0, np.float32)
-        if len(posts):
-            t0 = time.monotonic()
-            loop = asyncio.get_running_loop()
-            # Off the event loop: heartbeats and the web server stay responsive meanwhile.
-            scored = await loop.run_in_executor(None, self.scorer.score, posts.texts)
-            self.metrics.model_seconds.observe(time.monotonic() - t0)
-            labels = np.asarray(scored.labels, np.int64)
-            probs = np.asarray(scored.probs, np.float32)
-            intensity = np.asarray(scored.intensity, np.float32)
+        t0 = time.monotonic()
+        posts, labels, probs, intensity = await self._score(posts, rejected)
+        self.metrics.model_seconds.observe(time.monotonic() - t0)
+        brands = self._current_matcher().brands_of(posts.texts, posts.explicit_brands)
         # Produces run while Redis is written; both must finish before the batch is acked.
         sends = [asyncio.ensure_future(self._send_dead_letters(rejected)),
                  asyncio.ensure_future(self._send_scored(posts, brands, labels, probs,
@@ -114,6 +104,39 @@ class BatchProcessor:
             except Exception as exc:
                 log.warning("alert check failed: %s", exc)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
+
+    async def _score(self, posts: Posts, rejected: list[Rejected]) -> tuple[
+            Posts, npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Scores of the whole batch from one model call, run off the event loop (heartbeats
+        and the web server stay responsive). Should the model fail on the batch, the posts are
+        scored one by one and those it fails on become dead letters (``model_error``)."""
+        if not len(posts):
+            return posts, np.zeros(0, np.int64), np.zeros((0, 3), np.float32), np.zeros(0,
+                                                                                  np.float32)
+        loop = asyncio.get_running_loop()
+        try:
+            s = await loop.run_in_executor(None, self.scorer.score, posts.texts)
+            return (posts, np.asarray(s.labels, np.int64), np.asarray(s.probs, np.float32),
+                    np.asarray(s.intensity, np.float32))
+        except Exception as exc:
+            log.error("the model failed on a batch (%s); scoring its posts one by one", exc)
+        ok = np.ones(len(posts), bool)
+        rows: list[tuple[int, npt.NDArray[np.float32], float]] = []
+        for i, text in enumerate(posts.texts):
+            try:
+                one = await loop.run_in_executor(None, self.scorer.score, [text])
+                rows.append((int(one.labels[0]), np.asarray(one.probs[0], np.float32),
+                             float(one.intensity[0])))
+            except Exception as exc:
+                ok[i] = False
+                record = RawRecord(posts.raw[i], posts.topic,
+                                   int(posts.partitions[i]), int(posts.offsets[i]),
+                                   float(posts.record_s[i]))
+                rejected.append(Rejected(MODEL_ERROR, f"the model failed: {exc}", record))
+        kept = posts.select(ok)
+        return (kept, np.asarray([r[0] for r in rows], np.int64),
+                np.asarray([r[1] for r in rows], np.float32).reshape(-1, 3),
+                np.asarray([r[2] for r in rows], np.float32))
 
     def _current_matcher(self) -> BrandMatcher:
         matcher = self.brands.current()

@@ -29,8 +29,9 @@ EMPTY_TEXT = "empty_text"
 WRONG_TYPE = "wrong_type"
 TEXT_TOO_LONG = "text_too_long"
 BAD_TIMESTAMP = "bad_timestamp"
+MODEL_ERROR = "model_error"  # valid, but the model raised on it (see BatchProcessor._score)
 REASONS: tuple[str, ...] = (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, MISSING_ID, MISSING_TEXT,
-                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, BAD_TIMESTAMP)
+                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, BAD_TIMESTAMP, MODEL_ERROR)
 
 # Epoch numbers at or above this are milliseconds (1e11 s is the year 5138, 1e11 ms is 1973).
 _MS_THRESHOLD = 1e11
@@ -85,6 +86,7 @@ class Posts:
     partitions: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     offsets: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     topic: str = ""
+    raw: list[bytes] = field(default_factory=list)  # the original record values
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -95,7 +97,7 @@ class Posts:
         return Posts([self.docs[i] for i in keep], [self.ids[i] for i in keep],
                      [self.texts[i] for i in keep], [self.explicit_brands[i] for i in keep],
                      self.created_s[mask], self.record_s[mask], self.partitions[mask],
-                     self.offsets[mask], self.topic)
+                     self.offsets[mask], self.topic, [self.raw[i] for i in keep])
 
 
 class _Invalid(Exception):
@@ -128,6 +130,7 @@ def parse_batch(records: Sequence[RawRecord], max_text_chars: int) -> tuple[Post
         partitions=np.asarray([r.partition for r in kept], np.int64),
         offsets=np.asarray([r.offset for r in kept], np.int64),
         topic=records[0].topic if records else "",
+        raw=[r.value or b"" for r in kept],
     )
     return posts, rejected
 

@@ -6,6 +6,7 @@ redelivery patterns; the worker tests in test_worker.py run the whole thing for 
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import zlib
@@ -154,3 +155,30 @@ async def test_script_skip_apply_partial_and_lost_script(isolated: Settings) -> 
     assert client.ttl(keys.total(ALL_BRANDS)) == -1
     assert client.zscore(keys.brands, ALL_BRANDS) == 1.6e9
     await sink.close()
+
+
+class Fragile(StandIn):
+    """A model that fails on some texts: they must become dead letters, the rest counted."""
+
+    def score(self, texts: list[str]) -> Scores:
+        if any("boom" in t for t in texts):
+            raise RuntimeError("kaboom")
+        return super().score(texts)
+
+
+async def test_posts_the_model_fails_on_become_dead_letters(isolated: Settings) -> None:
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    proc.scorer = Fragile()
+    values = [json.dumps({"id": str(i), "text": "boom acme" if i == 3 else f"ok acme {i}"})
+              for i in range(6)]
+    await proc.process([RawRecord(v.encode(), "t.posts", 0, i, 1.7e9)
+                        for i, v in enumerate(values)])
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    assert int(client.hget(keys.total("acme"), "n") or 0) == 5
+    assert client.hgetall(keys.dead_letters) == {b"model_error": b"1"}
+    letters = [json.loads(v) for topic, v in produced if topic == isolated.topic_dead_letters]
+    assert [(x["reason"], x["offset"]) for x in letters] == [("model_error", 3)]
+    assert base64.b64decode(letters[0]["value_b64"]) == values[3].encode()
+    await proc.sink.close()
