@@ -34,7 +34,7 @@ class ArchConfig:
 
 
 def build(config: ArchConfig, num_features: int, width: int, member: str = "all",
-          char_offset: int = 0) -> Any:
+          char_offset: int = 0, index: int = 0) -> Any:
     """A keras.Model taking int32 ids of shape (batch, width), giving 3 probabilities."""
     import keras
 
@@ -60,7 +60,8 @@ def build(config: ArchConfig, num_features: int, width: int, member: str = "all"
         raise ValueError(f"unknown architecture {config.name!r}; choose from {ARCHITECTURES}")
     logits = keras.layers.Dense(3, name="logits")(h)
     probs = keras.layers.Softmax(name="probs")(logits)
-    return keras.Model(ids, probs, name=f"{config.name}_{member}".replace("-", "_"))
+    name = f"{config.name}_{member}".replace("-", "_") + (f"_{index}" if index else "")
+    return keras.Model(ids, probs, name=name)
 
 
 def combine(members: list[Any], width: int) -> Any:

@@ -82,9 +82,11 @@ def train(train_csv: Path, val_csv: Path, out_dir: Path, config: TrainConfig) ->
                     else tokenizer.num_features)
     history: list[dict[str, Any]] = []
     nets, best_recall = [], -1.0
-    for member in (config.arch.members if config.arch.name == "bag" else ("all",)):
+    members = config.arch.members if config.arch.name == "bag" else ("all",)
+    for index, member in enumerate(members):
+        repeat = index if member in members[:index] else 0  # Keras names must be unique
         net = build(config.arch, num_features, tok_config.max_features, member,
-                    tokenizer.char_offset)
+                    tokenizer.char_offset, repeat)
         best_recall = _fit(net, (x_train, y_train, weights), (x_val, val_set.labels), config,
                            history, member)
         nets.append(net)
