@@ -21,7 +21,7 @@ class ArchConfig:
     """Hyper-parameters of one architecture; saved in the training history."""
 
     name: str = "bag"
-    dim: int = 24
+    dim: int = 16
     hidden: int = 0
     dropout: float = 0.0
     rnn_vocab: int = 5000
@@ -30,7 +30,7 @@ class ArchConfig:
     rnn_length: int = 40
     # An ensemble of bag members averaged in one model: "all" sees every feature, "no-chars"
     # ignores the character n-grams (a different view of the post, so their errors differ).
-    members: tuple[str, ...] = ("all", "no-chars")
+    members: tuple[str, ...] = ("all", "no-chars", "all")
 
 
 def build(config: ArchConfig, num_features: int, width: int, member: str = "all",
