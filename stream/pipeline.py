@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from sentistream.settings import Settings
 from stream.aggregates import LABELS, GroupDelta, batch_deltas
-from stream.alerts.hook import check_alerts
+from stream.alerts.hook import BackgroundAlerts
 from stream.brands import BrandMatcher, BrandsFile
 from stream.metrics import WorkerMetrics
 from stream.posts import MODEL_ERROR, Posts, RawRecord, Rejected, parse_batch
@@ -67,6 +67,7 @@ class BatchProcessor:
         self.calls = CallBuilder(settings)
         self._matcher: BrandMatcher | None = None
         self.last_offsets: dict[int, int] = {}  # partition -> last offset fully processed
+        self.alerts = BackgroundAlerts(sink.client, settings)
 
     async def process(self, records: Sequence[RawRecord]) -> None:
         started = time.monotonic()
@@ -99,10 +100,7 @@ class BatchProcessor:
                 await self.sink.announce(applied)
             except Exception as exc:  # announcements are hints; the data is already safe
                 log.warning("live announcement failed: %s", exc)
-            try:  # alerts hook: never lets a detector problem fail an applied batch
-                await check_alerts(self.sink.client, self.settings, applied)
-            except Exception as exc:
-                log.warning("alert check failed: %s", exc)
+            self.alerts.submit(applied)  # checked in the background, never fails the batch
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
     async def _score(self, posts: Posts, rejected: list[Rejected]) -> tuple[
