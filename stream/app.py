@@ -18,6 +18,7 @@ import faust
 from faust.types import TP
 
 from sentistream.settings import Settings
+from stream.lean import LeanApp, QuietMonitor
 from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor, Scorer
 from stream.posts import RawRecord
@@ -32,7 +33,7 @@ def app_id(settings: Settings) -> str:
 
 
 def create_app(settings: Settings, scorer: Scorer) -> faust.App:
-    app = faust.App(
+    app = LeanApp(
         app_id(settings),
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
         store="memory://",
@@ -50,6 +51,7 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
         # outage they never would be. Their records are redelivered, and deduplicated by the
         # offsets in Redis.
         stream_wait_empty=False,
+        monitor=QuietMonitor(),
     )
     metrics = WorkerMetrics()
     sink = RedisSink(settings)
