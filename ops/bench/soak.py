@@ -1,7 +1,7 @@
 """Soak: one worker at a steady offered load for a long time; is lag bounded and RSS flat?
 
 Usage (from the repository root; starts and stops its own Kafka + Redis):
-    .venv/bin/python -m ops.bench.soak [--rate 1000] [--minutes 10] [--out ops/bench/results]
+    .venv/bin/python -m ops.bench.soak [--rate 800] [--minutes 10] [--out ops/bench/results]
 
 Posts: the TweetEval test set (brands from its topic field) with created_at = send time, sent at
 --rate for --minutes. Per minute: posts sent and aggregated, the largest lag (records sent but not
@@ -66,7 +66,7 @@ def verdict(rows: list[dict[str, Any]], rate: float) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rate", type=float, default=1000.0)
+    p.add_argument("--rate", type=float, default=800.0)
     p.add_argument("--minutes", type=int, default=10)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
