@@ -6,8 +6,6 @@ cd "$ROOT"
 
 ensure_venv "dev"
 "$VENV/bin/sentistream" infra up
-if "$VENV/bin/sentistream" demo --help >/dev/null 2>&1; then
-  exec "$VENV/bin/sentistream" demo "$@"
-fi
-# Until the pipeline's demo is in place, show that the base works end to end.
-exec "$VENV/bin/sentistream" smoke
+"$VENV/bin/sentistream" smoke
+# A worker, the generator and the dashboard, with a live per-brand table; Ctrl-C stops them.
+exec "$VENV/bin/sentistream" demo "$@"
