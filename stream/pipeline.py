@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from sentistream.settings import Settings
 from stream.aggregates import LABELS, GroupDelta, batch_deltas
@@ -204,16 +205,26 @@ class BatchProcessor:
         if not len(posts):
             return
         version = self.scorer.version
-        partitions = posts.partitions.tolist()
+        # Columns to Python scalars once per batch: per-element numpy indexing costs ~1 us each.
+        rows = zip(posts.docs, posts.ids, labels.tolist(), probs.tolist(), intensity.tolist(),
+                   brands, posts.created_s.tolist(), posts.partitions.tolist(), strict=True)
         records = []
-        for i, doc in enumerate(posts.docs):
-            out = {**doc, "label": LABELS[int(labels[i])], "probs": probs[i].tolist(),
-                   "intensity": float(intensity[i]), "brands": list(brands[i]),
-                   "event_time": float(posts.created_s[i]), "model_version": version}
-            records.append((posts.ids[i].encode("utf-8"), json.dumps(out).encode("utf-8"),
-                            int(partitions[i])))
+        for doc, post_id, label, p, inten, names, created, partition in rows:
+            out = {**doc, "label": LABELS[label], "probs": p, "intensity": inten,
+                   "brands": list(names), "event_time": created, "model_version": version}
+            records.append((post_id.encode("utf-8"), _dumps(out), partition))
         await self._retry("scored produce", self.metrics.kafka_retries,
                           lambda: self.produce(self.settings.topic_scored, records))
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    """JSON of a scored post: orjson (~10x faster than json), json for what orjson refuses
+    (ints beyond 64 bits, lone surrogates in kept fields). A NaN or infinity that a post
+    carried in a kept field is written as null (strict JSON) instead of json's bare NaN."""
+    try:
+        return orjson.dumps(doc)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(doc).encode("utf-8")
 
 
 def _dead_letter_groups(
