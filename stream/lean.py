@@ -9,6 +9,9 @@
   ``broker_max_poll_records`` messages) in one ``wait_first``; a rebalance (``suspend_flow``), a
   stop or a crash still cancels the delivery at once, as Faust's own loop does.
 
+* ``RawSchema``: the posts topic carries raw bytes, which Faust's schema still routes through
+  its serializer registry (settings lookups, codec dispatch) for every key and value.
+
 None of this touches acking or committing: the agent still acks a batch only after it is applied.
 """
 
@@ -38,6 +41,19 @@ class QuietMonitor(Monitor):
 
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
         return None
+
+
+class RawSchema(faust.Schema[bytes, bytes]):
+    """Keys and values as the broker sent them (bytes or None), without the serializer registry."""
+
+    def compile(self, app: Any, *, on_key_decode_error: Any = None,
+                on_value_decode_error: Any = None, default_propagate: bool = False) -> Any:
+        create_event = app.create_event
+
+        async def decode(message: Any, *, propagate: bool = default_propagate) -> Any:
+            return create_event(message.key, message.value, message.headers, message)
+
+        return decode
 
 
 class LeanConsumer(faust_aiokafka.Consumer):
