@@ -12,10 +12,10 @@ import asyncio
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
+from producers.delivery import DeliveryLedger
 from producers.errors import ProducerError
 from producers.partitioning import Partitioner
 from producers.sink import SinkOptions
@@ -26,19 +26,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class AioBatchSink:
+class AioBatchSink(DeliveryLedger):
     """Sends pre-encoded records as whole batches; counts what the broker acknowledged."""
 
     def __init__(self, settings: Settings, options: SinkOptions | None = None,
                  topic: str | None = None) -> None:
+        super().__init__()
         self.options = options or SinkOptions()
         self.topic = topic or settings.topic_posts
         ensure_topics(settings)
         if self.topic != settings.topic_posts:
             ensure_topics(settings, [self.topic])
-        self.submitted = self.acked = self.failed = 0
-        self.errors: Counter[str] = Counter()
-        self._first_error: dict[str, str] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="aiokafka-sink",
                                         daemon=True)
@@ -105,18 +103,6 @@ class AioBatchSink:
         else:
             self._failed(count, exc)
 
-    def _failed(self, count: int, exc: BaseException) -> None:
-        self.failed += count
-        name = type(exc).__name__
-        self.errors[name] += count
-        if name not in self._first_error:
-            self._first_error[name] = str(exc)
-            log.error("delivery failed: %s: %s", name, exc)
-
-    @property
-    def pending(self) -> int:
-        return self.submitted - self.acked - self.failed
-
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait for every queued record; False when some are still unconfirmed."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else 1e9)
@@ -124,13 +110,7 @@ class AioBatchSink:
             self._call(self._producer.flush(), timeout_s)
         except Exception as exc:  # a timeout: what is still pending is reported as such
             log.warning("flush: %r", exc)
-        while self.pending and time.monotonic() < deadline:
-            time.sleep(0.02)  # done-callbacks run on the loop thread just after flush()
-        return self.pending == 0
-
-    def error_summary(self) -> str:
-        return "; ".join(f"{n}× {name}: {self._first_error[name]}"
-                         for name, n in self.errors.most_common())
+        return self._wait_settled(deadline, poll_s=0.02)
 
     def close(self, timeout_s: float = 10.0) -> None:
         try:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from producers.delivery import DeliveryLedger
 from producers.errors import ProducerError
 from producers.partitioning import Partitioner
 from sentistream.settings import Settings
@@ -66,11 +66,12 @@ def open_sink(settings: Settings, options: SinkOptions, topic: str | None = None
     return PostSink(settings, options, topic)
 
 
-class PostSink:
+class PostSink(DeliveryLedger):
     """Sends pre-encoded records and counts what the broker acknowledged or refused."""
 
     def __init__(self, settings: Settings, options: SinkOptions | None = None,
                  topic: str | None = None) -> None:
+        super().__init__()
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
@@ -96,11 +97,6 @@ class PostSink:
                 "is Kafka running? `sentistream infra up` starts a local one") from exc
         # The default partitioner's choice, computed per batch (see producers.partitioning).
         self._partitioner = Partitioner(partitions)
-        self.submitted = 0
-        self.acked = 0
-        self.failed = 0
-        self.errors: Counter[str] = Counter()
-        self._first_error: dict[str, str] = {}
 
     def send(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
         """Queue records; kafka-python sends them in the background, stamped with the send time."""
@@ -122,16 +118,7 @@ class PostSink:
         self.acked += 1
 
     def _on_error(self, exc: BaseException) -> None:
-        self.failed += 1
-        name = type(exc).__name__
-        self.errors[name] += 1
-        if name not in self._first_error:
-            self._first_error[name] = str(exc)
-            log.error("delivery failed: %s: %s", name, exc)
-
-    @property
-    def pending(self) -> int:
-        return self.submitted - self.acked - self.failed
+        self._failed(1, exc)
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait for every queued record; False when some are still unconfirmed."""
@@ -144,13 +131,7 @@ class PostSink:
             # A timeout, or kafka-python 3.0's flush() giving up ("Future not done") after it
             # split an oversized batch: the per-record callbacks still settle, so wait for them.
             log.warning("flush: %s; waiting for the remaining deliveries to settle", exc)
-        while self.pending and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.pending == 0
-
-    def error_summary(self) -> str:
-        return "; ".join(f"{n}× {name}: {self._first_error[name]}"
-                         for name, n in self.errors.most_common())
+        return self._wait_settled(deadline, poll_s=0.05)
 
     def close(self, timeout_s: float = 10.0) -> None:
         from kafka.errors import KafkaError
