@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -120,14 +121,20 @@ class CallBuilder:
             ops.append(["t", ref(k.top(delta.brand, polarity, hour)), str(self.ttl["h"]),
                         str(self.top_k), "1" if polarity == "pos" else "0", *pairs])
         field = f"{topic}:{delta.partition}"
-        return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), json.dumps(ops)])
+        return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), _ops_json(ops)])
 
     def dead_letter_call(self, topic: str, partition: int, min_offset: int, max_offset: int,
                          reasons: dict[str, int]) -> Call:
         k = self.keys
         ops = [["h", "2", "0", *_flat(reasons)]]
         return Call([k.dead_letter_offsets, k.dead_letters],
-                    [f"{topic}:{partition}", str(min_offset), str(max_offset), json.dumps(ops)])
+                    [f"{topic}:{partition}", str(min_offset), str(max_offset), _ops_json(ops)])
+
+
+def _ops_json(ops: list[list[str]]) -> str:
+    """The ops as JSON for the script's cjson.decode: orjson, ~4x faster than json.dumps on the
+    top-post members (themselves JSON, so full of escapes); every value is a valid str."""
+    return orjson.dumps(ops).decode("utf-8")
 
 
 def _flat(fields: dict[str, int]) -> list[str]:
