@@ -132,14 +132,16 @@ class KafkaBroker:
             ])
         )
 
-    def format_storage(self) -> bool:
+    def format_storage(self, cluster_id: str | None = None) -> bool:
         """Format the KRaft log directory once; True if it was formatted now."""
         if (self.paths.data / "meta.properties").exists():
             return False
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # `--opt=value`, not `--opt value`: a base64url id may start with "-", which argparse
+        # would take for an option (seen once in 64 starts, as a failed CI run).
         result = subprocess.run(
-            [*self._java("kafka.tools.StorageTool"), "format", "-t", cluster_id,
-             "-c", str(self.paths.config), "--ignore-formatted"],
+            [*self._java("kafka.tools.StorageTool"), "format", f"--cluster-id={cluster_id}",
+             f"--config={self.paths.config}", "--ignore-formatted"],
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:

@@ -73,3 +73,17 @@ def test_foreign_process_on_port_is_reported(private_env: dict[str, str]) -> Non
     assert result.returncode == 3
     assert "already in use by a process that sentistream did not start" in result.stderr
     assert "SENTISTREAM_REDIS_PORT" in result.stderr
+
+
+def test_storage_formats_with_a_cluster_id_that_looks_like_an_option(
+        tmp_path: Path, services: Settings) -> None:
+    # base64url cluster ids start with "-" once in 64 starts; the storage tool must not take it
+    # for an option.
+    from sentistream.infra.kafka import KafkaBroker
+
+    broker = KafkaBroker(services.replace(state_dir=tmp_path))
+    broker.write_config()
+    assert broker.format_storage(cluster_id="-" + "A" * 21)
+    meta = (broker.paths.data / "meta.properties").read_text()
+    assert "cluster.id=-AAAAAAAAAAAAAAAAAAAAA" in meta
+    assert not broker.format_storage()  # once only
