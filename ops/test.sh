@@ -24,8 +24,9 @@ echo "==> lint and types"
 "$VENV/bin/mypy" sentistream model stream producers
 
 echo "==> starting test services in $SENTISTREAM_STATE_DIR"
-"$VENV/bin/sentistream" infra up
+# The trap comes first: if Kafka fails to start, the Redis already started is stopped too.
 trap '"$VENV/bin/sentistream" infra down || true' EXIT
+"$VENV/bin/sentistream" infra up
 
 echo "==> tests"
 "$VENV/bin/pytest" -rs "$@"
