@@ -86,15 +86,24 @@ class TokenizerConfig:
 
 
 def prepare(texts: Sequence[str]) -> str:
-    """One string for the batch, posts separated by ``SEP``, escapes and entities decoded."""
-    s = SEP.join([t.replace(SEP, " ") for t in texts])
-    s = s.replace("\u2019", "'").replace("\u2018", "'").replace("\r", " ")
-    if "\\u" in s:  # TweetEval keeps literal \u2019 escapes from the 2013 files
-        s = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), s).replace("\u2019", "'")
-        s = s.replace(SEP + SEP, SEP)  # a decoded \u000a must not add a post
-    if "&" in s:
-        s = html.unescape(s)
-    return s
+    """One string for the batch, posts separated by ``SEP``, escapes and entities decoded.
+
+    Escapes and entities are decoded post by post, before the join: a decoded newline
+    (``\\u000a``, ``&#10;``) then becomes a space inside its own post and can never add or
+    merge a post boundary (decoding the joined string did, and shifted a batch's features).
+    """
+    s = SEP.join([_decode(t) if ("\\u" in t or "&" in t) else t.replace(SEP, " ")
+                  for t in texts])
+    return s.replace("\u2019", "'").replace("\u2018", "'").replace("\r", " ")
+
+
+def _decode(text: str) -> str:
+    t = text.replace("\u2019", "'").replace("\u2018", "'").replace("\r", " ")
+    if "\\u" in t:  # TweetEval keeps literal \u2019 escapes from the 2013 files
+        t = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), t).replace("\u2019", "'")
+    if "&" in t:
+        t = html.unescape(t)
+    return t.replace(SEP, " ")
 
 
 def normal_form(raw: str) -> tuple[str, list[int]]:

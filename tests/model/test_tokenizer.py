@@ -115,3 +115,14 @@ def test_the_token_cache_resets_without_changing_ids(tok: Tokenizer,
     for i in range(3):  # every call now starts from an empty cache
         np.testing.assert_array_equal(tok.encode([*CORPUS, f"new word {i}"])[:-1], before)
     assert len(tok._table) < 80
+
+
+@pytest.mark.parametrize("texts", [
+    ["", "", "\\u"],                         # found by hypothesis: empty posts before an escape
+    ["good \\u000a day", "bad"],              # a decoded newline inside a post
+    ["a &#10; b", "", "great"],               # an entity that decodes to a newline
+])
+def test_decoding_never_moves_post_boundaries(tok: Tokenizer, texts: list[str]) -> None:
+    together = tok.encode(texts)
+    for i, text in enumerate(texts):
+        np.testing.assert_array_equal(tok.encode([text])[0], together[i])
