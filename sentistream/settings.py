@@ -117,9 +117,17 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def to_env(self) -> dict[str, str]:
+        """The ``SENTISTREAM_*`` variables that make a child process read these same settings."""
+        return {env_name(f.name): _unparse(getattr(self, f.name)) for f in fields(self)}
+
 
 def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
+
+
+def _unparse(value: Any) -> str:
+    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def _parse(f: dataclasses.Field[Any], raw: str) -> Any:

@@ -23,7 +23,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,7 @@ def services(settings: Settings) -> Iterator[tuple[RedisServer, KafkaBroker]]:
 # -- processes -------------------------------------------------------------------------------
 def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
-    for f in fields(Settings):
-        env[env_name(f.name)] = str(getattr(settings, f.name))
-    env[env_name("worker_web_port")] = str(web_port)
+    env.update(settings.replace(worker_web_port=web_port).to_env())
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

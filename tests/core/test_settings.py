@@ -40,3 +40,9 @@ def test_every_field_is_documented() -> None:
     for name in ("SENTISTREAM_KAFKA_BOOTSTRAP", "SENTISTREAM_REDIS_URL", "SENTISTREAM_STATE_DIR",
                  "SENTISTREAM_TOPIC_POSTS", "SENTISTREAM_API_TOKEN"):
         assert name in text
+
+
+def test_to_env_round_trips_through_from_env() -> None:
+    s = Settings(kafka_port=19999, batch_within=0.5, state_dir=Path("/tmp/x"),
+                 api_token=Secret("hunter2"))
+    assert Settings.from_env(s.to_env()) == s

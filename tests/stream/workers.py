@@ -12,7 +12,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from sentistream.settings import Settings, env_name
+from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.aggregates import BucketAggregate, batch_deltas
 from stream.brands import BrandsFile
@@ -36,9 +35,7 @@ HOUR0 = 1239055200  # 2009-04-06T22:00Z: replayed 2009 posts must give a 2009 ti
 
 def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
-    for f in fields(Settings):
-        env[env_name(f.name)] = str(getattr(settings, f.name))
-    env[env_name("worker_web_port")] = str(web_port)
+    env.update(settings.replace(worker_web_port=web_port).to_env())
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
