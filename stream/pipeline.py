@@ -26,7 +26,7 @@ from stream.aggregates import LABELS, GroupDelta, batch_deltas
 from stream.alerts.hook import BackgroundAlerts
 from stream.brands import BrandMatcher, BrandsFile
 from stream.metrics import WorkerMetrics
-from stream.posts import MODEL_ERROR, Posts, RawRecord, Rejected, parse_batch
+from stream.posts import MODEL_ERROR, Posts, RawRecord, RecordBatch, Rejected, parse_batch
 from stream.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,12 @@ class BatchProcessor:
         self.last_offsets: dict[int, int] = {}  # partition -> last offset fully processed
         self.alerts = BackgroundAlerts(sink.client, settings)
 
-    async def process(self, records: Sequence[RawRecord]) -> None:
+    async def process(self, records: Sequence[RawRecord] | RecordBatch) -> None:
         started = time.monotonic()
-        self.metrics.posts_in.inc(len(records))
-        self.metrics.batch_size.observe(len(records))
-        posts, rejected = parse_batch(records, self.settings.max_text_chars)
+        batch = RecordBatch.of(records)
+        self.metrics.posts_in.inc(len(batch))
+        self.metrics.batch_size.observe(len(batch))
+        posts, rejected = parse_batch(batch, self.settings.max_text_chars)
         t0 = time.monotonic()
         posts, labels, probs, intensity = await self._score(posts, rejected)
         self.metrics.model_seconds.observe(time.monotonic() - t0)
@@ -94,8 +95,8 @@ class BatchProcessor:
         self.metrics.scored.inc(len(posts))
         for reason, n in Counter(r.reason for r in rejected).items():
             self.metrics.dead_letters.labels(reason).inc(n)
-        for r in records:
-            self.last_offsets[r.partition] = max(r.offset, self.last_offsets.get(r.partition, -1))
+        for partition, offset in batch.last_offsets().items():
+            self.last_offsets[partition] = max(offset, self.last_offsets.get(partition, -1))
         if applied:
             try:
                 await self.sink.announce(applied)

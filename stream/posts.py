@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 # Reasons of a rejected record (the ``reason`` field of a dead letter).
 INVALID_UTF8 = "invalid_utf8"
@@ -53,6 +54,47 @@ class RawRecord:
     partition: int
     offset: int
     timestamp_s: float  # the record (send) time
+
+
+@dataclass
+class RecordBatch:
+    """Records of one topic, column by column: what one Kafka fetch hands the worker.
+
+    Columns instead of a ``RawRecord`` per record: at 10k+ records/s, building an object per
+    record is a measurable share of the worker's one core."""
+
+    topic: str
+    values: list[bytes | None]
+    partitions: list[int]
+    offsets: list[int]
+    timestamps_s: list[float]  # the record (send) times
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def record(self, i: int) -> RawRecord:
+        return RawRecord(self.values[i], self.topic, self.partitions[i], self.offsets[i],
+                         self.timestamps_s[i])
+
+    def last_offsets(self) -> dict[int, int]:
+        """partition -> highest offset in the batch."""
+        last: dict[int, int] = {}
+        for partition, offset in zip(self.partitions, self.offsets, strict=True):
+            if offset > last.get(partition, -1):
+                last[partition] = offset
+        return last
+
+    @classmethod
+    def of(cls, records: Sequence[RawRecord] | RecordBatch) -> RecordBatch:
+        """A batch of ``records`` (which may all come from one topic only)."""
+        if isinstance(records, RecordBatch):
+            return records
+        topics = {r.topic for r in records}
+        if len(topics) > 1:
+            raise ValueError(f"a batch holds one topic's records, got {sorted(topics)}")
+        return cls(topics.pop() if topics else "", [r.value for r in records],
+                   [r.partition for r in records], [r.offset for r in records],
+                   [r.timestamp_s for r in records])
 
 
 @dataclass(frozen=True)
@@ -106,41 +148,79 @@ class _Invalid(Exception):
         self.reason, self.detail = reason, detail
 
 
-def parse_batch(records: Sequence[RawRecord], max_text_chars: int) -> tuple[Posts, list[Rejected]]:
+def parse_batch(records: Sequence[RawRecord] | RecordBatch,
+                max_text_chars: int) -> tuple[Posts, list[Rejected]]:
     """Split records into valid posts (columnar) and rejected ones; never raises on bad input."""
+    batch = RecordBatch.of(records)
     docs: list[dict[str, Any]] = []
     brands: list[tuple[str, ...] | None] = []
     created: list[float] = []
-    kept: list[RawRecord] = []
+    kept: list[int] = []
     rejected: list[Rejected] = []
-    for record in records:
+    for i, (value, sent_s) in enumerate(zip(batch.values, batch.timestamps_s, strict=True)):
         try:
-            doc, when, explicit = _parse_one(record, max_text_chars)
+            doc, when, explicit = _parse_one(value, sent_s, max_text_chars)
         except _Invalid as bad:
-            rejected.append(Rejected(bad.reason, bad.detail, record))
+            rejected.append(Rejected(bad.reason, bad.detail, batch.record(i)))
             continue
         docs.append(doc)
         created.append(when)
         brands.append(explicit)
-        kept.append(record)
+        kept.append(i)
+    record_s = np.asarray(batch.timestamps_s, np.float64)
+    partitions = np.asarray(batch.partitions, np.int64)
+    offsets = np.asarray(batch.offsets, np.int64)
+    values: list[bytes | None] = batch.values
+    if rejected:
+        record_s, partitions, offsets = record_s[kept], partitions[kept], offsets[kept]
+        values = [values[i] for i in kept]
     posts = Posts(
         docs=docs, ids=[d["id"] for d in docs], texts=[d["text"] for d in docs],
-        explicit_brands=brands, created_s=np.asarray(created, np.float64),
-        record_s=np.asarray([r.timestamp_s for r in kept], np.float64),
-        partitions=np.asarray([r.partition for r in kept], np.int64),
-        offsets=np.asarray([r.offset for r in kept], np.int64),
-        topic=records[0].topic if records else "",
-        raw=[r.value or b"" for r in kept],
+        explicit_brands=brands, created_s=np.asarray(created, np.float64), record_s=record_s,
+        partitions=partitions, offsets=offsets, topic=batch.topic,
+        raw=[v or b"" for v in values],
     )
     return posts, rejected
 
 
-def _parse_one(record: RawRecord,
+def _parse_one(value: bytes | None, record_s: float,
                max_text_chars: int) -> tuple[dict[str, Any], float, tuple[str, ...] | None]:
-    if record.value is None:
+    if value is None:
         raise _Invalid(INVALID_JSON, "the record has no value (a tombstone)")
+    doc = _fast_loads(value)
+    if doc is None:
+        doc = _careful_loads(value)
+    if not isinstance(doc, dict):
+        raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
+    _check_id(doc.get("id"))
+    _check_text(doc.get("text"), max_text_chars)
+    for name in ("author", "lang"):
+        if doc.get(name) is not None and not isinstance(doc[name], str):
+            raise _Invalid(WRONG_TYPE, f"{name!r} must be a string, got {type(doc[name]).__name__}")
+    when = parse_created_at(doc.get("created_at"), record_s)
+    explicit = _explicit_brands(doc)
+    return doc, when, explicit
+
+
+def _fast_loads(value: bytes) -> Any:
+    """orjson (~3x json.loads, and no separate UTF-8 decode) for the records it accepts; None
+    for the rest, which ``_careful_loads`` then judges. orjson accepts a subset of what json
+    accepts (it refuses NaN, infinities, lone surrogates and invalid UTF-8), so every record
+    gets the same verdict either way, with one harmless difference: an integer beyond 64 bits
+    in a field the worker does not read comes back as a float. Too-deep nesting is left to
+    ``_careful_loads``, so the depth limit is the same on both paths."""
+    if value.count(b"[") + value.count(b"{") > _MAX_DEPTH:
+        return None
     try:
-        raw = record.value.decode("utf-8")
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _careful_loads(value: bytes) -> Any:
+    """The stdlib path, with a reason for every record it refuses."""
+    try:
+        raw = value.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Invalid(INVALID_UTF8, str(exc)) from None
     if _too_deep(raw):
@@ -151,18 +231,20 @@ def _parse_one(record: RawRecord,
         raise _Invalid(INVALID_JSON, str(exc)) from None
     except RecursionError:  # unreachable after _too_deep; kept so no input can crash a batch
         raise _Invalid(INVALID_JSON, "JSON nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
-    _check_id(doc.get("id"))
-    _check_text(doc.get("text"), max_text_chars)
-    for name in ("author", "lang"):
-        if doc.get(name) is not None and not isinstance(doc[name], str):
-            raise _Invalid(WRONG_TYPE, f"{name!r} must be a string, got {type(doc[name]).__name__}")
-    when = parse_created_at(doc.get("created_at"), record.timestamp_s)
-    explicit = _explicit_brands(doc)
-    if "\\u" in raw:  # only a \\u escape can put a lone surrogate into a decoded string
-        _check_unicode([doc["id"], doc["text"], *(explicit or ())])
-    return doc, when, explicit
+    if "\\u" in raw and isinstance(doc, dict):
+        # Only a \\u escape can put a lone surrogate into a decoded string; ids, texts and
+        # brands go to Redis as UTF-8, where one would stall the partition on every retry.
+        _check_unicode([v for v in (doc.get("id"), doc.get("text")) if isinstance(v, str)]
+                       + _brand_strings(doc))
+    return doc
+
+
+def _brand_strings(doc: dict[str, Any]) -> list[str]:
+    brand, many = doc.get("brand"), doc.get("brands")
+    out = [brand] if isinstance(brand, str) else []
+    if isinstance(many, list):
+        out += [b for b in many if isinstance(b, str)]
+    return out
 
 
 def _too_deep(raw: str) -> bool:
