@@ -1,10 +1,10 @@
 """The Faust app: the posts topic, the scoring agent and the worker's /metrics and /health pages.
 
-The agent consumes raw bytes (no Faust serializer), so invalid JSON or UTF-8 reaches the batch
-processor as data. It takes batches with ``noack_take`` and acks each batch only after
-``BatchProcessor.process`` has returned, that is after the Redis write and the Kafka produces
-succeeded. (``take`` would ack a batch even when the loop body is interrupted, e.g. by a shutdown
-during a Redis outage, and so lose it.)
+The agent receives each Kafka fetch of the posts topic as one batch of raw bytes (see
+``stream.lean``), so invalid JSON or UTF-8 reaches the batch processor as data. It acks a batch
+only after ``BatchProcessor.process`` has returned, that is after the Redis write and the Kafka
+produces succeeded. (Faust's ``take`` would ack a batch even when the loop body is interrupted,
+e.g. by a shutdown during a Redis outage, and so lose it.)
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import faust
 from faust.types import TP
 
 from sentistream.settings import Settings
-from stream.lean import LeanApp, QuietMonitor, RawSchema
+from stream.lean import FetchedBatch, LeanApp, QuietMonitor, RawSchema
 from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor, Scorer
-from stream.posts import RawRecord
 from stream.sink import RedisSink
 
 log = logging.getLogger(__name__)
@@ -52,6 +51,9 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
         # offsets in Redis.
         stream_wait_empty=False,
         monitor=QuietMonitor(),
+        # A fetch is a batch (stream.lean): at most this many records, fewer when fewer wait,
+        # so a quiet stream is scored at once instead of after a batching timeout.
+        broker_max_poll_records=settings.batch_size,
     )
     metrics = WorkerMetrics()
     sink = RedisSink(settings)
@@ -87,16 +89,16 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
 
     processor = BatchProcessor(settings, scorer, sink, produce, metrics)
 
-    @app.agent(topic, concurrency=1)
-    async def score_posts(stream: Any) -> None:
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
-            messages = [e.message for e in events]
-            records = [RawRecord(m.value, m.topic, m.partition, m.offset, m.timestamp)
-                       for m in messages]
-            await processor.process(records)
-            for event in events:
-                # Stream.ack minus its sensor calls, which QuietMonitor makes no-ops anyway.
-                event.ack()
+    @app.agent(app.batch_channel(topic), concurrency=1)
+    async def score_posts(batches: Any) -> None:
+        fetched: FetchedBatch
+        async for fetched in batches:
+            if fetched.generation_id != app.consumer_generation_id:
+                # Fetched before a rebalance: its partitions may be another worker's now, and
+                # Faust seeks back to the committed offsets, so it comes again if still ours.
+                continue
+            await processor.process(fetched.records)
+            app.ack_batch(fetched)
             _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
 
     @app.task  # type: ignore[untyped-decorator]

@@ -3,27 +3,49 @@
 * ``QuietMonitor``: the worker's own Prometheus metrics (``stream.metrics``) count posts per
   batch, so the four Python hooks Faust's ``Monitor`` runs per message (timestamps, per-topic
   counters, latency deques) are pure overhead.
-* ``LeanConsumer``: Faust hands each fetched message to the streams inside
-  ``wait_first(callback(message), suspend_flow.wait())``, which creates four tasks and an
-  ``asyncio.wait`` per message. ``LeanConsumer`` wraps a whole fetch (up to
-  ``broker_max_poll_records`` messages) in one ``wait_first``; a rebalance (``suspend_flow``), a
-  stop or a crash still cancels the delivery at once, as Faust's own loop does.
+* ``LeanConsumer`` delivers the records of a *batch topic* as one ``FetchedBatch`` per Kafka
+  fetch (columns of values, partitions, offsets, times) into a Faust channel, which the scoring
+  agent iterates. Faust's own path makes a ``Message``, an ``Event``, a queue round trip, a stream
+  step and an ack per record: measured at ~40% of the worker's one core at 5k posts/s
+  (py-spy, ops/bench/worker_throughput.py). The agent acks a batch with ``LeanConsumer.ack_batch``
+  only after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for all its
+  offsets at once, so Faust's commit loop commits exactly as before. A rebalance
+  (``suspend_flow``), a stop or a crash still cancels a delivery at once, as in Faust's loop, and
+  batches fetched in an older consumer generation are dropped unacked, as Faust drops events.
+  Records of other topics take Faust's per-message path unchanged.
 
 * ``RawSchema``: the posts topic carries raw bytes, which Faust's schema still routes through
   its serializer registry (settings lookups, codec dispatch) for every key and value.
 
-None of this touches acking or committing: the agent still acks a batch only after it is applied.
+Written against faust-streaming 0.15 (pinned in pyproject.toml); tests/stream exercise it with
+a real broker, including rebalances, kills and restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+from stream.posts import RecordBatch
+
+
+@dataclass
+class FetchedBatch:
+    """One fetch's records of a batch topic, and what acking them needs."""
+
+    records: RecordBatch
+    offsets_by_tp: Sequence[tuple[TP, list[int]]]
+    generation_id: int  # the consumer generation it was fetched in
 
 
 class QuietMonitor(Monitor):
@@ -57,7 +79,7 @@ class RawSchema(faust.Schema[bytes, bytes]):
 
 
 class LeanConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer with one ``wait_first`` per fetch instead of per message."""
+    """Faust's aiokafka consumer, delivering the records of batch topics a fetch at a time."""
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - in a worker
         consumer_should_stop = self._stopped.is_set
@@ -65,13 +87,14 @@ class LeanConsumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                fetched = self.getmany(timeout=1.0)
+                records, active = await self._wait_next_records(1.0)
                 await self.sleep(0)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()  # outside the cancellable delivery, as in Faust
-                if not self.should_stop:
-                    await self.wait_first(self._deliver(fetched), self.suspend_flow.wait())
+                if records and self.flow_active and not self.should_stop:
+                    await self.wait_first(self._deliver(records, active),
+                                          self.suspend_flow.wait())
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -89,17 +112,56 @@ class LeanConsumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _deliver(self, fetched: Any) -> None:
-        """Faust's per-message loop body, for every message of one fetch, in order."""
+    async def _deliver(self, records: Any, active: set[TP] | None) -> None:
+        """One fetch: batch topics' records as one ``FetchedBatch`` per topic, the others
+        message by message as Faust does (``Consumer.getmany`` + ``_drain_messages``)."""
+        routes: dict[str, Any] = self.app.batch_routes  # type: ignore[attr-defined]
+        generation_id = self.app.consumer_generation_id
+        batches: dict[str, tuple[RecordBatch, list[tuple[TP, list[int]]]]] = {}
+        for tp, tp_records in records.items():
+            if not tp_records or not (active is None or tp in active
+                                      or tp in self._buffered_partitions):
+                continue
+            if tp.topic not in routes:
+                await self._deliver_one_by_one(tp, tp_records)
+                continue
+            offsets = await self._unread_offsets(tp, [r.offset for r in tp_records])
+            if len(offsets) < len(tp_records):  # re-fetched after a seek: drop what was read
+                tp_records = tp_records[len(tp_records) - len(offsets):]
+            if not offsets:
+                continue
+            batch, acks = batches.setdefault(tp.topic, (RecordBatch(tp.topic, [], [], [], []), []))
+            batch.values += [r.value for r in tp_records]
+            batch.partitions += [tp.partition] * len(offsets)
+            batch.offsets += offsets
+            batch.timestamps_s += [r.timestamp / 1000.0 for r in tp_records]
+            acks.append((tp, offsets))
+        for topic, (batch, acks) in batches.items():
+            await routes[topic].put(FetchedBatch(batch, acks, generation_id))
+
+    async def _unread_offsets(self, tp: TP, offsets: list[int]) -> list[int]:
+        """The offsets at or after the read position (Faust's test), noting real holes in the
+        offsets (transaction markers, compaction) as gaps so that commits can pass them."""
+        read = self._read_offset[tp]
+        if read is not None and offsets[0] < read:
+            offsets = [o for o in offsets if o >= read]
+            if not offsets:
+                return offsets
+        previous = read if read is not None else offsets[0] - 1
+        if offsets[-1] - previous != len(offsets):  # not previous+1 .. previous+len
+            for offset in offsets:
+                if read is not None and offset - previous > 1:
+                    await self._add_gap(tp, previous + 1, offset - 1)
+                previous = offset
+        self._read_offset[tp] = offsets[-1]
+        return offsets
+
+    async def _deliver_one_by_one(self, tp: TP, tp_records: list[Any]) -> None:
         callback = self.callback
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
-        since_yield = 0
-        async for tp, message in fetched:
-            since_yield += 1
-            if since_yield > 100:  # let heartbeats and the web server in, as Faust does
-                await asyncio.sleep(0)
-                since_yield = 0
+        for record in tp_records:
+            message = self._to_message(tp, record)
             offset = message.offset
             r_offset = read_offset[tp]
             if r_offset is None or offset >= r_offset:
@@ -107,6 +169,23 @@ class LeanConsumer(faust_aiokafka.Consumer):
                     await self._add_gap(tp, r_offset + 1, offset)
                 await callback(message)
                 read_offset[tp] = offset
+            await asyncio.sleep(0)
+
+    def ack_batch(self, fetched: FetchedBatch) -> None:
+        """``Consumer.ack`` for every record of a batch, in one step."""
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        with ack_lock:
+            for tp, offsets in fetched.offsets_by_tp:
+                if not acks_enabled_for(tp.topic):
+                    continue
+                committed = self._committed_offset[tp]
+                index = self._acked_index[tp]
+                new = [o for o in offsets
+                       if o not in index and (committed is None or o >= committed)]
+                index.update(new)
+                self._acked[tp].extend(new)
+                self._n_acked += len(new)
+            notify(self._waiting_for_ack)
 
 
 class LeanTransport(faust_aiokafka.Transport):
@@ -115,6 +194,24 @@ class LeanTransport(faust_aiokafka.Transport):
 
 class LeanApp(faust.App):
     """A Faust app whose consumer is ``LeanConsumer``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_routes: dict[str, faust.ChannelT[Any]] = {}
+
+    def batch_channel(self, topic: faust.TopicT, maxsize: int = 1
+                      ) -> faust.ChannelT[Any]:
+        """A channel of ``FetchedBatch`` for ``topic``, which is subscribed as if an agent
+        consumed it. ``maxsize``: batches waiting for the agent before fetching pauses."""
+        channel = self.channel(maxsize=maxsize)
+        for name in topic.topics:
+            self.batch_routes[name] = channel
+        self.topics.add(topic)
+        return channel
+
+    def ack_batch(self, fetched: FetchedBatch) -> None:
+        consumer: Any = self.consumer
+        consumer.ack_batch(fetched)
 
     def _new_transport(self) -> Any:
         return LeanTransport(self.conf.broker_consumer, self)

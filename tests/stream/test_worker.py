@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from kafka import TopicPartition
 
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
@@ -174,4 +175,35 @@ def test_stop_during_redis_outage_is_prompt_and_loses_nothing(isolated: Settings
     second = start()  # type: ignore[operator]
     wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
     time.sleep(1.0)
+    assert_exact(isolated, values)
+
+
+def test_processed_batches_are_committed(isolated: Settings, start: object) -> None:
+    """Acks reach Faust's commits: after a clean stop the group's committed offsets are the ends
+    of the partitions, and a new worker has nothing to redo."""
+    from kafka import KafkaConsumer
+
+    from stream.app import app_id
+
+    values = make_input(5_000, seed=6)
+    produce(isolated, values)
+    first = start()  # type: ignore[operator]
+    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [first])
+    first.stop()
+    assert first.proc.returncode == 0
+    # Not subscribed: committed() only reads the group's offsets from its coordinator.
+    consumer = KafkaConsumer(bootstrap_servers=isolated.kafka_bootstrap,
+                             group_id=app_id(isolated), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(isolated.topic_posts, p) for p in range(isolated.partitions)]
+        committed = {tp.partition: consumer.committed(tp) for tp in tps}
+        ends = {tp.partition: end for tp, end in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+    assert committed == ends and sum(ends.values()) == len(values)
+    second = start()  # type: ignore[operator]
+    wait_for(lambda: second.metric("sentistream_posts_in_total") == 0.0, 60, "second worker up",
+             [second])
+    time.sleep(3.0)
+    assert second.metric("sentistream_posts_in_total") == 0.0
     assert_exact(isolated, values)
