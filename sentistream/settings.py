@@ -65,9 +65,8 @@ class Settings:
     cache_dir: Path = _doc("downloaded Kafka jars (kept across restarts)",
                            default_factory=_default_cache_dir)
     # -- Stream processing -------------------------------------------------------------------
-    batch_size: int = _doc("posts per scoring batch (Stream.take max)", default=512)
-    batch_within: float = _doc("seconds to wait for a batch to fill (Stream.take within)",
-                               default=0.25)
+    batch_size: int = _doc("most records per scoring batch (a batch is one Kafka fetch)",
+                           default=2048)
     max_text_chars: int = _doc("longer posts are dead-lettered", default=2000)
     model_threads: int = _doc("LiteRT interpreter threads", default=1)
     model_path: str = _doc("model file; default: the int8 model shipped in the package",

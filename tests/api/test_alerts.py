@@ -40,7 +40,7 @@ def burst_env(services: Settings) -> Iterator[tuple[Settings, Pipeline]]:
     unique = uuid.uuid4().hex[:10]
     settings = services.replace(topic_posts=f"a{unique}.posts", topic_scored=f"a{unique}.scored",
                                 topic_dead_letters=f"a{unique}.dead-letters",
-                                redis_prefix=f"a{unique}", batch_within=0.1)
+                                redis_prefix=f"a{unique}")
     pipeline = Pipeline(settings).start()
     try:
         yield settings, pipeline

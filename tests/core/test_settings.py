@@ -16,10 +16,10 @@ def test_defaults_derive_addresses_from_ports() -> None:
 
 def test_types_are_parsed() -> None:
     s = Settings.from_env({
-        "SENTISTREAM_BATCH_WITHIN": "0.5", "SENTISTREAM_STATE_DIR": "/tmp/x",
+        "SENTISTREAM_ALERT_Z": "2.5", "SENTISTREAM_STATE_DIR": "/tmp/x",
         "SENTISTREAM_API_TOKEN": "hunter2",
     })
-    assert s.batch_within == 0.5
+    assert s.alert_z == 2.5
     assert s.state_dir == Path("/tmp/x")
     assert isinstance(s.api_token, Secret) and s.api_token.reveal() == "hunter2"
     assert "hunter2" not in repr(s)
@@ -43,6 +43,6 @@ def test_every_field_is_documented() -> None:
 
 
 def test_to_env_round_trips_through_from_env() -> None:
-    s = Settings(kafka_port=19999, batch_within=0.5, state_dir=Path("/tmp/x"),
+    s = Settings(kafka_port=19999, alert_z=2.5, state_dir=Path("/tmp/x"),
                  api_token=Secret("hunter2"))
     assert Settings.from_env(s.to_env()) == s

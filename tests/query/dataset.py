@@ -68,7 +68,7 @@ def dataset(services: Settings) -> Iterator[Dataset]:
     unique = uuid.uuid4().hex[:10]
     settings = services.replace(topic_posts=f"q{unique}.posts", topic_scored=f"q{unique}.scored",
                                 topic_dead_letters=f"q{unique}.dead-letters",
-                                redis_prefix=f"q{unique}", batch_within=0.1)
+                                redis_prefix=f"q{unique}")
     pipeline = Pipeline(settings).start()
     client = redis.Redis.from_url(settings.redis_url)
     keys = KeyScheme(settings.redis_prefix)

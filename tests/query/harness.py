@@ -24,7 +24,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("kafka_bootstrap", "redis_url", "redis_prefix", "topic_posts", "topic_scored",
                  "topic_dead_letters", "partitions", "worker_web_port", "api_port", "api_host",
-                 "state_dir", "batch_within", "alert_min_volume", "alert_min_baseline"):
+                 "state_dir", "alert_min_volume", "alert_min_baseline"):
         env[env_name(name)] = str(getattr(settings, name))
     if settings.api_token:
         env[env_name("api_token")] = settings.api_token.reveal()
