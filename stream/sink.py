@@ -16,7 +16,6 @@ the offsets make harmless.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -203,7 +202,7 @@ class RedisSink:
 
     async def announce(self, changes: dict[str, Any]) -> None:
         """Tell live readers what was just applied (a hint to re-read, not a ledger)."""
-        payload = json.dumps({"at": time.time(), "brands": changes})
+        payload = orjson.dumps({"at": time.time(), "brands": changes})  # ~10x json.dumps
         await self.client.xadd(self.keys.live, {"data": payload},
                                maxlen=self.settings.live_maxlen, approximate=True)
         await self.client.publish(self.keys.live, payload)

@@ -45,8 +45,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backlog", type=int, default=40_000, help="posts of the drain phase")
-    p.add_argument("--loads", default="500,1000,2000,5000", help="offered posts/s, comma list")
+    p.add_argument("--backlog", type=int, default=150_000, help="posts of the drain phase")
+    p.add_argument("--loads", default="1000,2000,5000,10000", help="offered posts/s, comma list")
     p.add_argument("--phase-seconds", type=float, default=15.0)
     p.add_argument("--max-posts", type=int, default=30_000, help="posts of the max phase")
     p.add_argument("--naive-posts", type=int, default=24_568, help="posts the naive one drains")
