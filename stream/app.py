@@ -18,7 +18,7 @@ import faust
 from faust.types import TP
 
 from sentistream.settings import Settings
-from stream.lean import FetchedBatch, LeanApp, QuietMonitor, RawSchema
+from stream.lean import FetchedBatch, LeanApp
 from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor, Scorer
 from stream.sink import RedisSink
@@ -50,15 +50,15 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
         # outage they never would be. Their records are redelivered, and deduplicated by the
         # offsets in Redis.
         stream_wait_empty=False,
-        monitor=QuietMonitor(),
         # A fetch is a batch (stream.lean): at most this many records, fewer when fewer wait,
         # so a quiet stream is scored at once instead of after a batching timeout.
         broker_max_poll_records=settings.batch_size,
     )
     metrics = WorkerMetrics()
     sink = RedisSink(settings)
-    topic = app.topic(settings.topic_posts, schema=RawSchema(
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"))
+    # Raw bytes: the batch path never decodes through Faust (stream.posts parses them).
+    topic = app.topic(settings.topic_posts, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
 
     async def produce(topic_name: str,
                       records: Sequence[tuple[bytes | None, bytes, int]]) -> None:

@@ -1,21 +1,15 @@
-"""Leaner Faust internals for one batch agent: per-message work Faust does that we never need.
+"""Faust, a fetch at a time: the worker's agent gets each Kafka fetch as one batch.
 
-* ``QuietMonitor``: the worker's own Prometheus metrics (``stream.metrics``) count posts per
-  batch, so the four Python hooks Faust's ``Monitor`` runs per message (timestamps, per-topic
-  counters, latency deques) are pure overhead.
-* ``LeanConsumer`` delivers the records of a *batch topic* as one ``FetchedBatch`` per Kafka
-  fetch (columns of values, partitions, offsets, times) into a Faust channel, which the scoring
-  agent iterates. Faust's own path makes a ``Message``, an ``Event``, a queue round trip, a stream
-  step and an ack per record: measured at ~40% of the worker's one core at 5k posts/s
-  (py-spy, ops/bench/worker_throughput.py). The agent acks a batch with ``LeanConsumer.ack_batch``
-  only after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for all its
-  offsets at once, so Faust's commit loop commits exactly as before. A rebalance
-  (``suspend_flow``), a stop or a crash still cancels a delivery at once, as in Faust's loop, and
-  batches fetched in an older consumer generation are dropped unacked, as Faust drops events.
-  Records of other topics take Faust's per-message path unchanged.
-
-* ``RawSchema``: the posts topic carries raw bytes, which Faust's schema still routes through
-  its serializer registry (settings lookups, codec dispatch) for every key and value.
+``LeanConsumer`` delivers the records of a *batch topic* as one ``FetchedBatch`` per Kafka fetch
+(columns of values, partitions, offsets, times) into a Faust channel, which the scoring agent
+iterates. Faust's own path makes a ``Message``, an ``Event``, a queue round trip, a stream step
+and an ack per record: measured at ~40% of the worker's one core at 5k posts/s (py-spy,
+ops/bench/worker_throughput.py). The agent acks a batch with ``LeanConsumer.ack_batch`` only
+after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for all its offsets at
+once, so Faust's commit loop commits exactly as before. A rebalance (``suspend_flow``), a stop or
+a crash still cancels a delivery at once, as in Faust's loop, and batches fetched in an older
+consumer generation are dropped unacked, as Faust drops events. Records of other topics take
+Faust's per-message path unchanged.
 
 Written against faust-streaming 0.15 (pinned in pyproject.toml); tests/stream exercise it with
 a real broker, including rebalances, kills and restarts.
@@ -29,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.sensors import Monitor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -46,36 +39,6 @@ class FetchedBatch:
     records: RecordBatch
     offsets_by_tp: Sequence[tuple[TP, list[int]]]
     generation_id: int  # the consumer generation it was fetched in
-
-
-class QuietMonitor(Monitor):
-    """Faust's monitor without its per-message hooks; rebalance, commit and send hooks stay."""
-
-    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-        return None
-
-    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
-        return None
-
-    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,
-                            state: Any = None) -> None:
-        return None
-
-    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
-        return None
-
-
-class RawSchema(faust.Schema[bytes, bytes]):
-    """Keys and values as the broker sent them (bytes or None), without the serializer registry."""
-
-    def compile(self, app: Any, *, on_key_decode_error: Any = None,
-                on_value_decode_error: Any = None, default_propagate: bool = False) -> Any:
-        create_event = app.create_event
-
-        async def decode(message: Any, *, propagate: bool = default_propagate) -> Any:
-            return create_event(message.key, message.value, message.headers, message)
-
-        return decode
 
 
 # Faust's consumer asks the broker to hold an empty fetch for up to 1.5 s. aiokafka sends a

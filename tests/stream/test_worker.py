@@ -110,7 +110,7 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
 
 
 def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: object) -> None:
-    values = make_input(10_000, seed=2)
+    values = make_input(30_000, seed=2)  # a few seconds of work, so the kill lands mid-stream
     produce(isolated, values)
     first = start()  # type: ignore[operator]
     wait_for(lambda: applied_count(isolated) >= 2_000, 180, "a part applied", [first])
@@ -129,6 +129,10 @@ def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: obj
 def test_two_workers_sharing_partitions_are_exact(isolated: Settings, start: object) -> None:
     values = make_input(10_000, seed=3)
     a, b = start(), start()  # type: ignore[operator]
+    # Both in the group before any input: one worker alone drains 5,000 posts in well under the
+    # time the second one takes to join.
+    wait_for(lambda: sorted(assigned(a) + assigned(b)) == list(range(isolated.partitions))
+             and bool(assigned(a)) and bool(assigned(b)), 120, "partitions split", [a, b])
     produce(isolated, values[:5_000])
     wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [a, b])
     produce(isolated, values[5_000:])
@@ -136,6 +140,15 @@ def test_two_workers_sharing_partitions_are_exact(isolated: Settings, start: obj
     time.sleep(1.0)
     assert a.metric("sentistream_posts_in_total") > 0 and b.metric("sentistream_posts_in_total") > 0
     assert_exact(isolated, values)
+
+
+def assigned(worker: Worker) -> list[int]:
+    """The partitions a worker reports in /health ([] while it starts or rebalances)."""
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/health", timeout=5)
+        return list(json.loads(body.read())["partitions"])
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: object) -> None:
