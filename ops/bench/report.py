@@ -64,7 +64,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"| {_f(acc.get('naive_vader', {}).get('macro_f1'), '{:.3f}')} "
         f"| {n['counts_check']['equal']} |",
         "",
-        f"Throughput ratio (steady drain, sentistream / naive): **{r['throughput_ratio']:.1f}x**."
+        f"Steady drain rates of {len(r['drains']['sentistream'])} alternating runs each "
+        f"(posts/s): sentistream {', '.join(f'{x:,.0f}' for x in r['drains']['sentistream'])}; "
+        f"naive {', '.join(f'{x:,.0f}' for x in r['drains']['naive'])}. "
+        f"Throughput ratio (median drain, sentistream / naive): **{r['throughput_ratio']:.1f}x**."
         f" Redis fsync: sentistream `appendfsync always`; naive {n['redis_fsync'].split(' ')[0]}"
         " (favourable to the naive one).",
         "",
