@@ -26,13 +26,14 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
 from stream.aggregates import GroupDelta
 from stream.errors import ScriptError
 from stream.keys import RESOLUTIONS, KeyScheme
+from stream.scripts import LuaScript, run_pipeline
 
 APPLIED, SKIPPED, PARTIAL = 0, 1, 2
 
@@ -67,6 +68,7 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return {0, tonumber(ARGV[3])}
 """
+APPLY_SCRIPT = LuaScript(APPLY_LUA)
 
 
 @dataclass(frozen=True)
@@ -164,41 +166,28 @@ class RedisSink:
         self.cluster = is_cluster(settings.redis_url)
         self.client: Any = (RedisCluster.from_url(settings.redis_url, **options) if self.cluster
                             else aioredis.Redis.from_url(settings.redis_url, **options))
-        self._sha = ""
 
     async def ping(self) -> None:
         await self.client.ping()
 
-    async def _load(self) -> None:
-        self._sha = str(await self.client.script_load(APPLY_LUA))
-
     async def apply(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Outcome]:
         """Run every call in one round trip; raises RedisError when Redis is not reachable."""
-        if not self._sha:
-            await self._load()
-        results = await self._run(calls, brands_seen)
-        if any(isinstance(r, NoScriptError) for r in results):
-            await self._load()  # Redis restarted and forgot the script: run the batch again
-            results = await self._run(calls, brands_seen)
+
+        def queue(pipe: Any) -> None:
+            if brands_seen:
+                # Before the scripts: a crash in between leaves a listed brand with no data
+                # yet, never data missing from the index. ZADD GT with event times is idempotent.
+                pipe.zadd(self.keys.brands, brands_seen, gt=True)
+            for call in calls:
+                APPLY_SCRIPT.queue(pipe, call.keys, call.args)
+
+        results = await run_pipeline(self.client, [APPLY_SCRIPT], queue)
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
                     raise r
                 raise ScriptError(f"the apply script failed: {r}")
-        return [Outcome(int(r[0]), int(r[1])) for r in results]
-
-    async def _run(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        if brands_seen:
-            # Before the scripts: a crash in between leaves a listed brand with no data yet,
-            # never data missing from the index. ZADD GT with event times is idempotent.
-            pipe.zadd(self.keys.brands, brands_seen, gt=True)
-        for call in calls:
-            # execute_command: redis-py's cluster pipeline refuses .evalsha() but routes this
-            # by the keys, which all share one slot.
-            pipe.execute_command("EVALSHA", self._sha, len(call.keys), *call.keys, *call.args)
-        results = list(await pipe.execute(raise_on_error=False))
-        return results[1:] if brands_seen else results
+        return [Outcome(int(r[0]), int(r[1])) for r in (results[1:] if brands_seen else results)]
 
     async def announce(self, changes: dict[str, Any]) -> None:
         """Tell live readers what was just applied (a hint to re-read, not a ledger)."""

@@ -12,7 +12,6 @@ aggregates are already applied: an alert missed during a Redis hiccup beats a st
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -20,13 +19,14 @@ from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from sentistream.settings import Settings
 from stream.alerts.detector import Alert, AlertRules, detect
 from stream.alerts.store import save_alerts
 from stream.keys import ALL_BRANDS, BUCKET_FIELDS, RESOLUTIONS, KeyScheme
 from stream.query.stats import Counts
+from stream.scripts import LuaScript, run_pipeline
 
 log = logging.getLogger(__name__)
 MINUTE = RESOLUTIONS["m"]
@@ -66,7 +66,7 @@ local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, unpack(ARGV)) end
 return out
 """
-READ_BUCKETS_SHA = hashlib.sha1(READ_BUCKETS_LUA.encode()).hexdigest()  # what EVALSHA names
+READ_BUCKETS = LuaScript(READ_BUCKETS_LUA)
 
 
 async def evaluate(client: aioredis.Redis, keys: KeyScheme, rules: AlertRules,
@@ -89,20 +89,16 @@ async def evaluate(client: aioredis.Redis, keys: KeyScheme, rules: AlertRules,
 
 async def _read_buckets(client: aioredis.Redis, key_groups: list[list[str]]) -> list[Any]:
     """The BUCKET_FIELDS of every key, grouped as given (one script call per group)."""
-    for attempt in range(2):
-        pipe = client.pipeline(transaction=False)
+
+    def queue(pipe: Any) -> None:
         for group in key_groups:
-            # execute_command, not evalsha: redis-py's cluster pipeline routes this by the keys.
-            pipe.execute_command("EVALSHA", READ_BUCKETS_SHA, len(group), *group, *BUCKET_FIELDS)
-        replies = list(await pipe.execute(raise_on_error=False))
-        if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
-            await client.script_load(READ_BUCKETS_LUA)  # first use, or Redis restarted
-            continue
-        for r in replies:
-            if isinstance(r, Exception):
-                raise r
-        return replies
-    raise AssertionError("unreachable")
+            READ_BUCKETS.queue(pipe, group, BUCKET_FIELDS)
+
+    replies = await run_pipeline(client, [READ_BUCKETS], queue)
+    for r in replies:
+        if isinstance(r, Exception):
+            raise r
+    return replies
 
 
 async def check_alerts(client: aioredis.Redis, settings: Settings,
