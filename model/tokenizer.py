@@ -127,6 +127,11 @@ def normal_form(raw: str) -> tuple[str, list[int]]:
     return _PUNCT_REPEAT.sub(r"\1\1\1", squeezed), markers
 
 
+def raw_tokens(texts: Sequence[str]) -> list[str]:
+    """The raw tokens of a whole batch from one regex pass; a ``SEP`` token ends every post."""
+    return _TOKEN.findall(prepare(texts) + SEP)
+
+
 def tokenize(text: str) -> list[str]:
     """The normalised tokens of one post (for inspection, tests and vocabulary fitting)."""
     return [normal_form(raw)[0] for raw in _TOKEN.findall(prepare([text]))]
@@ -182,7 +187,7 @@ class Tokenizer:
     def encode(self, texts: Sequence[str]) -> IntArray:
         """Feature ids of each post, padded with 0 to ``max_features`` (extra features dropped)."""
         table, cfg = self._table, self.config
-        tokens = _TOKEN.findall(prepare(texts) + SEP)
+        tokens = raw_tokens(texts)
         if len(table) > MAX_ROWS:
             table.reset()
         rows = np.fromiter(map(table.__getitem__, tokens), dtype=np.int64, count=len(tokens))

@@ -1,0 +1,1 @@
+"""Why sentiment moved: driver terms, their log-odds scores, and repost detection (pure)."""

@@ -1,0 +1,204 @@
+"""Driver terms of a batch of posts: words, #hashtags and word bigrams, once per post.
+
+The batch is split by the model's own tokenizer (``model.tokenizer.raw_tokens``: one regex pass
+over the joined texts, with the same normalisation of case, elongation, @users, URLs and
+numbers), so a term means what the model saw. Per-token work is done once per *distinct* raw
+token and remembered across batches (like ``model.token_table``); per-post work is numpy:
+
+* a word is kept unless it is a stopword (``stopwords.STOPWORDS``), shorter than 2 or longer
+  than ``MAX_TERM_CHARS`` characters, a number, a URL or an @user; ``apple's`` counts as
+  ``apple``;
+* a hashtag is kept as ``#tag`` (stopwords do not apply to hashtags);
+* a bigram is two kept plain words next to each other in the post ("battery life"; "the
+  battery is dead" gives no bigram, since "the" and "is" are dropped);
+* each term counts once per post, however often the post repeats it ("fail fail fail" is one
+  post about "fail"), so a term's count is the number of posts that use it.
+
+A brand's own names are left out of *that brand's* counts only ("apple" still explains a move
+of google's sentiment): its name, aliases, hashtags, a multi-word alias as a bigram and joined
+as a hashtag (``#applewatch``), and every bigram that contains one of its single words.
+
+Bounds: the tables of distinct raw tokens, terms and bigrams start afresh when one passes
+``MAX_TABLE`` entries (checked between batches; ~40 MB at most), and a term is at most
+``MAX_TERM_CHARS`` characters, so a hostile post cannot grow memory or a Redis member.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
+
+from model.tokenizer import HASHTAG, SEP, normal_form, raw_tokens, tokenize
+from stream.brands import Brand
+from stream.drivers.stopwords import STOPWORDS
+
+MAX_TERM_CHARS = 40
+MAX_TABLE = 200_000
+_SEP_ID, _DROP_ID = -2, -1
+_WORD = re.compile(r"[^\W\d_][\w']*")  # starts with a letter: "4g" and "_x_" are not words
+_BIGRAM_SHIFT = 32  # a bigram's key is (first id << 32) | second id
+
+Int64Array = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class BatchTerms:
+    """The terms of each post of one batch, as (post, term id) pairs sorted by post (a post
+    that repeats a term has its pair twice; counts take each post once).
+
+    ``terms`` maps an id to its text and ``excluded`` a brand to the ids of its own names; both
+    are the extractor's tables: later batches only append to them, and a fresh start replaces
+    them, so the ids of an old ``BatchTerms`` keep their meaning."""
+
+    n_posts: int
+    post: Int64Array
+    term: Int64Array
+    terms: Sequence[str]
+    excluded: Mapping[str, Sequence[int]]
+
+    def of_post(self, i: int) -> list[str]:
+        lo, hi = np.searchsorted(self.post, [i, i + 1]).tolist()
+        return sorted({self.terms[t] for t in self.term[lo:hi].tolist()})
+
+    def counts(self, posts: Sequence[int] | Int64Array, brand: str | None = None
+               ) -> dict[str, int]:
+        """Posts per term among ``posts`` (indices into the batch), without ``brand``'s names."""
+        idx = np.asarray(posts, np.int64)
+        return self.group_counts(idx, np.zeros(len(idx), np.int64), [brand])[0]
+
+    def group_counts(self, pair_post: Int64Array, pair_group: Int64Array,
+                     group_brand: Sequence[str | None]) -> list[dict[str, int]]:
+        """Posts per term in each group, in one numpy pass over the whole batch.
+
+        ``(pair_post[j], pair_group[j])`` says that post ``pair_post[j]`` belongs to group
+        ``pair_group[j]`` (a post may be in several groups, e.g. one per brand it names);
+        group ``g`` is about ``group_brand[g]``, whose own names are left out (None: none)."""
+        n_groups = len(group_brand)
+        starts = np.searchsorted(self.post, np.arange(self.n_posts + 1))
+        first = starts[pair_post]
+        lengths = starts[pair_post + 1] - first
+        total = int(lengths.sum())
+        if total == 0:
+            return [{} for _ in range(n_groups)]
+        offsets = np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
+        terms = self.term[np.arange(total) + offsets]
+        width = max(len(self.terms), 1)
+        posts = np.repeat(pair_post, lengths)
+        key = np.repeat(pair_group.astype(np.int64), lengths) * width + terms
+        drop = [g * width + np.asarray(self.excluded[b], np.int64)
+                for g, b in enumerate(group_brand) if b is not None and b in self.excluded]
+        if drop:
+            keep = ~np.isin(key, np.concatenate(drop))
+            key, posts = key[keep], posts[keep]
+            if not len(key):
+                return [{} for _ in range(n_groups)]
+        # One sort of (group, term, post) drops a post's repeats of a term and leaves the
+        # (group, term) runs in order, so counting them needs no second sort.
+        uniq = np.unique(key * self.n_posts + posts) // self.n_posts
+        starts = np.flatnonzero(np.r_[True, uniq[1:] != uniq[:-1]])
+        count = np.diff(np.r_[starts, len(uniq)])
+        uniq = uniq[starts]
+        bounds = np.searchsorted(uniq // width, np.arange(n_groups + 1)).tolist()
+        names = list(map(self.terms.__getitem__, (uniq % width).tolist()))
+        count_list = count.tolist()
+        return [dict(zip(names[lo:hi], count_list[lo:hi], strict=True))
+                for lo, hi in pairwise(bounds)]
+
+
+class TermExtractor:
+    """Turns batches of texts into ``BatchTerms``; built once per brands file."""
+
+    def __init__(self, brands: Sequence[Brand] = (),
+                 stopwords: frozenset[str] = STOPWORDS) -> None:
+        self._stopwords = stopwords
+        self._alias_words: dict[str, set[str]] = {}  # a brand's single word -> its brands
+        self._alias_bigrams: dict[str, set[str]] = {}  # "apple watch" -> {"apple"}
+        for brand in brands:
+            for name in (brand.name, *brand.aliases, *brand.hashtags):
+                words = [w for w in tokenize(name) if w != SEP]
+                if len(words) == 1:
+                    self._alias_words.setdefault(words[0], set()).add(brand.name)
+                elif words:
+                    self._alias_bigrams.setdefault(" ".join(words[:2]), set()).add(brand.name)
+                    self._alias_words.setdefault("".join(words), set()).add(brand.name)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._raw: dict[str, int] = {SEP: _SEP_ID}  # raw token -> term id, _DROP_ID or _SEP_ID
+        self._index: dict[str, int] = {}  # term -> id
+        self._terms: list[str] = []
+        self._plain = np.zeros(4096, bool)  # id -> a plain word (may start a bigram)
+        self._bigrams: dict[int, int] = {}  # bigram key -> term id
+        self._excluded: dict[str, list[int]] = {}
+
+    def extract(self, texts: Sequence[str]) -> BatchTerms:
+        """The terms of each text (one regex pass over the batch)."""
+        return self.extract_tokens(raw_tokens(texts) if texts else [], len(texts))
+
+    def extract_tokens(self, tokens: Sequence[str], n_posts: int) -> BatchTerms:
+        """The terms of a batch already split by ``model.tokenizer.raw_tokens`` (the scorer's
+        own pass over the same texts), so the worker need not split its texts twice."""
+        if max(len(self._raw), len(self._index), len(self._bigrams)) > MAX_TABLE:
+            self._reset()  # between batches, so the ids of one batch stay consistent
+        if not n_posts:
+            empty = np.zeros(0, np.int64)
+            return BatchTerms(0, empty, empty, self._terms, self._excluded)
+        raw = self._raw
+        for token in set(tokens).difference(raw):
+            raw[token] = self._token_id(token)
+        ids = np.fromiter(map(raw.__getitem__, tokens), np.int64, len(tokens))
+        is_sep = ids == _SEP_ID
+        post = np.cumsum(is_sep) - is_sep
+        kept = ids >= 0
+        plain = np.zeros(len(ids), bool)
+        plain[kept] = self._plain[ids[kept]]
+        pair = plain[:-1] & plain[1:]  # a separator is never plain: no bigram spans two posts
+        bigram_ids = self._bigram_ids((ids[:-1][pair] << _BIGRAM_SHIFT) | ids[1:][pair])
+        posts = np.concatenate((post[kept], post[:-1][pair]))
+        # Two runs sorted by post: a stable sort merges them in linear time.
+        order = np.argsort(posts, kind="stable")
+        terms = np.concatenate((ids[kept], bigram_ids))[order]
+        return BatchTerms(n_posts, posts[order], terms, self._terms, self._excluded)
+
+    def _bigram_ids(self, keys: Int64Array) -> Int64Array:
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        table = self._bigrams
+        for k in set(uniq.tolist()).difference(table):
+            first, second = self._terms[k >> _BIGRAM_SHIFT], self._terms[k & 0xFFFFFFFF]
+            text = f"{first} {second}"
+            owners = (self._alias_words.get(first, set()) | self._alias_words.get(second, set())
+                      | self._alias_bigrams.get(text, set()))
+            table[k] = self._add_term(text, False, owners)
+        found = np.fromiter(map(table.__getitem__, uniq.tolist()), np.int64, len(uniq))
+        return found[inverse]
+
+    def _token_id(self, token: str) -> int:
+        """The term id of a raw token, or _DROP_ID (once per distinct raw token)."""
+        text, markers = normal_form(token)
+        hashtag = HASHTAG in markers and token[0] == "#"
+        if not _WORD.fullmatch(text):
+            return _DROP_ID
+        if text.endswith("'s"):
+            text = text[:-2]
+        if not 2 <= len(text) <= MAX_TERM_CHARS or (not hashtag and text in self._stopwords):
+            return _DROP_ID
+        owners = self._alias_words.get(text, set())
+        return self._add_term("#" + text if hashtag else text, not hashtag, owners)
+
+    def _add_term(self, text: str, plain: bool, owners: set[str]) -> int:
+        found = self._index.get(text)
+        if found is not None:
+            return found
+        term_id = self._index[text] = len(self._terms)
+        self._terms.append(text)
+        if term_id >= len(self._plain):
+            self._plain = np.concatenate((self._plain, np.zeros(len(self._plain), bool)))
+        self._plain[term_id] = plain
+        for brand in owners:
+            self._excluded.setdefault(brand, []).append(term_id)
+        return term_id

@@ -1,0 +1,130 @@
+"""Driver terms: words, hashtags and bigrams per post; stopwords and the brand's own names out."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.tokenizer import raw_tokens
+from stream.brands import Brand
+from stream.drivers import terms as terms_module
+from stream.drivers.terms import MAX_TERM_CHARS, BatchTerms, TermExtractor
+
+BRANDS = [Brand("apple", aliases=("iphone", "apple watch"), hashtags=("shotoniphone",),
+                handles=("applesupport",)),
+          Brand("google", aliases=("google pixel",), hashtags=("teampixel",))]
+
+
+@pytest.fixture
+def extractor() -> TermExtractor:
+    return TermExtractor(BRANDS)
+
+
+def test_words_hashtags_and_bigrams_of_a_post(extractor: TermExtractor) -> None:
+    batch = extractor.extract(["The battery life is TERRIBLE!!! #Fail @bob http://t.co/x 42",
+                               "Sooooo happy with the new camera"])
+    assert batch.of_post(0) == ["#fail", "battery", "battery life", "life", "terrible"]
+    assert batch.of_post(1) == ["camera", "happy", "new", "new camera", "soo", "soo happy"]
+
+
+def test_stopwords_of_the_six_languages_go_but_english_content_words_stay(
+        extractor: TermExtractor) -> None:
+    batch = extractor.extract(["der Akku ist leer", "les batteries sont mortes",
+                               "la batería della cámara não", "war and die"])
+    assert batch.of_post(0) == ["akku", "leer"]
+    assert batch.of_post(1) == ["batteries", "mortes"]
+    assert batch.of_post(2) == ["batería", "cámara"]
+    assert batch.of_post(3) == ["die", "war"]
+
+
+def test_a_term_counts_once_per_post_and_no_bigram_crosses_posts_or_punctuation(
+        extractor: TermExtractor) -> None:
+    batch = extractor.extract(["fail fail fail", "screen. cracked", "screen", "cracked"])
+    assert batch.counts([0, 1, 2, 3]) == {"fail": 1, "fail fail": 1, "screen": 2, "cracked": 2}
+
+
+def test_a_brand_loses_its_own_names_and_only_its_own(extractor: TermExtractor) -> None:
+    text = ("Apple's new Apple Watch vs Google Pixel: iphone battery #iPhone #shotoniphone "
+            "#applewatch @AppleSupport")
+    batch = extractor.extract([text])
+    for_apple = batch.counts([0], "apple")
+    for_google = batch.counts([0], "google")
+    assert for_apple == {"new": 1, "watch": 1, "google": 1, "pixel": 1, "google pixel": 1,
+                         "battery": 1, "vs": 1, "watch vs": 1, "vs google": 1}
+    assert "apple" in for_google and "iphone" in for_google and "#iphone" in for_google
+    assert "google" not in for_google and "google pixel" not in for_google
+    assert batch.counts([0]) == {**for_apple, **for_google, **batch.counts([0], "nobody")}
+
+
+def test_long_tokens_numbers_urls_and_users_are_not_terms(extractor: TermExtractor) -> None:
+    long_word = "abcdefghij" * (MAX_TERM_CHARS // 10) + "k"
+    batch = extractor.extract([f"{long_word} 2024 4g www.x.com @someone ok"])
+    assert batch.of_post(0) == ["ok"]
+
+
+def _reference(batch: BatchTerms, pair_post: list[int], pair_group: list[int],
+               group_brand: list[str | None]) -> list[Counter[str]]:
+    """Per group: each member post once, its distinct terms, minus the brand's own names."""
+    out: list[Counter[str]] = [Counter() for _ in group_brand]
+    members = {(p, g) for p, g in zip(pair_post, pair_group, strict=True)}
+    for post, group in members:
+        brand = group_brand[group]
+        own = {batch.terms[i] for i in batch.excluded.get(brand, ())} if brand else set()
+        out[group].update(set(batch.of_post(post)) - own)
+    return out
+
+
+words = st.sampled_from(["apple", "iphone", "battery", "life", "the", "screen", "#fail",
+                         "google", "pixel", "!", "@bob", "cracked", "\n", "\x00", "é", "ok"])
+texts = st.lists(st.lists(words, max_size=12).map(" ".join), min_size=1, max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, st.data())
+def test_group_counts_equal_a_per_post_reference(batch_texts: list[str],
+                                                 data: st.DataObject) -> None:
+    batch = TermExtractor(BRANDS).extract(batch_texts)
+    n = len(batch_texts)
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 3)),
+                               max_size=3 * n))
+    pair_post = [p for p, _ in pairs]
+    pair_group = [g for _, g in pairs]
+    group_brand: list[str | None] = ["apple", "google", None, "apple"]
+    got = batch.group_counts(np.array(pair_post, np.int64), np.array(pair_group, np.int64),
+                             group_brand)
+    assert [Counter(g) for g in got] == _reference(batch, pair_post, pair_group, group_brand)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=15))
+def test_any_text_gives_the_same_terms_alone_in_a_batch_or_from_shared_tokens(
+        batch_texts: list[str]) -> None:
+    extractor = TermExtractor(BRANDS)
+    batch = extractor.extract(batch_texts)
+    assert batch.n_posts == len(batch_texts)
+    shared = extractor.extract_tokens(raw_tokens(batch_texts), len(batch_texts))
+    alone = TermExtractor(BRANDS)
+    for i, text in enumerate(batch_texts):
+        assert batch.of_post(i) == alone.extract([text]).of_post(0) == shared.of_post(i)
+
+
+def test_the_tables_start_afresh_past_their_bound_and_old_batches_stay_valid(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(terms_module, "MAX_TABLE", 50)
+    extractor = TermExtractor(BRANDS)
+    first = extractor.extract(["battery life terrible"])
+    for i in range(20):  # 20 batches of new words push the tables past 50 entries
+        extractor.extract([" ".join(f"w{i}x{j}" for j in range(10))])
+        assert len(extractor._raw) <= 50 + 11 and len(extractor._index) <= 50 + 20
+    assert first.of_post(0) == ["battery", "battery life", "life", "life terrible", "terrible"]
+    assert extractor.extract(["battery life"]).of_post(0) == ["battery", "battery life", "life"]
+
+
+def test_an_empty_batch_has_no_terms(extractor: TermExtractor) -> None:
+    batch = extractor.extract([])
+    assert batch.n_posts == 0 and batch.group_counts(
+        np.zeros(0, np.int64), np.zeros(0, np.int64), ["apple"]) == [{}]
