@@ -95,6 +95,19 @@ class Settings:
     alert_metric: str = _doc("sentiment measure the alerts watch: nss or intensity",
                              default="nss")
     alert_keep: int = _doc("alerts kept in Redis; the oldest are dropped first", default=1000)
+    # -- Alert webhook (stream/alerts/webhook.py) ---------------------------------------------
+    alert_webhook_url: str = _doc("POST each new alert here as JSON (Slack-compatible `text`); "
+                                  "empty: no webhook", default="")
+    alert_webhook_secret: Secret = _doc(
+        "HMAC-SHA256 key: when set, each POST carries X-Sentistream-Signature",
+        default=Secret(""))
+    alert_webhook_timeout_s: float = _doc("seconds one webhook POST may take", default=5.0)
+    alert_webhook_attempts: int = _doc("POSTs of one alert before it is given up", default=6)
+    alert_webhook_backoff_s: float = _doc("delay before the first retry; doubles per retry",
+                                          default=0.5)
+    alert_webhook_backoff_max_s: float = _doc("cap of the delay between retries", default=30.0)
+    alert_webhook_queue: int = _doc("alerts waiting for the webhook at most; beyond it the "
+                                    "oldest waiting alert is dropped", default=100)
 
     def __post_init__(self) -> None:
         # Derived defaults keep a single source of truth for ports.

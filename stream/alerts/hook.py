@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -23,7 +23,8 @@ from redis.exceptions import RedisError
 
 from sentistream.settings import Settings
 from stream.alerts.detector import Alert, AlertRules, detect
-from stream.alerts.store import save_alerts
+from stream.alerts.store import save_new_alerts
+from stream.alerts.webhook import WebhookConfig, WebhookSender
 from stream.keys import ALL_BRANDS, BUCKET_FIELDS, RESOLUTIONS, KeyScheme
 from stream.query.stats import Counts
 from stream.scripts import LuaScript, run_pipeline
@@ -102,8 +103,11 @@ async def _read_buckets(client: aioredis.Redis, key_groups: list[list[str]]) -> 
 
 
 async def check_alerts(client: aioredis.Redis, settings: Settings,
-                       changes: Mapping[str, Mapping[str, Any]]) -> int:
-    """Detect, store and announce alerts for a batch's changes; returns how many were new."""
+                       changes: Mapping[str, Mapping[str, Any]],
+                       on_new: Callable[[list[dict[str, Any]]], None] | None = None) -> int:
+    """Detect, store and announce alerts for a batch's changes; returns how many were new.
+
+    ``on_new`` gets the JSON of the alerts that were new (the webhook's queue)."""
     touched = touched_minutes(changes)
     if not touched:
         return 0
@@ -112,13 +116,16 @@ async def check_alerts(client: aioredis.Redis, settings: Settings,
         alerts = await evaluate(client, keys, _rules(settings), touched, time.time())
         if not alerts:
             return 0
-        new = await save_alerts(client, keys, alerts, settings.alert_keep, settings.live_maxlen)
+        new = await save_new_alerts(client, keys, alerts, settings.alert_keep,
+                                    settings.live_maxlen)
     except RedisError as exc:
         log.warning("alert check skipped for this batch: %s", exc)
         return 0
     if new:
-        log.info("%d new alert(s) among %s", new, ", ".join(a.id for a in alerts))
-    return new
+        log.info("%d new alert(s) among %s", len(new), ", ".join(a.id for a in alerts))
+        if on_new is not None:
+            on_new(new)
+    return len(new)
 
 
 class BackgroundAlerts:
@@ -132,6 +139,8 @@ class BackgroundAlerts:
     def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        webhook = WebhookConfig.from_settings(settings)
+        self.webhook = WebhookSender(webhook) if webhook is not None else None
         self._pending: dict[str, set[int]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -147,7 +156,8 @@ class BackgroundAlerts:
             merged = {b: {"minutes": sorted(m)} for b, m in self._pending.items()}
             self._pending = {}
             try:
-                await check_alerts(self.client, self.settings, merged)
+                await check_alerts(self.client, self.settings, merged,
+                                   self.webhook.offer if self.webhook is not None else None)
             except Exception as exc:  # never let the detector take the worker down
                 log.warning("alert check failed: %s", exc)
             await asyncio.sleep(max(0.0, CHECK_INTERVAL_S - (time.monotonic() - started)))

@@ -40,21 +40,29 @@ if #new > 0 then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'data', payload)
   redis.call('PUBLISH', KEYS[3], payload)
 end
-return #new
+return new
 """
 
 
 async def save_alerts(client: aioredis.Redis, keys: KeyScheme, alerts: Sequence[Alert],
                       keep: int, live_maxlen: int) -> int:
     """Store the alerts that are new and announce them; returns how many were new."""
+    return len(await save_new_alerts(client, keys, alerts, keep, live_maxlen))
+
+
+async def save_new_alerts(client: aioredis.Redis, keys: KeyScheme, alerts: Sequence[Alert],
+                          keep: int, live_maxlen: int) -> list[dict[str, Any]]:
+    """Store the alerts that are new and announce them; returns the new ones' JSON (what the
+    webhook sends: only this call saw them new, so a second worker never sends them again)."""
     if not alerts:
-        return 0
+        return []
     head = json.dumps({"at": time.time(), "brands": {}})[:-1] + ', "alerts": ['
     args: list[Any] = [keep, live_maxlen, head]
     for alert in alerts:
         args.extend((alert.id, alert.bucket, json.dumps(alert.to_json())))
     script = client.register_script(SAVE_LUA)
-    return int(await script(keys=[keys.alerts, keys.alerts_index, keys.live], args=args))
+    new = await script(keys=[keys.alerts, keys.alerts_index, keys.live], args=args)
+    return [json.loads(item) for item in new]
 
 
 async def list_alerts(client: aioredis.Redis, keys: KeyScheme, brand: str | None = None,
