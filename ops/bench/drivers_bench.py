@@ -16,6 +16,9 @@ the process's CPU clock (the machine is shared: wall time would measure the neig
   that does not depend on the machine's load.
 
 Each figure is the best of ``--repeat`` passes over ``--posts`` posts, in microseconds per post.
+With ``--redis-url`` it also measures, with ``MEMORY USAGE``, what the planned Redis state
+costs: a sorted set of the top ``--top-k`` terms (TweetEval's most frequent terms, so typical
+lengths) and a set of fingerprints (per member); the keys are deleted afterwards.
 The bare worker does ~15,000 posts per CPU-second (~66 us/post; README "Throughput of one
 worker"), so 10% of it is ~6.6 us/post for the whole feature.
 """
@@ -26,6 +29,8 @@ import argparse
 import csv
 import json
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,8 +40,8 @@ import numpy as np
 from model.scorer import SHIPPED_DIR
 from model.tokenizer import Tokenizer, raw_tokens
 from stream.brands import Brand
-from stream.drivers.reposts import fingerprints, is_retweet
-from stream.drivers.terms import TermExtractor
+from stream.drivers.reposts import fingerprints, is_retweet, member
+from stream.drivers.terms import BatchTerms, TermExtractor
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tweeteval-sentiment"
 BATCH = 2048
@@ -78,11 +83,35 @@ def group_plan(topics: Sequence[str], labels: Sequence[int]
     return pair_post, pair_group, brands
 
 
+def redis_bytes(url: str, extracted: Sequence[BatchTerms], k: int, texts: Sequence[str]
+                ) -> dict[str, float]:
+    """MEMORY USAGE of a top-k term sorted set and of a fingerprint set (per member)."""
+    import redis
+
+    counts: Counter[str] = Counter()
+    for batch in extracted:
+        counts.update(batch.counts(np.arange(batch.n_posts)))
+    client = redis.Redis.from_url(url)
+    run = uuid.uuid4().hex[:8]
+    zkey, skey = f"drivers-bench-{run}:terms", f"drivers-bench-{run}:fp"
+    try:
+        client.zadd(zkey, {t: c for t, c in counts.most_common(k)})
+        members = [member(int(f)) for f in np.unique(fingerprints(texts))]
+        client.sadd(skey, *members)
+        return {"top_k": k, "term_zset_bytes": float(client.memory_usage(zkey) or 0),
+                "fingerprint_bytes_per_member":
+                    float(client.memory_usage(skey) or 0) / len(members)}
+    finally:
+        client.delete(zkey, skey)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--redis-url", default="", help="measure the Redis memory too")
+    parser.add_argument("--top-k", type=int, default=200)
     args = parser.parse_args()
     texts, topics, labels = load(args.posts)
     brands = [Brand(t) for t in sorted({t for t in topics if t})]
@@ -128,6 +157,8 @@ def main() -> None:
                                    + us["reposts"])
     result["polar_share"] = polar
     result["feature_over_tokenizer"] = us["feature_worst"] / us["tokenizer"]
+    if args.redis_url:
+        result["redis_bytes"] = redis_bytes(args.redis_url, extracted, args.top_k, texts)
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -137,6 +168,8 @@ def main() -> None:
     for name, value in us.items():
         print(f"  {name:<22} {value:7.2f}")
     print(f"  feature_worst / model tokenizer: {result['feature_over_tokenizer']:.2f}")
+    if "redis_bytes" in result:
+        print(f"Redis: {result['redis_bytes']}")
 
 
 if __name__ == "__main__":
