@@ -7,6 +7,8 @@ minutes touched since the last one. Run inline, it was 41% of the worker's time 
 139 brands (ops/bench, README "Measured results"). One pipelined read fetches each touched
 bucket and its trailing baseline; a failure here is logged and never fails the batch, whose
 aggregates are already applied: an alert missed during a Redis hiccup beats a stalled partition.
+The alerts that were new in Redis go to the webhook, when one is set (``stream/alerts/webhook``),
+through a bounded queue: delivery never delays the next check.
 """
 
 from __future__ import annotations

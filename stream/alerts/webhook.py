@@ -116,9 +116,10 @@ _KIND_TEXT = {"sentiment_drop": "sentiment drop", "sentiment_rise": "sentiment r
 
 
 def slack_text(alert: Mapping[str, Any]) -> str:
-    """One line that says what happened, for a chat channel."""
+    """One line that says what happened, for a chat channel (Slack's control characters in
+    brands and terms escaped)."""
     kind = _KIND_TEXT.get(str(alert.get("kind")), str(alert.get("kind")))
-    head = f"sentistream: {alert.get('brand')} {kind} at {alert.get('time')}"
+    head = f"sentistream: {_escape(alert.get('brand'))} {_escape(kind)} at {alert.get('time')}"
     try:
         if alert.get("kind") == "volume_spike":
             body = (f"{float(alert['value']):.0f} posts in the minute vs "
@@ -139,7 +140,13 @@ def _drivers_text(drivers: Any) -> str:
     side = "positive" if drivers.get("side") == "positive" else "negative"
     terms = [str(d["term"]) for d in drivers.get(side) or [] if isinstance(d, Mapping)
              and "term" in d]
-    return f"; drivers: {', '.join(terms[:3])}" if terms else ""
+    return f"; drivers: {_escape(', '.join(terms[:3]))}" if terms else ""
+
+
+def _escape(value: Any) -> str:
+    """Slack's escaping of &, < and >: a brand named "<!channel>" (brands come from posts)
+    must not notify a whole channel."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class WebhookSender:

@@ -125,8 +125,9 @@ async def test_an_alert_is_posted_as_signed_json_with_slack_text(ok_hook: Hook) 
     assert request.headers["Content-Type"] == "application/json"
     payload = json.loads(request.body)
     assert {k: v for k, v in payload.items() if k != "text"} == ALERT
-    assert payload["text"] == ("sentistream: at&t {x} sentiment drop at 2025-12-01T21:00:00Z: "
-                               "nss -0.62 vs baseline +0.18, 140 posts (z -7.2)")
+    assert payload["text"] == ("sentistream: at&amp;t {x} sentiment drop at "
+                               "2025-12-01T21:00:00Z: nss -0.62 vs baseline +0.18, 140 posts "
+                               "(z -7.2)")
 
 
 async def test_a_tampered_body_fails_the_signature(ok_hook: Hook) -> None:
@@ -239,6 +240,12 @@ def test_slack_text_of_a_volume_spike_and_of_an_alert_with_drivers() -> None:
     with_drivers = {**ALERT, "drivers": {"negative": [{"term": "battery"}, {"term": "update"}]}}
     assert slack_text(with_drivers).endswith("; drivers: battery, update")
     assert slack_text({"id": "x", "kind": "odd"}).endswith("see `sentistream alerts`")
+    # Brands come from posts: one named "<!channel>" must not notify a Slack channel.
+    hostile = {**ALERT, "brand": "<!channel> & <@U123>",
+               "drivers": {"negative": [{"term": "<!here>"}]}}
+    text = slack_text(hostile)
+    assert "<" not in text and ">" not in text
+    assert "&lt;!channel&gt; &amp; &lt;@U123&gt;" in text and text.endswith("&lt;!here&gt;")
 
 
 @pytest.mark.integration
