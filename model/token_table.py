@@ -75,6 +75,10 @@ class TokenTable(dict[str, int]):
     def reset(self) -> None:
         self.clear()
         self._pending = []
+        # Row -> raw token, and a count of resets: what lets a reader of the rows (the driver
+        # terms, stream/drivers/terms.py) map rows to its own ids without a dict lookup.
+        self.raws: list[str] = []
+        self.generation = getattr(self, "generation", -1) + 1
         self[self._separator]  # row 0: the separator between posts
         self.flush()
 
@@ -82,6 +86,7 @@ class TokenTable(dict[str, int]):
         row = len(self)
         self[raw] = row
         self._pending.append(raw)
+        self.raws.append(raw)
         return row
 
     def flush(self) -> None:

@@ -184,13 +184,27 @@ class Tokenizer:
         vocab = {token: FIRST_WORD_ID + i for i, token in enumerate(common)}
         return cls(vocab, config, sentiment_lexicon() if config.lexicon else None)
 
+    @property
+    def table(self) -> TokenTable:
+        """Raw token -> row; ``table.raws`` maps a row back (see ``encode_rows``)."""
+        return self._table
+
     def encode(self, texts: Sequence[str]) -> IntArray:
         """Feature ids of each post, padded with 0 to ``max_features`` (extra features dropped)."""
-        table, cfg = self._table, self.config
+        return self.encode_rows(texts)[0]
+
+    def encode_rows(self, texts: Sequence[str]) -> tuple[IntArray, Int64Array]:
+        """``encode``, and the table row of every raw token of the batch (row 0 ends a post),
+        valid while ``table.generation`` is unchanged: for readers of the same tokens."""
+        table = self._table
         tokens = raw_tokens(texts)
         if len(table) > MAX_ROWS:
             table.reset()
         rows = np.fromiter(map(table.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        return self._features(texts, rows), rows
+
+    def _features(self, texts: Sequence[str], rows: Int64Array) -> IntArray:
+        table, cfg = self._table, self.config
         table.flush()  # fills the rows of tokens seen for the first time, all at once
         is_sep = rows == 0
         post = np.cumsum(is_sep) - is_sep  # post of every token (a separator ends its post)

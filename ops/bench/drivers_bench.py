@@ -9,6 +9,9 @@ the process's CPU clock (the machine is shared: wall time would measure the neig
 * ``extract``: ``TermExtractor.extract`` (terms of every post) with warm tables, as on a
   long-running worker;
 * ``extract_cold``: the same with fresh tables (a worker's first batches, after a brands reload);
+* ``extract_tokens``: from the token list of the scorer's pass (only the polar posts count in
+  ``feature_shared_tokens``, the worker knowing the labels first);
+* ``extract_rows``: from the rows of the scorer's ``Tokenizer.encode_rows`` (every post);
 * ``group_counts``: term counts per (brand, class) group and per (_all, class), what the
   worker will write;
 * ``reposts``: ``is_retweet`` + ``fingerprints``;
@@ -149,12 +152,19 @@ def main() -> None:
         lambda: [extractor.extract_tokens(t, len(texts[p])) for t, p in zip(tokens, parts,
                                                                             strict=True)],
         n, args.repeat)
+    # The scorer encodes every batch anyway; with its rows, terms need no token pass of their
+    # own (encode_rows runs outside the timing: it is the model's cost, not this feature's).
+    encoded = [tokenizer.encode_rows(texts[p])[1] for p in parts]
+    us["extract_rows"] = best_us_per_post(
+        lambda: [extractor.extract_rows(r, tokenizer.table, len(texts[p]))
+                 for r, p in zip(encoded, parts, strict=True)], n, args.repeat)
     polar = sum(1 for label in labels if label != 1) / n
     # Worst case: every post is polar and needs its terms; typical: only the polar ones do
     # (the worker knows the labels before it extracts).
     us["feature_worst"] = us["extract"] + us["group_counts"] + us["reposts"]
     us["feature_shared_tokens"] = (us["extract_tokens"] * polar + us["group_counts"]
                                    + us["reposts"])
+    us["feature_shared_rows"] = us["extract_rows"] + us["group_counts"] + us["reposts"]
     result["polar_share"] = polar
     result["feature_over_tokenizer"] = us["feature_worst"] / us["tokenizer"]
     if args.redis_url:

@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,15 @@ _WORD = re.compile(r"[^\W\d_][\w']*")  # starts with a letter: "4g" and "_x_" ar
 _BIGRAM_SHIFT = 32  # a bigram's key is (first id << 32) | second id
 
 Int64Array = npt.NDArray[np.int64]
+
+
+class TokenRows(Protocol):
+    """What ``extract_rows`` reads of the model's token table (``model.token_table``)."""
+
+    @property
+    def raws(self) -> list[str]: ...
+    @property
+    def generation(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -135,23 +145,46 @@ class TermExtractor:
         self._plain = np.zeros(4096, bool)  # id -> a plain word (may start a bigram)
         self._bigrams: dict[int, int] = {}  # bigram key -> term id
         self._excluded: dict[str, list[int]] = {}
+        self._row_table: TokenRows | None = None  # the model's table that _row_ids follows
+        self._row_generation = -1
+        self._row_ids = np.zeros(0, np.int64)  # its row -> our term id (or _DROP_ID, _SEP_ID)
 
     def extract(self, texts: Sequence[str]) -> BatchTerms:
         """The terms of each text (one regex pass over the batch)."""
         return self.extract_tokens(raw_tokens(texts) if texts else [], len(texts))
 
     def extract_tokens(self, tokens: Sequence[str], n_posts: int) -> BatchTerms:
-        """The terms of a batch already split by ``model.tokenizer.raw_tokens`` (the scorer's
-        own pass over the same texts), so the worker need not split its texts twice."""
-        if max(len(self._raw), len(self._index), len(self._bigrams)) > MAX_TABLE:
-            self._reset()  # between batches, so the ids of one batch stay consistent
-        if not n_posts:
-            empty = np.zeros(0, np.int64)
-            return BatchTerms(0, empty, empty, self._terms, self._excluded)
+        """The terms of a batch already split by ``model.tokenizer.raw_tokens``."""
+        self._check_bounds()
         raw = self._raw
         for token in set(tokens).difference(raw):
             raw[token] = self._token_id(token)
         ids = np.fromiter(map(raw.__getitem__, tokens), np.int64, len(tokens))
+        return self._terms_of(ids, n_posts)
+
+    def extract_rows(self, rows: Int64Array, table: TokenRows, n_posts: int) -> BatchTerms:
+        """The terms of a batch the model's tokenizer just encoded (``Tokenizer.encode_rows``):
+        its rows map to terms with numpy, so the worker splits and looks up its texts once."""
+        self._check_bounds()
+        if table.generation != self._row_generation or table is not self._row_table:
+            self._row_table, self._row_generation = table, table.generation
+            self._row_ids = np.zeros(0, np.int64)
+        known = len(self._row_ids)
+        if len(table.raws) > known:
+            raw = self._raw
+            fresh = [raw[t] if t in raw else raw.setdefault(t, self._token_id(t))
+                     for t in table.raws[known:]]
+            self._row_ids = np.concatenate((self._row_ids, np.asarray(fresh, np.int64)))
+        return self._terms_of(self._row_ids[rows], n_posts)
+
+    def _check_bounds(self) -> None:
+        if max(len(self._raw), len(self._index), len(self._bigrams)) > MAX_TABLE:
+            self._reset()  # between batches, so the ids of one batch stay consistent
+
+    def _terms_of(self, ids: Int64Array, n_posts: int) -> BatchTerms:
+        if not n_posts:
+            empty = np.zeros(0, np.int64)
+            return BatchTerms(0, empty, empty, self._terms, self._excluded)
         is_sep = ids == _SEP_ID
         post = np.cumsum(is_sep) - is_sep
         kept = ids >= 0

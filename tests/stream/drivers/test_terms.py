@@ -128,3 +128,45 @@ def test_an_empty_batch_has_no_terms(extractor: TermExtractor) -> None:
     batch = extractor.extract([])
     assert batch.n_posts == 0 and batch.group_counts(
         np.zeros(0, np.int64), np.zeros(0, np.int64), ["apple"]) == [{}]
+
+
+def _tokenizer():  # type: ignore[no-untyped-def]
+    from model.scorer import SHIPPED_DIR
+    from model.tokenizer import Tokenizer
+
+    return Tokenizer.load(SHIPPED_DIR)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=60), min_size=1, max_size=8), min_size=1,
+                max_size=4))
+def test_the_model_tokenizers_rows_give_the_same_terms(batches: list[list[str]]) -> None:
+    tokenizer = _tokenizer()
+    shared, alone = TermExtractor(BRANDS), TermExtractor(BRANDS)
+    for batch_texts in batches:
+        features, rows = tokenizer.encode_rows(batch_texts)
+        assert (features == tokenizer.encode(batch_texts)).all()
+        from_rows = shared.extract_rows(rows, tokenizer.table, len(batch_texts))
+        own = alone.extract(batch_texts)
+        assert [from_rows.of_post(i) for i in range(len(batch_texts))] == \
+            [own.of_post(i) for i in range(len(batch_texts))]
+
+
+def test_rows_follow_a_reset_of_the_model_table_and_of_our_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = _tokenizer()
+    extractor = TermExtractor(BRANDS)
+    texts = ["battery life terrible", "screen cracked again"]
+    _, rows = tokenizer.encode_rows(texts)
+    before = extractor.extract_rows(rows, tokenizer.table, 2)
+    generation = tokenizer.table.generation
+    tokenizer.table.reset()  # what encode does past MAX_ROWS: every row means something else
+    tokenizer.table.flush()
+    assert tokenizer.table.generation == generation + 1 and tokenizer.table.raws == ["\n"]
+    _, rows = tokenizer.encode_rows(texts[::-1])
+    after = extractor.extract_rows(rows, tokenizer.table, 2)
+    assert after.of_post(0) == before.of_post(1) and after.of_post(1) == before.of_post(0)
+    monkeypatch.setattr(terms_module, "MAX_TABLE", 5)  # now our own tables start afresh
+    _, rows = tokenizer.encode_rows(texts)
+    again = extractor.extract_rows(rows, tokenizer.table, 2)
+    assert [again.of_post(i) for i in range(2)] == [before.of_post(i) for i in range(2)]
