@@ -17,10 +17,14 @@ def infra() -> None:
 
 
 @infra.command()
-def up() -> None:
+@click.option("--sasl", is_flag=True,
+              help="Also listen with SASL (PLAIN, SCRAM-SHA-256/512) on "
+                   "SENTISTREAM_KAFKA_SASL_PORT for the user "
+                   "SENTISTREAM_KAFKA_SASL_USERNAME/_PASSWORD.")
+def up(sasl: bool) -> None:
     """Start Kafka and Redis (idempotent: reuses our running services)."""
     settings = get_settings()
-    for name, outcome, seconds in up_all(settings):
+    for name, outcome, seconds in up_all(settings, sasl=sasl):
         click.echo(f"{name:<6} {outcome} in {seconds:.1f}s")
     _print_status()
 

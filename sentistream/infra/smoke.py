@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from sentistream.kafka_security import aiokafka_options, kafka_python_options, preflight
 from sentistream.settings import Settings
 
 SMOKE_TOPIC = "sentistream.smoke"
@@ -25,8 +26,10 @@ def round_trip(settings: Settings, timeout_s: float = 30.0) -> RoundTrip:
     from kafka import KafkaProducer
 
     payload = f"smoke-{uuid.uuid4()}"
+    preflight(settings)  # refused credentials: a clear error now, not a bootstrap timeout
     started = time.monotonic()
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                             **kafka_python_options(settings))
     try:
         metadata = producer.send(SMOKE_TOPIC, payload.encode()).get(timeout=timeout_s)
     finally:
@@ -50,7 +53,7 @@ async def _read_back(settings: Settings, partition: int, offset: int, timeout_s:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **aiokafka_options(settings))
     await consumer.start()
     try:
         tp = TopicPartition(SMOKE_TOPIC, partition)
