@@ -82,7 +82,7 @@ def test_a_full_redis_refuses_writes_and_evicts_nothing(services: Settings,
         client = redis.Redis.from_url(settings.redis_url)
         written = 0
         with pytest.raises(redis.exceptions.OutOfMemoryError):
-            for written in range(1000):  # noqa: B007 - the count is checked after the loop
+            for written in range(1000):
                 client.set(f"fill:{written}", b"x" * 50_000)
         assert 0 < written < 1000
         assert all(client.exists(f"fill:{i}") for i in range(written)), "nothing evicted"
