@@ -166,11 +166,14 @@ class KafkaBroker:
             *(f"{prefix}.{m.lower()}.sasl.jaas.config={scram}" for m in SCRAM_MECHANISMS),
         ]
 
-    def has_sasl_listener(self) -> bool:
+    def sasl_config_current(self) -> bool:
+        """Whether the running broker's config has the SASL listener of these settings."""
         try:
-            return f"{SASL_LISTENER}://" in self.paths.config.read_text()
+            written = set(self.paths.config.read_text().splitlines())
         except FileNotFoundError:
             return False
+        listener = f"{SASL_LISTENER}://127.0.0.1:{self.settings.kafka_sasl_port}"
+        return any(listener in line for line in written) and set(self._sasl_config()) <= written
 
     def create_scram_user(self) -> None:
         """Store the SCRAM credentials of the configured user (KRaft keeps them in metadata)."""
@@ -224,10 +227,12 @@ class KafkaBroker:
         if self.sasl:
             _sasl_user(self.settings)  # fail before starting anything
         if self.process.is_running():
-            if self.sasl and not self.has_sasl_listener():
+            if self.sasl and not self.sasl_config_current():
+                # PLAIN's users are read once, at start-up: a restart is the only way to change.
                 raise InfraError(
-                    "the running local broker has no SASL listener: stop it with `sentistream "
-                    "infra down`, then run `sentistream infra up --sasl`")
+                    "the running local broker has no SASL listener, or one for another user or "
+                    "password: stop it with `sentistream infra down`, then run `sentistream "
+                    "infra up --sasl`")
             if not self.healthy():
                 self._wait_ready(log_offset=0)
             if self.sasl:

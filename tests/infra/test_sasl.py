@@ -129,3 +129,14 @@ def test_a_worker_consumes_and_produces_through_sasl(sasl: Settings, tmp_path: P
              [worker])
     # The worker's own produces (scored posts) went through the SASL listener too.
     assert len(_read_back(sasl, sasl.topic_scored, len(values))) == len(values)
+
+
+def test_infra_up_sasl_refuses_a_running_broker_configured_for_another_password(
+        sasl: Settings) -> None:
+    from sentistream.errors import InfraError
+    from sentistream.infra.kafka import KafkaBroker
+
+    other = sasl.replace(kafka_sasl_password=Secret("a-new-password"))
+    with pytest.raises(InfraError, match="infra down"):
+        KafkaBroker(other, sasl=True).up()
+    assert KafkaBroker(sasl, sasl=True).up() == "already running"
