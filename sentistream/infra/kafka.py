@@ -59,13 +59,15 @@ class KafkaBroker:
 
     name = "kafka"
 
-    def __init__(self, settings: Settings, sasl: bool = False) -> None:
+    def __init__(self, settings: Settings, sasl: bool | None = None) -> None:
         self.settings = settings
-        self.sasl = sasl  # also listen with SASL on kafka_sasl_port (`infra up --sasl`)
         self.paths = KafkaPaths(
             root=settings.state_dir / "kafka",
             libs=settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs",
         )
+        # Also listen with SASL on kafka_sasl_port (`infra up --sasl`). None keeps the mode of
+        # the last start, so that a restart (fault injection, benchmarks) does not drop it.
+        self.sasl = self.has_sasl_listener() if sasl is None else sasl
         self.process = ManagedProcess("kafka", self.paths.root / "kafka.pid", str(self.paths.root))
 
     @property
@@ -165,6 +167,12 @@ class KafkaBroker:
             f"{prefix}.plain.sasl.jaas.config={plain}",
             *(f"{prefix}.{m.lower()}.sasl.jaas.config={scram}" for m in SCRAM_MECHANISMS),
         ]
+
+    def has_sasl_listener(self) -> bool:
+        try:
+            return f"{SASL_LISTENER}://" in self.paths.config.read_text()
+        except FileNotFoundError:
+            return False
 
     def sasl_config_current(self) -> bool:
         """Whether the running broker's config has the SASL listener of these settings."""

@@ -140,3 +140,21 @@ def test_infra_up_sasl_refuses_a_running_broker_configured_for_another_password(
     with pytest.raises(InfraError, match="infra down"):
         KafkaBroker(other, sasl=True).up()
     assert KafkaBroker(sasl, sasl=True).up() == "already running"
+    # A restart without the flag (fault injection, benchmarks) keeps the SASL listener.
+    assert KafkaBroker(sasl).sasl and not KafkaBroker(sasl, sasl=False).sasl
+
+
+def test_infra_status_checks_the_configured_login(sasl: Settings) -> None:
+    def status(settings: Settings) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
+        env.update(settings.to_env())
+        return subprocess.run([sys.executable, "-m", "sentistream.cli", "infra", "status"],
+                              env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    good = status(sasl)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"as {sasl.kafka_sasl_username} (SASL_PLAINTEXT)" in good.stdout
+    bad = status(sasl.replace(kafka_sasl_password=WRONG))
+    assert bad.returncode == 1
+    assert "login  FAILED" in bad.stdout and "SENTISTREAM_KAFKA_SASL_PASSWORD" in bad.stdout
+    assert WRONG.reveal() not in bad.stdout + bad.stderr
