@@ -110,6 +110,9 @@ class Settings:
     kafka_ssl_key_password: Secret = _doc("password of the client key file", default=Secret(""))
     kafka_sasl_port: int = _doc("SASL_PLAINTEXT listener of the local broker under `infra up "
                                 "--sasl`; default <kafka_port>+2", default=0)
+    kafka_tls_port: int = _doc("SASL_SSL listener of the local broker under `infra up --sasl` "
+                               "(CA: <state_dir>/kafka/tls/ca.pem); default <kafka_port>+3",
+                               default=0)
     # -- Redis security and limits ------------------------------------------------------------
     redis_password: Secret = _doc("password of the local Redis (requirepass); also used for "
                                   "SENTISTREAM_REDIS_URL when that URL has none",
@@ -131,6 +134,8 @@ class Settings:
                                _with_password(self.redis_url, self.redis_password.reveal()))
         if not self.kafka_sasl_port:
             object.__setattr__(self, "kafka_sasl_port", self.kafka_port + 2)
+        if not self.kafka_tls_port:
+            object.__setattr__(self, "kafka_tls_port", self.kafka_port + 3)
         _check_kafka_security(self)
 
     def __repr__(self) -> str:

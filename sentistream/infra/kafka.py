@@ -20,11 +20,13 @@ from sentistream.errors import (
     ServiceNotReadyError,
 )
 from sentistream.infra.process import ManagedProcess, ensure_port_free, port_open
+from sentistream.infra.tls import LocalTls
 from sentistream.settings import Settings
 
 READY_LINE = b"Kafka Server started"
 START_TIMEOUT_S = 120.0
 SASL_LISTENER = "SASL_PLAINTEXT"
+TLS_LISTENER = "SASL_SSL"
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
@@ -121,9 +123,11 @@ class KafkaBroker:
         advertised = [f"PLAINTEXT://localhost:{s.kafka_port}"]
         protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
         if self.sasl:
-            listeners.append(f"{SASL_LISTENER}://127.0.0.1:{s.kafka_sasl_port}")
-            advertised.append(f"{SASL_LISTENER}://localhost:{s.kafka_sasl_port}")
-            protocols.append(f"{SASL_LISTENER}:{SASL_LISTENER}")
+            for name, port in ((SASL_LISTENER, s.kafka_sasl_port),
+                               (TLS_LISTENER, s.kafka_tls_port)):
+                listeners.append(f"{name}://127.0.0.1:{port}")
+                advertised.append(f"{name}://localhost:{port}")
+                protocols.append(f"{name}:{name}")
         lines = [
             "# Written by `sentistream infra up`; edits are overwritten.",
             "process.roles=broker,controller",
@@ -155,18 +159,25 @@ class KafkaBroker:
         with os.fdopen(fd, "w") as out:
             out.write("\n".join(lines))
 
+    @property
+    def tls(self) -> LocalTls:
+        return LocalTls(self.paths.root / "tls")
+
     def _sasl_config(self) -> list[str]:
-        """A SASL listener with PLAIN (a JAAS user) and SCRAM (users created after start-up)."""
+        """The SASL listeners, without and with TLS, each with PLAIN (a JAAS user) and SCRAM
+        (users created after start-up); the TLS one presents a certificate of our local CA."""
         user, password = _sasl_user(self.settings)
-        prefix = f"listener.name.{SASL_LISTENER.lower()}"
         plain = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
                  f'user_{user}="{password}";')
         scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-        return [
-            f"sasl.enabled.mechanisms=PLAIN,{','.join(SCRAM_MECHANISMS)}",
-            f"{prefix}.plain.sasl.jaas.config={plain}",
-            *(f"{prefix}.{m.lower()}.sasl.jaas.config={scram}" for m in SCRAM_MECHANISMS),
-        ]
+        lines = [f"sasl.enabled.mechanisms=PLAIN,{','.join(SCRAM_MECHANISMS)}"]
+        for name in (SASL_LISTENER, TLS_LISTENER):
+            prefix = f"listener.name.{name.lower()}"
+            lines.append(f"{prefix}.plain.sasl.jaas.config={plain}")
+            lines += [f"{prefix}.{m.lower()}.sasl.jaas.config={scram}" for m in SCRAM_MECHANISMS]
+        tls = f"listener.name.{TLS_LISTENER.lower()}"
+        return [*lines, f"{tls}.ssl.keystore.type=PEM",
+                f"{tls}.ssl.keystore.location={self.tls.server}"]
 
     def has_sasl_listener(self) -> bool:
         try:
@@ -252,6 +263,9 @@ class KafkaBroker:
         if self.sasl:
             ensure_port_free(self.settings.kafka_sasl_port, "the Kafka SASL listener",
                              "SENTISTREAM_KAFKA_SASL_PORT")
+            ensure_port_free(self.settings.kafka_tls_port, "the Kafka SASL_SSL listener",
+                             "SENTISTREAM_KAFKA_TLS_PORT")
+            self.tls.ensure()
         self.ensure_jars()
         self.write_config()
         self.format_storage()

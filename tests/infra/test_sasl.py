@@ -1,5 +1,6 @@
-"""Kafka with SASL: the local broker's SASL listener (`infra up --sasl`, started by ops/test.sh),
-used by both producer clients, topic admin, the smoke test, the health check and a worker."""
+"""Kafka with SASL, without and with TLS: the local broker's SASL_PLAINTEXT and SASL_SSL
+listeners (`infra up --sasl`, started by ops/test.sh), used by both producer clients, topic
+admin, the smoke test, the health check and a worker."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from producers.sink import SinkOptions, open_sink
-from sentistream.infra.kafka import check_kafka, metadata_ok
+from sentistream.infra.kafka import KafkaBroker, check_kafka, metadata_ok
 from sentistream.infra.process import port_open
 from sentistream.infra.smoke import round_trip
 from sentistream.kafka_security import KafkaAuthError, kafka_python_options
@@ -40,6 +41,19 @@ def sasl(isolated: Settings) -> Settings:
         pytest.skip(message)
     return isolated.replace(kafka_bootstrap=f"localhost:{isolated.kafka_sasl_port}",
                             kafka_security_protocol="SASL_PLAINTEXT")
+
+
+@pytest.fixture
+def tls(sasl: Settings) -> Settings:
+    """This test's settings, talking to the SASL_SSL listener, trusting the local CA."""
+    return sasl.replace(kafka_bootstrap=f"localhost:{sasl.kafka_tls_port}",
+                        kafka_security_protocol="SASL_SSL",
+                        kafka_ssl_cafile=str(KafkaBroker(sasl).tls.ca))
+
+
+@pytest.fixture(params=["SASL_PLAINTEXT", "SASL_SSL"])
+def secured(request: pytest.FixtureRequest, sasl: Settings) -> Settings:
+    return sasl if request.param == "SASL_PLAINTEXT" else request.getfixturevalue("tls")
 
 
 def _read_back(settings: Settings, topic: str, expected: int) -> list[bytes]:
@@ -73,8 +87,23 @@ def test_both_producer_clients_round_trip_through_sasl(sasl: Settings, mechanism
     assert sorted(_read_back(settings, settings.topic_posts, 200)) == sorted(values)
 
 
-def test_smoke_round_trip_through_sasl(sasl: Settings) -> None:
-    assert round_trip(sasl).payload.startswith("smoke-")
+@pytest.mark.parametrize("client", ["kafka-python", "aiokafka"])
+def test_both_producer_clients_round_trip_through_sasl_over_tls(tls: Settings,
+                                                                client: str) -> None:
+    test_both_producer_clients_round_trip_through_sasl(tls, "SCRAM-SHA-256", client)
+
+
+def test_smoke_round_trip_through_sasl(secured: Settings) -> None:
+    assert round_trip(secured).payload.startswith("smoke-")
+
+
+def test_an_untrusted_broker_certificate_fails_at_once_naming_the_ca_setting(
+        tls: Settings) -> None:
+    untrusted = tls.replace(kafka_ssl_cafile="")  # the system's CAs do not know our local CA
+    started = time.monotonic()
+    with pytest.raises(KafkaAuthError, match="SENTISTREAM_KAFKA_SSL_CAFILE"):
+        ensure_topics(untrusted)
+    assert time.monotonic() - started < 10
 
 
 def test_the_sasl_listener_refuses_a_client_without_credentials(sasl: Settings) -> None:
@@ -116,8 +145,9 @@ def worker_dir(tmp_path: Path) -> Iterator[list[Worker]]:
         worker.stop()
 
 
-def test_a_worker_consumes_and_produces_through_sasl(sasl: Settings, tmp_path: Path,
+def test_a_worker_consumes_and_produces_through_sasl(secured: Settings, tmp_path: Path,
                                                      worker_dir: list[Worker]) -> None:
+    sasl = secured
     values = make_input(400, seed=13)
     worker = Worker(sasl, tmp_path, sasl.worker_web_port + 170)
     worker_dir.append(worker)
@@ -134,7 +164,6 @@ def test_a_worker_consumes_and_produces_through_sasl(sasl: Settings, tmp_path: P
 def test_infra_up_sasl_refuses_a_running_broker_configured_for_another_password(
         sasl: Settings) -> None:
     from sentistream.errors import InfraError
-    from sentistream.infra.kafka import KafkaBroker
 
     other = sasl.replace(kafka_sasl_password=Secret("a-new-password"))
     with pytest.raises(InfraError, match="infra down"):
