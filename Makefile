@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 
-.PHONY: help demo test lint typecheck fmt infra-up infra-down infra-status clean
+.PHONY: help demo test bench lint typecheck fmt infra-up infra-down infra-status clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -12,6 +12,9 @@ demo:  ## set up everything and run the live demo (Kafka + Redis + worker + gene
 
 test:  ## set up everything, start test Kafka + Redis, run lint, mypy and all tests
 	ops/test.sh
+
+bench:  ## install the `bench` extra, run the end-to-end benchmark (BENCH_ARGS="--backlog 20000 ...")
+	ops/bench.sh $(BENCH_ARGS)
 
 lint:  ## ruff
 	$(VENV)/bin/ruff check .

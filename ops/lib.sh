@@ -30,7 +30,9 @@ ensure_venv() {
     echo "==> installing sentistream[$extras] into $VENV (first run downloads packages)"
     "$PY" -m pip install -q --upgrade pip setuptools wheel
     "$PY" -m pip install -q -e "$ROOT[$extras]"
-    rm -f "$VENV"/.installed-*
+    # Stamps of other extras stay valid while pyproject.toml is unchanged (installing the bench
+    # extra must not make the next `make test` reinstall); a changed pyproject voids them all.
+    find "$VENV" -maxdepth 1 -name '.installed-*' ! -name ".installed-${stamp%%-*}-*" -delete
     touch "$VENV/.installed-$stamp"
   fi
 }

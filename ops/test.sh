@@ -16,6 +16,11 @@ export SENTISTREAM_KAFKA_CONTROLLER_PORT="${SENTISTREAM_KAFKA_CONTROLLER_PORT:-1
 export SENTISTREAM_REDIS_PORT="${SENTISTREAM_REDIS_PORT:-16379}"
 export SENTISTREAM_WORKER_WEB_PORT="${SENTISTREAM_WORKER_WEB_PORT:-16066}"
 export SENTISTREAM_API_PORT="${SENTISTREAM_API_PORT:-18000}"
+# The broker also listens with SASL, without and with TLS (SENTISTREAM_KAFKA_SASL_PORT and
+# SENTISTREAM_KAFKA_TLS_PORT, default Kafka port + 2 and + 3), for this user, so that
+# tests/infra/test_sasl.py can log in; PLAINTEXT stays the default of the other tests.
+export SENTISTREAM_KAFKA_SASL_USERNAME="${SENTISTREAM_KAFKA_SASL_USERNAME:-sentistream-test}"
+export SENTISTREAM_KAFKA_SASL_PASSWORD="${SENTISTREAM_KAFKA_SASL_PASSWORD:-test-only-password}"
 # Integration tests fail (never skip) when the services are missing.
 export SENTISTREAM_TEST_REQUIRE_SERVICES=1
 
@@ -26,7 +31,7 @@ echo "==> lint and types"
 echo "==> starting test services in $SENTISTREAM_STATE_DIR"
 # The trap comes first: if Kafka fails to start, the Redis already started is stopped too.
 trap '"$VENV/bin/sentistream" infra down || true' EXIT
-"$VENV/bin/sentistream" infra up
+"$VENV/bin/sentistream" infra up --sasl
 
 echo "==> tests"
 "$VENV/bin/pytest" -rs "$@"

@@ -19,6 +19,7 @@ from producers.delivery import DeliveryLedger
 from producers.errors import ProducerError
 from producers.partitioning import Partitioner
 from producers.sink import SinkOptions
+from sentistream.kafka_security import aiokafka_options, describe_failure
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 
@@ -46,9 +47,8 @@ class AioBatchSink(DeliveryLedger):
             partitions = self._call(self._producer.partitions_for(self.topic))
         except Exception as exc:
             self._stop_loop()
-            raise ProducerError(
-                f"cannot produce to {self.topic} at {settings.kafka_bootstrap} ({exc}); "
-                "is Kafka running? `sentistream infra up` starts a local one") from exc
+            raise ProducerError(f"cannot produce to {self.topic}: "
+                                f"{describe_failure(settings, exc)}") from exc
         self._partitioner = Partitioner(partitions)
 
     async def _start(self, settings: Settings) -> Any:
@@ -59,7 +59,7 @@ class AioBatchSink(DeliveryLedger):
             bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
             compression_type=None if opts.compression == "none" else opts.compression,
             linger_ms=opts.linger_ms, max_batch_size=opts.batch_size,
-            max_request_size=opts.max_request_size)
+            max_request_size=opts.max_request_size, **aiokafka_options(settings))
         await producer.start()
         return producer
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 from producers.delivery import DeliveryLedger
 from producers.errors import ProducerError
 from producers.partitioning import Partitioner
+from sentistream.kafka_security import describe_failure, kafka_python_options
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 
@@ -89,12 +90,12 @@ class PostSink(DeliveryLedger):
                 max_request_size=options.max_request_size,
                 delivery_timeout_ms=options.delivery_timeout_ms,
                 metrics_enabled=False,  # per-record sensor updates cost ~10% of send()
+                **kafka_python_options(settings),
             )
             partitions = self._producer.partitions_for(self.topic)
         except KafkaError as exc:
-            raise ProducerError(
-                f"cannot produce to {self.topic} at {settings.kafka_bootstrap} ({exc}); "
-                "is Kafka running? `sentistream infra up` starts a local one") from exc
+            raise ProducerError(f"cannot produce to {self.topic}: "
+                                f"{describe_failure(settings, exc)}") from exc
         # The default partitioner's choice, computed per batch (see producers.partitioning).
         self._partitioner = Partitioner(partitions)
 

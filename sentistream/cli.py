@@ -15,7 +15,8 @@ import click
 
 from sentistream import __version__
 from sentistream.errors import SentistreamError
-from sentistream.settings import describe_environment
+from sentistream.redact import install_log_redaction, redact_text
+from sentistream.settings import describe_environment, get_settings
 
 # name -> "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
@@ -81,13 +82,14 @@ def cli(verbose: int) -> None:
     """sentistream: live per-brand social-media sentiment, from Kafka to Redis."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction(get_settings().secrets())
 
 
 def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="sentistream", standalone_mode=True)
     except SentistreamError as exc:  # pragma: no cover - click handles most exits itself
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact_text(str(exc))}", err=True)
         sys.exit(exc.exit_code)
 
 

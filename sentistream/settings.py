@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 ENV_PREFIX = "SENTISTREAM_"
 
@@ -41,7 +42,7 @@ def _doc(text: str, **kwargs: Any) -> Any:
     return field(metadata={"doc": text}, **kwargs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     # -- Kafka -------------------------------------------------------------------------------
     kafka_port: int = _doc("port of the local broker that `infra up` starts", default=9092)
@@ -108,6 +109,32 @@ class Settings:
     alert_webhook_backoff_max_s: float = _doc("cap of the delay between retries", default=30.0)
     alert_webhook_queue: int = _doc("alerts waiting for the webhook at most; beyond it the "
                                     "oldest waiting alert is dropped", default=100)
+    # -- Kafka security: SASL/TLS passed to every Kafka client (producers, worker, admin) -----
+    kafka_security_protocol: str = _doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+                                        default="PLAINTEXT")
+    kafka_sasl_mechanism: str = _doc("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols)",
+                                     default="SCRAM-SHA-256")
+    kafka_sasl_username: str = _doc("SASL user name", default="")
+    kafka_sasl_password: Secret = _doc("SASL password", default=Secret(""))
+    kafka_ssl_cafile: str = _doc("CA bundle (PEM) of the brokers' certificates; default: the "
+                                 "system's CAs", default="")
+    kafka_ssl_certfile: str = _doc("client certificate (PEM) for mutual TLS", default="")
+    kafka_ssl_keyfile: str = _doc("private key (PEM) of the client certificate", default="")
+    kafka_ssl_key_password: Secret = _doc("password of the client key file", default=Secret(""))
+    kafka_sasl_port: int = _doc("SASL_PLAINTEXT listener of the local broker under `infra up "
+                                "--sasl`; default <kafka_port>+2", default=0)
+    kafka_tls_port: int = _doc("SASL_SSL listener of the local broker under `infra up --sasl` "
+                               "(CA: <state_dir>/kafka/tls/ca.pem); default <kafka_port>+3",
+                               default=0)
+    # -- Redis security and limits ------------------------------------------------------------
+    redis_password: Secret = _doc("password of the local Redis (requirepass); also used for "
+                                  "SENTISTREAM_REDIS_URL when that URL has none",
+                                  default=Secret(""))
+    redis_maxmemory: str = _doc("memory cap of the local Redis, noeviction: when full, writes "
+                                "wait and nothing is dropped (0 = no cap)", default="1gb")
+    # -- Worker web server ---------------------------------------------------------------------
+    worker_web_bind: str = _doc("address the worker's HTTP server (/metrics, /health) listens "
+                                "on; 0.0.0.0 exposes it to the network", default="127.0.0.1")
 
     def __post_init__(self) -> None:
         # Derived defaults keep a single source of truth for ports.
@@ -115,6 +142,26 @@ class Settings:
             object.__setattr__(self, "kafka_bootstrap", f"localhost:{self.kafka_port}")
         if not self.redis_url:
             object.__setattr__(self, "redis_url", f"redis://localhost:{self.redis_port}/0")
+        if self.redis_password and urlsplit(self.redis_url).password is None:
+            object.__setattr__(self, "redis_url",
+                               _with_password(self.redis_url, self.redis_password.reveal()))
+        if not self.kafka_sasl_port:
+            object.__setattr__(self, "kafka_sasl_port", self.kafka_port + 2)
+        if not self.kafka_tls_port:
+            object.__setattr__(self, "kafka_tls_port", self.kafka_port + 3)
+        _check_kafka_security(self)
+
+    def __repr__(self) -> str:
+        # Secrets mask themselves; a password inside a URL setting (redis_url) must be masked too.
+        from sentistream.redact import redact_text
+
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return redact_text(f"Settings({shown})")
+
+    def secrets(self) -> list[str]:
+        """The revealed values of every secret setting, for log redaction."""
+        return [getattr(self, f.name).reveal() for f in fields(self)
+                if isinstance(getattr(self, f.name), Secret) and getattr(self, f.name)]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +179,34 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The ``SENTISTREAM_*`` variables that make a child process read these same settings."""
         return {env_name(f.name): _unparse(getattr(self, f.name)) for f in fields(self)}
+
+
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` (percent-encoded) as its userinfo's password."""
+    parts = urlsplit(url)
+    user = quote(parts.username or "", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_kafka_security(s: Settings) -> None:
+    from sentistream.errors import ConfigError
+
+    if s.kafka_security_protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ConfigError(f"SENTISTREAM_KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol!r} "
+                          f"is not one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}")
+    if not s.kafka_security_protocol.startswith("SASL_"):
+        return
+    if s.kafka_sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+        raise ConfigError(f"SENTISTREAM_KAFKA_SASL_MECHANISM={s.kafka_sasl_mechanism!r} is not "
+                          f"one of {', '.join(KAFKA_SASL_MECHANISMS)}")
+    if not s.kafka_sasl_username or not s.kafka_sasl_password:
+        raise ConfigError(f"SENTISTREAM_KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol} needs "
+                          "SENTISTREAM_KAFKA_SASL_USERNAME and SENTISTREAM_KAFKA_SASL_PASSWORD")
 
 
 def env_name(field_name: str) -> str:
@@ -160,14 +235,23 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
         raise ConfigError(f"{env_name(f.name)}={raw!r} is not a valid {kind}: {exc}") from exc
 
 
-def describe_environment() -> str:
-    """The environment variables and their defaults, for --help and the README."""
+def describe_environment(width: int = 100) -> str:
+    """The environment variables and their defaults, one per line, for --help and the README.
+
+    Starts with click's no-rewrap marker (a line of ``\\b``): without it click joins the list
+    into one paragraph. Long descriptions wrap under themselves, never under the name.
+    """
+    import textwrap
+
     defaults = Settings()
-    lines = []
+    lines = ["\b"]
     for f in fields(Settings):
         default = getattr(defaults, f.name)
         shown = "(unset)" if isinstance(default, Secret) else str(default)
-        lines.append(f"  {env_name(f.name):<36} {f.metadata['doc']} [{shown}]")
+        name = f"  {env_name(f.name):<38} "
+        text = f"{f.metadata['doc']} [{shown}]"
+        lines += textwrap.wrap(text, width, initial_indent=name,
+                               subsequent_indent=" " * len(name))
     return "\n".join(lines)
 
 

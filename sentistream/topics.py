@@ -7,6 +7,7 @@ import logging
 import time
 
 from sentistream.errors import InfraError
+from sentistream.kafka_security import describe_failure, kafka_python_options, preflight
 from sentistream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,19 +28,17 @@ def ensure_topics(settings: Settings, names: list[str] | None = None,
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     wanted = names if names is not None else topic_names(settings)
+    preflight(settings)  # refused credentials: say so now, not after the bootstrap timeout
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                     request_timeout_ms=10_000)
+                                     request_timeout_ms=10_000,
+                                     **kafka_python_options(settings))
             break
         except KafkaError as exc:
             if time.monotonic() > deadline:
-                raise InfraError(
-                    f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}). Is it running? "
-                    "`sentistream infra up` starts a local one; SENTISTREAM_KAFKA_BOOTSTRAP "
-                    "points elsewhere."
-                ) from exc
+                raise InfraError(describe_failure(settings, exc)) from exc
             time.sleep(1.0)
     try:
         existing = set(admin.list_topics())

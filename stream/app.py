@@ -17,6 +17,8 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from sentistream.kafka_security import faust_credentials
+from sentistream.redact import redact_url
 from sentistream.settings import Settings
 from stream.lean import FetchedBatch, LeanApp
 from stream.metrics import WorkerMetrics
@@ -39,6 +41,8 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
         web_port=settings.worker_web_port,
+        web_bind=settings.worker_web_bind,  # loopback unless told: /metrics, /router, /table
+        broker_credentials=faust_credentials(settings),  # SASL/TLS as configured (or None)
         web_in_thread=False,
         datadir=str(settings.state_dir / "faust"),
         autodiscover=False,
@@ -105,7 +109,7 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
     async def check_redis() -> None:
         await sink.ping()  # fail loudly at start-up rather than at the first batch
         log.info("worker %s: Redis at %s answers; scoring with model %s", app.conf.id,
-                 settings.redis_url, scorer.version)
+                 redact_url(settings.redis_url), scorer.version)
 
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:

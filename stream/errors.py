@@ -25,6 +25,11 @@ class ScriptError(StreamError):
     """The Redis apply script failed for another reason than a lost connection (a bug)."""
 
 
+class RedisFullError(StreamError):
+    """Redis reached maxmemory (noeviction): the batch is retried, unacked, until memory is freed
+    or the cap is raised (SENTISTREAM_REDIS_MAXMEMORY for the local Redis)."""
+
+
 class ModelUnavailableError(StreamError):
     """The sentiment model could not be loaded; the message names the file and the fix."""
 

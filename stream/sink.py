@@ -26,12 +26,12 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
 from stream.aggregates import GroupDelta
-from stream.errors import ScriptError
+from stream.errors import RedisFullError, ScriptError
 from stream.keys import RESOLUTIONS, KeyScheme
 from stream.scripts import LuaScript, run_pipeline
 
@@ -186,6 +186,11 @@ class RedisSink:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
                     raise r
+                if isinstance(r, OutOfMemoryError):  # scripts fail before their first write
+                    raise RedisFullError(
+                        f"Redis is full ({r}): this batch waits and is retried; free memory, "
+                        "shorten retention or raise maxmemory (SENTISTREAM_REDIS_MAXMEMORY for "
+                        "the local Redis)")
                 raise ScriptError(f"the apply script failed: {r}")
         return [Outcome(int(r[0]), int(r[1])) for r in (results[1:] if brands_seen else results)]
 

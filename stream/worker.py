@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sentistream.redact import redact_url
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.errors import ModelUnavailableError
@@ -40,7 +41,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
         redis.Redis.from_url(settings.redis_url, socket_timeout=5).ping()
     except redis.RedisError as exc:
         raise SinkUnavailableError(
-            f"Redis at {settings.redis_url} does not answer ({exc}); start it with "
+            f"Redis at {redact_url(settings.redis_url)} does not answer ({exc}); start it with "
             "`sentistream infra up` or set SENTISTREAM_REDIS_URL") from exc
     app = create_app(settings, load_scorer(settings))
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sentistream.infra.kafka import metadata_ok
+from sentistream.redact import redact_url
 from sentistream.settings import Settings, get_settings
 
 # Set by ops/test.sh: missing services are then a failure with a reason, never a skip.
@@ -21,7 +22,7 @@ def _services_problem(settings: Settings) -> str | None:
     try:
         redis.Redis.from_url(settings.redis_url, socket_timeout=2).ping()
     except redis.RedisError as exc:
-        return f"Redis at {settings.redis_url} is not reachable ({exc})"
+        return f"Redis at {redact_url(settings.redis_url)} is not reachable ({exc})"
     if not metadata_ok(settings.kafka_bootstrap):
         return f"Kafka at {settings.kafka_bootstrap} does not answer a metadata request"
     return None

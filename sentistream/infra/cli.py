@@ -6,9 +6,11 @@ import sys
 
 import click
 
+from sentistream.errors import InfraError
+from sentistream.infra.kafka import check_kafka
 from sentistream.infra.services import down_all, status_all, up_all
 from sentistream.infra.smoke import round_trip
-from sentistream.settings import get_settings
+from sentistream.settings import Settings, get_settings
 
 
 @click.group()
@@ -17,10 +19,14 @@ def infra() -> None:
 
 
 @infra.command()
-def up() -> None:
+@click.option("--sasl", is_flag=True,
+              help="Also listen with SASL (PLAIN, SCRAM-SHA-256/512) on "
+                   "SENTISTREAM_KAFKA_SASL_PORT for the user "
+                   "SENTISTREAM_KAFKA_SASL_USERNAME/_PASSWORD.")
+def up(sasl: bool) -> None:
     """Start Kafka and Redis (idempotent: reuses our running services)."""
     settings = get_settings()
-    for name, outcome, seconds in up_all(settings):
+    for name, outcome, seconds in up_all(settings, sasl=sasl):
         click.echo(f"{name:<6} {outcome} in {seconds:.1f}s")
     _print_status()
 
@@ -48,13 +54,29 @@ def status() -> None:
 
 
 def _print_status() -> bool:
+    settings = get_settings()
     all_ok = True
-    for st in status_all(get_settings()):
+    for st in status_all(settings):
         state = "healthy" if st.healthy else "DOWN"
         pid = f"pid {st.pid}" if st.pid else "(no sentistream process)"
         click.echo(f"{st.name:<6} {state:<8} {st.address:<16} {pid}")
         all_ok &= st.healthy
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        all_ok &= _print_kafka_login(settings)
     return all_ok
+
+
+def _print_kafka_login(settings: Settings) -> bool:
+    """With SASL/TLS configured: can the clients log in to SENTISTREAM_KAFKA_BOOTSTRAP?"""
+    who = settings.kafka_sasl_username or "TLS client"
+    try:
+        check_kafka(settings)
+    except InfraError as exc:
+        click.echo(f"{'login':<6} {'FAILED':<8} {exc}")
+        return False
+    click.echo(f"{'login':<6} {'ok':<8} {settings.kafka_bootstrap:<16} as {who} "
+               f"({settings.kafka_security_protocol})")
+    return True
 
 
 @click.command()

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from sentistream.errors import DependencyMissingError, ServiceNotReadyError
 from sentistream.infra.process import ManagedProcess, ensure_port_free, port_open
@@ -55,7 +56,8 @@ class RedisServer:
 
     def write_config(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.config.write_text("\n".join([
+        password = local_password(self.settings)
+        lines = [
             "# Written by `sentistream infra up`; edits are overwritten.",
             "bind 127.0.0.1",
             f"port {self.settings.redis_port}",
@@ -68,8 +70,18 @@ class RedisServer:
             "appendonly yes",
             "appendfsync always",
             'save ""',
+            # A full Redis refuses writes instead of evicting aggregates: the worker retries the
+            # batch (unacked) until memory is freed or the cap raised, so nothing is lost.
+            f"maxmemory {self.settings.redis_maxmemory or '0'}",
+            "maxmemory-policy noeviction",
+            *([f"requirepass {_quoted(password)}"] if password else []),
             "",
-        ]))
+        ]
+        # The password is in the file: readable by its owner only, from its creation on.
+        self.config.unlink(missing_ok=True)
+        fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("\n".join(lines))
 
     def up(self) -> str:
         if self.process.is_running():
@@ -94,12 +106,18 @@ class RedisServer:
                                    f"see {self.log}")
 
     def healthy(self) -> bool:
+        """PING with the configured password: through SENTISTREAM_REDIS_URL when it names this
+        server, else on the local port (a password-protected Redis answers NOAUTH otherwise)."""
         if not port_open(self.settings.redis_port):
             return False
         import redis
 
         try:
-            client = redis.Redis(port=self.settings.redis_port, socket_timeout=2.0)
+            if _names_local_server(self.settings):
+                client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2.0)
+            else:
+                client = redis.Redis(port=self.settings.redis_port, socket_timeout=2.0,
+                                     password=local_password(self.settings) or None)
             return bool(client.ping())
         except redis.RedisError:
             return False
@@ -107,3 +125,19 @@ class RedisServer:
     def down(self) -> bool:
         return self.process.stop(timeout=30.0)
 
+
+
+def local_password(settings: Settings) -> str:
+    """The local Redis's password: SENTISTREAM_REDIS_PASSWORD, else the one in the Redis URL."""
+    return settings.redis_password.reveal() or unquote(urlsplit(settings.redis_url).password or "")
+
+
+def _names_local_server(settings: Settings) -> bool:
+    url = urlsplit(settings.redis_url)
+    return (url.hostname in ("localhost", "127.0.0.1", "::1")
+            and (url.port or 6379) == settings.redis_port)
+
+
+def _quoted(value: str) -> str:
+    """A value for redis.conf: double-quoted, with its quotes and backslashes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -32,14 +32,16 @@ class ServiceStatus:
     pid: int | None
 
 
-def local_services(settings: Settings) -> list[Service]:
-    return [RedisServer(settings), KafkaBroker(settings)]
+def local_services(settings: Settings, sasl: bool = False) -> list[Service]:
+    return [RedisServer(settings), KafkaBroker(settings, sasl=sasl)]
 
 
-def up_all(settings: Settings) -> list[tuple[str, str, float]]:
-    """Start every service; returns (name, what happened, seconds) for each."""
+def up_all(settings: Settings, sasl: bool = False) -> list[tuple[str, str, float]]:
+    """Start every service; returns (name, what happened, seconds) for each.
+
+    ``sasl`` adds a SASL listener to the broker (see ``KafkaBroker``)."""
     report = []
-    for service in local_services(settings):
+    for service in local_services(settings, sasl):
         started = time.monotonic()
         outcome = service.up()
         report.append((service.name, outcome, time.monotonic() - started))

@@ -7,7 +7,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from sentistream.kafka_security import aiokafka_options, kafka_python_options, preflight
 from sentistream.settings import Settings
+from sentistream.topics import ensure_topics
 
 SMOKE_TOPIC = "sentistream.smoke"
 
@@ -19,19 +21,26 @@ class RoundTrip:
     redis_ms: float
 
 
-def round_trip(settings: Settings, timeout_s: float = 30.0) -> RoundTrip:
+def round_trip(settings: Settings, timeout_s: float = 30.0,
+               topic: str = SMOKE_TOPIC) -> RoundTrip:
     """Send one record with kafka-python, read it back with aiokafka, store and read it in Redis."""
     import redis
     from kafka import KafkaProducer
 
     payload = f"smoke-{uuid.uuid4()}"
+    preflight(settings)  # refused credentials: a clear error now, not a bootstrap timeout
+    # Created first: sending to a missing topic makes kafka-python log "ERROR kafka.cluster:
+    # Topic ... not found" while the broker auto-creates it, on every healthy first start.
+    ensure_topics(settings, [topic])
     started = time.monotonic()
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                             **kafka_python_options(settings))
     try:
-        metadata = producer.send(SMOKE_TOPIC, payload.encode()).get(timeout=timeout_s)
+        metadata = producer.send(topic, payload.encode()).get(timeout=timeout_s)
     finally:
         producer.close()
-    received = asyncio.run(_read_back(settings, metadata.partition, metadata.offset, timeout_s))
+    received = asyncio.run(_read_back(settings, topic, metadata.partition, metadata.offset,
+                                      timeout_s))
     if received != payload:
         raise RuntimeError(f"round trip returned {received!r}, expected {payload!r}")
     kafka_ms = (time.monotonic() - started) * 1000
@@ -46,14 +55,15 @@ def round_trip(settings: Settings, timeout_s: float = 30.0) -> RoundTrip:
     return RoundTrip(payload, kafka_ms, (time.monotonic() - started) * 1000)
 
 
-async def _read_back(settings: Settings, partition: int, offset: int, timeout_s: float) -> str:
+async def _read_back(settings: Settings, topic: str, partition: int, offset: int,
+                     timeout_s: float) -> str:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **aiokafka_options(settings))
     await consumer.start()
     try:
-        tp = TopicPartition(SMOKE_TOPIC, partition)
+        tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, offset)
         record = await asyncio.wait_for(consumer.getone(), timeout_s)
