@@ -66,6 +66,8 @@ def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Ite
             progress.update(stats, force=True)
             progress.close()
             click.echo(stats.summary(what))
+            for note in stats.notes:
+                click.echo(note)
             if sink.failed:
                 click.echo(f"delivery failures: {sink.error_summary()}", err=True)
         finally:
