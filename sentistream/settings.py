@@ -95,6 +95,16 @@ class Settings:
     alert_metric: str = _doc("sentiment measure the alerts watch: nss or intensity",
                              default="nss")
     alert_keep: int = _doc("alerts kept in Redis; the oldest are dropped first", default=1000)
+    # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
+    replay_max_row_bytes: int = _doc(
+        "longest row `replay` reads (a JSONL/CSV line, a JSON array item); longer: bad rows",
+        default=1 << 20)
+    replay_max_decompressed_mib: int = _doc(
+        "a gzipped `replay` input that inflates past this many MiB stops the replay",
+        default=4096)
+    replay_sort_max_mib: int = _doc(
+        "`replay --order auto` sorts inputs up to this many MiB in memory, streams larger ones",
+        default=16)
 
     def __post_init__(self) -> None:
         # Derived defaults keep a single source of truth for ports.
