@@ -27,8 +27,7 @@ _FAST_TRIES = 4  # '}' candidates tried before the scanner takes over
 _MAX_DEPTH = 1024  # orjson's own nesting limit: deeper items can never parse
 _WS = re.compile(rb"[ \t\r\n]*")
 _OUTSIDE = re.compile(rb'["{}\[\],]')
-_INSIDE = re.compile(rb'["\\]')
-_LBRACE, _RBRACE, _LBRACKET, _RBRACKET, _COMMA, _QUOTE, _BACKSLASH = b'{}[],"\\'
+_LBRACE, _RBRACE, _LBRACKET, _RBRACKET, _COMMA, _QUOTE = b'{}[],"'
 
 
 class _Broken(Exception):
@@ -166,14 +165,15 @@ def _item_end(window: _Window, cap: int) -> int | None:
             if skipping:
                 window.pos = 0
             continue
-        if in_string:
-            match = _INSIDE.search(data, i)
-            if match is None:
-                i = len(data)
-            elif data[match.start()] == _BACKSLASH:
-                i = match.start() + 2  # may point past the chunk: the refill keeps it right
+        if in_string:  # find() (memchr), not a regex: texts are the long spans of an item
+            quote = data.find(b'"', i)
+            escape = data.find(b"\\", i, len(data) if quote < 0 else quote)
+            if escape >= 0:
+                i = escape + 2  # may point past the chunk: the refill keeps it right
+            elif quote >= 0:
+                in_string, i = False, quote + 1
             else:
-                in_string, i = False, match.end()
+                i = len(data)
             continue
         match = _OUTSIDE.search(data, i)
         if match is None:

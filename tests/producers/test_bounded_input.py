@@ -107,6 +107,21 @@ def test_a_huge_json_array_item_is_a_bad_row_and_its_neighbours_survive(tmp_path
     assert peak < 8, f"a 16 MiB item cost {peak:.1f} MiB"  # a few chunks, not the item
 
 
+@pytest.mark.parametrize("cap,kept", [(MIB, False), (4 * MIB, True)])
+def test_escapes_across_read_chunks(tmp_path: Path, cap: int, kept: bool) -> None:
+    # ~2.3 MB of escaped quotes and backslashes: the scanner meets escapes at chunk boundaries,
+    # and must neither end the item early nor lose the items after it.
+    text = '\\"' * 600_000 + " } ] , "
+    path = tmp_path / "escapes.json"
+    path.write_bytes(orjson.dumps([post(0), {"id": "esc", "text": text, "x": [{}]}, post(2)]))
+    got = load(path, ReadLimits(max_row_bytes=cap))
+    assert [p["id"] for p in got.posts] == (["p0", "esc", "p2"] if kept else ["p0", "p2"])
+    if kept:
+        assert got.posts[1]["text"] == text
+    else:
+        assert [n for n, _, _ in got.bad] == [2]
+
+
 @pytest.mark.parametrize("body,posts,reason", [
     (b'[{"text": "a"}, {"text": "b"} {"text": "c"}]', ["a", "b"], "expected ',' or ']'"),
     (b'[{"text": "a"}, {"text": "b"', ["a"], "ends inside"),
