@@ -250,4 +250,5 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
     finally:
         report.close()
         if report.count:
-            click.echo(f"{report.count} bad rows (with line numbers) in {report.path}")
+            listed = "" if report.listed == report.count else f", the first {report.listed:,}"
+            click.echo(f"{report.count} bad rows (with line numbers{listed}) in {report.path}")

@@ -303,3 +303,18 @@ def test_time_order_refuses_an_input_over_the_sort_limit(tmp_path: Path) -> None
     with pytest.raises(InputError, match="--sort-max-mib"):
         replay(tmp_path, path, sink=sink, order="time", sort_max_bytes=10_000)
     assert sink.ids == []  # refused before anything was sent
+
+
+# -- the bad-rows report -------------------------------------------------------------------------
+def test_the_bad_rows_report_lists_a_bounded_number_of_rows(tmp_path: Path) -> None:
+    # A file of nothing but bad lines must not write a report as large as itself.
+    report = BadRowReport(tmp_path / "bad.tsv", max_listed=3)
+    report.add("in.jsonl", [(1, "invalid JSON", "{"), (2, "invalid JSON", "{")])
+    report.add("in.jsonl", [(3, "invalid JSON", "{"), (4, "not a JSON object", "[]"),
+                            (5, "invalid JSON", "{")])
+    report.close()
+    lines = (tmp_path / "bad.tsv").read_text().splitlines()
+    assert report.count == 5 and report.listed == 3
+    assert [line.split("\t")[1] for line in lines[1:4]] == ["1", "2", "3"]
+    assert lines[4].startswith("(more)\t\t2 more bad rows not listed")
+    assert len(lines) == 5
