@@ -137,6 +137,7 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
             topic: str | None, client: str) -> None:
     """Send one post per stdin line (JSON object or plain text) as soon as it is read."""
     from producers.live import run_produce
+    from producers.sources import capped_lines
 
     try:
         sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
@@ -146,7 +147,8 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
     stats = RunStats()
     progress = Progress(None, enabled=not quiet)
     with producing(sink, stats, progress, "produce"):
-        run_produce(sink, sys.stdin.buffer, stats, progress, key_by)
+        lines = capped_lines(sys.stdin.buffer, get_settings().replay_max_row_bytes)
+        run_produce(sink, lines, stats, progress, key_by)
 
 
 @click.command()

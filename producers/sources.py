@@ -17,8 +17,8 @@ from producers.compressed import open_binary
 from producers.json_array import read_json_array
 from producers.rows import BATCH_ROWS, RawBatch, ReadLimits, batch_full
 
-__all__ = ["BATCH_ROWS", "FORMATS", "Format", "RawBatch", "ReadLimits", "detect_format",
-           "estimate_rows", "open_binary", "read_rows"]
+__all__ = ["BATCH_ROWS", "FORMATS", "Format", "RawBatch", "ReadLimits", "capped_lines",
+           "detect_format", "estimate_rows", "open_binary", "read_rows"]
 
 Format = Literal["csv", "jsonl", "json"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "json")
@@ -192,6 +192,17 @@ def _read_jsonl(stream: IO[bytes], limits: ReadLimits) -> Iterator[RawBatch]:
             batch = RawBatch()
     if batch.rows or batch.bad:
         yield batch
+
+
+def capped_lines(stream: IO[bytes], cap: int) -> Iterator[bytes]:
+    """Lines of at most ``cap`` bytes; a longer one is dropped as it is read and yields b""."""
+    readline = stream.readline
+    while line := readline(cap + 1):
+        if len(line) > cap and not line.endswith(b"\n"):
+            while (rest := readline(_SKIP_CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            line = b""
+        yield line
 
 
 def _excerpt(line: bytes) -> str:

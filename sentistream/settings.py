@@ -97,7 +97,7 @@ class Settings:
     alert_keep: int = _doc("alerts kept in Redis; the oldest are dropped first", default=1000)
     # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
     replay_max_row_bytes: int = _doc(
-        "longest row `replay` reads (a JSONL/CSV line, a JSON array item); longer: bad rows",
+        "longest row `replay` or `produce` reads (a line, a JSON array item); longer: bad rows",
         default=1 << 20)
     replay_max_decompressed_mib: int = _doc(
         "a gzipped `replay` input that inflates past this many MiB stops the replay",

@@ -318,3 +318,17 @@ def test_the_bad_rows_report_lists_a_bounded_number_of_rows(tmp_path: Path) -> N
     assert [line.split("\t")[1] for line in lines[1:4]] == ["1", "2", "3"]
     assert lines[4].startswith("(more)\t\t2 more bad rows not listed")
     assert len(lines) == 5
+
+
+def test_produce_skips_a_stdin_line_over_the_cap() -> None:
+    import io
+
+    from producers.live import run_produce
+    from producers.sources import capped_lines
+
+    data = b'{"id": "a", "text": "first"}\n' + b"x" * 5000 + b"\nplain text\n"
+    sink, stats = CountingSink(), RunStats()
+    run_produce(sink, capped_lines(io.BytesIO(data), 1000), stats,  # type: ignore[arg-type]
+                Progress(enabled=False))
+    assert sink.acked == 2 and sink.ids[0] == "a"
+    assert (stats.read, stats.skipped) == (3, 1)
