@@ -25,6 +25,7 @@ _CHUNK = 1 << 20
 _REFILL_BELOW = 1 << 16  # read ahead before an item when less than this is buffered
 _FAST_TRIES = 4  # '}' candidates tried before the scanner takes over
 _MAX_DEPTH = 1024  # orjson's own nesting limit: deeper items can never parse
+_WS_BYTES = b" \t\r\n"
 _WS = re.compile(rb"[ \t\r\n]*")
 _OUTSIDE = re.compile(rb'["{}\[\],]')
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET, _COMMA, _QUOTE = b'{}[],"'
@@ -57,6 +58,8 @@ class _Window:
 
     def skip_ws(self) -> bool:
         """Move past whitespace; False at the end of the stream."""
+        if self.pos < len(self.data) and self.data[self.pos] not in _WS_BYTES:
+            return True  # compact JSON: no regex call per item
         while True:
             match = _WS.match(self.data, self.pos)
             self.pos = match.end() if match else self.pos
@@ -107,22 +110,23 @@ def read_json_array(stream: IO[bytes], limits: ReadLimits) -> Iterator[RawBatch]
 def _read_item(window: _Window, cap: int, number: int, batch: RawBatch) -> None:
     if len(window.data) - window.pos < _REFILL_BELOW:
         window.more(window.pos)
-    data, start = window.data, window.pos
-    excerpt = _excerpt(data, start)
-    row: Any = _fast_object(window, cap) if data[start] == _LBRACE else None
+    start = window.pos
+    row: Any = _fast_object(window, cap) if window.data[start] == _LBRACE else None
     if row is None:
+        excerpt = window.data[start:start + 120]
         end = _item_end(window, cap)
         if end is None:
-            batch.bad.append((number, f"item longer than {cap} bytes (--max-row-bytes)", excerpt))
+            batch.bad.append((number, f"item longer than {cap} bytes (--max-row-bytes)",
+                              _excerpt(excerpt)))
             return
         data, start, window.pos = window.data, window.pos, end
         try:
             row = orjson.loads(data[start:end])
         except orjson.JSONDecodeError as exc:
-            batch.bad.append((number, f"invalid JSON: {exc}", excerpt))
+            batch.bad.append((number, f"invalid JSON: {exc}", _excerpt(excerpt)))
             return
         if not isinstance(row, dict):
-            batch.bad.append((number, "item is not a JSON object", excerpt))
+            batch.bad.append((number, "item is not a JSON object", _excerpt(excerpt)))
             return
     batch.lines.append(number)
     batch.rows.append(row)
@@ -203,5 +207,5 @@ def _item_end(window: _Window, cap: int) -> int | None:
         return end
 
 
-def _excerpt(data: bytes, start: int) -> str:
+def _excerpt(data: bytes, start: int = 0) -> str:
     return data[start:start + 120].decode("utf-8", "replace")
