@@ -77,9 +77,10 @@ def read_json_array(stream: IO[bytes], limits: ReadLimits) -> Iterator[RawBatch]
         raise InputError(f"not a JSON array: it starts with {head!r}; name JSON Lines files "
                          "*.jsonl or pass --format jsonl")
     window.pos += 1
-    batch, number = RawBatch(), 0
+    batch, number, at = RawBatch(), 0, 1  # at: the item a broken structure is reported on
     try:
         while True:
+            at = number + 1
             if not window.skip_ws():
                 raise _Broken(f"the file ends inside the array, after item {number} (truncated?)")
             byte = window.data[window.pos]
@@ -102,7 +103,7 @@ def read_json_array(stream: IO[bytes], limits: ReadLimits) -> Iterator[RawBatch]
                 yield batch
                 batch = RawBatch()
     except _Broken as exc:
-        batch.bad.append((number + 1, f"invalid JSON array: {exc}", ""))
+        batch.bad.append((at, f"invalid JSON array: {exc}", ""))
     if batch.rows or batch.bad:
         yield batch
 

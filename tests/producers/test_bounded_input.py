@@ -122,20 +122,20 @@ def test_escapes_across_read_chunks(tmp_path: Path, cap: int, kept: bool) -> Non
         assert [n for n, _, _ in got.bad] == [2]
 
 
-@pytest.mark.parametrize("body,posts,reason", [
-    (b'[{"text": "a"}, {"text": "b"} {"text": "c"}]', ["a", "b"], "expected ',' or ']'"),
-    (b'[{"text": "a"}, {"text": "b"', ["a"], "ends inside"),
-    (b'[{"text": "a"}, {"text": b}, {"text": "c"}]', ["a", "c"], "invalid JSON"),
-    (b'[{"text": "a"}] {"text": "after"}', ["a"], "after the array"),
-    (b'[' * 5000 + b']' * 5000, [], "deeper than"),
+@pytest.mark.parametrize("body,posts,item,reason", [
+    (b'[{"text": "a"}, {"text": "b"} {"text": "c"}]', ["a", "b"], 3, "expected ',' or ']'"),
+    (b'[{"text": "a"}, {"text": "b"', ["a"], 2, "ends inside"),
+    (b'[{"text": "a"}, {"text": b}, {"text": "c"}]', ["a", "c"], 2, "invalid JSON"),
+    (b'[{"text": "a"}] {"text": "after"}', ["a"], 2, "after the array"),
+    (b'[' * 5000 + b']' * 5000, [], 1, "deeper than"),
 ])
 def test_broken_json_arrays_keep_what_came_before(
-        tmp_path: Path, body: bytes, posts: list[str], reason: str) -> None:
+        tmp_path: Path, body: bytes, posts: list[str], item: int, reason: str) -> None:
     path = tmp_path / "broken.json"
     path.write_bytes(body)
     got = load(path)
     assert [p["text"] for p in got.posts] == posts
-    assert any(reason in r for _, r, _ in got.bad), got.bad
+    assert [(n, reason in r) for n, r, _ in got.bad] == [(item, True)], got.bad
 
 
 def test_a_json_lines_file_named_json_is_refused_with_a_hint(tmp_path: Path) -> None:
