@@ -72,39 +72,41 @@ class _CappedLines:
     """
 
     def __init__(self, text: IO[str], cap: int) -> None:
-        self._readline, self.cap = text.readline, cap
+        self._readline, self.cap, self._ask = text.readline, cap, cap + 1
         self.number = 0  # physical lines read
         self.record_chars = 0  # of the record being read
-        self._quotes = 0
+        self._lines: list[str] = []  # of the record so far: quotes are counted only on a skip
 
     def __iter__(self) -> _CappedLines:
         return self
 
     def __next__(self) -> str:
-        line = self._readline(self.cap + 1)
+        line = self._readline(self._ask)
         if not line:
             raise StopIteration
         self.number += 1
         self.record_chars += len(line)
-        self._quotes += line.count('"')
         if self.record_chars > self.cap:
             self._skip_record(line)
             raise _RowTooLong
+        self._lines.append(line)
         return line
 
     def record_done(self) -> None:
-        self.record_chars = self._quotes = 0
+        self.record_chars = 0
+        self._lines.clear()
 
     def _skip_record(self, line: str) -> None:
+        quotes = sum(held.count('"') for held in self._lines) + line.count('"')
         ended = line.endswith(("\n", "\r"))
-        while not ended or self._quotes % 2:
+        while not ended or quotes % 2:
             line = self._readline(_SKIP_CHUNK)
             if not line:
                 break
             if ended:
                 self.number += 1  # a new physical line begins
             ended = line.endswith(("\n", "\r"))
-            self._quotes += line.count('"')
+            quotes += line.count('"')
         self.record_done()
 
 
@@ -113,49 +115,50 @@ def _read_csv(stream: IO[bytes], encoding: str, fieldnames: tuple[str, ...] | No
     # errors="replace": one undecodable byte must cost one row (the mapper rejects texts with
     # U+FFFD), not abort the whole file mid-way.
     text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
-    lines = _CappedLines(text, limits.max_row_bytes)
-    reader = csv.reader(lines)
     header = list(fieldnames) if fieldnames else None
     batch = RawBatch()
-    prev_line = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except _RowTooLong:
-            batch.bad.append((prev_line + 1, f"row longer than {lines.cap} characters "
-                              "(--max-row-bytes)", ""))
-            prev_line = lines.number
-            reader = csv.reader(lines)  # the old reader may hold half a record
-            continue
-        except csv.Error as exc:
-            batch.bad.append((prev_line + 1, f"unparseable CSV: {exc}", ""))
-            prev_line = lines.number
-            lines.record_done()
-            continue
-        start, prev_line = prev_line + 1, lines.number
-        size = lines.record_chars
-        lines.record_done()
-        if header is None:
+    for start, row, size in _csv_records(_CappedLines(text, limits.max_row_bytes)):
+        if isinstance(row, str):
+            batch.bad.append((start, row, ""))
+        elif header is None:
             header = [h.strip() for h in row]
             continue
-        if not row:
+        elif not row:
             continue
-        if fieldnames and start == 1 and row[0].strip().lower() in _HEADER_WORDS:
+        elif fieldnames and start == 1 and row[0].strip().lower() in _HEADER_WORDS:
             continue  # a copy of a headerless dataset that gained a header line
-        if len(row) != len(header):
+        elif len(row) != len(header):
             batch.bad.append((start, f"expected {len(header)} fields, got {len(row)}",
                               ",".join(row)[:120]))
         else:
             batch.lines.append(start)
             batch.rows.append(dict(zip(header, row, strict=True)))
             batch.size += size
-        if batch_full(batch, limits):
+        if batch_full(batch, limits):  # bad rows count: a file of them comes in batches too
             yield batch
             batch = RawBatch()
     if batch.rows or batch.bad:
         yield batch
+
+
+def _csv_records(lines: _CappedLines) -> Iterator[tuple[int, list[str] | str, int]]:
+    """(first line, fields or why the record is bad, characters) of each record."""
+    reader = csv.reader(lines)
+    prev_line = 0
+    while True:
+        try:
+            row: list[str] | str = next(reader)
+        except StopIteration:
+            return
+        except _RowTooLong:
+            row = f"row longer than {lines.cap} characters (--max-row-bytes)"
+            reader = csv.reader(lines)  # the old reader may hold half a record
+        except csv.Error as exc:
+            row = f"unparseable CSV: {exc}"
+        start, prev_line = prev_line + 1, lines.number
+        size = lines.record_chars
+        lines.record_done()
+        yield start, row, size
 
 
 _HEADER_WORDS = {"polarity", "target", "sentiment", "label", "id", "text"}
@@ -179,15 +182,15 @@ def _read_jsonl(stream: IO[bytes], limits: ReadLimits) -> Iterator[RawBatch]:
             try:
                 row = loads(line)
             except decode_error as exc:
-                batch.bad.append((number, f"invalid JSON: {exc}", _excerpt(line)))
-                continue
-            if not isinstance(row, dict):
-                batch.bad.append((number, "not a JSON object", _excerpt(line)))
-                continue
-            batch.lines.append(number)
-            batch.rows.append(row)
-            batch.size += len(line)
-        if batch_full(batch, limits):
+                row = f"invalid JSON: {exc}"
+            if isinstance(row, dict):
+                batch.lines.append(number)
+                batch.rows.append(row)
+                batch.size += len(line)
+            else:
+                reason = row if isinstance(row, str) else "not a JSON object"
+                batch.bad.append((number, reason, _excerpt(line)))
+        if batch_full(batch, limits):  # bad rows count: a file of them comes in batches too
             yield batch
             batch = RawBatch()
     if batch.rows or batch.bad:

@@ -332,3 +332,21 @@ def test_produce_skips_a_stdin_line_over_the_cap() -> None:
                 Progress(enabled=False))
     assert sink.acked == 2 and sink.ids[0] == "a"
     assert (stats.read, stats.skipped) == (3, 1)
+
+
+@pytest.mark.parametrize("fmt,bad_line", [("jsonl", b"{broken"), ("jsonl", b"[1]"),
+                                          ("jsonl", b"x" * 300), ("csv", b"a,b,c"),
+                                          ("csv", b"y" * 300), ("json", b'"junk",')])
+def test_a_file_of_bad_rows_still_comes_in_bounded_batches(
+        tmp_path: Path, fmt: str, bad_line: bytes) -> None:
+    head = {"jsonl": b"", "csv": b"text\n", "json": b"["}[fmt]
+    tail = {"jsonl": b'{"text": "last"}\n', "csv": b"last\n", "json": b'{"text": "last"}]'}[fmt]
+    path = tmp_path / f"bad.{fmt}"
+    path.write_bytes(head + (bad_line + b"\n") * 5000 + tail)
+    sizes, rows = [], 0
+    with open_binary(str(path)) as stream:
+        for raw in read_rows(stream, fmt, limits=ReadLimits(max_row_bytes=200, batch_rows=100)):  # type: ignore[arg-type]
+            sizes.append(len(raw.bad) + len(raw.rows))
+            rows += len(raw.rows)
+    assert rows == 1 and sum(sizes) == 5001
+    assert max(sizes) <= 100, max(sizes)
