@@ -14,7 +14,7 @@ from producers.errors import ProducerError
 from producers.progress import Progress, RunStats
 from producers.records import KEY_CHOICES, KeyBy
 from producers.sink import CLIENTS, COMPRESSIONS, Client, Compression, Sink, SinkOptions, open_sink
-from sentistream.settings import get_settings
+from sentistream.settings import env_name, get_settings
 
 FLUSH_TIMEOUT_S = 30.0
 
@@ -47,6 +47,12 @@ def _tuning_options(f: Callable[..., Any], linger_ms: int) -> Callable[..., Any]
     return f
 
 
+def _positive(value: int, setting: str) -> int:
+    if value < 1:
+        raise click.UsageError(f"{env_name(setting)} must be at least 1, not {value}")
+    return value
+
+
 @contextmanager
 def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Iterator[None]:
     """Run the body; on the end, an error or Ctrl-C: flush, count, print the summary."""
@@ -66,6 +72,8 @@ def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Ite
             progress.update(stats, force=True)
             progress.close()
             click.echo(stats.summary(what))
+            for note in stats.notes:
+                click.echo(note)
             if sink.failed:
                 click.echo(f"delivery failures: {sink.error_summary()}", err=True)
         finally:
@@ -129,6 +137,7 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
             topic: str | None, client: str) -> None:
     """Send one post per stdin line (JSON object or plain text) as soon as it is read."""
     from producers.live import run_produce
+    from producers.sources import capped_lines
 
     try:
         sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
@@ -138,7 +147,8 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
     stats = RunStats()
     progress = Progress(None, enabled=not quiet)
     with producing(sink, stats, progress, "produce"):
-        run_produce(sink, sys.stdin.buffer, stats, progress, key_by)
+        lines = capped_lines(sys.stdin.buffer, get_settings().replay_max_row_bytes)
+        run_produce(sink, lines, stats, progress, key_by)
 
 
 @click.command()
@@ -166,9 +176,21 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
               help="Start over at the end; with --rebase-time the timeline goes on.")
 @click.option("--order", type=click.Choice(["auto", "file", "time"]), default="auto",
               show_default=True,
-              help="auto: sort files by time when they are not sorted; stdin streams as is.")
+              help="auto: sort by time in memory when unsorted and under --sort-max-mib, else "
+                   "stream in file order (the summary says which); stdin streams as is.")
+@click.option("--sort-max-mib", type=click.IntRange(1), default=None,
+              help="--order auto sorts inputs up to this size in memory; larger ones stream "
+                   "[default: SENTISTREAM_REPLAY_SORT_MAX_MIB, 16].")
+@click.option("--max-row-bytes", type=click.IntRange(1), default=None,
+              help="Longer rows (a line, a JSON array item) are bad rows "
+                   "[default: SENTISTREAM_REPLAY_MAX_ROW_BYTES, 1 MiB].")
+@click.option("--max-decompressed-mib", type=click.IntRange(1), default=None,
+              help="A gzipped input inflating past this stops the replay "
+                   "[default: SENTISTREAM_REPLAY_MAX_DECOMPRESSED_MIB, 4096].")
 @click.option("--bad-rows", "bad_rows", type=click.Path(dir_okay=False), default=None,
               help="Report of rejected rows [default: $STATE_DIR/replay/bad-rows-<time>.tsv].")
+@click.option("--dry-run", is_flag=True,
+              help="Read, map and encode, send nothing (checks a file; no broker needed).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @tuning_options(linger_ms=20)
 def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
@@ -176,12 +198,15 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
            brand_column: str | None, author_column: str | None, encoding: str | None,
            no_extra: bool, as_fast: bool, rate: float | None, speed: float | None,
            rebase_time: bool, limit: int | None, loop: bool, order: str,
-           bad_rows: str | None, quiet: bool, key_by: KeyBy, compression: str,
-           linger_ms: int, batch_kib: int, topic: str | None, client: str) -> None:
+           sort_max_mib: int | None, max_row_bytes: int | None,
+           max_decompressed_mib: int | None, bad_rows: str | None, dry_run: bool,
+           quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_kib: int,
+           topic: str | None, client: str) -> None:
     """Replay CSV/JSONL/JSON files (gzip ok, - for stdin) into the posts topic."""
     import dataclasses
     from pathlib import Path
 
+    from producers.dry_run import DiscardSink
     from producers.mapping import PRESETS, ColumnMap
     from producers.pacing import Pacer
     from producers.replay import Replay, ReplayOptions
@@ -197,16 +222,29 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
     stamp = time.strftime("%Y%m%d-%H%M%S")
     report = BadRowReport(Path(bad_rows) if bad_rows else
                           settings.state_dir / "replay" / f"bad-rows-{stamp}.tsv")
-    options = ReplayOptions(paths=files, columns=columns, fmt=fmt,  # type: ignore[arg-type]
-                            limit=limit, loop=loop, rebase_time=rebase_time,
-                            order=order, key_by=key_by)  # type: ignore[arg-type]
+    mib = 1 << 20
+    options = ReplayOptions(
+        paths=files, columns=columns, fmt=fmt,  # type: ignore[arg-type]
+        limit=limit, loop=loop, rebase_time=rebase_time,
+        order=order, key_by=key_by,  # type: ignore[arg-type]
+        max_row_bytes=_positive(max_row_bytes or settings.replay_max_row_bytes,
+                                "replay_max_row_bytes"),
+        max_decompressed_bytes=mib * _positive(
+            max_decompressed_mib or settings.replay_max_decompressed_mib,
+            "replay_max_decompressed_mib"),
+        sort_max_bytes=mib * _positive(sort_max_mib or settings.replay_sort_max_mib,
+                                       "replay_sort_max_mib"))
     try:
         pacer = (Pacer("rate", rate) if rate is not None else
                  Pacer("speed", speed) if speed is not None else Pacer("max"))
-        sink = open_sink(settings, _sink_options(compression, linger_ms, batch_kib, client), topic)
+        sink: Sink = (DiscardSink(topic or settings.topic_posts) if dry_run else open_sink(
+            settings, _sink_options(compression, linger_ms, batch_kib, client), topic))
     except ProducerError as exc:
         raise click.ClickException(str(exc)) from exc
     stats = RunStats()
+    if dry_run:
+        stats.notes.append("dry run: nothing went to Kafka; 'sent' counts the posts that were "
+                           "read, mapped and encoded")
     progress = Progress(limit, enabled=not quiet)
     try:
         with producing(sink, stats, progress, "replay"):
@@ -214,4 +252,5 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
     finally:
         report.close()
         if report.count:
-            click.echo(f"{report.count} bad rows (with line numbers) in {report.path}")
+            listed = "" if report.listed == report.count else f", the first {report.listed:,}"
+            click.echo(f"{report.count} bad rows (with line numbers{listed}) in {report.path}")

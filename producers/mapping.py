@@ -13,7 +13,7 @@ from typing import Any
 
 from producers.errors import MappingError
 from producers.records import content_id
-from producers.sources import RawBatch
+from producers.rows import RawBatch
 from producers.timefmt import BadTimestamp, parse_timestamp
 
 ROLES = ("text", "time", "id", "brand", "author")
@@ -65,6 +65,7 @@ class PostBatch:
     times: list[float | None] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     bad: list[tuple[int, str, str]] = field(default_factory=list)
+    size: int = 0  # input bytes of the rows it came from, to bound what a replay buffers
 
     def __len__(self) -> int:
         return len(self.posts)
@@ -97,7 +98,7 @@ class Mapper:
 
     def map(self, raw: RawBatch) -> PostBatch:
         """Posts and bad rows of one batch; consumes it (its row dicts become the posts)."""
-        out = PostBatch(bad=list(raw.bad))
+        out = PostBatch(bad=list(raw.bad), size=raw.size)
         if not raw.rows:
             return out
         if self._resolved is None:

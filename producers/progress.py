@@ -19,6 +19,7 @@ class RunStats:
     unconfirmed: int = 0
     interrupted: bool = False
     error: str | None = None  # what stopped the run early, if anything did
+    notes: list[str] = field(default_factory=list)  # printed after the summary
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 

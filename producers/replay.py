@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import bisect
-import itertools
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 from producers.errors import InputError, PacingError
 from producers.mapping import ColumnMap, Mapper, PostBatch
+from producers.ordering import Order, TimeOrder
 from producers.pacing import Pacer
 from producers.progress import Progress, RunStats
 from producers.records import KeyBy, encode_keys, encode_values
 from producers.report import BadRowReport
+from producers.rows import BATCH_ROWS, MAX_ROW_BYTES
 from producers.sink import Sink
 from producers.sources import (
-    BATCH_ROWS,
     Format,
+    ReadLimits,
     detect_format,
     estimate_rows,
     open_binary,
@@ -28,7 +28,7 @@ from producers.sources import (
 from producers.timefmt import iso_utc_many
 
 log = logging.getLogger(__name__)
-Order = Literal["auto", "file", "time"]
+MIB = 1 << 20
 LOOP_GAP_S = 1.0  # between the last post of one pass and the first of the next (--loop)
 SLEEP_MAX_S = 0.05  # pacing sleeps at most this long, so Ctrl-C and progress stay responsive
 
@@ -43,6 +43,9 @@ class ReplayOptions:
     rebase_time: bool = False
     order: Order = "auto"
     key_by: KeyBy = "brand"
+    max_row_bytes: int = MAX_ROW_BYTES  # longer rows are bad rows
+    max_decompressed_bytes: int | None = 4096 * MIB  # a gzip input inflating further stops
+    sort_max_bytes: int = 16 * MIB  # larger inputs are not sorted in memory
 
 
 class Replay:
@@ -56,74 +59,65 @@ class Replay:
         self.stats, self.progress, self.report = stats, progress, report
         self._start_epoch: float | None = None
         self._first_time: float | None = None
+        self._taken = 0  # posts the inputs have yielded so far, over every pass
 
     def run(self) -> None:
-        first = self._first_pass()
-        buffered = first if isinstance(first, list) else None
-        rows = (sum(map(len, buffered)) if buffered is not None
-                else estimate_rows(self.options.paths))
-        self.progress.total = _progress_total(rows, self.options.limit, self.options.loop)
-        shift, batches = 0.0, iter(first)
-        while True:
-            span: list[float] = []
-            read_before = self.stats.read
-            for batch in batches:
-                if not self._send(batch, shift, span):
-                    return  # --limit reached
-            if not self.options.loop or self.stats.read == read_before:
-                return  # done, or an input with nothing to send would loop forever
-            if span:
-                shift += span[1] - span[0] + LOOP_GAP_S  # the next pass continues the timeline
-            batches = iter(buffered) if buffered is not None else self._stream(report_bad=False)
+        options = self.options
+        ordering = TimeOrder(options.order, options.paths, options.sort_max_bytes, options.limit)
+        buffered, batches = ordering.first_pass(self._stream(report_bad=True))
+        rows = (sum(map(len, buffered)) if buffered is not None else
+                None if options.limit is not None else estimate_rows(options.paths))
+        self.progress.total = _progress_total(rows, options.limit, options.loop)
+        if buffered is not None:
+            batches = iter(buffered)
+        shift = 0.0
+        try:
+            while True:
+                span: list[float] = []
+                read_before = self.stats.read
+                for batch in batches:
+                    if not self._send(batch, shift, span):
+                        return  # --limit reached
+                if not options.loop or self.stats.read == read_before:
+                    return  # done, or an input with nothing to send would loop forever
+                if span:
+                    shift += span[1] - span[0] + LOOP_GAP_S  # the next pass continues the timeline
+                batches = (iter(buffered) if buffered is not None else
+                           self._stream(report_bad=False))
+        finally:
+            ordering.finish()
+            self.stats.notes += ordering.notes
 
     # -- input ---------------------------------------------------------------------------------
-    def _first_pass(self) -> list[PostBatch] | Iterator[PostBatch]:
-        """Batches in the order to send them: streamed, or buffered and sorted by time."""
-        stream = self._stream(report_bad=True)
-        order = self.options.order
-        if order == "file" or (order == "auto" and "-" in self.options.paths):
-            return stream  # stdin may never end: it streams in arrival order
-        if order == "auto":
-            first = next(stream, None)
-            if first is None:
-                return []
-            if all(t is None for t in first.times):
-                return itertools.chain([first], stream)  # no timestamps: nothing to sort
-            return self._sorted([first, *stream])
-        return self._sorted(list(stream))
-
     def _stream(self, report_bad: bool) -> Iterator[PostBatch]:
-        for path in self.options.paths:
-            mapper = Mapper(self.options.columns)
-            with open_binary(path) as stream:
-                fmt = self.options.fmt or detect_format(path, stream)
-                raws = read_rows(stream, fmt, encoding=self.options.columns.encoding,
-                                 fieldnames=self.options.columns.fieldnames)
-                for raw in raws:
+        """Mapped batches of every input; under --limit, no row past what the limit leaves."""
+        options = self.options
+        limits = ReadLimits(max_row_bytes=options.max_row_bytes)
+        for path in options.paths:
+            mapper = Mapper(options.columns)
+            with open_binary(path, options.max_decompressed_bytes) as stream:
+                fmt = options.fmt or detect_format(path, stream)
+                raws = read_rows(stream, fmt, encoding=options.columns.encoding,
+                                 fieldnames=options.columns.fieldnames, limits=limits)
+                while (left := self._room()) is None or left > 0:
+                    limits.batch_rows = BATCH_ROWS if left is None else min(BATCH_ROWS, left)
+                    raw = next(raws, None)
+                    if raw is None:
+                        break
                     batch = mapper.map(raw)
                     if report_bad and batch.bad:
                         self.report.add(path, batch.bad)
                         self.stats.skipped += len(batch.bad)
                         self.stats.read += len(batch.bad)
+                    self._taken += len(batch)
                     yield batch
+            if (left := self._room()) is not None and left <= 0:
+                return
 
-    def _sorted(self, batches: list[PostBatch]) -> list[PostBatch]:
-        """The whole input, sorted by time when it is not already (stable)."""
-        times = [t for b in batches for t in b.times]
-        filled, last = [], float("-inf")
-        for t in times:  # rows without a time keep their place after the row before them
-            last = t if t is not None else last
-            filled.append(last)
-        if all(a <= b for a, b in itertools.pairwise(filled)):
-            return batches
-        log.warning("input is not in time order: replaying its %d posts sorted by time",
-                    len(filled))
-        posts = [p for b in batches for p in b.posts]
-        lines = [n for b in batches for n in b.lines]
-        order = sorted(range(len(filled)), key=filled.__getitem__)
-        return [PostBatch(posts=[posts[i] for i in chunk], times=[times[i] for i in chunk],
-                          lines=[lines[i] for i in chunk])
-                for chunk in (order[k:k + BATCH_ROWS] for k in range(0, len(order), BATCH_ROWS))]
+    def _room(self) -> int | None:
+        """Posts --limit still lets the input yield (None: no limit)."""
+        limit = self.options.limit
+        return None if limit is None else limit - self._taken
 
     # -- output --------------------------------------------------------------------------------
     def _send(self, batch: PostBatch, shift: float, span: list[float]) -> bool:

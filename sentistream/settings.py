@@ -135,6 +135,16 @@ class Settings:
     # -- Worker web server ---------------------------------------------------------------------
     worker_web_bind: str = _doc("address the worker's HTTP server (/metrics, /health) listens "
                                 "on; 0.0.0.0 exposes it to the network", default="127.0.0.1")
+    # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
+    replay_max_row_bytes: int = _doc(
+        "longest row `replay` or `produce` reads (a line, a JSON array item); longer: bad rows",
+        default=1 << 20)
+    replay_max_decompressed_mib: int = _doc(
+        "a gzipped `replay` input that inflates past this many MiB stops the replay",
+        default=4096)
+    replay_sort_max_mib: int = _doc(
+        "`replay --order auto` sorts inputs up to this many MiB in memory, streams larger ones",
+        default=16)
 
     def __post_init__(self) -> None:
         # Derived defaults keep a single source of truth for ports.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -207,3 +208,63 @@ def test_delivery_failures_are_counted_and_fail_the_run(
     assert failed >= 1 and sent + failed == 6
     got = sorted(p["id"] for p in payloads(consume(env, env.topic_posts, sent)))
     assert len(got) == sent and "3" not in got
+
+
+# -- hostile and huge inputs (bounded memory: see test_bounded_input, test_replay_memory) -------
+def test_rows_around_over_long_rows_reach_kafka(env: Settings, tmp_path: Path) -> None:
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(json.dumps({"id": "l1", "text": "before"}) + "\n"
+                     + json.dumps({"id": "l2", "text": "y" * 50_000}) + "\n"
+                     + json.dumps({"id": "l3", "text": "after"}) + "\n")
+    array = tmp_path / "items.json"
+    array.write_text(json.dumps([{"id": "a1", "text": "first"},
+                                 {"id": "a2", "text": "z" * 50_000},
+                                 {"id": "a3", "text": "third } ]"}]))
+    report = tmp_path / "bad.tsv"
+    out = run("replay", "--quiet", "--max-row-bytes", "2000", "--bad-rows", str(report),
+              str(lines), str(array))
+    assert "read 6, sent 4, failed 0, skipped 2" in out
+    posts = payloads(consume(env, env.topic_posts, 4))
+    assert sorted(p["id"] for p in posts) == ["a1", "a3", "l1", "l3"]
+    bad = [line.split("\t")[:3] for line in report.read_text().splitlines()[1:]]
+    assert bad == [[str(lines), "2", "line longer than 2000 bytes (--max-row-bytes)"],
+                   [str(array), "2", "item longer than 2000 bytes (--max-row-bytes)"]]
+
+
+def replay_process(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sentistream.cli", "replay", "--quiet", *args],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+
+
+def test_limit_stops_reading_before_a_gzip_bomb(env: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "tail.jsonl.gz"
+    rows = [{"id": f"t{i}", "text": f"post {i}", "created_at": 1_700_000_000 - i}
+            for i in range(10)]  # newest first: --order auto sorts what it reads
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
+        f.write(b"\0" * (16 << 20))
+    bomb = replay_process("--max-decompressed-mib", "2", str(path))
+    assert bomb.returncode == 2, bomb.stderr
+    assert "decompresses to more than 2 MiB" in bomb.stderr
+    assert "replay stopped by an error (DecompressionCapError)" in bomb.stdout
+    limited = replay_process("--max-decompressed-mib", "2", "--limit", "4", str(path))
+    assert limited.returncode == 0, limited.stderr
+    assert "read 4, sent 4, failed 0" in limited.stdout
+    assert "order: sorted 4 rows by time in memory" in limited.stdout
+    got = [p["id"] for p in payloads(consume(env, env.topic_posts, 4))]
+    assert sorted(got) == ["t0", "t1", "t2", "t3"]
+
+
+def test_auto_order_over_the_sort_limit_streams_and_says_so(env: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "unsorted.jsonl"
+    n = 12_000  # ~1.3 MiB, over a 1 MiB sort limit
+    rows = [{"id": f"u{i}", "text": f"post {i} " + "pad " * 10, "brand": "acme",
+             "created_at": 1_700_000_000 + (n - i)} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert path.stat().st_size > 1 << 20
+    out = run("replay", "--quiet", "--sort-max-mib", "1", "--client", "aiokafka", str(path))
+    assert f"sent {n}," in out
+    assert "order: streamed in file order" in out
+    assert f"{n - 1:,} rows were earlier than the row before them" in out
+    got = [p["id"] for p in payloads(consume(env, env.topic_posts, n))]
+    assert got == [r["id"] for r in rows]  # one key, one partition: file order kept
