@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model.data import load_csv
+from model.data import load_csvs
 from model.tokenizer import TOKENIZER_FILE, Tokenizer
 from model.train import KERAS_FILE, encode, import_tensorflow
 
@@ -29,7 +29,7 @@ def variant_file(variant: str) -> str:
     return f"sentiment_{variant.replace('-', '_')}.tflite"
 
 
-def quantize(model_dir: Path, train_csv: Path, out_dir: Path | None = None,
+def quantize(model_dir: Path, train_csvs: Sequence[Path], out_dir: Path | None = None,
              variants: tuple[str, ...] = VARIANTS, calibration_rows: int = 1000,
              seed: int = 1234) -> dict[str, Path]:
     """Write one .tflite per variant (plus tokenizer.json and model.json) into ``out_dir``."""
@@ -40,7 +40,7 @@ def quantize(model_dir: Path, train_csv: Path, out_dir: Path | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     net = keras.models.load_model(model_dir / KERAS_FILE, safe_mode=False)
     tokenizer = Tokenizer.load(model_dir / TOKENIZER_FILE)
-    texts = load_csv(train_csv).texts
+    texts = load_csvs(train_csvs)[0].texts  # every language in the calibration draw
     picked = np.random.default_rng(seed).permutation(len(texts))[:calibration_rows]
     calibration = encode(tokenizer, [texts[i] for i in picked])
     written: dict[str, Path] = {}
@@ -55,6 +55,12 @@ def quantize(model_dir: Path, train_csv: Path, out_dir: Path | None = None,
         tokenizer.save(out_dir)
     _write_metadata(model_dir, out_dir, written)
     return written
+
+
+def trained_languages(model_dir: Path) -> list[str]:
+    """The languages a trained model directory was trained for (history.json; English before)."""
+    history = json.loads((model_dir / "history.json").read_text(encoding="utf-8"))
+    return list(history.get("languages", ["en"]))
 
 
 def _configure(tf: Any, converter: Any, variant: str, calibration: np.ndarray) -> None:
@@ -85,6 +91,8 @@ def _write_metadata(model_dir: Path, out_dir: Path, written: dict[str, Path]) ->
         "labels": ["negative", "neutral", "positive"],
         "variants": {v: p.name for v, p in written.items()},
         "tokenizer": TOKENIZER_FILE,
+        # What the model was trained for: the scorer scores these languages only.
+        "languages": history.get("languages", ["en"]),
     }
     (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 

@@ -9,7 +9,7 @@ changes. Never imports TensorFlow. One scorer must be used from one thread at a 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +19,7 @@ import numpy.typing as npt
 from ai_edge_litert.interpreter import Interpreter
 
 from model.errors import EmptyInputError, ModelFileError
+from model.languages import LanguageRouter
 from model.tokenizer import TOKENIZER_FILE, Tokenizer
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -44,21 +45,73 @@ class ScoreBatch:
         return [self.LABELS[i] for i in self.labels.tolist()]
 
 
-class SentimentScorer:
-    """Scores batches of post texts with a LiteRT model and the tokenizer saved beside it."""
+@dataclass(frozen=True)
+class PostScores:
+    """Scores of a batch of posts routed by language, row i for post i.
 
-    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1) -> None:
+    Posts in a language the scorer does not score get label ``UNSUPPORTED``
+    ("unsupported_language") and NaN probabilities and intensity: no sentiment at all, so that
+    nothing can count or average them by mistake.
+    """
+
+    UNSUPPORTED: ClassVar[int] = 3
+    LABEL_NAMES: ClassVar[tuple[str, ...]] = (*ScoreBatch.LABELS, "unsupported_language")
+
+    languages: list[str]  # ISO 639 code, "und" (undetermined) or "zxx" (no words)
+    supported: npt.NDArray[np.bool_]
+    labels: npt.NDArray[np.int64]  # 0..2 as in ScoreBatch, or 3 = UNSUPPORTED
+    probs: npt.NDArray[np.float32]
+    intensity: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def label_names(self) -> list[str]:
+        return [self.LABEL_NAMES[i] for i in self.labels.tolist()]
+
+
+class SentimentScorer:
+    """Scores batches of post texts with a LiteRT model and the tokenizer saved beside it.
+
+    ``languages``: the languages to score (SENTISTREAM_LANGUAGES); None or empty = every
+    language the model was trained for (``model_languages``, from model.json).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1,
+                 languages: Iterable[str] | None = None) -> None:
         self.model_path = Path(model_path) if model_path else SHIPPED_MODEL
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         self.tokenizer = Tokenizer.load(self.model_path.parent / TOKENIZER_FILE)
-        self.version = _version(self.model_path)
+        self.version, self.model_languages = _metadata(self.model_path)
+        self.router = LanguageRouter(self.model_languages, languages)
         self._interpreter = _load_interpreter(self.model_path, num_threads)
         self._input, self._output = self._check_signature()
         self._rows = 0
 
+    def score_posts(self, texts: Sequence[str],
+                    langs: Sequence[str | None] | None = None) -> PostScores:
+        """Detect each post's language (an explicit ``langs[i]`` wins), score the supported
+        ones and mark the others unsupported_language. Raises EmptyInputError when empty."""
+        if not texts:
+            raise EmptyInputError("score_posts() needs at least one text; got an empty batch")
+        if isinstance(texts, str):
+            raise TypeError("score_posts() takes a list of texts, not a single string")
+        routed = self.router.route(texts, langs)
+        n = len(texts)
+        labels = np.full(n, PostScores.UNSUPPORTED, dtype=np.int64)
+        probs = np.full((n, 3), np.nan, dtype=np.float32)
+        intensity = np.full(n, np.nan, dtype=np.float32)
+        rows = np.flatnonzero(routed.supported)
+        if len(rows):
+            scored = self.score(texts if len(rows) == n else [texts[i] for i in rows.tolist()])
+            labels[rows], probs[rows], intensity[rows] = (scored.labels, scored.probs,
+                                                          scored.intensity)
+        return PostScores(routed.codes, routed.supported, labels, probs, intensity)
+
     def score(self, texts: Sequence[str]) -> ScoreBatch:
-        """Score a non-empty list of texts (raises EmptyInputError for an empty one)."""
+        """Score a non-empty list of texts, whatever their language (raises EmptyInputError
+        for an empty one). Streams should call score_posts, which routes by language."""
         if not texts:
             raise EmptyInputError("score() needs at least one text; got an empty batch")
         if isinstance(texts, str):
@@ -117,14 +170,20 @@ def _load_interpreter(path: Path, num_threads: int) -> Interpreter:
     return interpreter
 
 
-def _version(model_path: Path) -> str:
+def _metadata(model_path: Path) -> tuple[str, tuple[str, ...]]:
+    """(version, languages) of a model from the model.json beside it; models trained before
+    languages existed (or without model.json) are English only."""
     meta_path = model_path.parent / METADATA_FILE
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         variant = next((v for v, name in meta.get("variants", {}).items()
                         if name == model_path.name), model_path.stem)
-        return f"{meta.get('version', meta.get('architecture', 'model'))}:{variant}"
+        languages = tuple(str(code) for code in meta.get("languages", ["en"]))
+        if not languages:
+            raise ValueError("its list of languages is empty")
+        return f"{meta.get('version', meta.get('architecture', 'model'))}:{variant}", languages
     except FileNotFoundError:
-        return model_path.stem
-    except ValueError as exc:
-        raise ModelFileError(f"model metadata {meta_path} is corrupt ({exc})") from exc
+        return model_path.stem, ("en",)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"model metadata {meta_path} is corrupt ({exc}); re-export it "
+                             "with `sentistream model quantize`") from exc

@@ -1,0 +1,123 @@
+"""Language routing: explicit languages win, unknown languages are never forced into a supported
+one, hostile text never raises, and the scorer labels only the posts it supports."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.errors import LanguageSettingError
+from model.languages import NO_WORDS, UNDETERMINED, LanguageRouter, normalize, parse_languages
+from model.scorer import PostScores, SentimentScorer
+
+MODEL_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
+OTHER = Path(__file__).parent / "fixtures" / "other_languages.csv"
+SAMPLES = {
+    "en": "I really love this phone, the camera is amazing",
+    "de": "ich liebe dieses Handy, die Kamera ist großartig",
+    "es": "odio este producto, es una basura",
+    "fr": "je déteste ce téléphone, la batterie ne tient pas",
+    "it": "adoro questo telefono, la fotocamera è fantastica",
+    "pt": "eu amo este celular, a câmera é incrível",
+    "ar": "أحب هذا الهاتف كثيرا الكاميرا رائعة",
+    "hi": "मुझे यह फ़ोन बहुत पसंद है",
+}
+
+
+@pytest.fixture(scope="module")
+def router() -> LanguageRouter:
+    return LanguageRouter(MODEL_LANGUAGES)
+
+
+def test_each_model_language_is_detected(router: LanguageRouter) -> None:
+    batch = router.route(list(SAMPLES.values()))
+    assert batch.codes == list(SAMPLES)
+    assert batch.supported.all() and not batch.explicit.any()
+
+
+def test_other_languages_are_never_forced_into_a_supported_one(router: LanguageRouter) -> None:
+    with OTHER.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    batch = router.route([row["text"] for row in rows])
+    leaked = [(row["text"], code) for row, code in zip(rows, batch.codes, strict=True)
+              if code in MODEL_LANGUAGES]
+    assert leaked == []
+    assert not batch.supported.any()
+    assert batch.codes[[row["lang"] for row in rows].index("ja")] == "ja"
+
+
+def test_an_explicit_language_wins_and_is_normalised(router: LanguageRouter) -> None:
+    texts = ["I love it", "I love it", "I love it", "I love it", "I love it", "I love it"]
+    batch = router.route(texts, ["pt-BR", "iw", "und", None, "", "DE"])
+    assert batch.codes == ["pt", "he", "en", "en", "en", "de"]
+    assert batch.explicit.tolist() == [True, True, False, False, False, True]
+    assert batch.supported.tolist() == [True, False, True, True, True, True]
+
+
+def test_explicit_languages_must_match_the_texts(router: LanguageRouter) -> None:
+    with pytest.raises(ValueError, match="2 explicit languages for 1 texts"):
+        router.route(["hello"], ["en", "de"])
+
+
+def test_posts_without_words_have_no_language_and_are_scored(router: LanguageRouter) -> None:
+    batch = router.route(["😍😍😍", ":) 100", "@user http://t.co/x", ""])
+    assert batch.codes == [NO_WORDS] * 4
+    assert batch.supported.all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=8))
+def test_hostile_text_never_raises(router: LanguageRouter, texts: list[str]) -> None:
+    batch = router.route(texts)
+    assert len(batch) == len(texts)
+    assert all(code.isalpha() for code in batch.codes)
+
+
+def test_lone_surrogates_control_characters_and_huge_posts(router: LanguageRouter) -> None:
+    texts = ["\ud800 bad", "\x00\x01\x7f abc", "ich liebe dieses Handy " * 5000, "\ufeff"]
+    batch = router.route(texts)
+    assert batch.codes[2] == "de" and len(batch) == 4
+
+
+def test_languages_to_score_are_a_subset_of_the_models() -> None:
+    router = LanguageRouter(MODEL_LANGUAGES, ["de", "en"])
+    batch = router.route([SAMPLES["de"], SAMPLES["es"], SAMPLES["en"]])
+    assert batch.supported.tolist() == [True, False, True]
+    with pytest.raises(LanguageSettingError, match="cannot score ja"):
+        LanguageRouter(MODEL_LANGUAGES, ["ja", "en"])
+
+
+def test_normalize_and_parse() -> None:
+    assert [normalize(t) for t in ("pt_BR", " EN ", None, "un", "zh-Hant", "12")] == [
+        "pt", "en", UNDETERMINED, UNDETERMINED, "zh", UNDETERMINED]
+    assert parse_languages(" de, en,,DE ") == ("de", "en")
+    assert parse_languages("") == ()
+
+
+def test_the_scorer_labels_supported_posts_only() -> None:
+    scorer = SentimentScorer()
+    texts = [SAMPLES["en"], "この製品は最悪です", "😍😍", "я очень люблю этот телефон"]
+    result = scorer.score_posts(texts)
+    assert result.languages[1:4:2] == ["ja", "ru"]
+    assert result.supported.tolist() == [True, False, True, False]
+    assert result.label_names()[1] == result.label_names()[3] == "unsupported_language"
+    assert (result.labels[[1, 3]] == PostScores.UNSUPPORTED).all()
+    assert np.isnan(result.probs[[1, 3]]).all() and np.isnan(result.intensity[[1, 3]]).all()
+    alone = scorer.score([texts[0], texts[2]])
+    np.testing.assert_array_equal(result.labels[[0, 2]], alone.labels)
+    np.testing.assert_allclose(result.probs[[0, 2]], alone.probs)
+
+
+def test_the_scorer_takes_explicit_languages_and_a_language_setting() -> None:
+    scorer = SentimentScorer(languages=["en"])
+    assert scorer.router.enabled == ("en",)
+    result = scorer.score_posts(["I love it", "I love it"], ["en", "ja"])
+    assert result.label_names()[1] == "unsupported_language"
+    assert result.label_names()[0] in ("negative", "neutral", "positive")
+    only_unsupported = scorer.score_posts(["この製品は最悪です"])
+    assert only_unsupported.label_names() == ["unsupported_language"]
