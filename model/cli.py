@@ -135,19 +135,29 @@ def _languages(value: str) -> tuple[str, ...]:
 @click.option("--epochs", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--extra", "extra_csv", default="", help="Extra training CSV, down-weighted.")
+@click.option("--max-vocab", type=int, default=None,
+              help="Words in the vocabulary (the rest are hashed). [TokenizerConfig]")
+@click.option("--char-buckets", type=int, default=None,
+              help="Hash buckets of character n-grams. [TokenizerConfig]")
 @_model_errors
 def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
                   val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int, seed: int,
-                  extra_csv: str) -> None:
+                  extra_csv: str, max_vocab: int | None, char_buckets: int | None) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
+    from dataclasses import replace
+
     from model.architectures import ArchConfig
     from model.data import recipe
+    from model.tokenizer import TokenizerConfig
     from model.train import TrainConfig, train
 
     codes = _languages(languages)
     train_paths = list(train_csvs) or recipe(codes, "train")
     weights = (1.0,) * ("en" in codes) + (language_weight,) * (len(train_paths) - ("en" in codes))
-    config = TrainConfig(arch=ArchConfig(name=arch), epochs=epochs, seed=seed,
+    default = TokenizerConfig()
+    tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
+                        char_buckets=char_buckets or default.char_buckets)
+    config = TrainConfig(arch=ArchConfig(name=arch), epochs=epochs, seed=seed, tokenizer=tokenizer,
                          extra_csv=extra_csv, languages=codes,
                          source_weights=() if train_csvs else weights)
     summary = train(train_paths, list(val_csvs) or recipe(codes, "val"), out_dir, config)

@@ -79,9 +79,10 @@ def test_hostile_text_never_raises(router: LanguageRouter, texts: list[str]) -> 
 
 
 def test_lone_surrogates_control_characters_and_huge_posts(router: LanguageRouter) -> None:
-    texts = ["\ud800 bad", "\x00\x01\x7f abc", "ich liebe dieses Handy " * 5000, "\ufeff"]
+    texts = ["\ud800 bad", "\x00\x01\x7f abc", "ich liebe dieses Handy " * 5000, "\ufeff",
+             "odio este producto\x1e es una basura"]  # \x1e: the batch's internal separator
     batch = router.route(texts)
-    assert batch.codes[2] == "de" and len(batch) == 4
+    assert batch.codes[2] == "de" and batch.codes[4] == "es" and len(batch) == 5
 
 
 def test_languages_to_score_are_a_subset_of_the_models() -> None:
