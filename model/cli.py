@@ -240,9 +240,15 @@ def evaluate_command(data_csv: Path | None, model_path: Path | None, variants_di
         if languages:
             click.echo("\nUMSAB test, macro-F1 per language:\n" + languages_markdown(languages))
         return
-    from model.report import full_report, write_report
+    from model.evaluate import evaluate_languages, languages_markdown
+    from model.report import VARIANT_FILES, full_report, write_report
 
     report = full_report(variants_dir, data_csv, baselines=baselines)
+    int8 = variants_dir / VARIANT_FILES["int8-full"]
+    if umsab and int8.exists():
+        report["umsab"] = evaluate_languages(int8)
+        report["markdown"] += ("\nUMSAB test, macro-F1 per language (int8-full):\n\n"
+                               + languages_markdown(report["umsab"]) + "\n")
     if report_stem:
         write_report(report, report_stem)
     if as_json:

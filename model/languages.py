@@ -1,15 +1,16 @@
 """Each post's language, and whether the model scores it: detection per batch, routing rules.
 
 Rules, in order:
-  1. an explicit language on the post (e.g. the platform's ``lang`` field) wins; ``None``, ""
-     and "und" mean "not given". Tags are reduced to their primary ISO 639 subtag ("pt-BR" ->
-     "pt"), and the platforms' legacy codes are mapped ("iw" -> "he", "in" -> "id");
+  1. an explicit language on the post (e.g. the platform's ``lang`` field) wins. Tags are
+     reduced to their primary ISO 639 subtag ("pt-BR" -> "pt") and the platforms' legacy codes
+     are mapped ("iw" -> "he", "in" -> "id"); ``None``, "", "und", "zxx" and anything that is
+     not a language tag mean "not given";
   2. otherwise CLD2 (pycld2, C) guesses on the text without @mentions, URLs, escapes and ``#``;
   3. when CLD2's guess is not one of the ``focus`` languages (those the model knows), or it
      cannot tell, py3langid (a naive Bayes over byte n-grams, 97 languages) decides. Measured
-     on UMSAB test (model/langid_bench.py): CLD2 alone is fast but takes short German, French
+     on UMSAB test (ops/bench/langid.py): CLD2 alone is fast but takes short German, French
      and Portuguese tweets for other languages; the second opinion on those few posts only
-     lifts accuracy from 94.0% to 95.2% and costs ~1% of English posts a second look;
+     lifts accuracy from 94.0% to 95.2%, and 0.6% of English posts need it;
   4. a post whose language neither knows is "und" (undetermined): never forced into a
      supported language, so it is never scored;
   5. a post without letters (emoji, emoticons, numbers, mentions, URLs only) is "zxx" (no
@@ -41,7 +42,6 @@ NO_WORDS = "zxx"  # ISO 639-2 "no linguistic content": emoji, emoticons, numbers
 MAX_DETECT_CHARS = 600
 # Twitter's lang field uses legacy ISO 639 codes for a few languages.
 _LEGACY = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "": UNDETERMINED}
-_NOT_GIVEN = frozenset((None, "", UNDETERMINED, NO_WORDS))
 # Twitter's and CLD2's codes for "no language" or "not a language".
 _NO_LANGUAGE = frozenset(("un", "xx", "xxx", "qme", "qht", "qam", "qct", "art"))
 _NOISE = re.compile(r"@\w+|(?:https?://|www\.)\S+|\bhttps?\b|\\u[0-9a-fA-F]{4}|&\w+;|[#_]"
@@ -56,7 +56,8 @@ def normalize(tag: str | None) -> str:
         return UNDETERMINED
     code = tag.strip().lower().replace("_", "-").split("-")[0]
     code = _LEGACY.get(code, code)
-    return UNDETERMINED if code in _NO_LANGUAGE or not code.isalpha() else code
+    return UNDETERMINED if (code in _NO_LANGUAGE or not code.isascii() or not code.isalpha()
+                            or len(code) > 3) else code
 
 
 def strip_noise(text: str) -> str:
@@ -142,19 +143,17 @@ class LanguageRouter:
 
     def route(self, texts: Sequence[str],
               explicit: Sequence[str | None] | None = None) -> LanguageBatch:
-        """Languages of ``texts``; ``explicit[i]``, when given and not None/""/"und", wins."""
+        """Languages of ``texts``; ``explicit[i]``, when it is a language tag, wins."""
         if explicit is not None and len(explicit) != len(texts):
             raise ValueError(f"{len(explicit)} explicit languages for {len(texts)} texts")
-        given = [False] * len(texts) if explicit is None else [
-            lang not in _NOT_GIVEN for lang in explicit]
-        codes = [normalize(lang) for lang in explicit] if explicit is not None else []
+        codes = [UNDETERMINED] * len(texts) if explicit is None else [
+            normalize(lang) for lang in explicit]
+        given = [code not in (UNDETERMINED, NO_WORDS) for code in codes]
         todo = [i for i, has in enumerate(given) if not has]
-        found = self.detector.detect([texts[i] for i in todo])
-        if explicit is None:
-            codes = found
-        else:
-            for i, code in zip(todo, found, strict=True):
-                codes[i] = code
+        found = self.detector.detect(texts if len(todo) == len(texts) else
+                                     [texts[i] for i in todo])
+        for i, code in zip(todo, found, strict=True):
+            codes[i] = code
         supported = np.fromiter((c in self._enabled for c in codes), dtype=bool, count=len(codes))
         return LanguageBatch(codes, supported, np.asarray(given, dtype=bool))
 

@@ -52,11 +52,11 @@ def test_other_languages_are_never_forced_into_a_supported_one(router: LanguageR
 
 
 def test_an_explicit_language_wins_and_is_normalised(router: LanguageRouter) -> None:
-    texts = ["I love it", "I love it", "I love it", "I love it", "I love it", "I love it"]
-    batch = router.route(texts, ["pt-BR", "iw", "und", None, "", "DE"])
-    assert batch.codes == ["pt", "he", "en", "en", "en", "de"]
-    assert batch.explicit.tolist() == [True, True, False, False, False, True]
-    assert batch.supported.tolist() == [True, False, True, True, True, True]
+    texts = ["I love it"] * 8
+    batch = router.route(texts, ["pt-BR", "iw", "und", None, "", "DE", "zxx", "no such!"])
+    assert batch.codes == ["pt", "he", "en", "en", "en", "de", "en", "en"]
+    assert batch.explicit.tolist() == [True, True, False, False, False, True, False, False]
+    assert batch.supported.tolist() == [True, False, True, True, True, True, True, True]
 
 
 def test_explicit_languages_must_match_the_texts(router: LanguageRouter) -> None:
@@ -94,8 +94,9 @@ def test_languages_to_score_are_a_subset_of_the_models() -> None:
 
 
 def test_normalize_and_parse() -> None:
-    assert [normalize(t) for t in ("pt_BR", " EN ", None, "un", "zh-Hant", "12")] == [
-        "pt", "en", UNDETERMINED, UNDETERMINED, "zh", UNDETERMINED]
+    assert [normalize(t) for t in ("pt_BR", " EN ", None, "un", "zh-Hant", "12", "english",
+                                   "ру")] == [
+        "pt", "en", UNDETERMINED, UNDETERMINED, "zh", UNDETERMINED, UNDETERMINED, UNDETERMINED]
     assert parse_languages(" de, en,,DE ") == ("de", "en")
     assert parse_languages("") == ()
 
