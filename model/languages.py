@@ -40,8 +40,10 @@ from model.errors import LanguageSettingError
 UNDETERMINED = "und"
 NO_WORDS = "zxx"  # ISO 639-2 "no linguistic content": emoji, emoticons, numbers, mentions only
 MAX_DETECT_CHARS = 600
-# Twitter's lang field uses legacy ISO 639 codes for a few languages.
-_LEGACY = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "": UNDETERMINED}
+# Twitter's lang field uses legacy ISO 639 codes for a few languages; py3langid names some
+# Arabic dialects, which the model reads as Arabic.
+_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "": UNDETERMINED,
+            **dict.fromkeys(("arz", "ary", "arb", "apc", "ajp", "acm", "aeb", "ars"), "ar")}
 # Twitter's and CLD2's codes for "no language" or "not a language".
 _NO_LANGUAGE = frozenset(("un", "xx", "xxx", "qme", "qht", "qam", "qct", "art"))
 _NOISE = re.compile(r"@\w+|(?:https?://|www\.)\S+|\bhttps?\b|\\u[0-9a-fA-F]{4}|&\w+;|[#_]"
@@ -55,9 +57,15 @@ def normalize(tag: str | None) -> str:
     if tag is None:
         return UNDETERMINED
     code = tag.strip().lower().replace("_", "-").split("-")[0]
-    code = _LEGACY.get(code, code)
+    code = _ALIASES.get(code, code)
     return UNDETERMINED if (code in _NO_LANGUAGE or not code.isascii() or not code.isalpha()
                             or len(code) > 3) else code
+
+
+# Every language an explicit tag may name: CLD2's ~180 codes. Other tags are ignored (the text
+# is detected instead), so the set of codes a batch can hold stays bounded: these, py3langid's
+# 97 and "und"/"zxx" (at most ~210), safe to use in key names and per-language counts.
+KNOWN_LANGUAGES = frozenset(normalize(code) for _, code in pycld2.LANGUAGES) - {UNDETERMINED}
 
 
 def strip_noise(text: str) -> str:
@@ -83,6 +91,12 @@ class LanguageDetector:
     def __init__(self, focus: Iterable[str]) -> None:
         self.focus = frozenset(normalize(code) for code in focus)
         self._codes: dict[str, str] = {}
+
+    @property
+    def codes(self) -> frozenset[str]:
+        """Every code ``detect`` can return (bounded: ~210)."""
+        second = {normalize(str(code)) for code in self._second.nb_classes}
+        return KNOWN_LANGUAGES | second | {UNDETERMINED, NO_WORDS}
 
     @cached_property
     def _second(self) -> LanguageIdentifier:
@@ -140,6 +154,7 @@ class LanguageRouter:
         # every language the model knows, so it is scored.
         self._enabled = frozenset(wanted | {NO_WORDS})
         self.detector = LanguageDetector(self.model_languages)
+        self._known = KNOWN_LANGUAGES | set(self.model_languages)
 
     def route(self, texts: Sequence[str],
               explicit: Sequence[str | None] | None = None) -> LanguageBatch:
@@ -148,7 +163,7 @@ class LanguageRouter:
             raise ValueError(f"{len(explicit)} explicit languages for {len(texts)} texts")
         codes = [UNDETERMINED] * len(texts) if explicit is None else [
             normalize(lang) for lang in explicit]
-        given = [code not in (UNDETERMINED, NO_WORDS) for code in codes]
+        given = [code in self._known for code in codes]
         todo = [i for i, has in enumerate(given) if not has]
         found = self.detector.detect(texts if len(todo) == len(texts) else
                                      [texts[i] for i in todo])

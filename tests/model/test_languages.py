@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.errors import LanguageSettingError
-from model.languages import NO_WORDS, UNDETERMINED, LanguageRouter, normalize, parse_languages
+from model.languages import (
+    KNOWN_LANGUAGES,
+    NO_WORDS,
+    UNDETERMINED,
+    LanguageRouter,
+    normalize,
+    parse_languages,
+)
 from model.scorer import PostScores, SentimentScorer
 
 MODEL_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
@@ -52,11 +59,25 @@ def test_other_languages_are_never_forced_into_a_supported_one(router: LanguageR
 
 
 def test_an_explicit_language_wins_and_is_normalised(router: LanguageRouter) -> None:
-    texts = ["I love it"] * 8
-    batch = router.route(texts, ["pt-BR", "iw", "und", None, "", "DE", "zxx", "no such!"])
-    assert batch.codes == ["pt", "he", "en", "en", "en", "de", "en", "en"]
-    assert batch.explicit.tolist() == [True, True, False, False, False, True, False, False]
-    assert batch.supported.tolist() == [True, False, True, True, True, True, True, True]
+    texts = ["I love it"] * 9
+    batch = router.route(texts, ["pt-BR", "iw", "und", None, "", "DE", "zxx", "no such!", "qqq"])
+    assert batch.codes == ["pt", "he", "en", "en", "en", "de", "en", "en", "en"]
+    assert batch.explicit.tolist() == [True, True, False, False, False, True, False, False,
+                                       False]
+    assert batch.supported.tolist() == [True, False, True, True, True, True, True, True, True]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=8),
+       st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=8, max_size=8))
+def test_the_codes_a_batch_can_hold_are_bounded(router: LanguageRouter, texts: list[str],
+                                                 tags: list[str | None]) -> None:
+    # Per-language counts and keys take these codes: hostile tags must not mint new ones.
+    batch = router.route(texts, tags[: len(texts)])
+    assert set(batch.codes) <= router.detector.codes
+    assert len(router.detector.codes) < 250
+    assert all(code in KNOWN_LANGUAGES for code, given in zip(batch.codes, batch.explicit,
+                                                              strict=True) if given)
 
 
 def test_explicit_languages_must_match_the_texts(router: LanguageRouter) -> None:
@@ -95,8 +116,9 @@ def test_languages_to_score_are_a_subset_of_the_models() -> None:
 
 def test_normalize_and_parse() -> None:
     assert [normalize(t) for t in ("pt_BR", " EN ", None, "un", "zh-Hant", "12", "english",
-                                   "ру")] == [
-        "pt", "en", UNDETERMINED, UNDETERMINED, "zh", UNDETERMINED, UNDETERMINED, UNDETERMINED]
+                                   "ру", "arz")] == [
+        "pt", "en", UNDETERMINED, UNDETERMINED, "zh", UNDETERMINED, UNDETERMINED, UNDETERMINED,
+        "ar"]
     assert parse_languages(" de, en,,DE ") == ("de", "en")
     assert parse_languages("") == ()
 
