@@ -194,13 +194,18 @@ def quantize_command(model_dir: Path, train_csvs: tuple[Path, ...], out_dir: Pat
               default=Path("build/model"), show_default=True)
 @click.option("--variant", type=click.Choice(["float32", "float16", "int8-dynamic", "int8-full"]),
               default="int8-full", show_default=True)
+@click.option("--companion", default="",
+              help="Ship as a companion model of this name (model/shipped/NAME), which scores "
+                   "the languages it was trained for that the main model does not list.")
 @_model_errors
-def ship_command(model_dir: Path, variant: str) -> None:
+def ship_command(model_dir: Path, variant: str, companion: str) -> None:
     """Make VARIANT the packaged model (model/shipped); then regenerate the golden outputs."""
     from model.quantize import ship
     from model.scorer import SHIPPED_DIR
 
-    click.echo(str(ship(model_dir, variant, SHIPPED_DIR)))
+    if companion and (not companion.isidentifier() or companion.startswith("_")):
+        raise click.BadParameter(f"{companion!r}: use a plain name such as 'multilingual'")
+    click.echo(str(ship(model_dir, variant, SHIPPED_DIR, companion)))
 
 
 @model_group.command("evaluate")

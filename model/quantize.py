@@ -97,19 +97,33 @@ def _write_metadata(model_dir: Path, out_dir: Path, written: dict[str, Path]) ->
     (out_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
-def ship(model_dir: Path, variant: str, shipped_dir: Path) -> Path:
-    """Copy one variant, its tokenizer and metadata into the package's shipped directory."""
+def ship(model_dir: Path, variant: str, shipped_dir: Path, companion: str = "") -> Path:
+    """Copy one variant, its tokenizer and metadata into the package's shipped directory, or,
+    with ``companion``, into its sub-directory of that name, listed in the main model.json
+    (the scorer then routes that model's languages to it). Shipping a main model keeps the
+    companions already shipped."""
     import shutil
 
-    source = model_dir / variant_file(variant)
-    shipped_dir.mkdir(parents=True, exist_ok=True)
-    for stale in shipped_dir.glob("*.tflite"):
+    main_meta_path = shipped_dir / METADATA_FILE
+    old_main = (json.loads(main_meta_path.read_text(encoding="utf-8"))
+                if main_meta_path.exists() else {})
+    target_dir = shipped_dir / companion if companion else shipped_dir
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for stale in target_dir.glob("*.tflite"):
         stale.unlink()
-    target = shipped_dir / "sentiment.tflite"
-    shutil.copy(source, target)
-    shutil.copy(model_dir / TOKENIZER_FILE, shipped_dir / TOKENIZER_FILE)
+    target = target_dir / "sentiment.tflite"
+    shutil.copy(model_dir / variant_file(variant), target)
+    shutil.copy(model_dir / TOKENIZER_FILE, target_dir / TOKENIZER_FILE)
     meta = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
     meta["variants"] = {variant: target.name}
     meta["shipped_variant"] = variant
-    (shipped_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    meta.setdefault("languages", ["en"])
+    if companion:
+        old_main["companions"] = sorted({*old_main.get("companions", []), companion})
+        main_meta_path.write_text(json.dumps(old_main, indent=2), encoding="utf-8")
+    else:
+        kept = [c for c in old_main.get("companions", []) if (shipped_dir / c).is_dir()]
+        if kept:
+            meta["companions"] = kept
+    (target_dir / METADATA_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target

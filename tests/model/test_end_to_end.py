@@ -109,6 +109,14 @@ def test_ship_packages_one_variant_with_its_tokenizer(variants: Path, tmp_path: 
     assert scorer.model_languages == ("de", "en")  # from training, through model.json
     assert sorted(p.name for p in target.parent.iterdir()) == [
         "model.json", "sentiment.tflite", "tokenizer.json"]
+    # a companion lands in its sub-directory and is listed by the main model.json; shipping
+    # the main model again keeps it
+    ship(variants, "int8-full", tmp_path / "shipped", companion="multi")
+    ship(variants, "int8-full", tmp_path / "shipped")
+    meta = json.loads((tmp_path / "shipped" / "model.json").read_text(encoding="utf-8"))
+    assert meta["companions"] == ["multi"]
+    assert (tmp_path / "shipped" / "multi" / "sentiment.tflite").exists()
+    assert SentimentScorer(target).version.count("+") == 1
 
 
 def test_source_weights_and_several_training_csvs(tmp_path: Path) -> None:

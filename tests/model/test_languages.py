@@ -4,6 +4,8 @@ one, hostile text never raises, and the scorer labels only the posts it supports
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.errors import LanguageSettingError
+from model.errors import LanguageSettingError, ModelFileError
 from model.languages import (
     KNOWN_LANGUAGES,
     NO_WORDS,
@@ -20,7 +22,7 @@ from model.languages import (
     normalize,
     parse_languages,
 )
-from model.scorer import PostScores, SentimentScorer
+from model.scorer import SHIPPED_DIR, PostScores, SentimentScorer
 
 MODEL_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
 OTHER = Path(__file__).parent / "fixtures" / "other_languages.csv"
@@ -145,3 +147,43 @@ def test_the_scorer_takes_explicit_languages_and_a_language_setting() -> None:
     assert result.label_names()[0] in ("negative", "neutral", "positive")
     only_unsupported = scorer.score_posts(["この製品は最悪です"])
     assert only_unsupported.label_names() == ["unsupported_language"]
+
+
+def _package(tmp_path: Path, companion_languages: list[str]) -> Path:
+    """A copy of the shipped main model with a companion (the same files) for some languages."""
+    main = tmp_path / "main"
+    main.mkdir()
+    for name in ("sentiment.tflite", "tokenizer.json"):
+        shutil.copy(SHIPPED_DIR / name, main / name)
+    shutil.copytree(main, main / "comp")
+    meta = json.loads((SHIPPED_DIR / "model.json").read_text(encoding="utf-8"))
+    meta.pop("companions", None)
+    (main / "comp" / "model.json").write_text(json.dumps(
+        {**meta, "version": "comp", "languages": companion_languages}), encoding="utf-8")
+    (main / "model.json").write_text(json.dumps(
+        {**meta, "languages": ["en"], "companions": ["comp"]}), encoding="utf-8")
+    return main / "sentiment.tflite"
+
+
+def test_companion_models_score_the_languages_they_list(tmp_path: Path) -> None:
+    scorer = SentimentScorer(_package(tmp_path, ["de", "en"]))
+    assert scorer.model_languages == ("de", "en")  # en stays with the main model
+    assert scorer.version.endswith("+comp:int8-full")
+    calls: list[tuple[str, list[str]]] = []
+    for m in scorer._models:
+        original = m.score
+        m.score = (lambda texts, m=m, original=original:  # type: ignore[method-assign]
+                   calls.append((m.version, list(texts))) or original(texts))
+    result = scorer.score_posts([SAMPLES["de"], SAMPLES["en"], "😍", SAMPLES["es"]])
+    assert result.supported.tolist() == [True, True, True, False]
+    assert sorted(calls) == sorted([(scorer._models[0].version, [SAMPLES["en"], "😍"]),
+                                    ("comp:int8-full", [SAMPLES["de"]])])
+
+
+def test_a_companion_that_is_not_a_sub_directory_is_refused(tmp_path: Path) -> None:
+    path = _package(tmp_path, ["de"])
+    meta = json.loads((path.parent / "model.json").read_text(encoding="utf-8"))
+    (path.parent / "model.json").write_text(json.dumps({**meta, "companions": ["../x"]}),
+                                            encoding="utf-8")
+    with pytest.raises(ModelFileError, match="sub-directory"):
+        SentimentScorer(path)
