@@ -6,7 +6,9 @@ The process is pinned to one CPU and the interpreter uses one thread. Speeds inc
 tokenization. "cold" is the first pass over the data, when every distinct token is new to the
 tokenizer's cache; "warm" is the steady state of a long-running stream (tokens seen before).
 Wall-clock figures drop when other processes share the core; the posts_per_cpu_s figures count
-this process's own CPU time and do not.
+this process's own CPU time and do not. "routed" is what a stream runs: ``score_posts``, i.e.
+language identification, then the model on the supported posts; on TweetEval test (English)
+and on the 8 x 870 posts of UMSAB test (8 languages, shuffled).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from model.data import load_csv, tweeteval
+from model.data import UMSAB, load_csv, load_csvs, tweeteval, umsab
 from model.metrics import scores
 from model.scorer import SentimentScorer
 from model.throughput import posts_per_second
@@ -58,6 +60,22 @@ def run(model: Path | None, data_csv: Path, seconds: float, cpu: int | None = No
                                                        clock=time.process_time)),
         "posts_per_cpu_s_b1": round(posts_per_second(scorer.score, data.texts, 1, seconds,
                                                      clock=time.process_time)),
+        **_routed(scorer, data.texts, seconds),
+    }
+
+
+def _routed(scorer: SentimentScorer, english: list[str], seconds: float) -> dict[str, Any]:
+    """Posts per CPU-second of score_posts (language ID + model), English and mixed."""
+    mixed = load_csvs([umsab(code, "test") for code in UMSAB])[0].texts
+    mixed = [mixed[i] for i in np.random.default_rng(0).permutation(len(mixed))]
+    detect = scorer.router.detector.detect
+    return {
+        "routed_posts_per_cpu_s_b256_english": round(posts_per_second(
+            scorer.score_posts, english, 256, seconds, clock=time.process_time)),
+        "routed_posts_per_cpu_s_b256_umsab_mix": round(posts_per_second(
+            scorer.score_posts, mixed, 256, seconds, clock=time.process_time)),
+        "langid_posts_per_cpu_s_b256_umsab_mix": round(posts_per_second(
+            detect, mixed, 256, seconds, clock=time.process_time)),
     }
 
 

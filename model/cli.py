@@ -35,11 +35,11 @@ def _model_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _defaults() -> tuple[str, int]:
+def _defaults() -> tuple[str, int, str]:
     from sentistream.settings import get_settings
 
     settings = get_settings()
-    return settings.model_path, settings.model_threads
+    return settings.model_path, settings.model_threads, settings.languages
 
 
 def _lines(stream: Any) -> Iterator[list[str]]:
@@ -61,30 +61,45 @@ def _lines(stream: Any) -> Iterator[list[str]]:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
               help="A .tflite model (tokenizer.json beside it). [SENTISTREAM_MODEL_PATH]")
 @click.option("--threads", type=int, help="LiteRT threads. [SENTISTREAM_MODEL_THREADS]")
+@click.option("--lang", "lang", default=None,
+              help="The posts' language (ISO 639-1), instead of detecting it.")
+@click.option("--languages", default=None,
+              help="Languages to score, comma-separated. [SENTISTREAM_LANGUAGES; default: all "
+                   "of the model's]")
 @_model_errors
-def score(texts: Sequence[str], as_json: bool, model_path: str | None,
-          threads: int | None) -> None:
-    """Score TEXTS (or stdin, one post per line): label, intensity and probabilities."""
-    from model.scorer import SentimentScorer
+def score(texts: Sequence[str], as_json: bool, model_path: str | None, threads: int | None,
+          lang: str | None, languages: str | None) -> None:
+    """Score TEXTS (or stdin, one post per line): language, label, intensity, probabilities.
 
-    default_path, default_threads = _defaults()
-    scorer = SentimentScorer(model_path or default_path or None, threads or default_threads)
+    Posts in a language the model does not score are marked unsupported_language."""
+    from model.languages import parse_languages
+    from model.scorer import ScoreBatch, SentimentScorer
+
+    default_path, default_threads, default_languages = _defaults()
+    scorer = SentimentScorer(model_path or default_path or None, threads or default_threads,
+                             parse_languages(languages or default_languages))
     batches = [list(texts)] if texts else _lines(click.get_text_stream("stdin"))
     for batch in batches:
-        result = scorer.score(batch)
+        result = scorer.score_posts(batch, [lang] * len(batch) if lang else None)
         names = result.label_names()
         for i, text in enumerate(batch):
+            language = result.languages[i]
+            if not result.supported[i]:
+                click.echo(json.dumps({"text": text, "language": language, "label": names[i],
+                                       "model": scorer.version}, ensure_ascii=False)
+                           if as_json else f"{names[i]:<8} [{language}]  {text}")
+                continue
             p = result.probs[i].tolist()
             if as_json:
                 click.echo(json.dumps({
-                    "text": text, "label": names[i],
+                    "text": text, "language": language, "label": names[i],
                     "intensity": round(float(result.intensity[i]), 4),
-                    "probs": {k: round(v, 4) for k, v in zip(result.LABELS, p, strict=True)},
+                    "probs": {k: round(v, 4) for k, v in zip(ScoreBatch.LABELS, p, strict=True)},
                     "model": scorer.version,
                 }, ensure_ascii=False))
             else:
                 click.echo(f"{names[i]:<8} {result.intensity[i]:+.3f}  neg={p[0]:.3f} "
-                           f"neu={p[1]:.3f} pos={p[2]:.3f}  {text}")
+                           f"neu={p[1]:.3f} pos={p[2]:.3f}  [{language}] {text}")
 
 
 @click.group(name="model")
@@ -92,28 +107,60 @@ def model_group() -> None:
     """Train, quantize and evaluate the sentiment model (train/quantize need the `train` extra)."""
 
 
+def _languages(value: str) -> tuple[str, ...]:
+    from model.data import UMSAB
+
+    codes = tuple(sorted({c.strip().lower() for c in value.split(",") if c.strip()}))
+    unknown = [c for c in codes if c not in UMSAB]
+    if not codes or unknown:
+        raise click.BadParameter(f"{', '.join(unknown) or 'none given'}: choose among "
+                                 f"{','.join(UMSAB)}")
+    return codes
+
+
 @model_group.command("train")
-@click.option("--train", "train_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV with text,label. [../shared/data/tweeteval-sentiment/train.csv]")
-@click.option("--val", "val_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Validation CSV for early stopping and bias tuning. [tweeteval val.csv]")
+@click.option("--languages", default="ar,de,en,es,fr,hi,it,pt", show_default=True,
+              help="Languages to train for: TweetEval for en, UMSAB for the others.")
+@click.option("--language-weight", type=float, default=1.0, show_default=True,
+              help="Weight of each UMSAB row beside TweetEval's (English) rows.")
+@click.option("--train", "train_csvs", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with text,label (repeatable); replaces the --languages recipe.")
+@click.option("--val", "val_csvs", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Validation CSV for early stopping (repeatable). [the recipe's val splits]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("build/model"), show_default=True)
 @click.option("--arch", type=click.Choice(["bag", "simplernn"]), default="bag", show_default=True)
 @click.option("--epochs", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--extra", "extra_csv", default="", help="Extra training CSV, down-weighted.")
+@click.option("--max-vocab", type=int, default=None,
+              help="Words in the vocabulary (the rest are hashed). [TokenizerConfig]")
+@click.option("--char-buckets", type=int, default=None,
+              help="Hash buckets of character n-grams. [TokenizerConfig]")
 @_model_errors
-def train_command(train_csv: Path | None, val_csv: Path | None, out_dir: Path, arch: str,
-                  epochs: int, seed: int, extra_csv: str) -> None:
+def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
+                  val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int, seed: int,
+                  extra_csv: str, max_vocab: int | None, char_buckets: int | None) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
+    from dataclasses import replace
+
     from model.architectures import ArchConfig
-    from model.data import tweeteval
+    from model.data import recipe
+    from model.tokenizer import TokenizerConfig
     from model.train import TrainConfig, train
 
-    config = TrainConfig(arch=ArchConfig(name=arch), epochs=epochs, seed=seed,
-                         extra_csv=extra_csv)
-    summary = train(train_csv or tweeteval("train"), val_csv or tweeteval("val"), out_dir, config)
+    codes = _languages(languages)
+    train_paths = list(train_csvs) or recipe(codes, "train")
+    weights = (1.0,) * ("en" in codes) + (language_weight,) * (len(train_paths) - ("en" in codes))
+    default = TokenizerConfig()
+    tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
+                        char_buckets=char_buckets or default.char_buckets)
+    config = TrainConfig(arch=ArchConfig(name=arch), epochs=epochs, seed=seed, tokenizer=tokenizer,
+                         extra_csv=extra_csv, languages=codes,
+                         source_weights=() if train_csvs else weights)
+    summary = train(train_paths, list(val_csvs) or recipe(codes, "val"), out_dir, config)
     click.echo(json.dumps({k: summary[k] for k in ("best_val_macro_recall", "bias_offsets",
                                                    "val_after_offsets", "seconds")}))
 
@@ -121,19 +168,22 @@ def train_command(train_csv: Path | None, val_csv: Path | None, out_dir: Path, a
 @model_group.command("quantize")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("build/model"), show_default=True)
-@click.option("--train", "train_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Representative data for full-integer calibration. [tweeteval train.csv]")
+@click.option("--train", "train_csvs", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Representative data for full-integer calibration (repeatable). "
+                   "[the training recipe of the model's languages]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the .tflite files go. [the model dir]")
 @click.option("--calibration-rows", type=int, default=1000, show_default=True)
 @_model_errors
-def quantize_command(model_dir: Path, train_csv: Path | None, out_dir: Path | None,
+def quantize_command(model_dir: Path, train_csvs: tuple[Path, ...], out_dir: Path | None,
                      calibration_rows: int) -> None:
     """Write float32, float16, int8-dynamic and int8-full .tflite variants."""
-    from model.data import tweeteval
-    from model.quantize import quantize
+    from model.data import recipe
+    from model.quantize import quantize, trained_languages
 
-    written = quantize(model_dir, train_csv or tweeteval("train"), out_dir,
+    paths = list(train_csvs) or recipe(trained_languages(model_dir), "train")
+    written = quantize(model_dir, paths, out_dir,
                        calibration_rows=calibration_rows)
     for variant, path in written.items():
         click.echo(f"{variant:<13} {path.stat().st_size:>10,d} B  {path}")
@@ -144,13 +194,18 @@ def quantize_command(model_dir: Path, train_csv: Path | None, out_dir: Path | No
               default=Path("build/model"), show_default=True)
 @click.option("--variant", type=click.Choice(["float32", "float16", "int8-dynamic", "int8-full"]),
               default="int8-full", show_default=True)
+@click.option("--companion", default="",
+              help="Ship as a companion model of this name (model/shipped/NAME), which scores "
+                   "the languages it was trained for that the main model does not list.")
 @_model_errors
-def ship_command(model_dir: Path, variant: str) -> None:
+def ship_command(model_dir: Path, variant: str, companion: str) -> None:
     """Make VARIANT the packaged model (model/shipped); then regenerate the golden outputs."""
     from model.quantize import ship
     from model.scorer import SHIPPED_DIR
 
-    click.echo(str(ship(model_dir, variant, SHIPPED_DIR)))
+    if companion and (not companion.isidentifier() or companion.startswith("_")):
+        raise click.BadParameter(f"{companion!r}: use a plain name such as 'multilingual'")
+    click.echo(str(ship(model_dir, variant, SHIPPED_DIR, companion)))
 
 
 @model_group.command("evaluate")
@@ -164,24 +219,41 @@ def ship_command(model_dir: Path, variant: str) -> None:
               help="With --variants-dir: write <REPORT>.json and <REPORT>.md.")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="With --variants-dir: also score VADER and TextBlob.")
+@click.option("--umsab/--no-umsab", default=None,
+              help="Also macro-F1 per language on UMSAB test, beside the published baselines. "
+                   "[on unless --data is given]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_model_errors
 def evaluate_command(data_csv: Path | None, model_path: Path | None, variants_dir: Path | None,
-                     report_stem: Path | None, baselines: bool, as_json: bool) -> None:
-    """Score a labelled CSV: macro-recall, accuracy, macro-F1, n, posts/s (or the full report)."""
+                     report_stem: Path | None, baselines: bool, umsab: bool | None,
+                     as_json: bool) -> None:
+    """Score a labelled CSV: macro-recall, accuracy, macro-F1, n, posts/s (or the full report);
+    and, per language, macro-F1 on UMSAB test."""
     from model.data import tweeteval
 
+    umsab = data_csv is None if umsab is None else umsab
     data_csv = data_csv or tweeteval("test")
     if variants_dir is None:
-        from model.evaluate import evaluate_model
+        from model.evaluate import evaluate_languages, evaluate_model, languages_markdown
 
         result = evaluate_model(model_path, data_csv)
-        click.echo(json.dumps(result) if as_json else "\n".join(
-            f"{k:<16} {v}" for k, v in result.items()))
+        languages = evaluate_languages(model_path) if umsab else None
+        if as_json:
+            click.echo(json.dumps({**result, **({"umsab": languages} if languages else {})}))
+            return
+        click.echo("\n".join(f"{k:<16} {v}" for k, v in result.items()))
+        if languages:
+            click.echo("\nUMSAB test, macro-F1 per language:\n" + languages_markdown(languages))
         return
-    from model.report import full_report, write_report
+    from model.evaluate import evaluate_languages, languages_markdown
+    from model.report import VARIANT_FILES, full_report, write_report
 
     report = full_report(variants_dir, data_csv, baselines=baselines)
+    int8 = variants_dir / VARIANT_FILES["int8-full"]
+    if umsab and int8.exists():
+        report["umsab"] = evaluate_languages(int8)
+        report["markdown"] += ("\nUMSAB test, macro-F1 per language (int8-full):\n\n"
+                               + languages_markdown(report["umsab"]) + "\n")
     if report_stem:
         write_report(report, report_stem)
     if as_json:

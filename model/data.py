@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import numpy.typing as npt
 from model.errors import DataError
 
 LABELS = ("negative", "neutral", "positive")
+# The languages of UMSAB (ISO 639-1 -> its folder): the multilingual model's training languages.
+UMSAB = {"ar": "arabic", "de": "german", "en": "english", "es": "spanish", "fr": "french",
+         "hi": "hindi", "it": "italian", "pt": "portuguese"}
 _LABEL_IDS = {name: i for i, name in enumerate(LABELS)} | {"0": 0, "1": 1, "2": 2}
 
 
@@ -37,6 +41,35 @@ def tweeteval(split: str) -> Path:
         raise DataError(f"{path} is missing: put the TweetEval sentiment CSVs in "
                         f"{path.parent} or pass --data/--train/--val explicitly")
     return path
+
+
+def umsab(language: str, split: str) -> Path:
+    """UMSAB's CSV of one language (ISO 639-1 code) and split (train, val, test)."""
+    if language not in UMSAB:
+        raise DataError(f"UMSAB has no language {language!r}; it has {', '.join(UMSAB)}")
+    path = shared_data_dir() / "umsab-multilingual" / UMSAB[language] / f"{split}.csv"
+    if not path.exists():
+        raise DataError(f"{path} is missing: put UMSAB (cardiffnlp/xlm-t data/sentiment) in "
+                        f"{path.parents[1]} or pass --train/--val explicitly")
+    return path
+
+
+def recipe(languages: Sequence[str], split: str) -> list[Path]:
+    """The CSVs of a training or validation split: TweetEval for English (UMSAB's English is a
+    subset of it), UMSAB for every other language."""
+    unknown = sorted(set(languages) - set(UMSAB))
+    if unknown:
+        raise DataError(f"no training data for {', '.join(unknown)}; "
+                        f"the languages are {', '.join(UMSAB)}")
+    paths = [tweeteval(split)] if "en" in languages else []
+    return paths + [umsab(code, split) for code in sorted(set(languages)) if code != "en"]
+
+
+def load_csvs(paths: Sequence[Path]) -> tuple[Labelled, list[int]]:
+    """Several labelled CSVs as one, and the number of rows each contributed."""
+    parts = [load_csv(path) for path in paths]
+    texts = [text for part in parts for text in part.texts]
+    return Labelled(texts, np.concatenate([p.labels for p in parts])), [len(p) for p in parts]
 
 
 def load_csv(path: Path) -> Labelled:

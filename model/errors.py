@@ -29,3 +29,9 @@ class TrainingUnavailableError(ModelError):
     """Training or quantization needs TensorFlow: install the `train` extra."""
 
     exit_code = 3
+
+
+class LanguageSettingError(ModelError):
+    """A language to score is not one the model was trained for; pick among the model's."""
+
+    exit_code = 2

@@ -9,7 +9,7 @@ changes. Never imports TensorFlow. One scorer must be used from one thread at a 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from ai_edge_litert.interpreter import Interpreter
 
-from model.errors import EmptyInputError, ModelFileError
+from model.errors import EmptyInputError, LanguageSettingError, ModelFileError
+from model.languages import NO_WORDS, LanguageRouter
 from model.tokenizer import TOKENIZER_FILE, Tokenizer
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -44,25 +45,43 @@ class ScoreBatch:
         return [self.LABELS[i] for i in self.labels.tolist()]
 
 
-class SentimentScorer:
-    """Scores batches of post texts with a LiteRT model and the tokenizer saved beside it."""
+@dataclass(frozen=True)
+class PostScores:
+    """Scores of a batch of posts routed by language, row i for post i.
 
-    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1) -> None:
-        self.model_path = Path(model_path) if model_path else SHIPPED_MODEL
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-        self.tokenizer = Tokenizer.load(self.model_path.parent / TOKENIZER_FILE)
-        self.version = _version(self.model_path)
-        self._interpreter = _load_interpreter(self.model_path, num_threads)
+    Posts in a language the scorer does not score get label ``UNSUPPORTED``
+    ("unsupported_language") and NaN probabilities and intensity: no sentiment at all, so that
+    nothing can count or average them by mistake.
+    """
+
+    UNSUPPORTED: ClassVar[int] = 3
+    LABEL_NAMES: ClassVar[tuple[str, ...]] = (*ScoreBatch.LABELS, "unsupported_language")
+
+    languages: list[str]  # ISO 639 code, "und" (undetermined) or "zxx" (no words)
+    supported: npt.NDArray[np.bool_]
+    labels: npt.NDArray[np.int64]  # 0..2 as in ScoreBatch, or 3 = UNSUPPORTED
+    probs: npt.NDArray[np.float32]
+    intensity: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def label_names(self) -> list[str]:
+        return [self.LABEL_NAMES[i] for i in self.labels.tolist()]
+
+
+class _Model:
+    """One LiteRT model file and the tokenizer beside it."""
+
+    def __init__(self, path: Path, num_threads: int) -> None:
+        self.path = path
+        self.tokenizer = Tokenizer.load(path.parent / TOKENIZER_FILE)
+        self.version, self.languages, self.companions = _metadata(path)
+        self._interpreter = _load_interpreter(path, num_threads)
         self._input, self._output = self._check_signature()
         self._rows = 0
 
     def score(self, texts: Sequence[str]) -> ScoreBatch:
-        """Score a non-empty list of texts (raises EmptyInputError for an empty one)."""
-        if not texts:
-            raise EmptyInputError("score() needs at least one text; got an empty batch")
-        if isinstance(texts, str):
-            raise TypeError("score() takes a list of texts, not a single string")
         chunks = [self._probs(texts[i : i + MAX_CHUNK]) for i in range(0, len(texts), MAX_CHUNK)]
         probs = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         return ScoreBatch(
@@ -96,12 +115,83 @@ class SentimentScorer:
                 or list(inputs[0]["shape"][1:]) != [width]
                 or len(outputs) != 1 or list(outputs[0]["shape"][1:]) != [3]):
             raise ModelFileError(
-                f"model file {self.model_path} does not fit this scorer: it needs one int32 input "
+                f"model file {self.path} does not fit this scorer: it needs one int32 input "
                 f"of shape (batch, {width}) and one (batch, 3) output, found "
                 f"{[(d['shape'].tolist(), d['dtype'].__name__) for d in inputs]} -> "
                 f"{[d['shape'].tolist() for d in outputs]}; retrain with `sentistream model train`"
             )
         return int(inputs[0]["index"]), int(outputs[0]["index"])
+
+
+class SentimentScorer:
+    """Scores batches of post texts with a LiteRT model and the tokenizer saved beside it.
+
+    A model directory may name *companion* models in its model.json (``"companions":
+    ["multilingual"]``: sub-directories, each with its own model.json listing its languages).
+    Each language is scored by the first model that lists it, the main model first; ``score``
+    always uses the main model. ``languages``: the languages to score (SENTISTREAM_LANGUAGES);
+    None or empty = every language of the models (``model_languages``).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1,
+                 languages: Iterable[str] | None = None) -> None:
+        self.model_path = Path(model_path) if model_path else SHIPPED_MODEL
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        main = _Model(self.model_path, num_threads)
+        self._models = [main] + [_Model(self.model_path.parent / name / SHIPPED_MODEL.name,
+                                        num_threads) for name in main.companions]
+        self.tokenizer = main.tokenizer
+        self.version = "+".join(m.version for m in self._models)
+        self._model_of: dict[str, int] = {}
+        for index, m in enumerate(self._models):
+            for code in m.languages:
+                self._model_of.setdefault(code, index)
+        self._model_of[NO_WORDS] = 0  # emoji-only posts: the main model
+        self.model_languages = tuple(sorted(set(self._model_of) - {NO_WORDS}))
+        self.router = LanguageRouter(self.model_languages, languages)
+
+    def score_posts(self, texts: Sequence[str],
+                    langs: Sequence[str | None] | None = None) -> PostScores:
+        """Detect each post's language (an explicit ``langs[i]`` wins), score the supported
+        ones with the model of their language and mark the others unsupported_language.
+        Raises EmptyInputError when empty."""
+        if not texts:
+            raise EmptyInputError("score_posts() needs at least one text; got an empty batch")
+        if isinstance(texts, str):
+            raise TypeError("score_posts() takes a list of texts, not a single string")
+        routed = self.router.route(texts, langs)
+        n = len(texts)
+        labels = np.full(n, PostScores.UNSUPPORTED, dtype=np.int64)
+        probs = np.full((n, 3), np.nan, dtype=np.float32)
+        intensity = np.full(n, np.nan, dtype=np.float32)
+        which = np.fromiter((self._model_of.get(code, -1) if ok else -1 for code, ok in
+                             zip(routed.codes, routed.supported.tolist(), strict=True)),
+                            dtype=np.int64, count=n)
+        for index, m in enumerate(self._models):
+            rows = np.flatnonzero(which == index)
+            if len(rows):
+                scored = m.score(texts if len(rows) == n else [texts[i] for i in rows.tolist()])
+                labels[rows], probs[rows], intensity[rows] = (scored.labels, scored.probs,
+                                                              scored.intensity)
+        return PostScores(routed.codes, routed.supported, labels, probs, intensity)
+
+    def score(self, texts: Sequence[str]) -> ScoreBatch:
+        """Score a non-empty list of texts with the main model, whatever their language (raises
+        EmptyInputError for an empty one). Streams should call score_posts."""
+        return self.score_as(texts, None)
+
+    def score_as(self, texts: Sequence[str], language: str | None) -> ScoreBatch:
+        """Score texts with the model that serves ``language`` (None: the main model)."""
+        if not texts:
+            raise EmptyInputError("score() needs at least one text; got an empty batch")
+        if isinstance(texts, str):
+            raise TypeError("score() takes a list of texts, not a single string")
+        index = 0 if language is None else self._model_of.get(language)
+        if index is None:
+            raise LanguageSettingError(f"no model scores {language!r}; the models know "
+                                       f"{', '.join(self.model_languages)}")
+        return self._models[index].score(texts)
 
 
 def _load_interpreter(path: Path, num_threads: int) -> Interpreter:
@@ -117,14 +207,24 @@ def _load_interpreter(path: Path, num_threads: int) -> Interpreter:
     return interpreter
 
 
-def _version(model_path: Path) -> str:
+def _metadata(model_path: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(version, languages, companions) of a model from the model.json beside it; models
+    trained before languages existed (or without model.json) are English only."""
     meta_path = model_path.parent / METADATA_FILE
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         variant = next((v for v, name in meta.get("variants", {}).items()
                         if name == model_path.name), model_path.stem)
-        return f"{meta.get('version', meta.get('architecture', 'model'))}:{variant}"
+        languages = tuple(str(code) for code in meta.get("languages", ["en"]))
+        if not languages:
+            raise ValueError("its list of languages is empty")
+        companions = tuple(str(name) for name in meta.get("companions", []))
+        if any("/" in name or name.startswith(".") for name in companions):
+            raise ValueError(f"companions must be sub-directory names, got {companions}")
+        version = f"{meta.get('version', meta.get('architecture', 'model'))}:{variant}"
+        return version, languages, companions
     except FileNotFoundError:
-        return model_path.stem
-    except ValueError as exc:
-        raise ModelFileError(f"model metadata {meta_path} is corrupt ({exc})") from exc
+        return model_path.stem, ("en",), ()
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"model metadata {meta_path} is corrupt ({exc}); re-export it "
+                             "with `sentistream model quantize`") from exc

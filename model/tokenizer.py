@@ -49,17 +49,34 @@ _EMOTICON = (
     r"|[\)\]\(\[\}\{][\-o\*'^]?[:;=8]|</?3+|\^[_\-.]?\^"
 )
 _EMOJI = r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2190-\u21FF]"
+# A word character: \w plus the combining marks that \w leaves out, so that Devanagari vowel
+# signs (matras, viramas) and Arabic harakat stay inside their word instead of splitting it
+# ("हिन्दी" was 3 tokens). Devanagari dandas (U+0964-5) stay out: they end a sentence.
+_MARKS = "\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff"
+_W = rf"[\w{_MARKS}]"
 _TOKEN = re.compile(
-    r"(?:https?://|www\.)\S+|\d+(?:[.,:/]\d+)*\w*|[@#]?\w+(?:'\w+)*|"
-    + _EMOTICON + r"|[!?.,;:]+|" + _EMOJI + "|" + SEP
+    rf"(?:https?://|www\.)\S+|\d+(?:[.,:/]\d+)*{_W}*|[@#]?{_W}+(?:'{_W}+)*|"
+    + _EMOTICON + r"|[!?.,;:\u0964\u0965\u060c\u061b\u061f]+|" + _EMOJI + "|" + SEP
 )
+# Arabic spelling variants that carry no sentiment: optional vowel marks and tatweel go,
+# hamza-carrying alefs become a bare alef, alef maqsura a ya ("مُمْتَاز" = "ممتاز").
+_ARABIC = str.maketrans({**{chr(c): None for c in (*range(0x0610, 0x061B),
+                                                   *range(0x064B, 0x0660), 0x0670, 0x0640)},
+                         "\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627",
+                         "\u0649": "\u064a"})
+_ARABIC_LETTER = re.compile("[\u0600-\u06ff]")
 _REPEAT = re.compile(r"(\w)\1{2,}")
 _PUNCT_REPEAT = re.compile(r"([!?.,;:])\1{2,}")
 NEGATORS = frozenset((
     "not", "no", "never", "cannot", "nothing", "nobody", "none", "nor", "neither", "without",
     "dont", "cant", "wont", "isnt", "didnt", "doesnt", "aint", "wasnt",
+    # the other languages of the multilingual model (UMSAB): de, fr, es/pt/it, ar, romanized hi
+    "nicht", "kein", "keine", "keinen", "nie", "niemals", "nichts", "ohne",
+    "pas", "jamais", "rien", "sans", "ni", "nunca", "nada", "nadie", "sin", "não", "nao",
+    "nem", "sem", "non", "mai", "niente", "senza", "لا", "ليس", "لم", "لن", "مش", "ما",
+    "nahi", "nahin", "nai", "mat",
 ))
-BOUNDARIES = frozenset("!?.,;:") | {SEP}
+BOUNDARIES = frozenset("!?.,;:\u0964\u0965\u060c\u061b\u061f") | {SEP}
 NEGATION_SCOPE = 3  # words after a negator that it flips
 
 IntArray = npt.NDArray[np.int32]
@@ -119,6 +136,8 @@ def normal_form(raw: str) -> tuple[str, list[int]]:
     if len(raw) > 1 and raw.isupper():
         markers.append(CAPS)
     text = raw.lower()
+    if _ARABIC_LETTER.search(text):
+        text = text.translate(_ARABIC) or text
     if text[0].isdigit():
         return "<num>", markers
     squeezed = _REPEAT.sub(r"\1\1", text)

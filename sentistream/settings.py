@@ -81,6 +81,10 @@ class Settings:
     top_posts: int = _doc("most positive/negative posts kept per brand and hour", default=10)
     live_maxlen: int = _doc("approximate length cap of the Redis live-announcement stream",
                             default=10000)
+    # -- Languages ---------------------------------------------------------------------------
+    languages: str = _doc("languages to score, ISO 639-1 codes separated by commas (others are "
+                          "counted, marked unsupported_language, never labelled); default: "
+                          "every language of the model", default="")
     # -- API ---------------------------------------------------------------------------------
     api_host: str = _doc("HTTP API/dashboard bind address", default="127.0.0.1")
     api_port: int = _doc("HTTP API/dashboard port", default=8000)

@@ -64,3 +64,22 @@ def test_evaluate_names_an_unknown_label(tmp_path: Path) -> None:
     data.write_text("text,label\nhello,happy\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["model", "evaluate", "--data", str(data)])
     assert result.exit_code == 2 and "happy" in result.output and ":2" in result.output
+
+
+def test_score_shows_languages_and_never_labels_an_unsupported_one() -> None:
+    result = CliRunner().invoke(cli, ["score", "--json", "ich liebe dieses Handy",
+                                      "この製品は最悪です"])
+    assert result.exit_code == 0, result.output
+    german, japanese = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert german["language"] == "de" and german["label"] == "positive"
+    assert japanese == {"text": "この製品は最悪です", "language": "ja",
+                        "label": "unsupported_language", "model": german["model"]}
+
+
+def test_score_languages_and_lang_options() -> None:
+    only_en = CliRunner().invoke(cli, ["score", "--languages", "en", "ich liebe dieses Handy"])
+    assert only_en.output.startswith("unsupported_language [de]")
+    forced = CliRunner().invoke(cli, ["score", "--lang", "ja", "I love it"])
+    assert forced.output.startswith("unsupported_language [ja]")
+    unknown = CliRunner().invoke(cli, ["score", "--languages", "en,ja", "hi"])
+    assert unknown.exit_code == 2 and "cannot score ja" in unknown.output

@@ -14,11 +14,11 @@ pytestmark = pytest.mark.train
 
 from model.architectures import ArchConfig  # noqa: E402
 from model.cli import model_group  # noqa: E402
-from model.data import load_csv  # noqa: E402
+from model.data import load_csv, load_csvs  # noqa: E402
 from model.quantize import VARIANTS, quantize  # noqa: E402
 from model.report import full_report, write_report  # noqa: E402
 from model.scorer import SentimentScorer  # noqa: E402
-from model.tokenizer import TokenizerConfig  # noqa: E402
+from model.tokenizer import Tokenizer, TokenizerConfig  # noqa: E402
 from model.train import TrainConfig, train  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,10 +30,10 @@ TINY = TokenizerConfig(word_buckets=256, negated_buckets=256, bigram_buckets=204
 def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-model")
     config = TrainConfig(arch=ArchConfig(dim=8), tokenizer=TINY, epochs=8, patience=3,
-                         batch_size=16, learning_rate=1e-2)
-    summary = train(FIXTURES / "tiny_train.csv", FIXTURES / "tiny_val.csv", out, config)
+                         batch_size=16, learning_rate=1e-2, languages=("en", "de"))
+    summary = train([FIXTURES / "tiny_train.csv"], [FIXTURES / "tiny_val.csv"], out, config)
     assert (out / "history.json").exists() and summary["epochs"]
-    quantize(out, FIXTURES / "tiny_train.csv", calibration_rows=64)
+    quantize(out, [FIXTURES / "tiny_train.csv"], calibration_rows=64)
     return out
 
 
@@ -91,8 +91,9 @@ def test_evaluate_cli_prints_one_json_object(variants: Path) -> None:
 def test_reference_simplernn_baseline_converts_when_unrolled(tmp_path: Path) -> None:
     config = TrainConfig(arch=ArchConfig(name="simplernn", rnn_units=16, rnn_length=24),
                          epochs=1)
-    train(FIXTURES / "tiny_train.csv", FIXTURES / "tiny_val.csv", tmp_path, config)
-    written = quantize(tmp_path, FIXTURES / "tiny_train.csv", variants=("float32", "int8-dynamic"))
+    train([FIXTURES / "tiny_train.csv"], [FIXTURES / "tiny_val.csv"], tmp_path, config)
+    written = quantize(tmp_path, [FIXTURES / "tiny_train.csv"],
+                       variants=("float32", "int8-dynamic"))
     texts = load_csv(FIXTURES / "tiny_test.csv").texts
     for path in written.values():
         batch = SentimentScorer(path).score(texts)
@@ -105,5 +106,35 @@ def test_ship_packages_one_variant_with_its_tokenizer(variants: Path, tmp_path: 
     target = ship(variants, "int8-full", tmp_path / "shipped")
     scorer = SentimentScorer(target)
     assert scorer.version.endswith(":int8-full")
+    assert scorer.model_languages == ("de", "en")  # from training, through model.json
     assert sorted(p.name for p in target.parent.iterdir()) == [
         "model.json", "sentiment.tflite", "tokenizer.json"]
+    # a companion lands in its sub-directory and is listed by the main model.json; shipping
+    # the main model again keeps it
+    ship(variants, "int8-full", tmp_path / "shipped", companion="multi")
+    ship(variants, "int8-full", tmp_path / "shipped")
+    meta = json.loads((tmp_path / "shipped" / "model.json").read_text(encoding="utf-8"))
+    assert meta["companions"] == ["multi"]
+    assert (tmp_path / "shipped" / "multi" / "sentiment.tflite").exists()
+    assert SentimentScorer(target).version.count("+") == 1
+
+
+def test_source_weights_and_several_training_csvs(tmp_path: Path) -> None:
+    from model.train import _training_rows
+
+    config = TrainConfig(tokenizer=TINY, source_weights=(1.0, 3.0))
+    data, sizes = load_csvs([FIXTURES / "tiny_train.csv", FIXTURES / "tiny_val.csv"])
+    tokenizer = Tokenizer.fit(data.texts, TINY)
+    _, y, w = _training_rows(tokenizer, data, sizes, config)
+    first = w[: sizes[0]]
+    second = w[sizes[0]:]
+    # the same class weighs 3x more in the second CSV; the classes stay balanced overall
+    for c in range(3):
+        assert np.allclose(second[y[sizes[0]:] == c], 3 * first[y[: sizes[0]] == c][0])
+    totals = [w[y == c].sum() for c in range(3)]
+    assert np.allclose(totals, totals[0])
+
+
+def test_train_cli_rejects_a_language_without_data() -> None:
+    result = CliRunner().invoke(model_group, ["train", "--languages", "en,ja"])
+    assert result.exit_code == 2 and "ja" in result.output

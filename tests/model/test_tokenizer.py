@@ -126,3 +126,21 @@ def test_decoding_never_moves_post_boundaries(tok: Tokenizer, texts: list[str]) 
     together = tok.encode(texts)
     for i, text in enumerate(texts):
         np.testing.assert_array_equal(tok.encode([text])[0], together[i])
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    # Devanagari vowel signs and viramas are combining marks, not \w: they split words before.
+    ("हिन्दी बहुत अच्छी है। ठीक", ["हिन्दी", "बहुत", "अच्छी", "है", "।", "ठीक"]),
+    # Arabic: optional harakat and tatweel dropped, hamza alefs unified, Arabic question mark.
+    ("مُمْتَاز جداً هههههههه؟", ["ممتاز", "جدا", "هه", "؟"]),
+    ("جمـــيل أحمد", ["جميل", "احمد"]),
+    ("ich liebe dieses Handy", ["ich", "liebe", "dieses", "handy"]),
+    ("não gostei 😡 #péssimo", ["não", "gostei", "😡", "péssimo"]),
+])
+def test_non_latin_scripts_keep_whole_words(text: str, tokens: list[str]) -> None:
+    assert tokenize(text) == tokens
+
+
+def test_negation_scope_covers_the_other_languages(tok: Tokenizer) -> None:
+    plain, negated = tok.encode(["das ist gut", "das ist nicht gut"])
+    assert tok.word_id("gut") in plain and tok.word_id("gut") not in negated

@@ -1,0 +1,189 @@
+"""Language routing: explicit languages win, unknown languages are never forced into a supported
+one, hostile text never raises, and the scorer labels only the posts it supports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.errors import LanguageSettingError, ModelFileError
+from model.languages import (
+    KNOWN_LANGUAGES,
+    NO_WORDS,
+    UNDETERMINED,
+    LanguageRouter,
+    normalize,
+    parse_languages,
+)
+from model.scorer import SHIPPED_DIR, PostScores, SentimentScorer
+
+MODEL_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
+OTHER = Path(__file__).parent / "fixtures" / "other_languages.csv"
+SAMPLES = {
+    "en": "I really love this phone, the camera is amazing",
+    "de": "ich liebe dieses Handy, die Kamera ist großartig",
+    "es": "odio este producto, es una basura",
+    "fr": "je déteste ce téléphone, la batterie ne tient pas",
+    "it": "adoro questo telefono, la fotocamera è fantastica",
+    "pt": "eu amo este celular, a câmera é incrível",
+    "ar": "أحب هذا الهاتف كثيرا الكاميرا رائعة",
+    "hi": "मुझे यह फ़ोन बहुत पसंद है",
+}
+
+
+@pytest.fixture(scope="module")
+def router() -> LanguageRouter:
+    return LanguageRouter(MODEL_LANGUAGES)
+
+
+def test_each_model_language_is_detected(router: LanguageRouter) -> None:
+    batch = router.route(list(SAMPLES.values()))
+    assert batch.codes == list(SAMPLES)
+    assert batch.supported.all() and not batch.explicit.any()
+
+
+def test_other_languages_are_never_forced_into_a_supported_one(router: LanguageRouter) -> None:
+    with OTHER.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    batch = router.route([row["text"] for row in rows])
+    leaked = [(row["text"], code) for row, code in zip(rows, batch.codes, strict=True)
+              if code in MODEL_LANGUAGES]
+    assert leaked == []
+    assert not batch.supported.any()
+    assert batch.codes[[row["lang"] for row in rows].index("ja")] == "ja"
+
+
+def test_an_explicit_language_wins_and_is_normalised(router: LanguageRouter) -> None:
+    texts = ["I love it"] * 9
+    batch = router.route(texts, ["pt-BR", "iw", "und", None, "", "DE", "zxx", "no such!", "qqq"])
+    assert batch.codes == ["pt", "he", "en", "en", "en", "de", "en", "en", "en"]
+    assert batch.explicit.tolist() == [True, True, False, False, False, True, False, False,
+                                       False]
+    assert batch.supported.tolist() == [True, False, True, True, True, True, True, True, True]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=8),
+       st.lists(st.one_of(st.none(), st.text(max_size=8)), min_size=8, max_size=8))
+def test_the_codes_a_batch_can_hold_are_bounded(router: LanguageRouter, texts: list[str],
+                                                 tags: list[str | None]) -> None:
+    # Per-language counts and keys take these codes: hostile tags must not mint new ones.
+    batch = router.route(texts, tags[: len(texts)])
+    assert set(batch.codes) <= router.detector.codes
+    assert len(router.detector.codes) < 250
+    assert all(code in KNOWN_LANGUAGES for code, given in zip(batch.codes, batch.explicit,
+                                                              strict=True) if given)
+
+
+def test_explicit_languages_must_match_the_texts(router: LanguageRouter) -> None:
+    with pytest.raises(ValueError, match="2 explicit languages for 1 texts"):
+        router.route(["hello"], ["en", "de"])
+
+
+def test_posts_without_words_have_no_language_and_are_scored(router: LanguageRouter) -> None:
+    batch = router.route(["😍😍😍", ":) 100", "@user http://t.co/x", ""])
+    assert batch.codes == [NO_WORDS] * 4
+    assert batch.supported.all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=8))
+def test_hostile_text_never_raises(router: LanguageRouter, texts: list[str]) -> None:
+    batch = router.route(texts)
+    assert len(batch) == len(texts)
+    assert all(code.isalpha() for code in batch.codes)
+
+
+def test_lone_surrogates_control_characters_and_huge_posts(router: LanguageRouter) -> None:
+    texts = ["\ud800 bad", "\x00\x01\x7f abc", "ich liebe dieses Handy " * 5000, "\ufeff",
+             "odio este producto\x1e es una basura"]  # \x1e: the batch's internal separator
+    batch = router.route(texts)
+    assert batch.codes[2] == "de" and batch.codes[4] == "es" and len(batch) == 5
+
+
+def test_languages_to_score_are_a_subset_of_the_models() -> None:
+    router = LanguageRouter(MODEL_LANGUAGES, ["de", "en"])
+    batch = router.route([SAMPLES["de"], SAMPLES["es"], SAMPLES["en"]])
+    assert batch.supported.tolist() == [True, False, True]
+    with pytest.raises(LanguageSettingError, match="cannot score ja"):
+        LanguageRouter(MODEL_LANGUAGES, ["ja", "en"])
+
+
+def test_normalize_and_parse() -> None:
+    assert [normalize(t) for t in ("pt_BR", " EN ", None, "un", "zh-Hant", "12", "english",
+                                   "ру", "arz")] == [
+        "pt", "en", UNDETERMINED, UNDETERMINED, "zh", UNDETERMINED, UNDETERMINED, UNDETERMINED,
+        "ar"]
+    assert parse_languages(" de, en,,DE ") == ("de", "en")
+    assert parse_languages("") == ()
+
+
+def test_the_scorer_labels_supported_posts_only() -> None:
+    scorer = SentimentScorer()
+    texts = [SAMPLES["en"], "この製品は最悪です", "😍😍", "я очень люблю этот телефон"]
+    result = scorer.score_posts(texts)
+    assert result.languages[1:4:2] == ["ja", "ru"]
+    assert result.supported.tolist() == [True, False, True, False]
+    assert result.label_names()[1] == result.label_names()[3] == "unsupported_language"
+    assert (result.labels[[1, 3]] == PostScores.UNSUPPORTED).all()
+    assert np.isnan(result.probs[[1, 3]]).all() and np.isnan(result.intensity[[1, 3]]).all()
+    alone = scorer.score([texts[0], texts[2]])
+    np.testing.assert_array_equal(result.labels[[0, 2]], alone.labels)
+    np.testing.assert_allclose(result.probs[[0, 2]], alone.probs)
+
+
+def test_the_scorer_takes_explicit_languages_and_a_language_setting() -> None:
+    scorer = SentimentScorer(languages=["en"])
+    assert scorer.router.enabled == ("en",)
+    result = scorer.score_posts(["I love it", "I love it"], ["en", "ja"])
+    assert result.label_names()[1] == "unsupported_language"
+    assert result.label_names()[0] in ("negative", "neutral", "positive")
+    only_unsupported = scorer.score_posts(["この製品は最悪です"])
+    assert only_unsupported.label_names() == ["unsupported_language"]
+
+
+def _package(tmp_path: Path, companion_languages: list[str]) -> Path:
+    """A copy of the shipped main model with a companion (the same files) for some languages."""
+    main = tmp_path / "main"
+    main.mkdir()
+    for name in ("sentiment.tflite", "tokenizer.json"):
+        shutil.copy(SHIPPED_DIR / name, main / name)
+    shutil.copytree(main, main / "comp")
+    meta = json.loads((SHIPPED_DIR / "model.json").read_text(encoding="utf-8"))
+    meta.pop("companions", None)
+    (main / "comp" / "model.json").write_text(json.dumps(
+        {**meta, "version": "comp", "languages": companion_languages}), encoding="utf-8")
+    (main / "model.json").write_text(json.dumps(
+        {**meta, "languages": ["en"], "companions": ["comp"]}), encoding="utf-8")
+    return main / "sentiment.tflite"
+
+
+def test_companion_models_score_the_languages_they_list(tmp_path: Path) -> None:
+    scorer = SentimentScorer(_package(tmp_path, ["de", "en"]))
+    assert scorer.model_languages == ("de", "en")  # en stays with the main model
+    assert scorer.version.endswith("+comp:int8-full")
+    calls: list[tuple[str, list[str]]] = []
+    for m in scorer._models:
+        original = m.score
+        m.score = (lambda texts, m=m, original=original:  # type: ignore[method-assign]
+                   calls.append((m.version, list(texts))) or original(texts))
+    result = scorer.score_posts([SAMPLES["de"], SAMPLES["en"], "😍", SAMPLES["es"]])
+    assert result.supported.tolist() == [True, True, True, False]
+    assert sorted(calls) == sorted([(scorer._models[0].version, [SAMPLES["en"], "😍"]),
+                                    ("comp:int8-full", [SAMPLES["de"]])])
+
+
+def test_a_companion_that_is_not_a_sub_directory_is_refused(tmp_path: Path) -> None:
+    path = _package(tmp_path, ["de"])
+    meta = json.loads((path.parent / "model.json").read_text(encoding="utf-8"))
+    (path.parent / "model.json").write_text(json.dumps({**meta, "companions": ["../x"]}),
+                                            encoding="utf-8")
+    with pytest.raises(ModelFileError, match="sub-directory"):
+        SentimentScorer(path)
