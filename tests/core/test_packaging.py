@@ -39,7 +39,8 @@ def test_the_benchmarks_imports_are_in_the_bench_extra_or_the_base() -> None:
     distributions = packages_distributions()
     missing = []
     for module in sorted(_imported_top_levels(ROOT / "ops" / "bench")):
-        names = {d.lower().replace("_", "-") for d in distributions.get(module, [DISTRIBUTION_OF.get(module, module)])}
+        known = distributions.get(module, [DISTRIBUTION_OF.get(module, module)])
+        names = {d.lower().replace("_", "-") for d in known}
         if not names & declared:
             missing.append(module)
     assert not missing, f"imported by ops/bench but declared neither in the base nor `bench`: " \
