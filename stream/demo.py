@@ -21,25 +21,21 @@ from stream.api.cli import dashboard_url
 from stream.keys import ALL_BRANDS
 from stream.query.params import parse_window
 from stream.query.reader import reader
-from stream.query.stats import Counts
 
 WINDOW_S = 15 * 60
 TABLE_ROWS = 20  # brands under `_all`: what fits a terminal
 
 
-def window_table(settings: Settings, now: float,
-                 limit: int = TABLE_ROWS) -> list[tuple[str, BucketAggregate]]:
+async def window_table(settings: Settings, now: float,
+                       limit: int = TABLE_ROWS) -> list[tuple[str, BucketAggregate]]:
     """``_all`` and the ``limit`` busiest brands of the last 15 minutes (1-minute buckets),
     from the ranking the worker keeps: the table costs the same however many brands exist."""
     window = parse_window(f"{WINDOW_S // 60}m")
-
-    async def read() -> list[tuple[str, Counts]]:
-        async with reader(settings) as r:
-            page = await r.brand_page(window, now, limit)
-            everything = (await r.window_counts([ALL_BRANDS], window, now))[ALL_BRANDS]
-        return [(ALL_BRANDS, everything), *((row.brand, row.counts) for row in page.rows)]
-
-    return [(brand, BucketAggregate(*c.as_tuple())) for brand, c in asyncio.run(read())]
+    async with reader(settings) as r:
+        page = await r.brand_page(window, now, limit)
+        everything = (await r.window_counts([ALL_BRANDS], window, now))[ALL_BRANDS]
+    rows = [(ALL_BRANDS, everything), *((row.brand, row.counts) for row in page.rows)]
+    return [(brand, BucketAggregate(*c.as_tuple())) for brand, c in rows]
 
 
 def render(rows: list[tuple[str, BucketAggregate]]) -> str:
@@ -119,7 +115,7 @@ def _show(settings: Settings, duration: float | None,
                     f"`{child.args!r}` exited with {child.returncode}; "
                     f"see its log in {settings.state_dir / 'demo'}")
         now = time.time()
-        table = render(window_table(settings, now))
+        table = render(asyncio.run(window_table(settings, now)))
         header = (f"sentistream live — last 15 minutes, {time.strftime('%H:%M:%S')} "
                   f"(Ctrl-C to stop) — dashboard: {dashboard_url(settings)}")
         if tty:
