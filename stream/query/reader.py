@@ -22,6 +22,7 @@ from stream.query.errors import QueryUnavailableError, UnknownBrandError
 from stream.query.params import TimeRange, Window, iso
 from stream.query.ranking import PAGE_SCRIPT, parse_page, queue_page
 from stream.query.stats import Counts, rounded, share
+from stream.query.sums import SUM_SCRIPT, parse_sum, queue_sum
 from stream.scripts import run_pipeline
 
 __all__ = ["BrandPage", "BrandRow", "Reader", "connect", "reader"]
@@ -92,16 +93,24 @@ class Reader:
 
     async def window_counts(self, brands: list[str], window: Window,
                             end: float) -> dict[str, Counts]:
-        """Each brand's sum over the buckets covering (end - window, end], in one round trip."""
+        """Each brand's sum over the buckets covering (end - window, end], in one round trip
+        (one script call per brand, summed in Redis)."""
         starts = window_buckets(end, window.seconds, window.resolution)
-        replies = await self._pipeline(lambda pipe: [
-            pipe.hmget(self.keys.bucket(brand, window.resolution, start), list(BUCKET_FIELDS))
-            for brand in brands for start in starts])
-        out: dict[str, Counts] = {}
-        for i, brand in enumerate(brands):
-            chunk = replies[i * len(starts):(i + 1) * len(starts)]
-            out[brand] = Counts.total(Counts.from_values(v) for v in chunk)
-        return out
+
+        def queue(pipe: Any) -> None:
+            for brand in brands:
+                self._queue_counts(pipe, brand, window, starts)
+
+        replies = await self._pipeline(queue)
+        return {b: Counts(*parse_sum(r)) for b, r in zip(brands, replies, strict=True)}
+
+    def _queue_counts(self, pipe: Any, brand: str, window: Window, starts: list[int]) -> None:
+        queue_sum(pipe, [self.keys.bucket(brand, window.resolution, s) for s in starts],
+                  BUCKET_FIELDS)
+
+    def _queue_mentions(self, pipe: Any, window: Window, starts: list[int]) -> None:
+        queue_sum(pipe, [self.keys.bucket(ALL_BRANDS, window.resolution, s) for s in starts],
+                  [MENTIONS_FIELD])
 
     async def brand_page(self, window: Window, end: float, limit: int = DEFAULT_PAGE,
                          offset: int = 0) -> BrandPage:
@@ -114,8 +123,7 @@ class Reader:
             self._queue_mentions(pipe, window, starts)
 
         replies = await self._pipeline(queue)
-        page = parse_page(replies[0])
-        voice = _mentions(replies[1:])
+        page, voice = parse_page(replies[0]), parse_sum(replies[1])[0]
         names = [brand for brand, _ in page.volumes]
         if not names:
             return BrandPage([], page.total, offset, limit)
@@ -134,22 +142,16 @@ class Reader:
         def queue(pipe: Any) -> None:
             queue_page(pipe, self.keys, window, end, 0, 0)
             self._queue_mentions(pipe, window, starts)
-            for s in starts:
-                pipe.hmget(self.keys.bucket(brand, window.resolution, s), list(BUCKET_FIELDS))
+            self._queue_counts(pipe, brand, window, starts)
 
-        replies = await self._pipeline(queue)
-        in_window = parse_page(replies[0]).total
-        voice = _mentions(replies[1:1 + len(starts)])
-        counts = Counts.total(Counts.from_values(v) for v in replies[1 + len(starts):])
+        page, mentions, mine = await self._pipeline(queue)
+        in_window, voice = parse_page(page).total, parse_sum(mentions)[0]
+        counts = Counts(*parse_sum(mine))
         # `_all` is not a brand: share of voice is not defined for it.
         voice_share = None if brand == ALL_BRANDS else share(counts.n, voice)
         return {"brand": brand, "window": window.text, "from": iso(end - window.seconds),
                 "to": iso(end), "resolution": window.resolution, **counts.to_json(),
                 "share_of_voice": rounded(voice_share), "brands_in_window": in_window}
-
-    def _queue_mentions(self, pipe: Any, window: Window, starts: list[int]) -> None:
-        for s in starts:
-            pipe.hget(self.keys.bucket(ALL_BRANDS, window.resolution, s), MENTIONS_FIELD)
 
     async def timeline(self, brand: str, trange: TimeRange) -> list[dict[str, Any]]:
         """Every bucket of the range (empty ones included, so charts need not fill gaps)."""
@@ -201,7 +203,8 @@ class Reader:
     async def _pipeline(self, queue: Callable[[Any], Any]) -> list[Any]:
         """Run what ``queue`` puts in one pipeline (scripts reloaded if Redis forgot them);
         a command's error is raised, as the client would."""
-        replies: list[Any] = await self._call(run_pipeline(self.client, [PAGE_SCRIPT], queue))
+        replies: list[Any] = await self._call(
+            run_pipeline(self.client, [PAGE_SCRIPT, SUM_SCRIPT], queue))
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
@@ -214,10 +217,6 @@ class Reader:
             raise QueryUnavailableError(
                 f"Redis did not answer ({exc}); start it with `sentistream infra up` "
                 "or point SENTISTREAM_REDIS_URL at it") from exc
-
-
-def _mentions(replies: list[Any]) -> int:
-    return sum(int(v) for v in replies if v is not None)
 
 
 def _posts(members: Any) -> list[dict[str, Any]]:
