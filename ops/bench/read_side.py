@@ -162,8 +162,14 @@ def run_one(base: Settings, brands: int, args: argparse.Namespace) -> dict[str, 
     finally:
         api.terminate()
         api.wait(20)
+        batch: list[bytes] = []
         for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=5000):
-            client.unlink(key)
+            batch.append(key)
+            if len(batch) == 1000:
+                client.unlink(*batch)  # one slot per call would be needed on a cluster
+                batch = []
+        if batch:
+            client.unlink(*batch)
     return {"brands": brands, "busy": args.busy, "posts": len(recs),
             "load_s": round(load_s, 1), "endpoints": result}
 
@@ -203,10 +209,14 @@ def main() -> None:
     parser.add_argument("--no-save", action="store_true", help="do not write results/")
     args = parser.parse_args()
     base = get_settings()
+    runs: list[dict[str, Any]] = []
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
               "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
               "command": "python ops/bench/read_side.py " + " ".join(sys.argv[1:]),
-              "runs": [run_one(base, int(n), args) for n in args.brands.split(",")]}
+              "runs": runs}
+    for n in args.brands.split(","):
+        runs.append(run_one(base, int(n), args))
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)  # progress
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "read_side.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Async reads of the aggregates through the key scheme; one round trip per question.
+"""Async reads of the aggregates through the key scheme; one or two round trips per question.
 
 Every key name comes from ``stream.keys`` (which escapes brand names), so no brand is ever used
 raw in a key or a pattern. The CLI runs these coroutines with ``asyncio.run``; the API awaits them.
@@ -118,6 +118,7 @@ class Reader:
         from ``offset`` on, with their counts and share of voice. Reads the window's ranking
         and mention counts plus the buckets of the page's brands, never every brand."""
         starts = window_buckets(end, window.seconds, window.resolution)
+
         def queue(pipe: Any) -> None:
             queue_page(pipe, self.keys, window, end, offset, limit)
             self._queue_mentions(pipe, window, starts)
@@ -127,11 +128,18 @@ class Reader:
         names = [brand for brand, _ in page.volumes]
         if not names:
             return BrandPage([], page.total, offset, limit)
-        counts = await self.window_counts(names, window, end)
-        seen = await self._call(self.client.zmscore(self.keys.brands, names))
-        rows = [BrandRow(b, counts[b], share(counts[b].n, voice),
-                         None if last is None else float(last))
-                for b, last in zip(names, seen, strict=True)]
+
+        def queue_rows(pipe: Any) -> None:
+            for brand in names:
+                self._queue_counts(pipe, brand, window, starts)
+            pipe.zmscore(self.keys.brands, names)
+
+        *sums, seen = await self._pipeline(queue_rows)
+        rows = []
+        for brand, reply, last in zip(names, sums, seen, strict=True):
+            counts = Counts(*parse_sum(reply))
+            rows.append(BrandRow(brand, counts, share(counts.n, voice),
+                                 None if last is None else float(last)))
         return BrandPage(rows, page.total, offset, limit)
 
     async def summary(self, brand: str, window: Window, end: float) -> dict[str, Any]:
@@ -139,6 +147,7 @@ class Reader:
         the number of brands with posts in it; one round trip after the brand check."""
         await self.require_brand(brand)
         starts = window_buckets(end, window.seconds, window.resolution)
+
         def queue(pipe: Any) -> None:
             queue_page(pipe, self.keys, window, end, 0, 0)
             self._queue_mentions(pipe, window, starts)
