@@ -42,5 +42,6 @@ async def load_brands(settings: Settings, singles: int, busy_posts: int = 30,
     proc = processor(settings, [])
     for i in range(0, len(records), 1000):
         await proc.process(records[i:i + 1000])
+    await proc.alerts.idle()  # no alert check may still be reading when the caller measures
     await proc.sink.close()
     return records

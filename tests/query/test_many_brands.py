@@ -38,10 +38,13 @@ async def costs(settings: Settings, singles: int) -> dict[str, Any]:
         for name, path in (("brands", "/api/brands?window=1h&limit=5"),
                            ("query", "/api/query?brand=busy1&window=1h")):
             await api.get(path)  # scripts loaded and connections made before counting
-            before = commands(client)
-            response = await api.get(path)
-            out[name + "_cost"] = commands(client) - before
-            assert response.status == 200, await response.text()
+            spent = []
+            for _ in range(3):  # anything else on the server only adds: keep the least
+                before = commands(client)
+                response = await api.get(path)
+                spent.append(commands(client) - before)
+                assert response.status == 200, await response.text()
+            out[name + "_cost"] = min(spent)
             out[name] = await response.json()
     finally:
         await api.close()
