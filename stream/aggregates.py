@@ -91,6 +91,14 @@ class GroupDelta:
     buckets: dict[tuple[str, int], BucketAggregate] = field(default_factory=dict)
     total: BucketAggregate = field(default_factory=BucketAggregate)
     top: list[TopCandidate] = field(default_factory=list)
+    # Only in ``_all``'s groups: per bucket, the posts of the same partition and offset range
+    # about each brand, for the brand ranking (see ``KeyScheme.rank``). Carried by ``_all``
+    # because every post counts there, so its offsets cover every brand's increments.
+    ranks: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+
+    def mentions(self, bucket: tuple[str, int]) -> int:
+        """Brand mentions in one bucket of this group (``_all`` groups; 0 elsewhere)."""
+        return sum(self.ranks.get(bucket, {}).values())
 
 
 def batch_deltas(posts: Posts, brands: Sequence[tuple[str, ...]], labels: npt.NDArray[np.int64],
@@ -135,7 +143,19 @@ def batch_deltas(posts: Posts, brands: Sequence[tuple[str, ...]], labels: npt.ND
             deltas[int(group_of_pair[pair])].buckets[(res, int(bucket[pair]) * width)] = \
                 BucketAggregate(n, neg, neu, pos, isum)
     _add_top(deltas, posts, pair_post, group_of_pair, lab, intensity, created, top_k)
+    _add_ranks(deltas)
     return deltas
+
+
+def _add_ranks(deltas: list[GroupDelta]) -> None:
+    """Copy each brand group's bucket volumes into the ``_all`` group of its partition."""
+    everything = {d.partition: d for d in deltas if d.brand == ALL_BRANDS}
+    for d in deltas:
+        if d.brand == ALL_BRANDS:
+            continue
+        ranks = everything[d.partition].ranks
+        for bucket, agg in d.buckets.items():
+            ranks.setdefault(bucket, {})[d.brand] = agg.n
 
 
 def _sum(lab: npt.NDArray[np.int64], ie6: npt.NDArray[np.int64]) -> BucketAggregate:

@@ -6,6 +6,7 @@ Everything it starts (the worker and generator subprocesses) it stops again on C
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -13,35 +14,28 @@ import time
 from pathlib import Path
 
 import click
-import redis
 
 from sentistream.settings import Settings, get_settings
 from stream.aggregates import BucketAggregate
 from stream.api.cli import dashboard_url
-from stream.keys import ALL_BRANDS, BUCKET_FIELDS, KeyScheme, window_buckets
+from stream.keys import ALL_BRANDS
+from stream.query.params import parse_window
+from stream.query.reader import reader
 
 WINDOW_S = 15 * 60
+TABLE_ROWS = 20  # brands under `_all`: what fits a terminal
 
 
-def window_table(client: redis.Redis, keys: KeyScheme, now: float) -> list[tuple[str,
-                                                                               BucketAggregate]]:
-    """Per brand, the sum of the 1-minute buckets of the last 15 minutes (busiest first)."""
-    found = client.zrangebyscore(keys.brands, now - WINDOW_S, "+inf")
-    brands = sorted(b.decode() if isinstance(b, bytes) else str(b) for b in found)
-    starts = window_buckets(now, WINDOW_S, "m")
-    pipe = client.pipeline(transaction=False)
-    for brand in brands:
-        for start in starts:
-            pipe.hmget(keys.bucket(brand, "m", start), BUCKET_FIELDS)
-    values = pipe.execute()
-    rows = []
-    for i, brand in enumerate(brands):
-        agg = BucketAggregate()
-        for fields in values[i * len(starts):(i + 1) * len(starts)]:
-            agg.merge(BucketAggregate(*(int(v or 0) for v in fields)))
-        rows.append((brand, agg))
-    rows.sort(key=lambda r: (r[0] != ALL_BRANDS, -r[1].n, r[0]))
-    return rows
+async def window_table(settings: Settings, now: float,
+                       limit: int = TABLE_ROWS) -> list[tuple[str, BucketAggregate]]:
+    """``_all`` and the ``limit`` busiest brands of the last 15 minutes (1-minute buckets),
+    from the ranking the worker keeps: the table costs the same however many brands exist."""
+    window = parse_window(f"{WINDOW_S // 60}m")
+    async with reader(settings) as r:
+        page = await r.brand_page(window, now, limit)
+        everything = (await r.window_counts([ALL_BRANDS], window, now))[ALL_BRANDS]
+    rows = [(ALL_BRANDS, everything), *((row.brand, row.counts) for row in page.rows)]
+    return [(brand, BucketAggregate(*c.as_tuple())) for brand, c in rows]
 
 
 def render(rows: list[tuple[str, BucketAggregate]]) -> str:
@@ -111,8 +105,6 @@ def demo(rate: float, duration: float | None, burst: str) -> None:
 
 def _show(settings: Settings, duration: float | None,
           children: list[subprocess.Popen[bytes]]) -> None:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    keys = KeyScheme(settings.redis_prefix)
     tty = sys.stdout.isatty()
     started = time.monotonic()
     last_print = 0.0
@@ -123,7 +115,7 @@ def _show(settings: Settings, duration: float | None,
                     f"`{child.args!r}` exited with {child.returncode}; "
                     f"see its log in {settings.state_dir / 'demo'}")
         now = time.time()
-        table = render(window_table(client, keys, now))
+        table = render(asyncio.run(window_table(settings, now)))
         header = (f"sentistream live — last 15 minutes, {time.strftime('%H:%M:%S')} "
                   f"(Ctrl-C to stop) — dashboard: {dashboard_url(settings)}")
         if tty:

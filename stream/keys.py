@@ -24,6 +24,10 @@ ALL_BRANDS = "_all"
 BUCKET_FIELDS: tuple[str, ...] = ("n", "neg", "neu", "pos", "isum_e6")
 INTENSITY_SCALE = 1_000_000
 
+# Extra field of the ``_all`` bucket hashes: brand mentions in the bucket (the sum of every brand's
+# ``n``), the denominator of share of voice. A post naming two brands adds 2 here and 1 to ``n``.
+MENTIONS_FIELD = "mentions"
+
 # Top-post sets: members are JSON posts, scores are their intensity.
 POLARITIES: tuple[str, ...] = ("pos", "neg")
 
@@ -100,6 +104,20 @@ class KeyScheme:
     def offsets(self, brand: str) -> str:
         """Hash ``<topic>:<partition>`` -> last Kafka offset applied to this brand's keys."""
         return f"{self.brand_tag(brand)}:offsets"
+
+    # -- brand ranking (read side: top-N brands without reading every brand) --
+    # Written by the ``_all`` group's apply script, so they share ``_all``'s hash tag: one slot
+    # holds a window's ranking sets (ZUNIONSTORE needs them together) and the increments are
+    # deduplicated by ``_all``'s offsets, atomically with ``_all``'s own buckets.
+
+    def rank(self, resolution: str, start: int) -> str:
+        """Sorted set brand -> posts about it in one bucket (``_all`` excluded); expires with the
+        buckets of ``resolution``. At most one member per brand with posts in that bucket."""
+        return f"{self.brand_tag(ALL_BRANDS)}:rank:{resolution}:{start}"
+
+    def rank_scratch(self, resolution: str) -> str:
+        """Scratch sorted set of a read: a window's rankings summed, deleted by the same script."""
+        return f"{self.brand_tag(ALL_BRANDS)}:rank:{resolution}:sum"
 
     @property
     def brands(self) -> str:

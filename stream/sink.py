@@ -32,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sentistream.settings import Settings
 from stream.aggregates import GroupDelta
 from stream.errors import RedisFullError, ScriptError
-from stream.keys import RESOLUTIONS, KeyScheme
+from stream.keys import ALL_BRANDS, MENTIONS_FIELD, RESOLUTIONS, KeyScheme
 from stream.scripts import LuaScript, run_pipeline
 
 APPLIED, SKIPPED, PARTIAL = 0, 1, 2
@@ -43,6 +43,7 @@ APPLIED, SKIPPED, PARTIAL = 0, 1, 2
 #   {"h", k, ttl, field, incr, ...}            HINCRBY each field, then EXPIRE when ttl > 0
 #   {"i", k, ttl, cutoff, start, ...}          bucket index: ZADD start start, drop < cutoff
 #   {"t", k, ttl, keep, sign, score, member, ...}  top set: ZADD, keep the `keep` best
+#   {"z", k, ttl, incr, member, ...}           brand ranking: ZINCRBY each member
 APPLY_LUA = """
 local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if stored >= tonumber(ARGV[3]) then return {1, stored} end
@@ -54,6 +55,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   elseif kind == 'i' then
     for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
     if tonumber(op[4]) > 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. op[4]) end
+  elseif kind == 'z' then
+    for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 't' then
     for i = 6, #op, 2 do redis.call('ZADD', key, op[i], op[i + 1]) end
     local keep = tonumber(op[4])
@@ -106,9 +109,15 @@ class CallBuilder:
         ops.append(["h", ref(k.total(delta.brand)), "0", *_flat(delta.total.fields())])
         starts: dict[str, list[int]] = {res: [] for res in RESOLUTIONS}
         for (res, start), agg in sorted(delta.buckets.items()):
+            fields = agg.fields()
+            if delta.brand == ALL_BRANDS:
+                fields[MENTIONS_FIELD] = delta.mentions((res, start))
             ops.append(["h", ref(k.bucket(delta.brand, res, start)), str(self.ttl[res]),
-                        *_flat(agg.fields())])
+                        *_flat(fields)])
             starts[res].append(start)
+        for (res, start), volumes in sorted(delta.ranks.items()):
+            ops.append(["z", ref(k.rank(res, start)), str(self.ttl[res]),
+                        *(x for brand, n in sorted(volumes.items()) for x in (str(n), brand))])
         for res, values in starts.items():
             if values:
                 ttl = self.ttl[res]

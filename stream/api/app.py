@@ -19,7 +19,7 @@ from stream.api.openapi import openapi_document
 from stream.keys import KeyScheme
 from stream.query.errors import BadParameterError, QueryError
 from stream.query.params import parse_range, parse_time, parse_window
-from stream.query.reader import Reader, connect
+from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, connect
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READER = web.AppKey("reader", Reader)
@@ -102,10 +102,23 @@ async def health(request: web.Request) -> web.Response:
                   "live_clients": len(request.app[HUB].subscribers)})
 
 
+def _offset(request: web.Request) -> int:
+    raw = request.query.get("offset", "0")
+    if not raw.isdigit() or len(raw) > 9:
+        raise BadParameterError(f"bad offset {raw!r}: use a whole number from 0 (the "
+                                "next_offset of the previous page)")
+    return int(raw)
+
+
 async def brands(request: web.Request) -> web.Response:
+    """One page of the busiest brands of the window (``limit``, ``offset``)."""
     window = parse_window(request.query.get("window", "15m"))
-    rows = await _reader(request).brand_table(window, _end(request))
-    return _json({"window": window.text, "brands": [r.to_json() for r in rows]})
+    page = await _reader(request).brand_page(window, _end(request),
+                                             _limit(request, DEFAULT_PAGE, MAX_PAGE),
+                                             _offset(request))
+    return _json({"window": window.text, "brands": [r.to_json() for r in page.rows],
+                  "total": page.total, "offset": page.offset, "limit": page.limit,
+                  "next_offset": page.next_offset})
 
 
 async def query(request: web.Request) -> web.Response:

@@ -42,8 +42,14 @@ def openapi_document(secured: bool) -> dict[str, Any]:
                  "voice = the brand's posts / all brands' posts in the window."},
         "paths": {
             "/health": _get("Liveness and Redis reachability", [], "ok"),
-            "/api/brands": _get("Every brand over a window: counts, NSS, intensity, share of "
-                                "voice", [WINDOW, AT], "brands by volume"),
+            "/api/brands": _get("The busiest brands of a window, one page: counts, NSS, "
+                                "intensity, share of voice", [
+                WINDOW, AT,
+                _param("limit", "Brands per page, 1..1000 (default 20).", example="20"),
+                _param("offset", "Brands to skip: the previous page's next_offset (default 0).",
+                       example="0"),
+            ], "{window, brands (busiest first, ties by name), total (brands with posts in "
+               "the window), offset, limit, next_offset (null on the last page)}"),
             "/api/query": _get("One brand's summary over a window", [BRAND, WINDOW, AT],
                                "summary"),
             "/api/timeline": _get("A brand's buckets between two times (empty ones included)", [

@@ -19,7 +19,7 @@ from stream.keys import KeyScheme
 from stream.query import render
 from stream.query.errors import QueryError
 from stream.query.params import parse_range, parse_time, parse_window
-from stream.query.reader import Reader, reader
+from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, reader
 
 T = TypeVar("T")
 
@@ -59,14 +59,31 @@ def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
 
 @click.command()
 @click.option("--window", "-w", default="15m", show_default=True, help="15m, 1h, 24h, 7d...")
+@click.option("--limit", "-n", type=click.IntRange(1, MAX_PAGE), default=DEFAULT_PAGE,
+              show_default=True, help="Brands per page.")
+@click.option("--offset", type=click.IntRange(0, None), default=0, show_default=True,
+              help="Skip the busiest brands before the page (the JSON's next_offset).")
 @at_option
 @json_option
-def brands(window: str, at: str | None, as_json: bool) -> None:
-    """Every brand with its volume, NSS, mean intensity and share of voice over a window."""
+def brands(window: str, limit: int, offset: int, at: str | None, as_json: bool) -> None:
+    """The busiest brands of a window: volume, NSS, mean intensity and share of voice.
+
+    --json prints the page's rows (a list); the human table ends with which rows of how many
+    brands with posts in the window it shows."""
     win, end = _parse(parse_window, window), _end(at)
-    rows = [r.to_json() for r in _run(lambda r: r.brand_table(win, end))]
-    _emit(rows, as_json, lambda: render.table(rows, render.BRAND_COLUMNS) if rows
-          else "no brands yet: is a worker running and are posts being produced?")
+    page = _run(lambda r: r.brand_page(win, end, limit, offset))
+    rows = [r.to_json() for r in page.rows]
+
+    def human() -> str:
+        if not page.total:
+            return (f"no brands with posts in the last {win.text}: is a worker running and "
+                    "are posts being produced?")
+        if not rows:
+            return f"no brands at offset {offset}: {page.total} have posts in the window"
+        more = f"; --offset {page.next_offset} for more" if page.next_offset is not None else ""
+        return (render.table(rows, render.BRAND_COLUMNS) + f"\n\nbrands {offset + 1}-"
+                f"{offset + len(rows)} of {page.total} with posts in the window{more}")
+    _emit(rows, as_json, human)
 
 
 @click.command()

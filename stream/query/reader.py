@@ -1,4 +1,4 @@
-"""Async reads of the aggregates through the key scheme; one round trip per question.
+"""Async reads of the aggregates through the key scheme; one or two round trips per question.
 
 Every key name comes from ``stream.keys`` (which escapes brand names), so no brand is ever used
 raw in a key or a pattern. The CLI runs these coroutines with ``asyncio.run``; the API awaits them.
@@ -7,22 +7,29 @@ raw in a key or a pattern. The CLI runs these coroutines with ``asyncio.run``; t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
-from stream.keys import ALL_BRANDS, BUCKET_FIELDS, KeyScheme, window_buckets
+from stream.keys import ALL_BRANDS, BUCKET_FIELDS, MENTIONS_FIELD, KeyScheme, window_buckets
+from stream.query.client import Redis, connect
 from stream.query.errors import QueryUnavailableError, UnknownBrandError
 from stream.query.params import TimeRange, Window, iso
+from stream.query.ranking import PAGE_SCRIPT, parse_page, queue_page
 from stream.query.stats import Counts, rounded, share
+from stream.query.sums import SUM_SCRIPT, parse_sum, queue_sum
+from stream.scripts import run_pipeline
 
-Redis = aioredis.Redis
+__all__ = ["BrandPage", "BrandRow", "Reader", "connect", "reader"]
+# Brands per page when the caller does not say: a dashboard's worth.
+DEFAULT_PAGE = 20
+# The most brands one page may hold: a page's cost grows with its size (its brands' buckets).
+MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -30,17 +37,28 @@ class BrandRow:
     brand: str
     counts: Counts
     share_of_voice: float | None
-    last_seen: float
+    last_seen: float | None
 
     def to_json(self) -> dict[str, Any]:
         return {"brand": self.brand, **self.counts.to_json(),
-                "share_of_voice": rounded(self.share_of_voice), "last_seen": iso(self.last_seen)}
+                "share_of_voice": rounded(self.share_of_voice),
+                "last_seen": None if self.last_seen is None else iso(self.last_seen)}
 
 
-def connect(settings: Settings) -> Redis:
-    """An async client that decodes replies; it connects lazily on the first command."""
-    return aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                   socket_connect_timeout=3, health_check_interval=30)
+@dataclass(frozen=True)
+class BrandPage:
+    """One page of the brands with posts in a window, busiest first."""
+
+    rows: list[BrandRow]
+    total: int  # brands with posts in the window
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        """Offset of the next page; None on the last one."""
+        end = self.offset + len(self.rows)
+        return end if end < self.total and self.rows else None
 
 
 @asynccontextmanager
@@ -54,22 +72,20 @@ async def reader(settings: Settings) -> AsyncIterator[Reader]:
 
 
 class Reader:
-    """Answers the read-side questions from one Redis client."""
+    """Answers the read-side questions from one Redis client (single node or cluster).
+
+    No answer reads every brand: the brand list is a page of the ranking the worker keeps
+    (``stream.query.ranking``), and share of voice divides by the brand mentions counted in
+    ``_all``'s buckets.
+    """
 
     def __init__(self, client: Redis, keys: KeyScheme) -> None:
         self.client = client
         self.keys = keys
 
-    async def brands_seen(self) -> dict[str, float]:
-        """Every brand (except the global ``_all``) -> newest event time, newest first."""
-        pairs = await self._call(self.client.zrevrange(self.keys.brands, 0, -1, withscores=True))
-        return {brand: float(score) for brand, score in pairs if brand != ALL_BRANDS}
-
     async def require_brand(self, brand: str) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zscore(self.keys.brands, brand)
-        pipe.exists(self.keys.total(brand))
-        score, exists = await self._call(pipe.execute())
+        score, exists = await self._pipeline(lambda pipe: (
+            pipe.zscore(self.keys.brands, brand), pipe.exists(self.keys.total(brand))))
         if score is None and not exists:
             raise UnknownBrandError(
                 f"unknown brand {brand!r}: no post about it has been counted "
@@ -77,45 +93,74 @@ class Reader:
 
     async def window_counts(self, brands: list[str], window: Window,
                             end: float) -> dict[str, Counts]:
-        """Each brand's sum over the buckets covering (end - window, end], in one round trip."""
+        """Each brand's sum over the buckets covering (end - window, end], in one round trip
+        (one script call per brand, summed in Redis)."""
         starts = window_buckets(end, window.seconds, window.resolution)
-        pipe = self.client.pipeline(transaction=False)
-        for brand in brands:
-            for start in starts:
-                pipe.hmget(self.keys.bucket(brand, window.resolution, start), list(BUCKET_FIELDS))
-        replies = await self._call(pipe.execute())
-        out: dict[str, Counts] = {}
-        for i, brand in enumerate(brands):
-            chunk = replies[i * len(starts):(i + 1) * len(starts)]
-            out[brand] = Counts.total(Counts.from_values(v) for v in chunk)
-        return out
 
-    async def brand_table(self, window: Window, end: float) -> list[BrandRow]:
-        """Every brand's counts and share of voice over the window, by volume."""
-        seen = await self.brands_seen()
-        # A brand whose newest post is older than the window's first bucket has nothing in it:
-        # with many brands, most of a short window's reads are skipped.
-        first = window_buckets(end, window.seconds, window.resolution)[0]
-        active = [b for b, last in seen.items() if last >= first]
-        counts = dict.fromkeys(seen, Counts())
-        counts.update(await self.window_counts(active, window, end))
-        voice = sum(c.n for c in counts.values())
-        rows = [BrandRow(b, counts[b], share(counts[b].n, voice), seen[b]) for b in seen]
-        return sorted(rows, key=lambda r: (-r.counts.n, r.brand))
+        def queue(pipe: Any) -> None:
+            for brand in brands:
+                self._queue_counts(pipe, brand, window, starts)
+
+        replies = await self._pipeline(queue)
+        return {b: Counts(*parse_sum(r)) for b, r in zip(brands, replies, strict=True)}
+
+    def _queue_counts(self, pipe: Any, brand: str, window: Window, starts: list[int]) -> None:
+        queue_sum(pipe, [self.keys.bucket(brand, window.resolution, s) for s in starts],
+                  BUCKET_FIELDS)
+
+    def _queue_mentions(self, pipe: Any, window: Window, starts: list[int]) -> None:
+        queue_sum(pipe, [self.keys.bucket(ALL_BRANDS, window.resolution, s) for s in starts],
+                  [MENTIONS_FIELD])
+
+    async def brand_page(self, window: Window, end: float, limit: int = DEFAULT_PAGE,
+                         offset: int = 0) -> BrandPage:
+        """The brands with posts in the window, busiest first (ties by name), ``limit`` of them
+        from ``offset`` on, with their counts and share of voice. Reads the window's ranking
+        and mention counts plus the buckets of the page's brands, never every brand."""
+        starts = window_buckets(end, window.seconds, window.resolution)
+
+        def queue(pipe: Any) -> None:
+            queue_page(pipe, self.keys, window, end, offset, limit)
+            self._queue_mentions(pipe, window, starts)
+
+        replies = await self._pipeline(queue)
+        page, voice = parse_page(replies[0]), parse_sum(replies[1])[0]
+        names = [brand for brand, _ in page.volumes]
+        if not names:
+            return BrandPage([], page.total, offset, limit)
+
+        def queue_rows(pipe: Any) -> None:
+            for brand in names:
+                self._queue_counts(pipe, brand, window, starts)
+            pipe.zmscore(self.keys.brands, names)
+
+        *sums, seen = await self._pipeline(queue_rows)
+        rows = []
+        for brand, reply, last in zip(names, sums, seen, strict=True):
+            counts = Counts(*parse_sum(reply))
+            rows.append(BrandRow(brand, counts, share(counts.n, voice),
+                                 None if last is None else float(last)))
+        return BrandPage(rows, page.total, offset, limit)
 
     async def summary(self, brand: str, window: Window, end: float) -> dict[str, Any]:
+        """One brand over the window: its buckets, the window's mentions (share of voice) and
+        the number of brands with posts in it; one round trip after the brand check."""
         await self.require_brand(brand)
-        rows = await self.brand_table(window, end)
-        mine = next((r for r in rows if r.brand == brand), None)
-        if mine is None:  # `_all`, or a brand only in totals: share of voice is not defined
-            counts = (await self.window_counts([brand], window, end))[brand]
-            voice = None
-        else:
-            counts, voice = mine.counts, mine.share_of_voice
+        starts = window_buckets(end, window.seconds, window.resolution)
+
+        def queue(pipe: Any) -> None:
+            queue_page(pipe, self.keys, window, end, 0, 0)
+            self._queue_mentions(pipe, window, starts)
+            self._queue_counts(pipe, brand, window, starts)
+
+        page, mentions, mine = await self._pipeline(queue)
+        in_window, voice = parse_page(page).total, parse_sum(mentions)[0]
+        counts = Counts(*parse_sum(mine))
+        # `_all` is not a brand: share of voice is not defined for it.
+        voice_share = None if brand == ALL_BRANDS else share(counts.n, voice)
         return {"brand": brand, "window": window.text, "from": iso(end - window.seconds),
                 "to": iso(end), "resolution": window.resolution, **counts.to_json(),
-                "share_of_voice": rounded(voice),
-                "brands_in_window": sum(1 for r in rows if r.counts.n)}
+                "share_of_voice": rounded(voice_share), "brands_in_window": in_window}
 
     async def timeline(self, brand: str, trange: TimeRange) -> list[dict[str, Any]]:
         """Every bucket of the range (empty ones included, so charts need not fill gaps)."""
@@ -163,6 +208,16 @@ class Reader:
 
     async def ping(self) -> bool:
         return bool(await self._call(self.client.ping()))
+
+    async def _pipeline(self, queue: Callable[[Any], Any]) -> list[Any]:
+        """Run what ``queue`` puts in one pipeline (scripts reloaded if Redis forgot them);
+        a command's error is raised, as the client would."""
+        replies: list[Any] = await self._call(
+            run_pipeline(self.client, [PAGE_SCRIPT, SUM_SCRIPT], queue))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     async def _call(self, awaitable: Any) -> Any:
         try:

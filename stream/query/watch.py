@@ -53,8 +53,10 @@ def _wanted(payload: dict[str, Any], brand: str | None) -> bool:
 
 
 async def _draw(r: Reader, window: Window, brand: str | None, tally: Tally) -> str:
-    rows = [row.to_json() for row in await r.brand_table(window, time.time())
-            if brand is None or row.brand == brand]
+    if brand is None:
+        rows = [row.to_json() for row in (await r.brand_page(window, time.time())).rows]
+    else:
+        rows = [{**await r.summary(brand, window, time.time())}]
     head = (f"sentistream watch · window {window.text} · {iso(time.time())} · "
             f"live: {tally.posts:,} posts, {tally.messages:,} updates since start (Ctrl-C quits)")
     body = render.table(rows, render.BRAND_COLUMNS) if rows else "waiting for posts..."
@@ -94,7 +96,7 @@ async def run_watch(settings: Settings, keys: KeyScheme, window: Window, brand: 
                 click.echo((CLEAR if tty else "\n") + screen)
                 dirty, last_draw = False, time.monotonic()
     finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
         await client.aclose()
 
 

@@ -33,10 +33,13 @@ const fmt = {
 function setStatus(text) { $("status").textContent = text; }
 
 async function loadBrands() {
-  const data = await api("/api/brands", { window: $("window").value });
+  // The 20 busiest brands: the list costs the same with ten or a hundred thousand brands.
+  const data = await api("/api/brands", { window: $("window").value, limit: 20 });
   const select = $("brand");
   const names = data.brands.map((b) => b.brand);
   const wanted = decodeURIComponent(location.hash.slice(1)) || state.brand || names[0] || null;
+  // A brand being watched stays selectable when it drops out of the top 20.
+  if (wanted && wanted === state.brand && !names.includes(wanted)) names.push(wanted);
   const current = [...select.options].map((o) => o.value);
   if (names.join("\u0000") !== current.join("\u0000")) {
     select.replaceChildren(...names.map((n) => new Option(n, n)));

@@ -50,6 +50,12 @@ def test_batch_deltas_equal_naive(rows: list[tuple[int, int, int, int, tuple[str
     got = {(d.brand, d.partition, res, start): agg
            for d in deltas for (res, start), agg in d.buckets.items()}
     assert got == expected
+    # The ranking the _all group carries: per partition and bucket, each brand's posts.
+    ranks = {(d.partition, res, start, brand): n for d in deltas if d.brand == ALL_BRANDS
+             for (res, start), volumes in d.ranks.items() for brand, n in volumes.items()}
+    assert ranks == {(part, res, start, brand): agg.n
+                     for (brand, part, res, start), agg in expected.items() if brand != ALL_BRANDS}
+    assert all(not d.ranks for d in deltas if d.brand != ALL_BRANDS)
     for d in deltas:
         mine = [i for i, r in enumerate(rows) if r[0] == d.partition and
                 (d.brand == ALL_BRANDS or d.brand in r[4])]

@@ -1,30 +1,50 @@
-"""The demo's live table: the last 15 minutes per brand, read from the real Redis."""
+"""The demo's live table: `_all` and the busiest brands of the last 15 minutes, from Redis."""
 
 from __future__ import annotations
 
+import json
 import time
-
-import redis
+from collections import Counter
 
 from sentistream.settings import Settings
-from stream.demo import render, window_table
-from stream.keys import KeyScheme, bucket_start
+from stream.demo import WINDOW_S, render, window_table
+from stream.keys import window_buckets
+from stream.posts import RawRecord
+from tests.query.brand_load import load_brands
+from tests.stream.test_sink import processor
 
 
-def test_window_table_sums_the_last_fifteen_minutes(isolated: Settings) -> None:
-    client = redis.Redis.from_url(isolated.redis_url)
-    keys = KeyScheme(isolated.redis_prefix)
+def _record(offset: int, brand: str, created: float, now: float) -> RawRecord:
+    value = json.dumps({"id": f"d{offset}", "text": f"post about {brand}", "brand": brand,
+                        "created_at": created})
+    return RawRecord(value.encode(), "t.posts", 0, offset, now)
+
+
+async def test_window_table_sums_the_last_fifteen_minutes(isolated: Settings) -> None:
     now = time.time()
-    minute = bucket_start(now, "m")
-    client.zadd(keys.brands, {"acme": now, "_all": now, "stale": now - 3600})
-    client.hset(keys.bucket("acme", "m", minute), mapping={"n": 3, "pos": 2, "neg": 1,
-                                                           "isum_e6": 900_000})
-    client.hset(keys.bucket("acme", "m", minute - 600), mapping={"n": 1, "neu": 1})
-    client.hset(keys.bucket("acme", "m", minute - 1200), mapping={"n": 50, "neg": 50})  # too old
-    client.hset(keys.bucket("_all", "m", minute), mapping={"n": 4, "pos": 2, "neg": 1, "neu": 1})
-    rows = window_table(client, keys, now)
+    times = [now - 30, now - 40, now - 600, now - 1200, now - 3600]  # the last two: too old
+    records = [_record(i, "acme", t, now) for i, t in enumerate(times)]
+    records.append(_record(len(records), "stale", now - 3600, now))
+    proc = processor(isolated, [])
+    await proc.process(records)
+    await proc.sink.close()
+    rows = await window_table(isolated, now)
     assert [brand for brand, _ in rows] == ["_all", "acme"]  # `stale` had no post in the window
     acme = rows[1][1]
-    assert (acme.n, acme.pos, acme.neu, acme.neg, acme.isum_e6) == (4, 2, 1, 1, 900_000)
+    assert acme.n == 3 and acme.pos + acme.neu + acme.neg == 3
+    assert rows[0][1].n == 3
     table = render(rows)
-    assert "acme" in table and "+0.25" in table  # NSS = (2 - 1) / 4
+    assert "acme" in table and f"{(acme.pos - acme.neg) / 3:+.2f}" in table
+
+
+async def test_window_table_shows_the_busiest_brands_not_every_brand(
+        isolated: Settings) -> None:
+    now = time.time()
+    records = await load_brands(isolated, 300, now=now)
+    first = window_buckets(now, WINDOW_S, "m")[0]
+    counts = Counter(doc["brand"] for doc in (json.loads(r.value or b"") for r in records)
+                     if doc["created_at"] >= first)
+    busiest = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]
+    rows = await window_table(isolated, now, limit=4)
+    assert [(brand, agg.n) for brand, agg in rows] == [("_all", sum(counts.values())), *busiest]
+    assert {brand for brand, _ in busiest[:3]} == {"busy1", "busy2", "busy3"}
