@@ -75,11 +75,29 @@ class Settings:
                             default="")
     retention_minute_s: int = _doc("retention of 1-minute buckets, seconds", default=2 * 86400)
     retention_hour_s: int = _doc("retention of 1-hour buckets, seconds", default=90 * 86400)
-    retention_day_s: int = _doc("retention of 1-day buckets, seconds (0 = forever)", default=0)
+    retention_day_s: int = _doc("retention of 1-day buckets, seconds (0 = forever)",
+                                default=400 * 86400)
     worker_web_port: int = _doc("worker HTTP port (metrics, health)", default=6066)
     top_posts: int = _doc("most positive/negative posts kept per brand and hour", default=10)
     live_maxlen: int = _doc("approximate length cap of the Redis live-announcement stream",
                             default=10000)
+    # -- Hostile input and brand limits (README "Limits") -----------------------------------
+    max_post_bytes: int = _doc("larger records are dead-lettered (post_too_large)",
+                               default=256 * 1024)
+    future_allowance_s: int = _doc(
+        "created_at may be this much later than the Kafka record time; later posts are "
+        "dead-lettered (future_timestamp)", default=3600)
+    max_brands_per_post: int = _doc(
+        "a post naming (or matching) more distinct brands is dead-lettered (too_many_brands)",
+        default=10)
+    max_brands_total: int = _doc(
+        "most distinct brands kept; posts about newer ones count in _all and _overflow",
+        default=100_000)
+    explicit_brands: str = _doc(
+        "explicit brand fields: 'any' counts every name, 'file' only the brands file's brands",
+        default="any")
+    live_max_brands: int = _doc("most brands listed in one live announcement (the rest summed)",
+                                default=50)
     # -- API ---------------------------------------------------------------------------------
     api_host: str = _doc("HTTP API/dashboard bind address", default="127.0.0.1")
     api_port: int = _doc("HTTP API/dashboard port", default=8000)
@@ -102,6 +120,11 @@ class Settings:
             object.__setattr__(self, "kafka_bootstrap", f"localhost:{self.kafka_port}")
         if not self.redis_url:
             object.__setattr__(self, "redis_url", f"redis://localhost:{self.redis_port}/0")
+        if self.explicit_brands not in ("any", "file"):
+            from sentistream.errors import ConfigError
+
+            raise ConfigError(f"{env_name('explicit_brands')}={self.explicit_brands!r}: "
+                              "use 'any' (every name counts) or 'file' (only the brands file's)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
