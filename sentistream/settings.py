@@ -76,7 +76,8 @@ class Settings:
                             default="")
     retention_minute_s: int = _doc("retention of 1-minute buckets, seconds", default=2 * 86400)
     retention_hour_s: int = _doc("retention of 1-hour buckets, seconds", default=90 * 86400)
-    retention_day_s: int = _doc("retention of 1-day buckets, seconds (0 = forever)", default=0)
+    retention_day_s: int = _doc("retention of 1-day buckets, seconds (0 = forever)",
+                                default=400 * 86400)
     worker_web_port: int = _doc("worker HTTP port (metrics, health)", default=6066)
     top_posts: int = _doc("most positive/negative posts kept per brand and hour", default=10)
     live_maxlen: int = _doc("approximate length cap of the Redis live-announcement stream",
@@ -85,6 +86,23 @@ class Settings:
     languages: str = _doc("languages to score, ISO 639-1 codes separated by commas (others are "
                           "counted, marked unsupported_language, never labelled); default: "
                           "every language of the model", default="")
+    # -- Hostile input and brand limits (README "Limits") -----------------------------------
+    max_post_bytes: int = _doc("larger records are dead-lettered (post_too_large)",
+                               default=256 * 1024)
+    future_allowance_s: int = _doc(
+        "created_at may be this much later than the Kafka record time; later posts are "
+        "dead-lettered (future_timestamp)", default=3600)
+    max_brands_per_post: int = _doc(
+        "a post naming (or matching) more distinct brands is dead-lettered (too_many_brands)",
+        default=10)
+    max_brands_total: int = _doc(
+        "most distinct brands kept; posts about newer ones count in _all and _overflow",
+        default=100_000)
+    explicit_brands: str = _doc(
+        "explicit brand fields: 'any' counts every name, 'file' only the brands file's brands",
+        default="any")
+    live_max_brands: int = _doc("most brands listed in one live announcement (the rest summed)",
+                                default=50)
     # -- API ---------------------------------------------------------------------------------
     api_host: str = _doc("HTTP API/dashboard bind address", default="127.0.0.1")
     api_port: int = _doc("HTTP API/dashboard port", default=8000)
@@ -164,6 +182,11 @@ class Settings:
         if not self.kafka_tls_port:
             object.__setattr__(self, "kafka_tls_port", self.kafka_port + 3)
         _check_kafka_security(self)
+        if self.explicit_brands not in ("any", "file"):
+            from sentistream.errors import ConfigError
+
+            raise ConfigError(f"{env_name('explicit_brands')}={self.explicit_brands!r}: "
+                              "use 'any' (every name counts) or 'file' (only the brands file's)")
 
     def __repr__(self) -> str:
         # Secrets mask themselves; a password inside a URL setting (redis_url) must be masked too.

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from stream.errors import BrandsFileError
-from stream.keys import ALL_BRANDS
+from stream.keys import RESERVED_BRANDS
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def load_brands(path: Path) -> list[Brand]:
 
 
 def _brand(path: Path, name: Any, spec: Any) -> Brand:
-    if not isinstance(name, str) or not name.strip() or name.strip().lower() == ALL_BRANDS:
+    if not isinstance(name, str) or not name.strip() or name.strip().lower() in RESERVED_BRANDS:
         raise BrandsFileError(f"brands file {path}: {name!r} is not a usable brand name")
     spec = spec or {}
     if not isinstance(spec, dict):
@@ -98,6 +98,7 @@ class BrandMatcher:
                 self._single.setdefault("@" + handle, brand.name)
                 self._canonical.setdefault(handle, brand.name)
         self.brands = tuple(b.name for b in brands)
+        self._known = frozenset(self.brands)
         # Every token that needs a look: one that names or starts a brand, and the separator.
         self._marks: dict[str, object] = {t: _BRAND_START for t in (*self._single, *self._multi)}
         self._marks[_SEP] = _POST_END
@@ -135,10 +136,11 @@ class BrandMatcher:
                     found[post].add(name)
         return [tuple(sorted(s)) for s in found]
 
-    def brands_of(self, texts: Sequence[str],
-                  explicit: Sequence[tuple[str, ...] | None]) -> list[tuple[str, ...]]:
+    def brands_of(self, texts: Sequence[str], explicit: Sequence[tuple[str, ...] | None],
+                  known_only: bool = False) -> list[tuple[str, ...]]:
         """Brands per post: the explicit field when present (it wins), else the text matches
-        (only the posts without an explicit field are matched)."""
+        (only the posts without an explicit field are matched). ``known_only``: explicit names
+        that are not brands of the file are dropped (SENTISTREAM_EXPLICIT_BRANDS=file)."""
         unmatched = [i for i, names in enumerate(explicit) if names is None]
         matched = iter(self.match_texts([texts[i] for i in unmatched]) if unmatched else ())
         out = []
@@ -146,7 +148,9 @@ class BrandMatcher:
             if names is None:
                 out.append(next(matched))
             else:
-                canon = {self.canonical(n) for n in names} - {ALL_BRANDS}
+                canon = {self.canonical(n) for n in names} - RESERVED_BRANDS
+                if known_only:
+                    canon &= self._known
                 out.append(tuple(sorted(canon)))
         return out
 

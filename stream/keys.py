@@ -18,6 +18,10 @@ RESOLUTIONS: dict[str, int] = {"m": 60, "h": 3600, "d": 86400}
 
 # The global aggregate: every valid post counts here, whatever its brands.
 ALL_BRANDS = "_all"
+# Posts that named a brand refused because SENTISTREAM_MAX_BRANDS_TOTAL brands exist already
+# (each such post once). Not in the brand index, so lists of brands never show it.
+OVERFLOW = "_overflow"
+RESERVED_BRANDS = frozenset({ALL_BRANDS, OVERFLOW})
 
 # Fields of a bucket hash (and of a brand's all-time total hash). Intensity is summed as integer
 # millionths so sums are exact and independent of the order in which batches are applied.
@@ -59,6 +63,20 @@ def unescape_brand(escaped: str) -> str:
     return raw.decode("utf-8")
 
 
+def brand_ttl_s(retentions: dict[str, int]) -> int:
+    """Expiry of a brand's long-lived keys (total, offsets, indexes), refreshed by each write:
+    the longest bucket retention, so they go when the brand has been silent longer than every
+    retention; 0 (never) when some resolution is kept for ever."""
+    return 0 if any(r <= 0 for r in retentions.values()) else max(retentions.values())
+
+
+def index_keep(retention_s: int, resolution: str) -> int:
+    """Members a bucket index keeps (its newest): as many buckets as the retention spans, +1
+    for a partly expired one; 0 (all) when kept for ever. A count, not a time cutoff, so a post
+    dated far ahead takes one slot instead of trimming every real bucket."""
+    return 0 if retention_s <= 0 else -(-retention_s // RESOLUTIONS[resolution]) + 1
+
+
 def bucket_start(epoch_s: float, resolution: str) -> int:
     """Start (epoch seconds) of the bucket of ``resolution`` that holds ``epoch_s``."""
     width = RESOLUTIONS[resolution]
@@ -90,11 +108,12 @@ class KeyScheme:
         return f"{self.brand_tag(brand)}:{resolution}:{start}"
 
     def bucket_index(self, brand: str, resolution: str) -> str:
-        """Sorted set of the brand's bucket starts (member and score = start)."""
+        """Sorted set of the brand's newest bucket starts (member and score = start), at most
+        ``index_keep`` of them; expires with the brand (``brand_ttl_s``)."""
         return f"{self.brand_tag(brand)}:idx:{resolution}"
 
     def total(self, brand: str) -> str:
-        """Hash with BUCKET_FIELDS over all time (never expires)."""
+        """Hash with BUCKET_FIELDS over all time; expires with the brand (``brand_ttl_s``)."""
         return f"{self.brand_tag(brand)}:total"
 
     def top(self, brand: str, polarity: str, hour_start: int) -> str:
@@ -102,7 +121,8 @@ class KeyScheme:
         return f"{self.brand_tag(brand)}:top:{polarity}:{hour_start}"
 
     def offsets(self, brand: str) -> str:
-        """Hash ``<topic>:<partition>`` -> last Kafka offset applied to this brand's keys."""
+        """Hash ``<topic>:<partition>`` -> last Kafka offset applied to this brand's keys;
+        expires with the brand (``brand_ttl_s``)."""
         return f"{self.brand_tag(brand)}:offsets"
 
     # -- brand ranking (read side: top-N brands without reading every brand) --
@@ -121,8 +141,15 @@ class KeyScheme:
 
     @property
     def brands(self) -> str:
-        """Sorted set of every brand seen; score = newest event time (epoch s) of that brand."""
+        """Sorted set of every brand kept (at most SENTISTREAM_MAX_BRANDS_TOTAL, plus ``_all``);
+        score = newest event time (epoch s) of that brand, never later than its last write."""
         return f"{{{self.prefix}}}:brands"
+
+    @property
+    def brands_written(self) -> str:
+        """Sorted set brand -> wall time (epoch s) of its last write: brands silent longer than
+        ``brand_ttl_s`` (whose keys have expired) are swept from both brand sets."""
+        return f"{{{self.prefix}}}:brands:written"
 
     @property
     def live(self) -> str:

@@ -42,6 +42,14 @@ class WorkerMetrics:
         self.redelivered = Counter("sentistream_redelivered_groups",
                                    "brand groups already applied (skipped) or partly applied",
                                    ["outcome"], registry=r)
+        self.batch_splits = Counter(
+            "sentistream_batch_splits", "batches processed in halves because a step raised on "
+            "them (down to the one record, dead-lettered as invalid_record)", registry=r)
+        self.brands = Gauge("sentistream_brands", "brands in the brand index when last asked "
+                            "(limit: SENTISTREAM_MAX_BRANDS_TOTAL)", registry=r)
+        self.brands_refused = Counter(
+            "sentistream_brands_refused", "new brands refused because the brand index was full "
+            "(their posts count in _all and _overflow)", registry=r)
         self.brands_reloads = Counter("sentistream_brands_reloads", "brands file reloads",
                                       registry=r)
 

@@ -4,6 +4,12 @@
 applied: Redis writes and Kafka produces are retried with capped exponential backoff until they
 succeed. The caller acks the records only after it returns, so a crash at any point leads to a
 redelivery, which the offsets in Redis turn into a no-op (see ``stream.sink``).
+
+No record can hold back its neighbours: a record's own failures make it a dead letter
+(``stream.posts``), and should a step on the whole batch raise all the same, the batch is split
+in halves and each half processed on its own, down to the single record that raises, which
+becomes an ``invalid_record`` dead letter. Its neighbours are counted and the partition's
+commits move on; a batch with one such record costs ~2 log2(n) smaller batches.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -25,13 +32,28 @@ from sentistream.settings import Settings
 from stream.aggregates import LABELS, GroupDelta, batch_deltas
 from stream.alerts.hook import BackgroundAlerts
 from stream.brands import BrandMatcher, BrandsFile
+from stream.keys import ALL_BRANDS, OVERFLOW
 from stream.metrics import WorkerMetrics
-from stream.posts import MODEL_ERROR, Posts, RawRecord, RecordBatch, Rejected, parse_batch
-from stream.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
+from stream.posts import (
+    INVALID_RECORD,
+    MODEL_ERROR,
+    TOO_MANY_BRANDS,
+    Posts,
+    RawRecord,
+    RecordBatch,
+    Rejected,
+    describe,
+    parse_batch,
+)
+from stream.sink import APPLIED, PARTIAL, SKIPPED, Call, CallBuilder, RedisSink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BACKOFF_START_S, BACKOFF_MAX_S = 0.1, 5.0
+# Brands this worker saw admitted to the brand index are not asked about again for this long
+# (a brand is swept only after being silent for the longest retention, far longer).
+ADMITTED_CACHE_S = 600.0
+LIVE_MAX_MINUTES = 10  # newest touched minutes listed per brand in a live announcement
 
 
 class ScoreBatchLike(Protocol):
@@ -55,6 +77,49 @@ class Scorer(Protocol):
 Produce = Callable[[str, Sequence[tuple[bytes | None, bytes, int]]], Awaitable[None]]
 
 
+def validate(batch: Sequence[RawRecord] | RecordBatch, settings: Settings, matcher: BrandMatcher
+             ) -> tuple[Posts, list[tuple[str, ...]], list[Rejected]]:
+    """Valid posts with their brands, and the rejected records: the one definition the worker
+    and the offline truths (ops/faults/truth.py, the tests) share. A post with more brands than
+    SENTISTREAM_MAX_BRANDS_PER_POST (named or matched in its text) is ``too_many_brands``."""
+    posts, rejected = parse_batch(batch, settings.max_text_chars,
+                                  max_brands=settings.max_brands_per_post,
+                                  future_allowance_s=settings.future_allowance_s,
+                                  max_post_bytes=settings.max_post_bytes)
+    brands = matcher.brands_of(posts.texts, posts.explicit_brands,
+                               known_only=settings.explicit_brands == "file")
+    limit = settings.max_brands_per_post
+    if max(map(len, brands), default=0) > limit:  # C-level check: rare, so the loop below too
+        ok = np.fromiter((len(b) <= limit for b in brands), bool, len(brands))
+        for i in np.flatnonzero(~ok).tolist():
+            rejected.append(Rejected(TOO_MANY_BRANDS, f"the post names {len(brands[i])} brands, "
+                                     f"limit {limit}", posts.record(i)))
+        brands = [b for b, keep in zip(brands, ok.tolist(), strict=True) if keep]
+        posts = posts.select(ok)
+    return posts, brands, rejected
+
+
+@dataclass
+class Prepared:
+    """A batch computed and ready to write: nothing after this depends on its records' content."""
+
+    posts: Posts
+    brands: list[tuple[str, ...]]
+    labels: npt.NDArray[np.int64]
+    intensity: npt.NDArray[np.float32]
+    rejected: list[Rejected]
+    deltas: list[GroupDelta]
+    calls: list[Call]
+    scored: list[tuple[bytes | None, bytes, int]]  # records of the scored topic
+    letters: list[tuple[bytes | None, bytes, int]]  # records of the dead-letter topic
+
+    @classmethod
+    def rejecting(cls, rejected: Rejected) -> Prepared:
+        return cls(Posts(topic=rejected.record.topic), [], np.zeros(0, np.int64),
+                   np.zeros(0, np.float32), [rejected], [], [], [],
+                   [(None, rejected.dead_letter(), rejected.record.partition)])
+
+
 class BatchProcessor:
     def __init__(self, settings: Settings, scorer: Scorer, sink: RedisSink, produce: Produce,
                  metrics: WorkerMetrics, brands: BrandsFile | None = None) -> None:
@@ -67,6 +132,8 @@ class BatchProcessor:
             Path(settings.brands_file) if settings.brands_file else None)
         self.calls = CallBuilder(settings)
         self._matcher: BrandMatcher | None = None
+        self._admitted: set[str] = set()  # brands known to be in the brand index
+        self._admitted_at = time.monotonic()
         self.last_offsets: dict[int, int] = {}  # partition -> last offset fully processed
         self.alerts = BackgroundAlerts(sink.client, settings)
 
@@ -75,49 +142,111 @@ class BatchProcessor:
         batch = RecordBatch.of(records)
         self.metrics.posts_in.inc(len(batch))
         self.metrics.batch_size.observe(len(batch))
-        posts, rejected = parse_batch(batch, self.settings.max_text_chars)
-        t0 = time.monotonic()
-        posts, labels, probs, intensity = await self._score(posts, rejected)
-        self.metrics.model_seconds.observe(time.monotonic() - t0)
-        brands = self._current_matcher().brands_of(posts.texts, posts.explicit_brands)
-        # Produces run while Redis is written; both must finish before the batch is acked.
-        sends = [asyncio.ensure_future(self._send_dead_letters(rejected)),
-                 asyncio.ensure_future(self._send_scored(posts, brands, labels, probs,
-                                                         intensity))]
-        applied = await self._retry("Redis write", self.metrics.redis_retries,
-                                    lambda: self._apply(posts, brands, labels, intensity,
-                                                        rejected))
-        await asyncio.gather(*sends)
-        now = time.time()
-        if len(posts):
-            self.metrics.e2e_delay.observe(max(0.0, now - float(posts.record_s.min())))
-            self.metrics.event_age.set(now - float(posts.created_s.max()))
-        self.metrics.scored.inc(len(posts))
-        for reason, n in Counter(r.reason for r in rejected).items():
-            self.metrics.dead_letters.labels(reason).inc(n)
+        await self._process(batch)
         for partition, offset in batch.last_offsets().items():
             self.last_offsets[partition] = max(offset, self.last_offsets.get(partition, -1))
-        if applied:
-            try:
-                await self.sink.announce(applied)
-            except Exception as exc:  # announcements are hints; the data is already safe
-                log.warning("live announcement failed: %s", exc)
-            self.alerts.submit(applied)  # checked in the background, never fails the batch
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
-    async def _score(self, posts: Posts, rejected: list[Rejected]) -> tuple[
-            Posts, npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    async def _process(self, batch: RecordBatch) -> None:
+        try:
+            prepared = await self._prepare(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug some record triggers: isolate it, keep the rest
+            if len(batch) > 1:
+                self.metrics.batch_splits.inc()
+                log.error("%s on a batch of %d records; processing it in halves",
+                          describe(exc), len(batch), exc_info=exc)
+                half = len(batch) // 2
+                await self._process(batch.slice(0, half))
+                await self._process(batch.slice(half, len(batch)))
+                return
+            r = batch.record(0)
+            log.error("%s on the record at %s[%d]@%d: dead-lettered as %s", describe(exc),
+                      r.topic, r.partition, r.offset, INVALID_RECORD)
+            prepared = Prepared.rejecting(Rejected(INVALID_RECORD, describe(exc), r))
+        await self._write(prepared)
+
+    async def _prepare(self, batch: RecordBatch) -> Prepared:
+        """Everything that depends on the records' content (so may raise on a record nobody
+        foresaw); Redis is only asked which brands the index admits (retried like writes)."""
+        posts, brands, rejected = validate(batch, self.settings, self._current_matcher())
+        brands = await self._admit(posts, brands)
+        t0 = time.monotonic()
+        posts, brands, labels, probs, intensity = await self._score(posts, brands, rejected)
+        self.metrics.model_seconds.observe(time.monotonic() - t0)
+        deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
+        return Prepared(posts, brands, labels, intensity, rejected, deltas,
+                        [self.calls.group_call(posts.topic, d) for d in deltas],
+                        self._scored_records(posts, brands, labels, probs, intensity),
+                        [(None, r.dead_letter(), r.record.partition) for r in rejected])
+
+    async def _write(self, p: Prepared) -> None:
+        # Produces run while Redis is written; both must finish before the batch is acked.
+        sends = [asyncio.ensure_future(self._send("dead-letter", self.settings.topic_dead_letters,
+                                                  p.letters)),
+                 asyncio.ensure_future(self._send("scored", self.settings.topic_scored,
+                                                  p.scored))]
+        applied = await self._retry("Redis write", self.metrics.redis_retries,
+                                    lambda: self._apply(p))
+        await asyncio.gather(*sends)
+        now = time.time()
+        if len(p.posts):
+            self.metrics.e2e_delay.observe(max(0.0, now - float(p.posts.record_s.min())))
+            self.metrics.event_age.set(now - float(p.posts.created_s.max()))
+        self.metrics.scored.inc(len(p.posts))
+        for reason, n in Counter(r.reason for r in p.rejected).items():
+            self.metrics.dead_letters.labels(reason).inc(n)
+        if applied:
+            try:
+                await self.sink.announce(announcement(applied, self.settings.live_max_brands))
+            except Exception as exc:  # announcements are hints; the data is already safe
+                log.warning("live announcement failed: %s", exc)
+            # Checked in the background, never fails the batch.
+            self.alerts.submit({b: c for b, c in applied.items() if b != OVERFLOW})
+
+    async def _admit(self, posts: Posts, brands: list[tuple[str, ...]]
+                     ) -> list[tuple[str, ...]]:
+        """The brands, with those the full brand index refuses (SENTISTREAM_MAX_BRANDS_TOTAL)
+        replaced by ``_overflow``: their posts still count in ``_all``, and in ``_overflow``."""
+        if (time.monotonic() - self._admitted_at > ADMITTED_CACHE_S
+                or len(self._admitted) > self.settings.max_brands_total):
+            self._admitted.clear()
+            self._admitted_at = time.monotonic()
+        new = {b for bs in brands for b in bs} - self._admitted
+        if not new:
+            return brands  # the steady state: every brand of the batch is known
+        newest: dict[str, float] = {}
+        for bs, created in zip(brands, posts.created_s.tolist(), strict=True):
+            for b in new.intersection(bs):
+                newest[b] = max(created, newest.get(b, created))
+        ordered = dict(sorted(newest.items()))  # within a batch, the first names win
+        count, refused = await self._retry("Redis brand index", self.metrics.redis_retries,
+                                           lambda: self.sink.admit(ordered))
+        self.metrics.brands.set(count)
+        self._admitted |= new - refused
+        if not refused:
+            return brands
+        self.metrics.brands_refused.inc(len(refused))
+        log.warning("the brand index is full (%d brands): %d new brands count in %s only",
+                    count, len(refused), OVERFLOW)
+        return [tuple(sorted({OVERFLOW if b in refused else b for b in bs}))
+                if refused.intersection(bs) else bs for bs in brands]
+
+    async def _score(self, posts: Posts, brands: list[tuple[str, ...]], rejected: list[Rejected]
+                     ) -> tuple[Posts, list[tuple[str, ...]], npt.NDArray[np.int64],
+                                npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Scores of the whole batch from one model call, run off the event loop (heartbeats
         and the web server stay responsive). Should the model fail on the batch, the posts are
         scored one by one and those it fails on become dead letters (``model_error``)."""
         if not len(posts):
-            return posts, np.zeros(0, np.int64), np.zeros((0, 3), np.float32), np.zeros(0,
-                                                                                  np.float32)
+            return (posts, brands, np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
+                    np.zeros(0, np.float32))
         loop = asyncio.get_running_loop()
         try:
             s = await loop.run_in_executor(None, self.scorer.score, posts.texts)
-            return (posts, np.asarray(s.labels, np.int64), np.asarray(s.probs, np.float32),
-                    np.asarray(s.intensity, np.float32))
+            return (posts, brands, np.asarray(s.labels, np.int64),
+                    np.asarray(s.probs, np.float32), np.asarray(s.intensity, np.float32))
         except Exception as exc:
             log.error("the model failed on a batch (%s); scoring its posts one by one", exc)
         ok = np.ones(len(posts), bool)
@@ -129,12 +258,11 @@ class BatchProcessor:
                              float(one.intensity[0])))
             except Exception as exc:
                 ok[i] = False
-                record = RawRecord(posts.raw[i], posts.topic,
-                                   int(posts.partitions[i]), int(posts.offsets[i]),
-                                   float(posts.record_s[i]))
-                rejected.append(Rejected(MODEL_ERROR, f"the model failed: {exc}", record))
-        kept = posts.select(ok)
-        return (kept, np.asarray([r[0] for r in rows], np.int64),
+                rejected.append(Rejected(MODEL_ERROR, f"the model failed: {exc}",
+                                         posts.record(i)))
+        return (posts.select(ok), [b for b, keep in zip(brands, ok.tolist(), strict=True)
+                                   if keep],
+                np.asarray([r[0] for r in rows], np.int64),
                 np.asarray([r[1] for r in rows], np.float32).reshape(-1, 3),
                 np.asarray([r[2] for r in rows], np.float32))
 
@@ -145,18 +273,16 @@ class BatchProcessor:
         self._matcher = matcher
         return matcher
 
-    async def _apply(self, posts: Posts, brands: list[tuple[str, ...]],
-                     labels: npt.NDArray[np.int64], intensity: npt.NDArray[np.float32],
-                     rejected: list[Rejected]) -> dict[str, Any]:
+    async def _apply(self, p: Prepared) -> dict[str, Any]:
         """Apply until no group is partial; returns the increments applied, per brand."""
-        deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
-        dead = _dead_letter_groups(rejected)
+        posts, brands, labels, intensity = p.posts, p.brands, p.labels, p.intensity
+        deltas, calls = p.deltas, list(p.calls)  # a copy: a failed attempt runs it again
+        dead = _dead_letter_groups(p.rejected)
         seen = _brands_seen(deltas)
         applied: dict[str, Any] = {}
         while deltas or dead:
-            calls = [self.calls.group_call(posts.topic, d) for d in deltas]
-            calls += [self.calls.dead_letter_call(t, p, lo, hi, reasons)
-                      for (t, p), (lo, hi, reasons) in dead.items()]
+            calls += [self.calls.dead_letter_call(t, part, lo, hi, reasons)
+                      for (t, part), (lo, hi, reasons) in dead.items()]
             outcomes = await self.sink.apply(calls, seen)
             seen = {}
             retry_deltas: list[GroupDelta] = []
@@ -172,10 +298,11 @@ class BatchProcessor:
             retry_dead: dict[tuple[str, int], tuple[int, int, dict[str, int]]] = {}
             for (key, _), outcome in zip(dead.items(), outcomes[len(deltas):], strict=True):
                 if outcome.status == PARTIAL:
-                    later = [r for r in rejected if (r.record.topic, r.record.partition) == key
+                    later = [r for r in p.rejected if (r.record.topic, r.record.partition) == key
                              and r.record.offset > outcome.stored_offset]
                     retry_dead.update(_dead_letter_groups(later))
             deltas, dead = retry_deltas, retry_dead
+            calls = [self.calls.group_call(posts.topic, d) for d in deltas]
         return applied
 
     async def _retry(self, what: str, counter: Any, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -192,30 +319,42 @@ class BatchProcessor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
 
-    async def _send_dead_letters(self, rejected: list[Rejected]) -> None:
-        if rejected:
-            await self._retry("dead-letter produce", self.metrics.kafka_retries,
-                              lambda: self.produce(
-                                  self.settings.topic_dead_letters,
-                                  [(None, r.dead_letter(), r.record.partition)
-                                   for r in rejected]))
+    async def _send(self, what: str, topic: str,
+                    records: list[tuple[bytes | None, bytes, int]]) -> None:
+        if records:
+            await self._retry(f"{what} produce", self.metrics.kafka_retries,
+                              lambda: self.produce(topic, records))
 
-    async def _send_scored(self, posts: Posts, brands: list[tuple[str, ...]],
-                           labels: npt.NDArray[np.int64], probs: npt.NDArray[np.float32],
-                           intensity: npt.NDArray[np.float32]) -> None:
-        if not len(posts):
-            return
+    def _scored_records(self, posts: Posts, brands: list[tuple[str, ...]],
+                        labels: npt.NDArray[np.int64], probs: npt.NDArray[np.float32],
+                        intensity: npt.NDArray[np.float32]
+                        ) -> list[tuple[bytes | None, bytes, int]]:
         version = self.scorer.version
         # Columns to Python scalars once per batch: per-element numpy indexing costs ~1 us each.
         rows = zip(posts.docs, posts.ids, labels.tolist(), probs.tolist(), intensity.tolist(),
                    brands, posts.created_s.tolist(), posts.partitions.tolist(), strict=True)
-        records = []
+        records: list[tuple[bytes | None, bytes, int]] = []
         for doc, post_id, label, p, inten, names, created, partition in rows:
             out = {**doc, "label": LABELS[label], "probs": p, "intensity": inten,
                    "brands": list(names), "event_time": created, "model_version": version}
             records.append((post_id.encode("utf-8"), _dumps(out), partition))
-        await self._retry("scored produce", self.metrics.kafka_retries,
-                          lambda: self.produce(self.settings.topic_scored, records))
+        return records
+
+
+def announcement(applied: dict[str, Any], max_brands: int,
+                 max_minutes: int = LIVE_MAX_MINUTES) -> dict[str, Any]:
+    """A batch's live announcement, bounded whatever the batch holds: ``_all`` and the
+    ``max_brands`` brands with the most posts, each with its increments and newest
+    ``max_minutes`` minutes; the other brands summed in ``more``: {"brands", "n"}. Same shape
+    for every reader (``brands.<name>.n``), so a brand flood cannot make it hundreds of KB."""
+    names = sorted((b for b in applied if b != ALL_BRANDS), key=lambda b: (-applied[b]["n"], b))
+    shown = ([ALL_BRANDS] if ALL_BRANDS in applied else []) + names[:max_brands]
+    out: dict[str, Any] = {"brands": {
+        b: {**applied[b], "minutes": applied[b]["minutes"][-max_minutes:]} for b in shown}}
+    rest = names[max_brands:]
+    if rest:
+        out["more"] = {"brands": len(rest), "n": sum(applied[b]["n"] for b in rest)}
+    return out
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
@@ -242,7 +381,8 @@ def _dead_letter_groups(
 def _brands_seen(deltas: list[GroupDelta]) -> dict[str, float]:
     seen: dict[str, float] = {}
     for d in deltas:
-        seen[d.brand] = max(seen.get(d.brand, d.newest_event_s), d.newest_event_s)
+        if d.brand != OVERFLOW:  # a counter, not a brand: kept out of the brand index
+            seen[d.brand] = max(seen.get(d.brand, d.newest_event_s), d.newest_event_s)
     return seen
 
 

@@ -30,9 +30,24 @@ EMPTY_TEXT = "empty_text"
 WRONG_TYPE = "wrong_type"
 TEXT_TOO_LONG = "text_too_long"
 BAD_TIMESTAMP = "bad_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"  # created_at later than the record time + the allowance
+TOO_MANY_BRANDS = "too_many_brands"  # more distinct explicit brands than the per-post limit
+POST_TOO_LARGE = "post_too_large"  # a record value over the size limit
 MODEL_ERROR = "model_error"  # valid, but the model raised on it (see BatchProcessor._score)
+INVALID_RECORD = "invalid_record"  # anything else that raised on this record alone
 REASONS: tuple[str, ...] = (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, MISSING_ID, MISSING_TEXT,
-                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, BAD_TIMESTAMP, MODEL_ERROR)
+                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, BAD_TIMESTAMP,
+                            FUTURE_TIMESTAMP, TOO_MANY_BRANDS, POST_TOO_LARGE, MODEL_ERROR,
+                            INVALID_RECORD)
+
+# Defaults of the limits (the worker passes its settings; see sentistream/settings.py).
+DEFAULT_MAX_BRANDS = 10
+DEFAULT_FUTURE_ALLOWANCE_S = 3600.0
+DEFAULT_MAX_POST_BYTES = 256 * 1024
+# A dead letter quotes at most this much of the record (base64 grows it by 4/3): it must fit in
+# a Kafka record of the broker's default 1 MiB limit, or its produce would fail for ever.
+DEAD_LETTER_VALUE_BYTES = 256 * 1024
+_DETAIL_CHARS = 300
 
 # Epoch numbers at or above this are milliseconds (1e11 s is the year 5138, 1e11 ms is 1973).
 _MS_THRESHOLD = 1e11
@@ -76,6 +91,11 @@ class RecordBatch:
         return RawRecord(self.values[i], self.topic, self.partitions[i], self.offsets[i],
                          self.timestamps_s[i])
 
+    def slice(self, start: int, stop: int) -> RecordBatch:
+        """Records ``start`` to ``stop`` (each partition's records stay in offset order)."""
+        return RecordBatch(self.topic, self.values[start:stop], self.partitions[start:stop],
+                           self.offsets[start:stop], self.timestamps_s[start:stop])
+
     def last_offsets(self) -> dict[int, int]:
         """partition -> highest offset in the batch."""
         last: dict[int, int] = {}
@@ -106,13 +126,18 @@ class Rejected:
     record: RawRecord
 
     def dead_letter(self) -> bytes:
+        """JSON of the dead letter; bounded whatever the record (value and detail are cut)."""
         r = self.record
-        return json.dumps({
-            "reason": self.reason, "detail": self.detail,
+        value = r.value or b""
+        letter: dict[str, Any] = {
+            "reason": self.reason, "detail": self.detail[:_DETAIL_CHARS],
             "topic": r.topic, "partition": r.partition, "offset": r.offset,
             "timestamp": r.timestamp_s,
-            "value_b64": base64.b64encode(r.value or b"").decode("ascii"),
-        }).encode("utf-8")
+            "value_b64": base64.b64encode(value[:DEAD_LETTER_VALUE_BYTES]).decode("ascii"),
+        }
+        if len(value) > DEAD_LETTER_VALUE_BYTES:
+            letter.update(truncated=True, value_bytes=len(value))
+        return json.dumps(letter).encode("utf-8")
 
 
 @dataclass
@@ -133,6 +158,11 @@ class Posts:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def record(self, i: int) -> RawRecord:
+        """The record post ``i`` came from (for its dead letter)."""
+        return RawRecord(self.raw[i], self.topic, int(self.partitions[i]), int(self.offsets[i]),
+                         float(self.record_s[i]))
+
     def select(self, mask: npt.NDArray[np.bool_]) -> Posts:
         """The posts where ``mask`` is true (used to re-filter a partly applied batch)."""
         keep = np.flatnonzero(mask).tolist()
@@ -148,9 +178,25 @@ class _Invalid(Exception):
         self.reason, self.detail = reason, detail
 
 
-def parse_batch(records: Sequence[RawRecord] | RecordBatch,
-                max_text_chars: int) -> tuple[Posts, list[Rejected]]:
-    """Split records into valid posts (columnar) and rejected ones; never raises on bad input."""
+@dataclass(frozen=True)
+class Limits:
+    """What a valid post may hold (the worker's settings of the same names)."""
+
+    max_text_chars: int = 2000
+    max_brands: int = DEFAULT_MAX_BRANDS  # distinct names in brand + brands
+    future_allowance_s: float = DEFAULT_FUTURE_ALLOWANCE_S  # created_at - record time, at most
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
+
+
+def parse_batch(records: Sequence[RawRecord] | RecordBatch, max_text_chars: int, *,
+                max_brands: int = DEFAULT_MAX_BRANDS,
+                future_allowance_s: float = DEFAULT_FUTURE_ALLOWANCE_S,
+                max_post_bytes: int = DEFAULT_MAX_POST_BYTES) -> tuple[Posts, list[Rejected]]:
+    """Split records into valid posts (columnar) and rejected ones; never raises on bad input.
+
+    Every failure of one record, foreseen or not, rejects that record alone: the foreseen ones
+    with their reason, anything else as ``invalid_record`` with the exception's class."""
+    limits = Limits(max_text_chars, max_brands, future_allowance_s, max_post_bytes)
     batch = RecordBatch.of(records)
     docs: list[dict[str, Any]] = []
     brands: list[tuple[str, ...] | None] = []
@@ -159,9 +205,12 @@ def parse_batch(records: Sequence[RawRecord] | RecordBatch,
     rejected: list[Rejected] = []
     for i, (value, sent_s) in enumerate(zip(batch.values, batch.timestamps_s, strict=True)):
         try:
-            doc, when, explicit = _parse_one(value, sent_s, max_text_chars)
+            doc, when, explicit = _parse_one(value, sent_s, limits)
         except _Invalid as bad:
             rejected.append(Rejected(bad.reason, bad.detail, batch.record(i)))
+            continue
+        except Exception as exc:  # a bug or a case nobody foresaw: still this record's alone
+            rejected.append(Rejected(INVALID_RECORD, describe(exc), batch.record(i)))
             continue
         docs.append(doc)
         created.append(when)
@@ -183,22 +232,38 @@ def parse_batch(records: Sequence[RawRecord] | RecordBatch,
     return posts, rejected
 
 
+def describe(exc: BaseException) -> str:
+    """``<class>: <message>`` of an unforeseen exception, bounded, for a dead letter's detail."""
+    try:
+        text = str(exc)
+    except Exception:  # str() of an exception can itself raise (e.g. a huge int in its args)
+        text = "(message not printable)"
+    return f"{type(exc).__name__}: {text[:_DETAIL_CHARS]}"
+
+
 def _parse_one(value: bytes | None, record_s: float,
-               max_text_chars: int) -> tuple[dict[str, Any], float, tuple[str, ...] | None]:
+               limits: Limits) -> tuple[dict[str, Any], float, tuple[str, ...] | None]:
     if value is None:
         raise _Invalid(INVALID_JSON, "the record has no value (a tombstone)")
+    if len(value) > limits.max_post_bytes:
+        raise _Invalid(POST_TOO_LARGE, f"the record has {len(value)} bytes, limit "
+                                       f"{limits.max_post_bytes}")
     doc, escaped = _fast_loads(value), False
     if doc is None:
         doc, escaped = _careful_loads(value)
     if not isinstance(doc, dict):
         raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
     _check_id(doc.get("id"))
-    _check_text(doc.get("text"), max_text_chars)
+    _check_text(doc.get("text"), limits.max_text_chars)
     for name in ("author", "lang"):
         if doc.get(name) is not None and not isinstance(doc[name], str):
             raise _Invalid(WRONG_TYPE, f"{name!r} must be a string, got {type(doc[name]).__name__}")
     when = parse_created_at(doc.get("created_at"), record_s)
-    explicit = _explicit_brands(doc)
+    if when > record_s + limits.future_allowance_s:
+        # The record time, not the clock: a redelivery years later decides the same way.
+        raise _Invalid(FUTURE_TIMESTAMP, f"'created_at' is {when - record_s:.0f} s after the "
+                                         f"record time (allowed: {limits.future_allowance_s:.0f})")
+    explicit = _explicit_brands(doc, limits.max_brands)
     if escaped:
         # Only a \\u escape can put a lone surrogate into a decoded string (orjson refuses
         # them, so only the careful path can see one). Ids, texts and brands go to Redis as
@@ -295,9 +360,9 @@ def parse_created_at(value: Any, record_s: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _Invalid(BAD_TIMESTAMP, f"'created_at' has type {type(value).__name__}")
     if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
-        value = float(value)
+        value = _to_float(value)
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = _to_float(value)
         if math.isfinite(seconds) and abs(seconds) >= _MS_THRESHOLD:
             seconds /= 1000.0
     else:
@@ -309,11 +374,28 @@ def parse_created_at(value: Any, record_s: float) -> float:
         except (ValueError, OverflowError):
             raise _Invalid(BAD_TIMESTAMP, f"'created_at' {value[:60]!r} is not ISO-8601") from None
     if not (math.isfinite(seconds) and _MIN_S <= seconds < _MAX_S):
-        raise _Invalid(BAD_TIMESTAMP, f"'created_at' {value!r} is outside 1970..2100")
+        raise _Invalid(BAD_TIMESTAMP, f"'created_at' {_excerpt(value)} is outside 1970..2100")
     return seconds
 
 
-def _explicit_brands(doc: dict[str, Any]) -> tuple[str, ...] | None:
+def _to_float(value: int | float | str) -> float:
+    """float(), with numbers beyond its range as infinities (rejected by the range check):
+    float() raises OverflowError on an integer of 400 digits (issue 12's poison record)."""
+    try:
+        return float(value)
+    except OverflowError:
+        negative = value < 0 if isinstance(value, int) else str(value).strip().startswith("-")
+        return -math.inf if negative else math.inf
+
+
+def _excerpt(value: Any) -> str:
+    """A short repr for a detail: repr() of an int over 4,300 digits raises ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** 60:
+        return f"<an integer of about {value.bit_length() * 0.30103:.0f} digits>"
+    return repr(value)[:80]
+
+
+def _explicit_brands(doc: dict[str, Any], max_brands: int) -> tuple[str, ...] | None:
     names: list[str] = []
     brand, many = doc.get("brand"), doc.get("brands")
     if brand is not None:
@@ -327,4 +409,9 @@ def _explicit_brands(doc: dict[str, Any]) -> tuple[str, ...] | None:
     names = [n.strip() for n in names if n.strip()]
     if any(len(n) > _MAX_BRAND_CHARS for n in names):
         raise _Invalid(WRONG_TYPE, f"a brand name is longer than {_MAX_BRAND_CHARS} characters")
+    # Distinct ignoring case (the matcher lower-cases them; aliases may merge them further):
+    # one post must not be able to create more than max_brands brands' keys.
+    distinct = len({n.lower() for n in names})
+    if distinct > max_brands:
+        raise _Invalid(TOO_MANY_BRANDS, f"{distinct} distinct brands, limit {max_brands}")
     return tuple(names) if names else None

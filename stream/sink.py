@@ -32,16 +32,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sentistream.settings import Settings
 from stream.aggregates import GroupDelta
 from stream.errors import RedisFullError, ScriptError
-from stream.keys import ALL_BRANDS, MENTIONS_FIELD, RESOLUTIONS, KeyScheme
+from stream.keys import ALL_BRANDS, MENTIONS_FIELD, RESOLUTIONS, KeyScheme, brand_ttl_s, index_keep
 from stream.scripts import LuaScript, run_pipeline
 
 APPLIED, SKIPPED, PARTIAL = 0, 1, 2
+# A batch of a brand flood (SENTISTREAM_MAX_BRANDS_PER_POST brands x 2,048 posts) is ~20,000
+# group calls: in one round trip, Redis took longer than the socket timeout on this machine, and
+# every retry the same, which would stall the partition. Chunks keep each answer prompt.
+CALLS_PER_ROUND_TRIP = 1000
 
 # KEYS[1] = offsets hash, KEYS[2..] = the keys the ops name by index.
 # ARGV = offsets field, min offset, max offset, JSON list of ops (numbers as strings, so nothing
-# is rounded by Lua's doubles). Ops:
+# is rounded by Lua's doubles), expiry of the offsets hash (optional, 0 = none). Ops:
 #   {"h", k, ttl, field, incr, ...}            HINCRBY each field, then EXPIRE when ttl > 0
-#   {"i", k, ttl, cutoff, start, ...}          bucket index: ZADD start start, drop < cutoff
+#   {"i", k, ttl, keep, start, ...}            bucket index: ZADD start start, keep the newest
 #   {"t", k, ttl, keep, sign, score, member, ...}  top set: ZADD, keep the `keep` best
 #   {"z", k, ttl, incr, member, ...}           brand ranking: ZINCRBY each member
 APPLY_LUA = """
@@ -54,7 +58,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     for i = 4, #op, 2 do redis.call('HINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'i' then
     for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
-    if tonumber(op[4]) > 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. op[4]) end
+    local keep = tonumber(op[4])
+    if keep > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1)) end
   elseif kind == 'z' then
     for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 't' then
@@ -69,9 +74,46 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   if ttl > 0 then redis.call('EXPIRE', key, ttl) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if tonumber(ARGV[5] or '0') > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
 return {0, tonumber(ARGV[3])}
 """
 APPLY_SCRIPT = LuaScript(APPLY_LUA)
+
+# The brand index, bounded. KEYS[1] = brand index, KEYS[2] = last-write times. ARGV = most brands
+# (``_all`` not counted), force ("1": add even beyond the limit, for brands whose data is being
+# written anyway), now, idle expiry (0 = no sweep), then brand, score pairs. Sweeps a bounded
+# number of brands silent longer than the idle expiry (their keys have expired), then adds or
+# refreshes each brand; answers {brands in the index, refused brand...}.
+REGISTER_LUA = """
+local limit, force = tonumber(ARGV[1]), ARGV[2] == '1'
+local now, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
+if idle > 0 then
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - idle), 'LIMIT', 0, 256)
+  for _, brand in ipairs(gone) do
+    redis.call('ZREM', KEYS[1], brand)
+    redis.call('ZREM', KEYS[2], brand)
+  end
+end
+local count = redis.call('ZCARD', KEYS[1])
+if redis.call('ZSCORE', KEYS[1], '_all') then count = count - 1 end
+local out = {0}
+for i = 5, #ARGV, 2 do
+  local brand, score = ARGV[i], ARGV[i + 1]
+  if redis.call('ZSCORE', KEYS[1], brand) then
+    redis.call('ZADD', KEYS[1], 'GT', score, brand)
+    redis.call('ZADD', KEYS[2], now, brand)
+  elseif brand == '_all' or force or count < limit then
+    redis.call('ZADD', KEYS[1], score, brand)
+    redis.call('ZADD', KEYS[2], now, brand)
+    if brand ~= '_all' then count = count + 1 end
+  else
+    out[#out + 1] = brand
+  end
+end
+out[1] = count
+return out
+"""
+REGISTER_SCRIPT = LuaScript(REGISTER_LUA)
 
 
 @dataclass(frozen=True)
@@ -95,6 +137,8 @@ class CallBuilder:
         self.keys = KeyScheme(settings.redis_prefix)
         self.ttl = {"m": settings.retention_minute_s, "h": settings.retention_hour_s,
                     "d": settings.retention_day_s}
+        self.brand_ttl = brand_ttl_s(self.ttl)
+        self.keep = {res: index_keep(ttl, res) for res, ttl in self.ttl.items()}
         self.top_k = settings.top_posts
 
     def group_call(self, topic: str, delta: GroupDelta) -> Call:
@@ -106,7 +150,8 @@ class CallBuilder:
             keys.append(key)
             return str(len(keys))
 
-        ops.append(["h", ref(k.total(delta.brand)), "0", *_flat(delta.total.fields())])
+        ops.append(["h", ref(k.total(delta.brand)), str(self.brand_ttl),
+                    *_flat(delta.total.fields())])
         starts: dict[str, list[int]] = {res: [] for res in RESOLUTIONS}
         for (res, start), agg in sorted(delta.buckets.items()):
             fields = agg.fields()
@@ -120,9 +165,8 @@ class CallBuilder:
                         *(x for brand, n in sorted(volumes.items()) for x in (str(n), brand))])
         for res, values in starts.items():
             if values:
-                ttl = self.ttl[res]
-                cutoff = max(values) - ttl if ttl > 0 else 0
-                ops.append(["i", ref(k.bucket_index(delta.brand, res)), str(ttl), str(cutoff),
+                ops.append(["i", ref(k.bucket_index(delta.brand, res)),
+                            str(self.ttl[res] or self.brand_ttl), str(self.keep[res]),
                             *map(str, values)])
         tops: dict[tuple[str, int], list[str]] = {}
         for c in delta.top:
@@ -131,7 +175,8 @@ class CallBuilder:
             ops.append(["t", ref(k.top(delta.brand, polarity, hour)), str(self.ttl["h"]),
                         str(self.top_k), "1" if polarity == "pos" else "0", *pairs])
         field = f"{topic}:{delta.partition}"
-        return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), _ops_json(ops)])
+        return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), _ops_json(ops),
+                           str(self.brand_ttl)])
 
     def dead_letter_call(self, topic: str, partition: int, min_offset: int, max_offset: int,
                          reasons: dict[str, int]) -> Call:
@@ -171,6 +216,7 @@ class RedisSink:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = KeyScheme(settings.redis_prefix)
+        self.brand_ttl = CallBuilder(settings).brand_ttl
         options: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5}
         self.cluster = is_cluster(settings.redis_url)
         self.client: Any = (RedisCluster.from_url(settings.redis_url, **options) if self.cluster
@@ -179,18 +225,49 @@ class RedisSink:
     async def ping(self) -> None:
         await self.client.ping()
 
+    def _register_args(self, brands: dict[str, float], force: bool) -> tuple[list[str], list[str]]:
+        now = time.time()
+        # A post dated ahead must not leave its brand "last seen" in the future for good.
+        pairs = [x for brand, seen in brands.items() for x in (brand, repr(min(seen, now)))]
+        return ([self.keys.brands, self.keys.brands_written],
+                [str(self.settings.max_brands_total), "1" if force else "0", repr(now),
+                 str(self.brand_ttl), *pairs])
+
+    async def admit(self, brands: dict[str, float]) -> tuple[int, set[str]]:
+        """Add new brands to the index while it holds fewer than SENTISTREAM_MAX_BRANDS_TOTAL;
+        returns the brands in the index and the refused brands. Atomic in the index's slot,
+        so concurrent workers never take it past the limit."""
+        keys, args = self._register_args(brands, force=False)
+        reply = (await run_pipeline(self.client, [REGISTER_SCRIPT],
+                                    lambda pipe: REGISTER_SCRIPT.queue(pipe, keys, args)))[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return int(reply[0]), {b.decode("utf-8") for b in reply[1:]}
+
     async def apply(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Outcome]:
-        """Run every call in one round trip; raises RedisError when Redis is not reachable."""
+        """Run every call, in one round trip per CALLS_PER_ROUND_TRIP calls (one for a normal
+        batch); raises RedisError when Redis is not reachable."""
+        outcomes: list[Outcome] = []
+        for start in range(0, max(len(calls), 1), CALLS_PER_ROUND_TRIP):
+            outcomes += await self._apply_chunk(calls[start:start + CALLS_PER_ROUND_TRIP],
+                                                brands_seen if start == 0 else {})
+        return outcomes
+
+    async def _apply_chunk(self, calls: Sequence[Call],
+                           brands_seen: dict[str, float]) -> list[Outcome]:
+        register = self._register_args(brands_seen, force=True) if brands_seen else None
 
         def queue(pipe: Any) -> None:
-            if brands_seen:
+            if register:
                 # Before the scripts: a crash in between leaves a listed brand with no data
-                # yet, never data missing from the index. ZADD GT with event times is idempotent.
-                pipe.zadd(self.keys.brands, brands_seen, gt=True)
+                # yet, never data missing from the index. Idempotent (ZADD GT, event times).
+                REGISTER_SCRIPT.queue(pipe, *register)
             for call in calls:
                 APPLY_SCRIPT.queue(pipe, call.keys, call.args)
 
-        results = await run_pipeline(self.client, [APPLY_SCRIPT], queue)
+        if not register and not calls:
+            return []
+        results = await run_pipeline(self.client, [REGISTER_SCRIPT, APPLY_SCRIPT], queue)
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
@@ -201,11 +278,12 @@ class RedisSink:
                         "shorten retention or raise maxmemory (SENTISTREAM_REDIS_MAXMEMORY for "
                         "the local Redis)")
                 raise ScriptError(f"the apply script failed: {r}")
-        return [Outcome(int(r[0]), int(r[1])) for r in (results[1:] if brands_seen else results)]
+        return [Outcome(int(r[0]), int(r[1])) for r in (results[1:] if register else results)]
 
-    async def announce(self, changes: dict[str, Any]) -> None:
-        """Tell live readers what was just applied (a hint to re-read, not a ledger)."""
-        payload = orjson.dumps({"at": time.time(), "brands": changes})  # ~10x json.dumps
+    async def announce(self, announcement: dict[str, Any]) -> None:
+        """Tell live readers what was just applied (a hint to re-read, not a ledger); the
+        announcement is built, bounded, by ``stream.pipeline.announcement``."""
+        payload = orjson.dumps({"at": time.time(), **announcement})  # ~10x json.dumps
         await self.client.xadd(self.keys.live, {"data": payload},
                                maxlen=self.settings.live_maxlen, approximate=True)
         await self.client.publish(self.keys.live, payload)

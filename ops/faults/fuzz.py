@@ -4,8 +4,15 @@ Usage (from the repository root; starts and stops its own Kafka + Redis):
     .venv/bin/python -m ops.faults.fuzz [--payloads 10000] [--good 3000] [--seed 5]
 
 The worker must stay alive throughout (no crash, no restart), every record must end up either
-scored or dead-lettered with a reason (records in = `_all` posts + dead-letter counts), and every
-aggregate must equal the offline truth of the same input. Exit status 1 otherwise.
+scored or dead-lettered with a reason (records in = `_all` posts + dead-letter counts), every
+aggregate must equal the offline truth of the same input, and after the worker's clean stop the
+group's committed offsets must be the ends of the partitions. Exit status 1 otherwise.
+
+The payloads (issue 12 added the number, time and brand classes): raw bytes, deep nesting,
+truncated JSON, lone surrogates, nearly valid posts with one or two hostile fields of every JSON
+type, integers far beyond 64 bits (up to the 4,300 digits Python parses) and beyond float range,
+far-future and far-past times (also later than the record time: future_timestamp), brand floods
+(up to 5,000 names), giant brand names and lists, and records of up to ~850 KB.
 """
 
 from __future__ import annotations
@@ -39,14 +46,39 @@ odd_char = st.one_of(st.characters(), lone_surrogate,
 odd_text = st.text(odd_char, max_size=200)
 good_text = st.sampled_from(["love my new iphone", "worst nike support ever", "tesla ok",
                              "xbox is out today #xbox", "meh @google"])
-json_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), odd_text)
+# Integers far beyond 64 bits (json.dumps writes up to 4,300 digits; float() overflows at 309).
+huge_int = st.one_of(st.integers(2 ** 63, 2 ** 70), st.integers(10 ** 300, 10 ** 320),
+                     st.integers(1, 4300).map(lambda n: 10 ** n - 1)).flatmap(
+    lambda n: st.sampled_from([n, -n]))
+json_scalar = st.one_of(st.none(), st.booleans(), st.integers(), huge_int,
+                        st.floats(allow_nan=True, allow_infinity=True), odd_text)
 json_any = st.recursive(json_scalar, lambda c: st.lists(c, max_size=4)
                         | st.dictionaries(odd_text, c, max_size=4), max_leaves=12)
+NOW_S = time.time()  # records are sent now: times after it (+ the allowance) are in the future
+far_times = st.one_of(
+    st.floats(NOW_S + 3_700, 4_102_444_799),                      # later than the record time
+    st.floats(0, 4_102_444_799), st.floats(-1e300, 1e300),        # any valid, and far beyond
+    st.integers(4_102_444_800, 10 ** 30), st.integers(-(10 ** 30), -1),
+    st.integers(0, 4_102_444_799_999),                            # milliseconds, any era
+    st.sampled_from(["2099-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "1970-01-01T00:00:00Z",
+                     "1969-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999",
+                     "1e400", "-1e400", "1" + "0" * 400, "-" + "9" * 400, "1e-400",
+                     "4102444800", "4102444799.999", "+1480000000", "0", "-0"]))
 timestamps = st.one_of(
-    st.none(), st.integers(), st.floats(), st.booleans(), odd_text, json_any,
+    st.none(), st.integers(), st.floats(), st.booleans(), odd_text, json_any, huge_int,
+    far_times, far_times.map(str),
     st.sampled_from(["2016-02-30T00:00:00Z", "2016-11-25T17:45:34Z", "9999-12-31T23:59:59",
                      "1e5", "-1", "NaN", "Infinity", "", " ", "0001-01-01T00:00:00-23:59",
                      "2016-11-25T17:45:34+25:00", "1480000000000", "1480000000"]))
+# Brand names: a small pool (so valid floods reuse brands), odd text, giant names.
+brand_name = st.one_of(st.integers(0, 199).map(lambda i: f"brand{i}"), odd_text,
+                       st.integers(90, 100_000).map(lambda n: "b" * n))
+brand_lists = st.one_of(
+    st.lists(st.one_of(odd_text, st.integers()), max_size=5),
+    st.lists(brand_name, min_size=1, max_size=12),                # at and around the limit
+    st.integers(11, 5000).map(lambda n: [f"flood{i}" for i in range(n)]),  # a brand flood
+    st.integers(11, 3000).map(lambda n: ["x" * 99 + str(i) for i in range(n)]),  # giant list
+    json_any)
 # Each field is good or hostile (one_of picks a branch evenly), so most payloads are nearly
 # valid posts with one or two bad fields: the cases a validator is most likely to miss.
 hostile_post = st.fixed_dictionaries({
@@ -56,11 +88,11 @@ hostile_post = st.fixed_dictionaries({
                       json_any, st.integers(1990, 300_000).map(lambda n: "x" * n)),
 }, optional={
     "created_at": timestamps,
-    "brand": st.one_of(good_text, odd_text, st.integers(), json_any,
-                       st.integers(90, 200).map(lambda n: "b" * n)),
-    "brands": st.one_of(st.lists(st.one_of(odd_text, st.integers()), max_size=5), odd_text),
-    "author": st.one_of(odd_text, st.integers(), json_any),
-    "lang": st.one_of(odd_text, st.integers()),
+    "brand": st.one_of(good_text, odd_text, st.integers(), json_any, brand_name, huge_int),
+    "brands": st.one_of(brand_lists, odd_text),
+    "author": st.one_of(odd_text, st.integers(), json_any, huge_int),
+    "lang": st.one_of(odd_text, st.integers(), json_scalar),
+    "extra": json_any,
 })
 
 
@@ -68,8 +100,28 @@ hostile_post = st.fixed_dictionaries({
 one_bad_field = st.tuples(
     st.text("abc123-_", min_size=1, max_size=12), good_text,
     st.sampled_from(["created_at", "brand", "brands", "author", "lang"]),
-    st.one_of(timestamps, odd_text, json_any, st.integers()),
+    st.one_of(timestamps, odd_text, json_any, st.integers(), huge_int, brand_lists, brand_name),
 ).map(lambda t: {"id": t[0], "text": t[1], t[2]: t[3]})
+
+# Valid posts but for their time or brands: what the limits (not the parser) must catch.
+limit_breaker = st.tuples(
+    st.text("abc123-_", min_size=1, max_size=12), good_text,
+    st.one_of(st.fixed_dictionaries({"created_at": far_times}),
+              st.fixed_dictionaries({"brands": brand_lists}),
+              st.fixed_dictionaries({"brand": brand_name, "brands": brand_lists}),
+              st.fixed_dictionaries({"created_at": far_times, "brands": brand_lists})),
+).map(lambda t: {"id": t[0], "text": t[1], **t[2]})
+
+# Records whose bytes alone are the problem: issue 12's poison, numbers written out at length,
+# and records too large for a post (their dead letter must still fit in a Kafka record).
+long_numbers = st.one_of(
+    st.integers(300, 5000).map(
+        lambda n: b'{"id":"a","text":"hi","created_at":1' + b"0" * n + b"}"),
+    st.integers(300, 5000).map(lambda n: b'{"id":"a","text":"hi","brand":1' + b"0" * n + b"}"),
+    st.integers(300, 2000).map(lambda n: b'{"id":"a","text":"hi","x":1' + b"0" * n + b".5}"))
+big_record = st.integers(300_000, 850_000).map(
+    lambda n: b'{"id":"big","text":"hi","pad":"' + b"x" * n + b'"}')
+poison = st.one_of(long_numbers, long_numbers, long_numbers, big_record)  # big ones: 1 in 4
 
 
 def _deep(depth: int, kind: int) -> bytes:
@@ -88,9 +140,11 @@ payload = st.one_of(
     st.tuples(st.integers(2, 50_000), st.integers(0, 2)).map(lambda t: _deep(*t)),
     st.tuples(hostile_post, st.booleans()).map(lambda t: _encode(*t)),
     st.tuples(one_bad_field, st.booleans()).map(lambda t: _encode(*t)),
+    st.tuples(limit_breaker, st.booleans()).map(lambda t: _encode(*t)),
     st.tuples(json_any, st.booleans()).map(lambda t: _encode(*t)),
     st.tuples(hostile_post, st.integers(0, 400)).map(lambda t: _encode(t[0], True)[:t[1]]),
     st.sampled_from([b"", b"null", b"{}", b"[]", b'"a string"', b"\xff\xfe", b"{\"id\": }"]),
+    poison,
 )
 
 
@@ -127,11 +181,13 @@ class FuzzOutcome:
     worker_exits: int
     verdict: Verdict
     seconds: float
+    uncommitted: int  # records past the group's committed offsets after the clean stop
+    dead_reasons: dict[str, int]  # the truth's dead letters by reason
 
     @property
     def ok(self) -> bool:
         return (self.worker_alive and self.worker_exits == 0 and self.verdict.exact
-                and self.scored + self.dead_lettered == self.records)
+                and self.scored + self.dead_lettered == self.records and self.uncommitted == 0)
 
 
 def run_fuzz(base: Settings, values: list[bytes], hostile: int, rate: float, log_dir: Path,
@@ -141,7 +197,7 @@ def run_fuzz(base: Settings, values: list[bytes], hostile: int, rate: float, log
     ensure_topics(run.settings)
     # Posts without created_at count at their record time: the truth is computed from the
     # records as the broker holds them, once they are all there (below).
-    want = expected_of([RawRecord(v, "t", 0, i, 0.0) for i, v in enumerate(values)],
+    want = expected_of([RawRecord(v, "t", 0, i, time.time()) for i, v in enumerate(values)],
                        run.settings)
     worker = run.start_worker(0)
     try:
@@ -168,10 +224,26 @@ def run_fuzz(base: Settings, values: list[bytes], hostile: int, rate: float, log
         alive = worker.alive()
         scored, dead = run.applied()
     finally:
-        run.stop()
+        run.stop()  # SIGTERM: a clean stop commits what was acked
     return FuzzOutcome(len(values), hostile, scored, dead, alive,
                        0 if alive else 1, compare(want, actual(run.settings, want)),
-                       time.monotonic() - started)
+                       time.monotonic() - started, uncommitted(run.settings), want.dead)
+
+
+def uncommitted(settings: Settings) -> int:
+    """Records between the group's committed offsets and the ends of the partitions."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from stream.app import app_id
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                             group_id=app_id(settings), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(settings.topic_posts, p) for p in range(settings.partitions)]
+        ends = consumer.end_offsets(tps)
+        return sum(end - (consumer.committed(tp) or 0) for tp, end in ends.items())
+    finally:
+        consumer.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker alive throughout: {o.worker_alive}; lost {v.lost}, double-counted "
           f"{v.double_counted}, mismatched keys {v.mismatched_cells + v.mismatched_tops}, "
           f"dead-letter reasons equal to the truth: {v.dead_reasons_equal}; exact: {v.exact}")
+    print(f"committed offsets at the partition ends: {o.uncommitted == 0} "
+          f"({o.uncommitted} records uncommitted)")
+    print(f"dead letters by reason: {dict(sorted(o.dead_reasons.items()))}")
     print(f"{o.seconds:.0f} s; worker logs: {log_dir}")
     return 0 if o.ok else 1
 

@@ -1,10 +1,11 @@
 """Offline ground truth of a known input, and what the worker actually left in Redis.
 
-The truth is computed with the pipeline's own pure functions (``parse_batch``, the brands file's
-``BrandMatcher``, the shipped ``SentimentScorer``, ``batch_deltas``), on the whole input as one
-batch: the sums are order-independent and the model's scores do not depend on the batch (checked:
-identical probabilities for a post scored alone or in any batch). Nothing is reimplemented, so a
-difference can only come from how the worker delivered and applied the records.
+The truth is computed with the pipeline's own pure functions (``validate``: parsing, the brands
+file's ``BrandMatcher`` and the limits; the shipped ``SentimentScorer``, ``batch_deltas``), on
+the whole input as one batch: the sums are order-independent and the model's scores do not
+depend on the batch (checked: identical probabilities for a post scored alone or in any batch).
+Nothing is reimplemented, so a difference can only come from how the worker delivered and
+applied the records.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from sentistream.settings import Settings
 from stream.aggregates import BucketAggregate, batch_deltas
 from stream.brands import BrandsFile
 from stream.keys import ALL_BRANDS, POLARITIES, KeyScheme
-from stream.posts import RawRecord, parse_batch
+from stream.pipeline import validate
+from stream.posts import RawRecord
 
 Cell = tuple[str, str, int]  # (brand, resolution or "total", bucket start)
 TopKey = tuple[str, str, int]  # (brand, polarity, hour)
@@ -70,14 +72,13 @@ def records_in_topic(settings: Settings, n: int, timeout_s: float = 60.0) -> lis
 def expected_of(records: list[RawRecord], settings: Settings) -> Aggregates:
     from model.scorer import SentimentScorer
 
-    posts, rejected = parse_batch(records, settings.max_text_chars)
+    brands_file = BrandsFile(Path(settings.brands_file) if settings.brands_file else None)
+    posts, brands, rejected = validate(records, settings, brands_file.current())
     out = Aggregates(dead=dict(Counter(r.reason for r in rejected)))
     if not len(posts):
         return out
     scorer = SentimentScorer(model_path=settings.model_path or None)
     scored = scorer.score(posts.texts)
-    brands_file = BrandsFile(Path(settings.brands_file) if settings.brands_file else None)
-    brands = brands_file.current().brands_of(posts.texts, posts.explicit_brands)
     candidates: dict[TopKey, dict[bytes, float]] = {}
     for d in batch_deltas(posts, brands, np.asarray(scored.labels), scored.intensity,
                           settings.top_posts):

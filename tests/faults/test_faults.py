@@ -49,4 +49,8 @@ def test_fuzz_no_crash_everything_scored_or_dead_lettered(services: Settings,
     assert o.worker_alive and o.worker_exits == 0
     assert o.scored + o.dead_lettered == o.records == 2_000
     assert o.verdict.dead_expected > 1_000  # most hostile payloads must really be rejected
+    # The issue-12 classes are in the mix: each has dead letters of its reason.
+    assert {"future_timestamp", "too_many_brands", "post_too_large", "bad_timestamp"} <= set(
+        o.dead_reasons), o.dead_reasons
     assert o.verdict.exact, o.verdict
+    assert o.uncommitted == 0  # the group's commits reached the partition ends

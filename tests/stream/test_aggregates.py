@@ -31,7 +31,7 @@ def test_bucket_aggregate_add_merge_result() -> None:
                 min_size=1, max_size=60))
 def test_batch_deltas_equal_naive(rows: list[tuple[int, int, int, int, tuple[str, ...]]]) -> None:
     records = [RawRecord(json.dumps({"id": str(i), "text": f"post {i}",
-                                     "created_at": 1.6e9 + t}).encode(), "t", part, i, 0.0)
+                                     "created_at": 1.6e9 + t}).encode(), "t", part, i, 1.7e9)
                for i, (part, _, t, _, _) in enumerate(rows)]
     posts, rejected = parse_batch(records, 100)
     assert not rejected

@@ -86,3 +86,81 @@ def test_select_keeps_columns_aligned() -> None:
     sub = posts.select(posts.offsets > 2)
     assert sub.ids == ["3", "4"] and sub.texts == ["t3", "t4"]
     assert sub.offsets.tolist() == [3, 4] and len(sub.created_s) == 2
+
+
+POISON = b'{"id":"a","text":"hi","created_at":1' + b"0" * 400 + b"}"
+
+
+@pytest.mark.parametrize("value", [
+    POISON,                                                        # issue 12: OverflowError
+    b'{"id":"a","text":"hi","created_at":"1' + b"0" * 400 + b'"}',  # the same, as digits
+    b'{"id":"a","text":"hi","created_at":-1' + b"0" * 400 + b"}",
+    b'{"id":"a","text":"hi","created_at":1e400}',                  # a float beyond range
+    b'{"id":"a","text":"hi","created_at":"1e400"}',
+    b'{"id":"a","text":"hi","created_at":1' + b"0" * 4400 + b"}",  # beyond int->str limit
+    js(id="a", text="hi", created_at=2 ** 64),
+    js(id="a", text="hi", created_at=-(2 ** 70)),
+])
+def test_numbers_beyond_float_range_are_bad_timestamps(value: bytes) -> None:
+    posts, rejected = parse_batch([rec(value)], max_text_chars=100)
+    assert len(posts) == 0 and [r.reason for r in rejected] in ([p.BAD_TIMESTAMP],
+                                                               [p.INVALID_JSON])
+    # The detail quotes a bounded excerpt; the rest is the record's own bytes in base64.
+    assert len(rejected[0].dead_letter()) < len(value) * 4 / 3 + 1_000
+
+
+def test_poison_record_leaves_its_neighbours_alone() -> None:
+    records = [rec(js(id=str(i), text="hi"), i) for i in range(5)]
+    records.insert(2, rec(POISON, 99))
+    posts, rejected = parse_batch(records, max_text_chars=100)
+    assert posts.ids == ["0", "1", "2", "3", "4"]
+    assert [(r.reason, r.record.offset) for r in rejected] == [(p.BAD_TIMESTAMP, 99)]
+
+
+def test_any_exception_of_a_record_becomes_invalid_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(value: object, record_s: float) -> float:
+        if value == 13:
+            raise ZeroDivisionError("an unforeseen bug")
+        return record_s
+
+    monkeypatch.setattr(p, "parse_created_at", broken)
+    records = [rec(js(id=str(i), text="hi", created_at=i + 10), i) for i in range(5)]
+    posts, rejected = parse_batch(records, max_text_chars=100)
+    assert posts.ids == ["0", "1", "2", "4"]
+    assert [(r.reason, r.record.offset) for r in rejected] == [(p.INVALID_RECORD, 3)]
+    assert "ZeroDivisionError" in rejected[0].detail
+
+
+def test_created_at_later_than_the_record_time_plus_allowance_is_future() -> None:
+    records = [rec(js(id="ok", text="hi", created_at=RECORD_TIME + 60), 0),
+               rec(js(id="late", text="hi", created_at=RECORD_TIME + 7200), 1),
+               rec(js(id="2099", text="hi", created_at="2099-01-01T00:00:00Z"), 2),
+               rec(js(id="old", text="hi", created_at="2009-04-06T22:19:45Z"), 3)]
+    posts, rejected = parse_batch(records, max_text_chars=100, future_allowance_s=3600)
+    assert posts.ids == ["ok", "old"]
+    assert [(r.reason, r.record.offset) for r in rejected] == [(p.FUTURE_TIMESTAMP, 1),
+                                                               (p.FUTURE_TIMESTAMP, 2)]
+
+
+def test_more_distinct_explicit_brands_than_the_limit_is_too_many_brands() -> None:
+    records = [rec(js(id="ten", text="hi", brands=[f"b{i}" for i in range(10)]), 0),
+               rec(js(id="dups", text="hi", brands=["a", "A", " a "] * 100), 1),
+               rec(js(id="flood", text="hi", brands=[f"b{i}" for i in range(5000)]), 2),
+               rec(js(id="plus1", text="hi", brand="x", brands=[f"b{i}" for i in range(10)]), 3)]
+    posts, rejected = parse_batch(records, max_text_chars=100, max_brands=10)
+    assert posts.ids == ["ten", "dups"]
+    assert [(r.reason, r.record.offset) for r in rejected] == [(p.TOO_MANY_BRANDS, 2),
+                                                               (p.TOO_MANY_BRANDS, 3)]
+
+
+def test_a_giant_brand_name_or_huge_record_is_rejected_and_its_dead_letter_bounded() -> None:
+    giant = js(id="g", text="hi", brand="b" * 1_000_000)
+    huge = js(id="h", text="hi", padding="x" * 2_000_000)
+    posts, rejected = parse_batch([rec(giant, 0), rec(huge, 1)], max_text_chars=100,
+                                  max_post_bytes=256 * 1024)
+    assert len(posts) == 0
+    assert [r.reason for r in rejected] == [p.POST_TOO_LARGE, p.POST_TOO_LARGE]
+    for r in rejected:  # a dead letter must fit in a Kafka record (1 MiB by default)
+        letter = json.loads(r.dead_letter())
+        assert len(r.dead_letter()) < 512 * 1024 and letter["truncated"] is True
+        assert letter["value_bytes"] == len(r.record.value or b"")

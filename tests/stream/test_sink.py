@@ -152,7 +152,9 @@ async def test_script_skip_apply_partial_and_lost_script(isolated: Settings) -> 
     assert total.n == len(posts)
     minute = client.keys(keys.bucket(ALL_BRANDS, "m", 0).replace(":0", ":*").replace("{", "\\{"))
     assert minute and 0 < client.ttl(minute[0]) <= isolated.retention_minute_s
-    assert client.ttl(keys.total(ALL_BRANDS)) == -1
+    # The total and offsets go with the brand, after the longest retention of silence.
+    assert client.ttl(keys.total(ALL_BRANDS)) == isolated.retention_day_s
+    assert client.ttl(keys.offsets(ALL_BRANDS)) == isolated.retention_day_s
     assert client.zscore(keys.brands, ALL_BRANDS) == 1.6e9
     await sink.close()
 

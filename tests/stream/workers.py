@@ -24,7 +24,8 @@ from sentistream.topics import ensure_topics
 from stream.aggregates import BucketAggregate, batch_deltas
 from stream.brands import BrandsFile
 from stream.keys import KeyScheme
-from stream.posts import RawRecord, parse_batch
+from stream.pipeline import validate
+from stream.posts import RawRecord
 
 BRAND_WORDS = ["apple", "iPhone", "#teampixel", "@Google", "xbox", "Microsoft", "nike",
                "air jordan", "Tesla", "model 3", "#justdoit"]
@@ -129,9 +130,8 @@ def ground_truth(settings: Settings, values: list[bytes]) -> tuple[dict[Any, Buc
     from model.scorer import SentimentScorer
 
     records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
-    posts, rejected = parse_batch(records, settings.max_text_chars)
+    posts, brands, rejected = validate(records, settings, BrandsFile().current())
     scores = SentimentScorer(num_threads=1).score(posts.texts)
-    brands = BrandsFile().current().brands_of(posts.texts, posts.explicit_brands)
     buckets: dict[Any, BucketAggregate] = {}
     for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity, 0):
         for (res, start), agg in d.buckets.items():
@@ -211,9 +211,8 @@ def top_truth(settings: Settings, values: list[bytes]) -> dict[tuple[str, str, i
     from model.scorer import SentimentScorer
 
     records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
-    posts, _ = parse_batch(records, settings.max_text_chars)
+    posts, brands, _ = validate(records, settings, BrandsFile().current())
     scores = SentimentScorer(num_threads=1).score(posts.texts)
-    brands = BrandsFile().current().brands_of(posts.texts, posts.explicit_brands)
     out: dict[tuple[str, str, int], list[float]] = {}
     for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity,
                           settings.top_posts):

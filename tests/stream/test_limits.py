@@ -1,0 +1,167 @@
+"""Bounds on what hostile input can make the worker write, against the real Redis (issue 12).
+
+Kafka is a list here and the model a deterministic stand-in, as in test_sink.py; the worker runs
+for real in test_worker.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from sentistream.settings import Settings
+from stream import pipeline
+from stream.keys import ALL_BRANDS, OVERFLOW, KeyScheme
+from stream.posts import RawRecord
+from tests.stream.test_sink import processor
+
+pytestmark = pytest.mark.integration
+NOW = time.time()
+
+
+def record(offset: int, partition: int = 0, record_s: float = NOW, **doc: Any) -> RawRecord:
+    return RawRecord(json.dumps({"id": f"p{offset}", "text": "hello", **doc}).encode(),
+                     "t.posts", partition, offset, record_s)
+
+
+def keys_of(client: redis.Redis, settings: Settings) -> list[bytes]:
+    return list(client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000))
+
+
+async def test_a_5000_brand_post_is_dead_lettered_and_adds_no_brand(isolated: Settings) -> None:
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    await proc.process([record(0, brands=[f"flood{i}" for i in range(5000)]),
+                        record(1, brands=[f"ten{i}" for i in range(10)])])
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    assert client.hgetall(keys.dead_letters) == {b"too_many_brands": b"1"}
+    brands = {b.decode() for b in client.zrange(keys.brands, 0, -1)}
+    assert brands == {ALL_BRANDS, *(f"ten{i}" for i in range(10))}
+    # Per brand: total, offsets, 3 buckets, 3 indexes (the post has no top set: neutral-ish).
+    assert len(keys_of(client, isolated)) <= 11 * 10 + 6
+    await proc.sink.close()
+
+
+async def test_every_brand_key_expires_and_silent_brands_are_swept(isolated: Settings) -> None:
+    settings = isolated.replace(retention_minute_s=2, retention_hour_s=2, retention_day_s=3)
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(settings, produced)
+    await proc.process([record(0, brand="old", text="acme loves it")])
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = KeyScheme(settings.redis_prefix)
+    brand_keys = keys_of(client, settings)
+    assert any(b":total" in k for k in brand_keys) and any(b":offsets" in k for k in brand_keys)
+    for key in brand_keys:
+        if key not in (keys.brands.encode(), keys.brands_written.encode(),
+                       keys.live.encode(), keys.dead_letters.encode()):
+            assert 0 < client.ttl(key) <= 3, key
+    time.sleep(3.5)
+    await proc.process([record(1, brand="new")])
+    assert {b.decode() for b in client.zrange(keys.brands, 0, -1)} == {ALL_BRANDS, "new"}
+    assert not client.exists(keys.total("old"), keys.offsets("old"))
+    await proc.sink.close()
+
+
+async def test_a_post_dated_2099_does_not_erase_a_timeline(isolated: Settings) -> None:
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    start = (int(NOW) // 60 - 180) * 60
+    await proc.process([record(i, brand="apple", created_at=start + 60 * i) for i in range(179)])
+    far = 4_070_908_800.0  # 2099-01-01; the record time too, so it is not future_timestamp
+    await proc.process([record(179, record_s=far, brand="apple", created_at=far)])
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    minutes = [int(m) for m in client.zrange(keys.bucket_index("apple", "m"), 0, -1)]
+    assert len(minutes) == 180 and minutes[-1] == int(far) // 60 * 60
+    assert sum(int(client.hget(keys.bucket("apple", "m", m), "n") or 0)
+               for m in minutes[:-1]) == 179
+    # last_seen is never later than the write (the 2099 post cannot pin it in the future).
+    assert client.zscore(keys.brands, "apple") <= time.time()
+    await proc.sink.close()
+
+
+async def test_brands_beyond_the_limit_count_in_all_and_overflow(isolated: Settings) -> None:
+    settings = isolated.replace(max_brands_total=3)
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(settings, produced)
+    await proc.process([record(0, brands=["a", "b"]), record(1, brand="a")])
+    await proc.process([record(2, brands=["c", "d", "e"]), record(3, brand="d"),
+                        record(4, brands=["a", "e"])])
+    proc._admitted.clear()  # as a restarted worker: the index in Redis decides alone
+    await proc.process([record(5, brand="f"), record(6, brand="c")])
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = KeyScheme(settings.redis_prefix)
+    assert {b.decode() for b in client.zrange(keys.brands, 0, -1)} == {ALL_BRANDS, "a", "b", "c"}
+
+    def n(brand: str) -> int:
+        return int(client.hget(keys.total(brand), "n") or 0)
+
+    assert (n(ALL_BRANDS), n("a"), n("b"), n("c")) == (7, 3, 1, 2)
+    assert n(OVERFLOW) == 4  # posts 2 (d, e), 3 (d), 4 (e) and 5 (f): each once
+    assert not client.exists(keys.total("d"), keys.total("e"), keys.total("f"))
+    assert proc.metrics.brands_refused._value.get() == 3  # d and e, then f
+    await proc.sink.close()
+
+
+async def test_only_the_brands_of_the_file_when_asked(isolated: Settings) -> None:
+    settings = isolated.replace(explicit_brands="file")
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(settings, produced)  # brands file: acme, globex, initech
+    await proc.process([record(0, brands=["ACME", "spam1"]), record(1, brand="spam2"),
+                        record(2, text="about globex")])
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = KeyScheme(settings.redis_prefix)
+    assert {b.decode() for b in client.zrange(keys.brands, 0, -1)} == {ALL_BRANDS, "acme",
+                                                                      "globex"}
+    assert int(client.hget(keys.total(ALL_BRANDS), "n") or 0) == 3
+    await proc.sink.close()
+
+
+async def test_a_step_raising_on_one_record_dead_letters_it_alone(
+        isolated: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = pipeline.batch_deltas
+
+    def fragile(posts: Any, *args: Any) -> Any:
+        if "p37" in posts.ids:
+            raise KeyError("a bug only p37 triggers")
+        return real(posts, *args)
+
+    monkeypatch.setattr(pipeline, "batch_deltas", fragile)
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    records = [record(i, partition=i % 3, brand="acme") for i in range(100)]
+    await proc.process(records)
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    assert int(client.hget(keys.total("acme"), "n") or 0) == 99
+    assert client.hgetall(keys.dead_letters) == {b"invalid_record": b"1"}
+    letters = [json.loads(v) for topic, v in produced if topic == isolated.topic_dead_letters]
+    assert [(x["reason"], x["offset"]) for x in letters] == [("invalid_record", 37)]
+    assert letters[0]["detail"].startswith("KeyError")
+    assert proc.last_offsets == {0: 99, 1: 97, 2: 98}
+    assert 0 < proc.metrics.batch_splits._value.get() <= 2 * 7  # ~2 log2(100) halves
+    await proc.sink.close()
+
+
+async def test_live_announcements_stay_small_for_a_brand_flood(isolated: Settings) -> None:
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    # 300 brands (the teardown deletes keys one by one); the bound does not depend on it.
+    records = [record(i, brands=[f"b{i}-{j}" for j in range(3)],
+                      created_at=NOW - 60 * (i % 50)) for i in range(100)]
+    await proc.process(records)
+    client = redis.Redis.from_url(isolated.redis_url)
+    (_, fields), = client.xrange(KeyScheme(isolated.redis_prefix).live)
+    payload = json.loads(fields[b"data"])
+    assert len(fields[b"data"]) < 8_000
+    assert payload["brands"][ALL_BRANDS]["n"] == 100  # what every reader sums
+    listed = [b for b in payload["brands"] if b != ALL_BRANDS]
+    assert len(listed) == isolated.live_max_brands
+    assert payload["more"] == {"brands": 300 - len(listed), "n": 300 - len(listed)}
+    assert all(len(c["minutes"]) <= pipeline.LIVE_MAX_MINUTES for c in payload["brands"].values())
+    await proc.sink.close()
