@@ -95,7 +95,7 @@ class Settings:
                                                  default=8)
     api_live_queue_bytes: int = _doc(
         "bytes of events queued for one live client; a client past it is dropped",
-        default=1024 * 1024)
+        default=256 * 1024)
     api_live_event_max_bytes: int = _doc(
         "larger announcements reach live clients as a compact 'changed' hint", default=64 * 1024)
     api_live_replay_max: int = _doc("most events a reconnecting client is sent (Last-Event-ID)",

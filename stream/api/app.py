@@ -138,6 +138,23 @@ def static_dir() -> Path:
     return Path(str(resources.files("stream").joinpath("static")))
 
 
+def static_files() -> dict[str, Path]:
+    """The dashboard's files by URL name, listed once: nothing else under /static/ is served."""
+    root = static_dir()
+    return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+
+
+def static_handler(files: dict[str, Path]) -> Handler:
+    # aiohttp's add_static answers a missing file with an empty octet-stream 404 of its own,
+    # past the middlewares; a lookup in a fixed table gives a JSON 404 and no path to traverse.
+    async def static(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+    return static
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(static_dir() / "index.html",
                             headers={"Cache-Control": "no-cache"})
@@ -191,5 +208,5 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/live", live)
     app.router.add_post("/api/live/ticket", live_ticket)
     app.router.add_get("/api/metrics", metrics)
-    app.router.add_static("/static/", static_dir(), append_version=False)
+    app.router.add_get("/static/{name:.+}", static_handler(static_files()))
     return app
