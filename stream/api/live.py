@@ -324,6 +324,10 @@ class LiveHub:
         last = "$"
         while not self._stopping:
             try:
+                if last == "$":
+                    # A concrete id, so a read that fails does not skip what arrives meanwhile.
+                    newest = await self.client.xrevrange(self.stream, "+", "-", count=1)
+                    last = _text(newest[0][0]) if newest else "0-0"
                 reply = await self.client.xread({self.stream: last}, block=BLOCK_MS,
                                                 count=READ_COUNT)
             except RedisError as exc:
