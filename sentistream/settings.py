@@ -107,6 +107,24 @@ class Settings:
     api_host: str = _doc("HTTP API/dashboard bind address", default="127.0.0.1")
     api_port: int = _doc("HTTP API/dashboard port", default=8000)
     api_token: Secret = _doc("bearer token required by the API when set", default=Secret(""))
+    # -- API security and live-stream limits ---------------------------------------------------
+    api_allowed_hosts: str = _doc(
+        "Host names the API answers to (comma-separated; * = any); default: localhost, "
+        "127.0.0.1, ::1 and api_host", default="")
+    api_ticket_ttl_s: int = _doc("lifetime of a live-stream ticket (POST /api/live/ticket)",
+                                 default=60)
+    api_live_max_streams: int = _doc("open live streams (SSE) per server", default=256)
+    api_live_max_streams_per_client: int = _doc("open live streams per client address",
+                                                 default=8)
+    api_live_queue_bytes: int = _doc(
+        "bytes of events queued for one live client; a client past it is dropped",
+        default=256 * 1024)
+    api_live_event_max_bytes: int = _doc(
+        "larger announcements reach live clients as a compact 'changed' hint", default=64 * 1024)
+    api_live_replay_max: int = _doc("most events a reconnecting client is sent (Last-Event-ID)",
+                                    default=200)
+    api_live_write_timeout_s: float = _doc(
+        "a live client that takes longer to accept one write is dropped", default=30.0)
     # -- Alerts (z-score of the newest 1-minute bucket against the buckets before it) --------
     alert_baseline_buckets: int = _doc("trailing 1-minute buckets that form an alert's baseline",
                                        default=30)

@@ -87,12 +87,13 @@ def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
 class Proc:
     """A child process we started, with its log; stopped by its own pid only."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path, web_port: int) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path, web_port: int,
+                 cwd: Path = REPO) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log, self.web_port = log, web_port
         with log.open("ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                         cwd=REPO, stdin=subprocess.DEVNULL)
+                                         cwd=cwd, stdin=subprocess.DEVNULL)
 
     @property
     def pid(self) -> int:

@@ -1,33 +1,42 @@
-"""The aiohttp application: routes, validation, errors as JSON, optional bearer token."""
+"""The aiohttp application: routes, validation, errors as JSON, token, live stream."""
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from sentistream.settings import Settings
-from stream.api.live import Event, LiveHub
+from stream.api import security
+from stream.api.appkeys import HUB, METRICS, READER, SETTINGS, TICKETS
+from stream.api.errors import LiveLimitError
+from stream.api.live import LiveHub, LiveLimits, Throttled
+from stream.api.metrics import ApiMetrics
 from stream.api.openapi import openapi_document
+from stream.api.sse import live
+from stream.api.tickets import Tickets
 from stream.keys import KeyScheme
-from stream.query.errors import BadParameterError, QueryError
-from stream.query.params import parse_range, parse_time, parse_window
+from stream.query.errors import QueryError
+from stream.query.params import (
+    parse_brand,
+    parse_limit,
+    parse_offset,
+    parse_range,
+    parse_time,
+    parse_window,
+)
 from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, connect
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-READER = web.AppKey("reader", Reader)
-HUB = web.AppKey("hub", LiveHub)
-SETTINGS = web.AppKey("settings", Settings)
-HEARTBEAT_S = 15.0
-# Paths anyone may fetch: the page itself holds no data, and monitors need /health.
-PUBLIC = ("/", "/health", "/openapi.json", "/static/")
+log = logging.getLogger(__name__)
+_warn = Throttled(log)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -35,39 +44,29 @@ def _json(data: Any, status: int = 200) -> web.Response:
                              dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message, "status": status}, status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return security.error_response(status, message, headers)
 
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure is a JSON body with a message that says what to change."""
+    """Every failure is a JSON body with a message that says what to change; never a traceback."""
     try:
         return await handler(request)
+    except LiveLimitError as exc:
+        return _error(exc.http_status, str(exc), {"Retry-After": str(exc.retry_after_s)})
     except QueryError as exc:
         return _error(exc.http_status, str(exc))
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
-            return _error(exc.status, exc.reason)
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+            return _error(exc.status, exc.reason, allow)
         raise
-
-
-def token_auth(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
-    @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if path in PUBLIC or path.startswith("/static/"):
-            return await handler(request)
-        header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
-        # EventSource cannot send headers, so the SSE stream also takes ?token=.
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return web.json_response(
-                {"error": "missing or wrong token: send 'Authorization: Bearer <token>' "
-                          "(the value of SENTISTREAM_API_TOKEN)", "status": 401},
-                status=401, headers={"WWW-Authenticate": "Bearer"})
-        return await handler(request)
-    return auth
+    except ConnectionError:
+        raise  # the client went away: nothing to answer
+    except Exception:
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        return _error(500, "internal error (the server log has the details)")
 
 
 def _reader(request: web.Request) -> Reader:
@@ -80,34 +79,21 @@ def _end(request: web.Request) -> float:
 
 
 def _brand(request: web.Request) -> str:
-    brand = request.query.get("brand", "")
-    if not brand.strip():
-        raise BadParameterError("the 'brand' query parameter is required")
-    return brand
+    return parse_brand(request.query.get("brand"))
 
 
 def _limit(request: web.Request, default: int, most: int) -> int:
-    raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise BadParameterError(f"bad limit {raw!r}: use a whole number from 1 to {most}")
-    return int(raw)
+    return parse_limit(request.query.get("limit"), default, most)
 
 
 async def health(request: web.Request) -> web.Response:
+    """Public, so it says ok or not and nothing else (no addresses, no counts)."""
     try:
         await _reader(request).ping()
     except QueryError as exc:
-        return _json({"status": "unavailable", "redis": False, "error": str(exc)}, 503)
-    return _json({"status": "ok", "redis": True,
-                  "live_clients": len(request.app[HUB].subscribers)})
-
-
-def _offset(request: web.Request) -> int:
-    raw = request.query.get("offset", "0")
-    if not raw.isdigit() or len(raw) > 9:
-        raise BadParameterError(f"bad offset {raw!r}: use a whole number from 0 (the "
-                                "next_offset of the previous page)")
-    return int(raw)
+        _warn.warning("health", "health check: %s", exc)
+        return _json({"status": "unavailable"}, 503)
+    return _json({"status": "ok"})
 
 
 async def brands(request: web.Request) -> web.Response:
@@ -115,7 +101,7 @@ async def brands(request: web.Request) -> web.Response:
     window = parse_window(request.query.get("window", "15m"))
     page = await _reader(request).brand_page(window, _end(request),
                                              _limit(request, DEFAULT_PAGE, MAX_PAGE),
-                                             _offset(request))
+                                             parse_offset(request.query.get("offset")))
     return _json({"window": window.text, "brands": [r.to_json() for r in page.rows],
                   "total": page.total, "offset": page.offset, "limit": page.limit,
                   "next_offset": page.next_offset})
@@ -142,51 +128,43 @@ async def top(request: web.Request) -> web.Response:
 
 
 async def alerts(request: web.Request) -> web.Response:
-    since = request.query.get("since")
-    rows = await _reader(request).alerts(request.query.get("brand") or None,
+    since, brand = request.query.get("since"), request.query.get("brand")
+    rows = await _reader(request).alerts(parse_brand(brand) if brand else None,
                                          _limit(request, 50, 1000),
                                          parse_time(since) if since else None)
     return _json({"alerts": rows})
 
 
-async def live(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: one event per announcement (``update``) or new alerts (``alert``)."""
-    brand = request.query.get("brand") or None
-    if brand is not None:
-        await _reader(request).require_brand(brand)
-    hub = request.app[HUB]
-    queue = hub.subscribe()
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no"})
-    try:
-        await response.prepare(request)
-        await response.write(b"retry: 2000\nevent: hello\ndata: {}\n\n")
-        last_id = request.headers.get("Last-Event-ID")
-        if last_id:
-            for old in await hub.missed(last_id):
-                if old.touches(brand):
-                    await response.write(old.encode())
-        while True:
-            event: Event | None
-            try:
-                event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")  # proxies drop silent connections
-                continue
-            if event is None:  # the server is shutting down
-                break
-            if event.touches(brand):
-                await response.write(event.encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    finally:
-        hub.unsubscribe(queue)
-    return response
+async def live_ticket(request: web.Request) -> web.Response:
+    """A short-lived ticket that opens /api/live (for EventSource, which cannot send headers)."""
+    tickets = request.app[TICKETS]
+    return _json({"ticket": tickets.issue(), "expires_in": tickets.ttl_s})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(),
+                        content_type="text/plain", charset="utf-8")
 
 
 def static_dir() -> Path:
     return Path(str(resources.files("stream").joinpath("static")))
+
+
+def static_files() -> dict[str, Path]:
+    """The dashboard's files by URL name, listed once: nothing else under /static/ is served."""
+    root = static_dir()
+    return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+
+
+def static_handler(files: dict[str, Path]) -> Handler:
+    # aiohttp's add_static answers a missing file with an empty octet-stream 404 of its own,
+    # past the middlewares; a lookup in a fixed table gives a JSON 404 and no path to traverse.
+    async def static(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+    return static
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -199,17 +177,24 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def build_app(settings: Settings) -> web.Application:
-    middlewares: list[Any] = [errors]
-    if settings.api_token:
-        middlewares.append(token_auth(settings.api_token.reveal()))
+    token = settings.api_token.reveal() if settings.api_token else ""
+    tickets = Tickets.for_token(token, settings.api_ticket_ttl_s)
+    middlewares: list[Any] = [errors, security.host_check(security.allowed_hosts(settings))]
+    if token:
+        middlewares.append(security.token_auth(token, tickets))
     app = web.Application(middlewares=middlewares)
+    app.on_response_prepare.append(security.security_headers)
     app[SETTINGS] = settings
+    app[TICKETS] = tickets
+    app[METRICS] = api_metrics = ApiMetrics()
     keys = KeyScheme(settings.redis_prefix)
     client = connect(settings)
     app[READER] = Reader(client, keys)
-    # The hub's blocking XREAD holds a connection of its own for as long as the server runs.
-    live_client = connect(settings)
-    app[HUB] = LiveHub(live_client, keys.live)
+    # The hub's blocking XREAD holds a connection of its own for as long as the server runs;
+    # it reads raw bytes (orjson parses them without a decode step).
+    live_client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3,
+                                          health_check_interval=30)
+    app[HUB] = LiveHub(live_client, keys.live, LiveLimits.from_settings(settings), api_metrics)
 
     async def startup(app: web.Application) -> None:
         app[HUB].start()
@@ -233,5 +218,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/top", top)
     app.router.add_get("/api/alerts", alerts)
     app.router.add_get("/api/live", live)
-    app.router.add_static("/static/", static_dir(), append_version=False)
+    app.router.add_post("/api/live/ticket", live_ticket)
+    app.router.add_get("/api/metrics", metrics)
+    app.router.add_get("/static/{name:.+}", static_handler(static_files()))
     return app

@@ -23,7 +23,7 @@ WINDOW = _param("window", "Rolling window: a number and m, h, d or w (15m, 1h, 2
 AT = _param("at", "End of the window: ISO-8601, epoch seconds, 'now' or -2h. Default now.")
 LIMIT = _param("limit", "How many items, 1..100 (alerts 1..1000).", example="5")
 
-ERROR = {"description": "Bad request, unknown brand, missing token or Redis down",
+ERROR = {"description": "Bad request or Host, unknown brand, missing token or Redis down",
          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
@@ -41,7 +41,8 @@ def openapi_document(secured: bool) -> dict[str, Any]:
                  "NSS = (positive - negative) / posts; mean intensity in [-1, 1]; share of "
                  "voice = the brand's posts / all brands' posts in the window."},
         "paths": {
-            "/health": _get("Liveness and Redis reachability", [], "ok"),
+            "/health": _get("Public: {status: ok} (200) or {status: unavailable} (503) when "
+                            "Redis does not answer; nothing else", [], "ok"),
             "/api/brands": _get("The busiest brands of a window, one page: counts, NSS, "
                                 "intensity, share of voice", [
                 WINDOW, AT,
@@ -65,14 +66,32 @@ def openapi_document(secured: bool) -> dict[str, Any]:
                 _param("since", "Only alerts of buckets from this time on")], "alerts"),
             "/api/live": {"get": {
                 "summary": "Server-Sent Events of live changes",
-                "description": "Events `update` (data: {at, brands: {brand: {n, neg, neu, pos, "
-                "isum_e6, minutes}}}) and `alert` (data: {at, brands: {}, alerts: [...]}); "
-                "event ids are Redis stream ids, so Last-Event-ID resumes. With a token, "
-                "pass ?token= (EventSource cannot send headers).",
-                "parameters": [_param("brand", "Only changes of this brand")],
+                "description": "Events `hello`, `update` (data: {at, brands: {brand: {n, neg, "
+                "neu, pos, isum_e6, minutes}}}), `alert` (data: {at, brands: {}, alerts: [...]})"
+                " and `resync` (re-read the aggregates: the missed events were too many to "
+                "resend). An announcement too large for api_live_event_max_bytes arrives as "
+                "{at, truncated: true, brands: {_all: ...}, brands_changed}. Event ids are "
+                "Redis stream ids, so Last-Event-ID resumes (at most api_live_replay_max "
+                "events). With a token: the Authorization header, or ?ticket= from POST "
+                "/api/live/ticket (EventSource cannot send headers); never ?token=. 429/503: "
+                "too many streams from this address / on this server (Retry-After).",
+                "parameters": [_param("brand", "Only changes of this brand"),
+                               _param("ticket", "A ticket from POST /api/live/ticket")],
                 "responses": {"200": {"description": "event stream",
                                       "content": {"text/event-stream": {}}},
-                              "401": ERROR, "404": ERROR}}},
+                              "401": ERROR, "404": ERROR, "429": ERROR, "503": ERROR}}},
+            "/api/live/ticket": {"post": {
+                "summary": "A short-lived ticket that opens /api/live",
+                "description": "Needs the Authorization header like every /api route; the "
+                "ticket (HMAC-signed expiry) is valid for api_ticket_ttl_s (60 s) and opens "
+                "only /api/live.",
+                "responses": {"200": {"description": "{ticket, expires_in}",
+                                      "content": {"application/json": {}}},
+                              "401": ERROR}}},
+            "/api/metrics": {"get": {
+                "summary": "Prometheus metrics of this API server (live-stream limits at work)",
+                "responses": {"200": {"description": "Prometheus text format",
+                                      "content": {"text/plain": {}}}, "401": ERROR}}},
         },
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["error", "status"],

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stream.keys import RESOLUTIONS
-from stream.query.errors import BadResolutionError, BadTimeRangeError, BadWindowError
+from stream.query.errors import (
+    BadParameterError,
+    BadResolutionError,
+    BadTimeRangeError,
+    BadWindowError,
+)
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_WINDOW = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$")
-_RELATIVE = re.compile(r"^\s*(?:now)?\s*-\s*(\d{1,6})\s*([smhdw])\s*$")
+# re.ASCII: \d would also take Arabic-Indic and other Unicode digits, which int() then accepts.
+_WINDOW = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$", re.ASCII)
+_RELATIVE = re.compile(r"^\s*(?:now)?\s*-\s*(\d{1,6})\s*([smhdw])\s*$", re.ASCII)
+_LIMIT = re.compile(r"[0-9]{1,9}", re.ASCII)
+# Times a request may name: from the epoch to a year whose windows and buckets still fit in a
+# datetime (year 9999 is its end), so every later step (bucket maths, ISO output) is defined.
+MIN_TIME_S = 0.0
+MAX_TIME_S = 253_402_300_800.0 - 400 * 86400  # 9998-12-27, a window of 366 d before 9999 ends
+MAX_BRAND_CHARS = 1000
 MAX_WINDOW_S = 366 * 86400
 # The longest timeline one request may ask for: enough for a day of minutes or a year of days,
 # small enough that one answer stays a few hundred KiB.
@@ -39,7 +52,7 @@ def parse_window(text: str) -> Window:
     match = _WINDOW.match(text or "")
     if not match:
         raise BadWindowError(
-            f"bad window {text!r}: use a number and a unit, like 15m, 1h, 24h, 7d or 2w")
+            f"bad window {_shown(text)}: use a number and a unit, like 15m, 1h, 24h, 7d or 2w")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if seconds <= 0 or seconds > MAX_WINDOW_S:
         raise BadWindowError(f"bad window {text!r}: it must be between 1m and 366d")
@@ -56,14 +69,26 @@ def parse_resolution(text: str) -> str:
     """``1m``/``1h``/``1d`` -> the key-scheme code ``m``/``h``/``d``."""
     code = RESOLUTION_NAMES.get((text or "").strip().lower())
     if code is None:
-        raise BadResolutionError(f"bad resolution {text!r}: use 1m, 1h or 1d")
+        raise BadResolutionError(f"bad resolution {_shown(text)}: use 1m, 1h or 1d")
     return code
 
 
 def parse_time(text: str, now: float | None = None) -> float:
-    """ISO-8601 (naive = UTC), epoch seconds or milliseconds, ``now`` or ``now-2h`` / ``-2h``."""
+    """ISO-8601 (naive = UTC), epoch seconds or milliseconds, ``now`` or ``now-2h`` / ``-2h``.
+
+    Refuses NaN, infinities and times before 1970 or after the year 9998: they would reach the
+    bucket arithmetic or Redis (as a score) and fail there.
+    """
+    value = _parse_time(text, time.time() if now is None else now)
+    if not MIN_TIME_S <= value <= MAX_TIME_S:  # also False for NaN
+        raise BadTimeRangeError(
+            f"bad time {_shown(text)}: it must be between 1970-01-01 and 9998-12-27 "
+            "(ISO-8601, epoch seconds, 'now' or a relative time like -2h)")
+    return value
+
+
+def _parse_time(text: str, now: float) -> float:
     raw = (text or "").strip()
-    now = time.time() if now is None else now
     if raw.lower() == "now":
         return now
     rel = _RELATIVE.match(raw.lower())
@@ -81,11 +106,62 @@ def parse_time(text: str, now: float | None = None) -> float:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise BadTimeRangeError(
-            f"bad time {text!r}: use ISO-8601 (2009-05-01T10:00Z), epoch seconds, "
+            f"bad time {_shown(text)}: use ISO-8601 (2009-05-01T10:00Z), epoch seconds, "
             "'now' or a relative time like -2h") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    try:
+        return parsed.timestamp()
+    except (OverflowError, ValueError):  # 0001-01-01 with a positive offset, and the like
+        return math.nan
+
+
+def _shown(text: str, most: int = 60) -> str:
+    """A parameter as an error message quotes it: repr (no raw control characters), shortened."""
+    shown = repr(text)
+    return shown if len(shown) <= most else shown[:most] + "…'"
+
+
+def parse_limit(raw: str | None, default: int, most: int) -> int:
+    """A count of items: ASCII digits only (str.isdigit() also takes '²', which int() refuses)."""
+    if raw is None:
+        return default
+    value = int(raw) if _LIMIT.fullmatch(raw) else 0
+    if not 1 <= value <= most:
+        raise BadParameterError(f"bad limit {_shown(raw)}: use a whole number from 1 to {most}")
+    return value
+
+
+def parse_offset(raw: str | None, most: int = 10**9) -> int:
+    """Items to skip (a page's ``next_offset``): ASCII digits only, like ``parse_limit``."""
+    if raw is None:
+        return 0
+    if not _LIMIT.fullmatch(raw) or int(raw) > most:
+        raise BadParameterError(f"bad offset {_shown(raw)}: use a whole number from 0 to {most} "
+                                "(the next_offset of the previous page)")
+    return int(raw)
+
+
+def parse_brand(raw: str | None) -> str:
+    """A brand name as a request gives it: required, printable text of a sane length.
+
+    Brand names are escaped into keys (stream/keys.py), so any characters are safe there; this
+    refuses what cannot be a brand and would fail later: lone surrogates (undecodable UTF-8 in
+    the URL) cannot be encoded for Redis, control characters and huge names are never brands.
+    """
+    brand = raw or ""
+    if not brand.strip():
+        raise BadParameterError("the 'brand' query parameter is required")
+    if len(brand) > MAX_BRAND_CHARS:
+        raise BadParameterError(f"bad brand: longer than {MAX_BRAND_CHARS} characters")
+    try:
+        brand.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadParameterError("bad brand: it is not valid UTF-8 (send it URL-encoded UTF-8)"
+                                ) from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in brand):
+        raise BadParameterError(f"bad brand {_shown(brand)}: control characters are not allowed")
+    return brand
 
 
 @dataclass(frozen=True)

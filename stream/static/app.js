@@ -2,22 +2,26 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { brand: null, token: localStorage.getItem("sentistream-token") || "",
+// The token lives in this tab's sessionStorage only (gone when the tab closes), never in
+// localStorage or a URL; the live stream is opened with a short-lived ticket instead.
+const TOKEN_KEY = "sentistream-token";
+localStorage.removeItem(TOKEN_KEY);  // where earlier versions kept it
+const state = { brand: null, token: sessionStorage.getItem(TOKEN_KEY) || "",
                 posts: 0, updates: 0, timer: null, last: 0, alertIds: new Set(),
-                alertsLoaded: false };
+                alertsLoaded: false, source: null, connected: false };
 const SPAN = { "1m": "-60m", "1h": "-48h", "1d": "-30d" };
 const KIND = { sentiment_drop: "sentiment drop", sentiment_rise: "sentiment rise",
                volume_spike: "volume spike" };
 
-async function api(path, params) {
+async function api(path, params, method = "GET") {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) if (v !== null) url.searchParams.set(k, v);
   const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
-  const res = await fetch(url, { headers });
+  const res = await fetch(url, { headers, method });
   if (res.status === 401) {
     const token = prompt("This sentistream API needs a token (SENTISTREAM_API_TOKEN):");
-    if (token) { state.token = token; localStorage.setItem("sentistream-token", token);
-                 return api(path, params); }
+    if (token) { state.token = token; sessionStorage.setItem(TOKEN_KEY, token);
+                 return api(path, params, method); }
   }
   const body = await res.json();
   if (!res.ok) throw new Error(body.error || res.statusText);
@@ -140,13 +144,28 @@ function scheduleRefresh() {
   state.timer = setTimeout(() => { state.timer = null; refresh(); }, wait);
 }
 
-function connectLive() {
+// EventSource cannot send headers: it opens /api/live with a ticket (valid about a minute)
+// from POST /api/live/ticket. The browser reconnects by itself after a network error; when the
+// server refuses that (an expired ticket), the source closes and a new ticket is fetched.
+async function connectLive() {
+  let ticket;
+  try { ticket = (await api("/api/live/ticket", null, "POST")).ticket; }
+  catch (err) { setStatus("live stream: " + err.message); setTimeout(connectLive, 5000); return; }
   const url = new URL("/api/live", location.origin);
-  if (state.token) url.searchParams.set("token", state.token);
-  const source = new EventSource(url);
+  url.searchParams.set("ticket", ticket);
+  const source = state.source = new EventSource(url);
   const live = $("live");
-  source.addEventListener("hello", () => live.classList.replace("off", "on"));
-  source.onerror = () => live.classList.replace("on", "off");
+  source.addEventListener("hello", () => {
+    live.classList.replace("off", "on");
+    if (state.connected) scheduleRefresh();  // a reconnect: what was missed is re-read
+    state.connected = true;
+  });
+  source.onerror = () => {
+    live.classList.replace("on", "off");
+    if (source.readyState === EventSource.CLOSED) setTimeout(connectLive, 2000);
+  };
+  // The server could not resend everything missed: re-read the aggregates.
+  source.addEventListener("resync", () => scheduleRefresh());
   const pulse = () => { live.classList.add("pulse"); setTimeout(() => live.classList.remove("pulse"), 150); };
   source.addEventListener("update", (e) => {
     const data = JSON.parse(e.data);

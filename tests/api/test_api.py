@@ -43,7 +43,8 @@ async def get(api: TestClient[Any, Any], path: str, status: int = 200) -> Any:
 
 
 async def test_health_and_openapi(api: TestClient[Any, Any]) -> None:
-    assert (await get(api, "/health"))["redis"] is True
+    # Public, so nothing about internals: no Redis address, no client counts.
+    assert await get(api, "/health") == {"status": "ok"}
     doc = await get(api, "/openapi.json")
     assert doc["openapi"].startswith("3.") and "/api/timeline" in doc["paths"]
     assert "security" not in doc
@@ -115,7 +116,12 @@ async def test_optional_bearer_token(dataset: Dataset) -> None:
         assert wrong.status == 401
         ok = await client.get("/api/brands", headers={"Authorization": "Bearer s3cret"})
         assert ok.status == 200
-        assert (await client.get("/api/brands?token=s3cret")).status == 200  # for EventSource
+        # Never from the URL, where it would land in access logs and browser history.
+        in_url = await client.get("/api/brands?token=s3cret")
+        assert in_url.status == 401 and "never read from the URL" in (await in_url.json())["error"]
+        assert (await client.get("/api/live?token=s3cret")).status == 401
+        lower = await client.get("/api/brands", headers={"Authorization": "bearer s3cret"})
+        assert lower.status == 200  # the scheme is case-insensitive (RFC 9110)
         assert (await client.get("/health")).status == 200
         assert (await client.get("/")).status == 200
         doc = await (await client.get("/openapi.json")).json()
@@ -180,7 +186,7 @@ async def test_redis_down_is_a_503_with_what_to_do(dataset: Dataset) -> None:
     client = await client_for(down)
     try:
         health = await client.get("/health")
-        assert health.status == 503 and (await health.json())["redis"] is False
+        assert health.status == 503 and await health.json() == {"status": "unavailable"}
         brands = await client.get("/api/brands")
         assert brands.status == 503
         assert "sentistream infra up" in (await brands.json())["error"]

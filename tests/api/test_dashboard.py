@@ -13,10 +13,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sentistream.settings import Secret, Settings
 from tests.query.dataset import MIX, Dataset
 from tests.query.harness import NEGATIVE, POSITIVE, free_port, post, send_posts, settings_env
 
@@ -27,13 +30,25 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="module")
-def server(dataset: Dataset) -> Iterator[str]:
-    """`sentistream serve` as a user starts it, on a free port."""
-    settings = dataset.settings.replace(api_port=free_port())
-    log = settings.state_dir / f"serve-{settings.redis_prefix}.log"
+TOKEN = "dashboard-token-" + "z" * 16
+
+
+def wait_until(page: Any, expression: str, timeout: int) -> None:
+    """Poll a JS expression from here: Playwright's wait_for_function evaluates its predicate
+    with eval() inside the page, which the dashboard's Content-Security-Policy forbids."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """`sentistream -v serve` as a user starts it, on a free port (access log on)."""
+    log = settings.state_dir / f"serve-{settings.redis_prefix}-{settings.api_port}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "sentistream.cli", "serve"],
+        proc = subprocess.Popen([sys.executable, "-m", "sentistream.cli", "-v", "serve"],
                                 env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{settings.api_port}/"
     try:
@@ -50,6 +65,12 @@ def server(dataset: Dataset) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+@pytest.fixture(scope="module")
+def server(dataset: Dataset) -> Iterator[str]:
+    with serving(dataset.settings.replace(api_port=free_port())) as url:
+        yield url
 
 
 async def _save_alert(dataset: Dataset) -> None:
@@ -79,7 +100,7 @@ def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: 
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(server + "#acme")
-        page.wait_for_function(
+        wait_until(page,
             "Number(document.querySelector('#chart-volume').dataset.points) > 0", timeout=20_000)
         page.wait_for_selector("#live.on", timeout=10_000)  # the SSE stream is open
         options = page.eval_on_selector_all("#brand option", "els => els.map(e => e.value)")
@@ -91,19 +112,55 @@ def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: 
         send_posts(dataset.settings, [
             post(5000 + i, "acme", (POSITIVE if i % 2 else NEGATIVE).format(b="acme"), now,
                  prefix="ui") for i in range(6)])
-        page.wait_for_function(
+        wait_until(page,
             "document.querySelector('#live-counter').textContent === '6'", timeout=60_000)
         # The charts and cards are refreshed from the API after the announcement.
-        page.wait_for_function("document.querySelector('#card-n').textContent === '36'",
+        wait_until(page, "document.querySelector('#card-n').textContent === '36'",
                                timeout=20_000)
         assert page.inner_text("#top-pos") and "no alerts" in page.inner_text("#alerts")
         # An alert written by the alert store (as the worker's hook does) shows up live.
         with ThreadPoolExecutor(1) as pool:  # Playwright's own loop runs in this thread
             pool.submit(asyncio.run, _save_alert(dataset)).result()
-        page.wait_for_function(
+        wait_until(page,
             "document.querySelector('#alerts').textContent.includes('sentiment drop · acme')",
             timeout=20_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
+    assert errors == []
+
+
+def test_with_a_token_the_page_asks_once_and_keeps_it_out_of_storage_and_urls(
+        dataset: Dataset) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = dataset.settings.replace(api_port=free_port(), api_token=Secret(TOKEN))
+    errors: list[str] = []
+    prompts: list[str] = []
+    with serving(settings) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        def answer(dialog: Any) -> None:
+            prompts.append(dialog.message)
+            dialog.accept(TOKEN)
+        page.on("dialog", answer)
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(url + "#acme")
+        page.wait_for_selector("#live.on", timeout=20_000)  # opened with a ticket
+        # The cards are filled from the API with the header (30, or 36 after the test above).
+        wait_until(page, "['30', '36'].includes(document.querySelector('#card-n')"
+                               ".textContent)", timeout=20_000)
+        assert len(prompts) == 1 and "SENTISTREAM_API_TOKEN" in prompts[0]
+        assert page.evaluate("localStorage.getItem('sentistream-token')") is None
+        assert page.evaluate("sessionStorage.getItem('sentistream-token')") == TOKEN
+        live = [u for u in requested if "/api/live?" in u]
+        assert live and all("ticket=" in u and TOKEN not in u for u in live), live
+        assert not [u for u in requested if TOKEN in u]
+        browser.close()
+    log = settings.state_dir / f"serve-{settings.redis_prefix}-{settings.api_port}.log"
+    text = log.read_text()
+    assert "/api/live?ticket=*** " in text and TOKEN not in text, text
     assert errors == []

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from stream.query.errors import BadResolutionError, BadTimeRangeError, BadWindowError
-from stream.query.params import MAX_BUCKETS, parse_range, parse_resolution, parse_time, parse_window
+from stream.query.errors import (
+    BadParameterError,
+    BadResolutionError,
+    BadTimeRangeError,
+    BadWindowError,
+)
+from stream.query.params import (
+    MAX_BUCKETS,
+    parse_brand,
+    parse_limit,
+    parse_range,
+    parse_resolution,
+    parse_time,
+    parse_window,
+)
 from stream.query.render import BRAND_COLUMNS, table
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -68,3 +81,39 @@ def test_table_aligns_numbers_right_and_text_left() -> None:
     assert lines[3].split()[1] == "5" and lines[3].split()[2] == "-"
     posts_col = lines[0].index("posts") + len("posts")
     assert lines[2][posts_col - 1] == "4" and lines[3][posts_col - 1] == "5"
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e300",
+                                  "-1e300", "0001-01-01", "1969-12-31T23:59:59Z", "-1",
+                                  "9999-12-31", "1" * 400, "1e20", "-99999999w"])
+def test_times_outside_1970_to_9000_are_refused(text: str) -> None:
+    with pytest.raises(BadTimeRangeError, match="bad time"):
+        parse_time(text, NOW)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 5), ("1", 1), ("100", 100), ("007", 7)])
+def test_limits(raw: str | None, expected: int) -> None:
+    assert parse_limit(raw, 5, 100) == expected
+
+
+@pytest.mark.parametrize("raw", ["\u00b2", "\u0663", "0", "101", "-1", "+5", " 5", "5 ", "1e3",
+                                 "", "9" * 40, "0x10", "٣"])
+def test_bad_limits_name_the_range(raw: str) -> None:
+    with pytest.raises(BadParameterError, match=r"bad limit .*1 to 100"):
+        parse_limit(raw, 5, 100)
+
+
+@pytest.mark.parametrize("text", ["15\u0663m", "\u0661m", "1\u00b2h"])
+def test_windows_take_ascii_digits_only(text: str) -> None:
+    with pytest.raises(BadWindowError):
+        parse_window(text)
+
+
+@pytest.mark.parametrize("brand", ["", "  ", "a\udc80b", "x" * 1001, "a\x00b"])
+def test_bad_brands_are_refused(brand: str) -> None:
+    with pytest.raises(BadParameterError, match="brand"):
+        parse_brand(brand)
+
+
+def test_a_brand_of_any_printable_characters_is_fine() -> None:
+    assert parse_brand("at&t {x}:* ü 😀") == "at&t {x}:* ü 😀"
