@@ -176,7 +176,7 @@ async def test_a_client_that_stops_reading_is_dropped_within_its_byte_budget(
             most_queued = max(most_queued, *(s.queued_bytes for s in hub.subscribers))
             if metric(api, "sentistream_api_live_dropped_total", reason="queue_full"):
                 break
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI box can take a while to deliver 15 MB
         while received.count("update") < sent and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         stop.set()
