@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,13 @@ BRAND_WORDS = ["apple", "iPhone", "#teampixel", "@Google", "xbox", "Microsoft", 
 MOODS = ["love it, works great", "terrible, broke again", "is out today", "amazing battery",
          "worst support ever", "meh, it is fine", "so happy with it", "refund please, awful"]
 HOUR0 = 1239055200  # 2009-04-06T22:00Z: replayed 2009 posts must give a 2009 timeline
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (the OS picks it), for one worker's web server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
