@@ -7,8 +7,10 @@ and an ack per record: measured at ~40% of the worker's one core at 5k posts/s (
 ops/bench/worker_throughput.py). The agent acks a batch with ``LeanConsumer.ack_batch`` only
 after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for all its offsets at
 once, so Faust's commit loop commits exactly as before. A rebalance (``suspend_flow``), a stop or
-a crash still cancels a delivery at once, as in Faust's loop, and batches fetched in an older
-consumer generation are dropped unacked, as Faust drops events. Records of other topics take
+a crash still interrupts a delivery at once, as in Faust's loop; the interrupted batch, and any
+batch fetched in an older consumer generation, is dropped unacked, as Faust drops events, and
+read again from the committed offsets. Nothing a rebalance does ends the fetch loop: an error
+that does is fatal and the worker exits (``stream.lifeline``). Records of other topics take
 Faust's per-message path unchanged.
 
 Written against faust-streaming 0.15 (pinned in pyproject.toml); tests/stream exercise it with
@@ -29,6 +31,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from stream.lifeline import Lifeline
 from stream.posts import RecordBatch
 
 
@@ -64,35 +67,54 @@ class LeanConsumer(faust_aiokafka.Consumer):
         return LeanConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - in a worker
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
+        """Faust's fetch loop, with deliveries a fetch at a time. Nothing a rebalance does may
+        end it: an error that does is fatal, and the worker exits (``stream.lifeline``) instead
+        of staying in the group with no fetcher."""
+        app: Any = self.transport.app
         try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                self.diag.set_flag(CONSUMER_FETCHING)
-                records, active = await self._wait_next_records(1.0)
-                await self.sleep(0)
-                if self._commit_every is not None and self._n_acked >= self._commit_every:
-                    self._n_acked = 0
-                    await self.commit()  # outside the cancellable delivery, as in Faust
-                if records and self.flow_active and not self.should_stop:
-                    await self.wait_first(self._deliver(records, active),
-                                          self.suspend_flow.wait())
-                self.diag.unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                self.log.info("Broker stopped consumer, shutting down...")
+            await self._fetch_and_deliver(fetcher)
+        except BaseException as exc:
+            if app.should_stop:  # stopping: the consumer or the fetcher task ends (as in Faust)
+                self.log.info("Consumer shutting down (%r)", exc)
                 return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                self.log.info("Consumer shutting down for user cancel.")
-                return
-            raise
-        except Exception as exc:
-            self.log.exception("Drain messages raised: %r", exc)
-            raise
+            app.lifeline.fail(app, "fetcher", exc)
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _fetch_and_deliver(self, fetcher: Any) -> None:  # pragma: no cover - in a worker
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            self.diag.set_flag(CONSUMER_FETCHING)
+            records, active = await self._wait_next_records(1.0)
+            await self.sleep(0)
+            if self._commit_every is not None and self._n_acked >= self._commit_every:
+                self._n_acked = 0
+                await self.commit()  # outside the cancellable delivery, as in Faust
+            if records and self.flow_active and not self.should_stop:
+                await self._deliver_unless_suspended(records, active)
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver_unless_suspended(self, records: Any, active: set[TP] | None) -> None:
+        """``_deliver``, abandoned when flow is suspended (a rebalance) or the consumer stops.
+
+        An abandoned delivery is dropped unacked, as Faust drops the events of an interrupted
+        fetch: the rebalance seeks every partition the worker keeps back to its committed offset,
+        and the others' next owners start there, so the records come again. Faust's loop waits
+        with ``wait_first``, which re-raises the delivery's cancellation when a rebalance
+        suspends flow and clears the agent's channel in one step (``flow_control.clear``
+        cancels the put blocked on the full channel): raised from here, it killed the fetcher.
+        """
+        delivery = asyncio.ensure_future(self._deliver(records, active))
+        interrupts = [asyncio.ensure_future(event.wait())
+                      for event in (self.suspend_flow, self._stopped, self._crashed)]
+        try:
+            await asyncio.wait([delivery, *interrupts], return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this task itself is cancelled
+            for future in (delivery, *interrupts):
+                future.cancel()
+        if delivery.done() and not delivery.cancelled():
+            delivery.result()  # an error of our own (not an interruption) is still raised
 
     async def _deliver(self, records: Any, active: set[TP] | None) -> None:
         """One fetch: batch topics' records as one ``FetchedBatch`` per topic, the others
@@ -180,6 +202,7 @@ class LeanApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_routes: dict[str, faust.ChannelT[Any]] = {}
+        self.lifeline = Lifeline()
 
     def batch_channel(self, topic: faust.TopicT, maxsize: int = 1
                       ) -> faust.ChannelT[Any]:
