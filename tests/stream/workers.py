@@ -51,12 +51,13 @@ def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
 class Worker:
     """`sentistream worker` as a subprocess, its log in the test's tmp dir."""
 
-    def __init__(self, settings: Settings, log_dir: Path, web_port: int) -> None:
+    def __init__(self, settings: Settings, log_dir: Path, web_port: int,
+                 argv: list[str] | None = None) -> None:
         self.web_port = web_port
         self.log = log_dir / f"worker-{web_port}-{time.monotonic_ns()}.log"
-        exe = Path(sys.executable).parent / "sentistream"
+        argv = argv or [str(Path(sys.executable).parent / "sentistream"), "worker"]
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([str(exe), "worker"], stdout=out,
+            self.proc = subprocess.Popen(argv, stdout=out,
                                          stderr=subprocess.STDOUT,
                                          env=worker_env(settings, web_port))
 
