@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.faults.scenarios import known_input
+from ops.faults.storm import run_round
 from sentistream.settings import Settings
 from tests.stream.test_worker import assert_exact, assigned
 from tests.stream.workers import (
@@ -51,3 +53,19 @@ def test_workers_started_together_on_a_backlog_survive(isolated: Settings,
     finally:
         for worker in started:
             worker.stop()
+
+
+def test_rebalance_storm_is_exact_and_nobody_dies(services: Settings, tmp_path: Path) -> None:
+    """The storm of `python -m ops.faults.storm` at CI size: 2 rounds of 1 -> 2 -> 4 -> 2 -> 1
+    workers (two started at once, then one SIGTERM and one SIGKILL at once, then a SIGTERM in
+    round 1 and a SIGKILL in round 2), the backlog topped up through every rebalance. Batches
+    of 64 keep the workers busy on a smaller input."""
+    values = known_input(30_000, seed=17)
+    settings = services.replace(batch_size=64)
+    for round_no in (1, 2):
+        result = run_round(settings, round_no, values, backlog=5_000, log_dir=tmp_path)
+        assert result.self_exits == 0 and not result.notes, result.notes
+        v = result.verdict
+        assert (v.lost, v.double_counted) == (0, 0) and v.exact, v
+        assert result.committed_at_ends
+        assert [s.workers for s in result.steps] == [1, 2, 4, 2, 1]
