@@ -404,9 +404,9 @@ def summary(results: list[RoundResult]) -> str:
     rows += ["", "| step | rounds | pause (nothing applied) median / max (s) | JoinGroup -> "
              "applied again median / max (s) | step -> all partitions moving median / max (s) |",
              "|---|---|---|---|---|"]
-    names = [s.name for s in results[0].steps] if results else []
-    for i, name in enumerate(names):
-        steps = [r.steps[i] for r in results if len(r.steps) > i]
+    names = list(dict.fromkeys(s.name for r in results for s in r.steps))
+    for name in names:
+        steps = [s for r in results for s in r.steps if s.name == name]
         joins = [s.join_to_resume_s for s in steps if s.join_to_resume_s is not None]
         rows.append(f"| {name} | {len(steps)} | {_mm([s.pause_s for s in steps])} | "
                     f"{_mm(joins) if joins else '-'} | {_mm([s.moved_s for s in steps])} |")
@@ -418,20 +418,33 @@ def _mm(xs: list[float]) -> str:
     return f"{xs[len(xs) // 2]:.1f} / {xs[-1]:.1f}"
 
 
+def _loaded(saved: dict[str, Any]) -> RoundResult:
+    fields = {k: v for k, v in saved.items() if k != "ok"}
+    return RoundResult(**fields | {"verdict": Verdict(**saved["verdict"]),
+                                   "steps": [Step(**step) for step in saved["steps"]]})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--backlog", type=int, default=20_000,
                    help="unread records before each step (topped up)")
     p.add_argument("--posts", type=int, default=150_000, help="most records per round")
+    p.add_argument("--first", type=int, default=1, help="number of the first round")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--summarize", type=Path, nargs="+", default=None,
+                   help="only print the tables of results saved with --json")
     args = p.parse_args(argv)
+    if args.summarize:
+        saved = [_loaded(r) for f in args.summarize for r in json.loads(f.read_text())]
+        print(summary(saved))
+        return 0 if all(r.ok for r in saved) else 1
     base = h.bench_settings()
     values = known_input(args.posts, seed=17)
     log_dir = base.state_dir / "logs" / time.strftime("storm-%Y%m%d-%H%M%S")
     results: list[RoundResult] = []
     with h.services(base):
-        for round_no in range(1, args.rounds + 1):
+        for round_no in range(args.first, args.first + args.rounds):
             try:
                 result = run_round(base, round_no, values, args.backlog, log_dir)
             except h.BenchError as exc:
