@@ -8,8 +8,8 @@ ops/bench/worker_throughput.py). The agent acks a batch with ``LeanConsumer.ack_
 after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for all its offsets at
 once, so Faust's commit loop commits exactly as before. A rebalance (``suspend_flow``), a stop or
 a crash still interrupts a delivery at once, as in Faust's loop; the interrupted batch, and any
-batch fetched in an older consumer generation, is dropped unacked, as Faust drops events, and
-read again from the committed offsets. Nothing a rebalance does ends the fetch loop: an error
+batch fetched in an older consumer generation or before a seek, is dropped unacked, as Faust
+drops events, and read again from the committed offsets. Nothing a rebalance does ends the fetch loop: an error
 that does is fatal and the worker exits (``stream.lifeline``). Records of other topics take
 Faust's per-message path unchanged.
 
@@ -63,6 +63,8 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class LeanConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, delivering the records of batch topics a fetch at a time."""
 
+    _seeks = 0  # seeks started or finished: a fetch that saw this change is stale
+
     def _new_consumer_thread(self) -> LeanConsumerThread:
         return LeanConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -86,14 +88,40 @@ class LeanConsumer(faust_aiokafka.Consumer):
         fetcher_should_stop = fetcher._stopped.is_set
         while not (consumer_should_stop() or fetcher_should_stop()):
             self.diag.set_flag(CONSUMER_FETCHING)
+            if not self.flow_active:  # here, so that the fetch below starts after any seek
+                await self.wait(self.can_resume_flow)  # type: ignore[arg-type]
+            seeks = self._seeks
             records, active = await self._wait_next_records(1.0)
             await self.sleep(0)
             if self._commit_every is not None and self._n_acked >= self._commit_every:
                 self._n_acked = 0
                 await self.commit()  # outside the cancellable delivery, as in Faust
             if records and self.flow_active and not self.should_stop:
-                await self._deliver_unless_suspended(records, active)
+                if seeks == self._seeks:
+                    await self._deliver_unless_suspended(records, active)
+                else:
+                    # A rebalance completed while these records came back from the consumer
+                    # thread (or while the commit above waited for it), and sought back to
+                    # the committed offsets: they are read again from there. Delivered now,
+                    # they would jump ahead of the new read position, and the skipped offsets
+                    # would pass for holes in the log, committed without being counted.
+                    self.log.info("Dropped %d records fetched before a seek",
+                                  sum(len(r) for r in records.values()))
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def perform_seek(self) -> None:
+        self._seeks += 1  # before and after: any fetch overlapping the seek is stale
+        try:
+            await super().perform_seek()
+        finally:
+            self._seeks += 1
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self._seeks += 1
+        try:
+            await super().seek(partition, offset)
+        finally:
+            self._seeks += 1
 
     async def _deliver_unless_suspended(self, records: Any, active: set[TP] | None) -> None:
         """``_deliver``, abandoned when flow is suspended (a rebalance) or the consumer stops.

@@ -29,27 +29,27 @@ pytestmark = pytest.mark.integration
 
 def test_workers_started_together_on_a_backlog_survive(isolated: Settings,
                                                        tmp_path: Path) -> None:
+    settings = isolated.replace(batch_size=64)  # busy for longer on the same input
     values = make_input(60_000, seed=21)
-    produce(isolated, values)
     started: list[Worker] = []
     try:
-        for _ in range(3):  # each round: two workers at the same moment, on the remaining backlog
-            pair = [Worker(isolated, tmp_path, free_port()) for _ in range(2)]
+        for i in range(3):  # each round: a fresh backlog, then two workers at the same moment
+            produce(settings, values[i * 20_000:(i + 1) * 20_000])
+            pair = [Worker(settings, tmp_path, free_port()) for _ in range(2)]
             started += pair
             wait_for(lambda p=pair: all(assigned(w) for w in p), 120,
                      "both workers assigned", pair)
-            resumed = min(len(values), applied_count(isolated) + 500)
-            wait_for(lambda n=resumed: applied_count(isolated) >= n, 60,
+            resumed = min((i + 1) * 20_000, applied_count(settings) + 500)
+            wait_for(lambda n=resumed: applied_count(settings) >= n, 60,
                      "posts applied after the rebalance", pair)
-            for worker in pair:
+            for worker in pair:  # one by one: the first leaving rebalances the other, busy
                 worker.stop()
                 assert worker.proc.returncode == 0, worker.tail()
-        assert applied_count(isolated) < len(values), "the backlog ran out: nothing was tested"
-        last = Worker(isolated, tmp_path, free_port())
+        last = Worker(settings, tmp_path, free_port())
         started.append(last)
-        wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [last])
+        wait_for(lambda: applied_count(settings) >= len(values), 180, "all applied", [last])
         time.sleep(1.0)
-        assert_exact(isolated, values)
+        assert_exact(settings, values)
     finally:
         for worker in started:
             worker.stop()
