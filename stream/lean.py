@@ -9,9 +9,9 @@ after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for a
 once, so Faust's commit loop commits exactly as before. A rebalance (``suspend_flow``), a stop or
 a crash still interrupts a delivery at once, as in Faust's loop; the interrupted batch, and any
 batch fetched in an older consumer generation or before a seek, is dropped unacked, as Faust
-drops events, and read again from the committed offsets. Nothing a rebalance does ends the fetch loop: an error
-that does is fatal and the worker exits (``stream.lifeline``). Records of other topics take
-Faust's per-message path unchanged.
+drops events, and read again from the committed offsets. Nothing a rebalance does ends the
+fetch loop: an error that does is fatal and the worker exits (``stream.lifeline``). Records of
+other topics take Faust's per-message path unchanged.
 
 Written against faust-streaming 0.15 (pinned in pyproject.toml); tests/stream exercise it with
 a real broker, including rebalances, kills and restarts.
