@@ -96,18 +96,26 @@ class LeanConsumer(faust_aiokafka.Consumer):
             if self._commit_every is not None and self._n_acked >= self._commit_every:
                 self._n_acked = 0
                 await self.commit()  # outside the cancellable delivery, as in Faust
-            if records and self.flow_active and not self.should_stop:
-                if seeks == self._seeks:
+            if records and not self.should_stop:
+                if self.flow_active and seeks == self._seeks:
                     await self._deliver_unless_suspended(records, active)
                 else:
-                    # A rebalance completed while these records came back from the consumer
-                    # thread (or while the commit above waited for it), and sought back to
-                    # the committed offsets: they are read again from there. Delivered now,
-                    # they would jump ahead of the new read position, and the skipped offsets
-                    # would pass for holes in the log, committed without being counted.
-                    self.log.info("Dropped %d records fetched before a seek",
-                                  sum(len(r) for r in records.values()))
+                    await self._drop(records)
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _drop(self, records: Any) -> None:
+        """Records fetched while flow was suspended or across a seek (a rebalance completed
+        while they came back from the consumer thread, or while the commit above waited for
+        it): seek back to the committed offsets, as Faust's ``getmany`` does, so they come
+        again. Delivered, they could jump ahead of the read position, and the skipped offsets
+        would pass for holes in the log, committed without being counted; dropped without a
+        seek, the consumer's position would be past them."""
+        self.log.info("Dropped %d records fetched across a rebalance; seeking back to the "
+                      "committed offsets", sum(len(r) for r in records.values()))
+        try:
+            await self.perform_seek()
+        except Exception as exc:  # the rebalance under way seeks them again
+            self.log.warning("seek back to the committed offsets failed: %r", exc)
 
     async def perform_seek(self) -> None:
         self._seeks += 1  # before and after: any fetch overlapping the seek is stale
