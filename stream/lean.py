@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.consumer import CONSUMER_FETCHING, ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types.tuples import ack_lock
@@ -118,9 +118,22 @@ class LeanConsumer(faust_aiokafka.Consumer):
             self.log.warning("seek back to the committed offsets failed: %r", exc)
 
     async def perform_seek(self) -> None:
+        """Faust's seek back to the committed offsets, also for partitions without any: aiokafka
+        leaves those where they are, past records that were fetched and then dropped (a
+        delivery a rebalance interrupted, a stale fetch), which then never came again, and
+        the offsets in Redis would skip them as applied once later records were. Read from the
+        start instead, as a new group does."""
         self._seeks += 1  # before and after: any fetch overlapping the seek is stale
         try:
-            await super().perform_seek()
+            committed = await self.seek_to_committed()
+            unset = [tp for tp, offset in committed.items() if not offset]
+            if unset:
+                await self._thread.seek_to_beginning(*unset)
+            self._read_offset.update({
+                tp: offset if offset is not None and offset >= 0 else None
+                for tp, offset in committed.items()})
+            self._committed_offset.update({ensure_TP(tp): offset for tp, offset
+                                           in committed.items() if offset})
         finally:
             self._seeks += 1
 
