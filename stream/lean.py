@@ -132,8 +132,11 @@ class LeanConsumer(faust_aiokafka.Consumer):
             self._read_offset.update({
                 tp: offset if offset is not None and offset >= 0 else None
                 for tp, offset in committed.items()})
-            self._committed_offset.update({ensure_TP(tp): offset for tp, offset
-                                           in committed.items() if offset})
+            # Never lower it: a commit that completed while the committed offsets were read
+            # has pruned its acks, and an older value would then block every later commit.
+            known = self._committed_offset
+            self._committed_offset.update({ensure_TP(tp): max(offset, known[ensure_TP(tp)] or 0)
+                                           for tp, offset in committed.items() if offset})
         finally:
             self._seeks += 1
 
