@@ -33,7 +33,7 @@ def app_id(settings: Settings) -> str:
     return f"sentistream-{settings.topic_posts}"
 
 
-def create_app(settings: Settings, scorer: Scorer) -> faust.App:
+def create_app(settings: Settings, scorer: Scorer) -> LeanApp:
     app = LeanApp(
         app_id(settings),
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
@@ -96,14 +96,21 @@ def create_app(settings: Settings, scorer: Scorer) -> faust.App:
     @app.agent(app.batch_channel(topic), concurrency=1)
     async def score_posts(batches: Any) -> None:
         fetched: FetchedBatch
-        async for fetched in batches:
-            if fetched.generation_id != app.consumer_generation_id:
-                # Fetched before a rebalance: its partitions may be another worker's now, and
-                # Faust seeks back to the committed offsets, so it comes again if still ours.
-                continue
-            await processor.process(fetched.records)
-            app.ack_batch(fetched)
-            _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+        try:
+            async for fetched in batches:
+                if fetched.generation_id != app.consumer_generation_id:
+                    # Fetched before a rebalance: its partitions may be another worker's now,
+                    # and Faust seeks back to the committed offsets, so it comes again if ours.
+                    continue
+                await processor.process(fetched.records)
+                app.ack_batch(fetched)
+                _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+        except BaseException as exc:
+            # The batch in hand is unacked: restarted in place (Faust's default), the agent
+            # would go on without it and no later offset of its partitions could be committed.
+            if not app.should_stop:
+                app.lifeline.fail(app, "scoring agent", exc)
+            raise
 
     @app.task  # type: ignore[untyped-decorator]
     async def check_redis() -> None:

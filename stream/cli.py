@@ -16,7 +16,8 @@ def worker(loglevel: str) -> None:
     """Run a scoring worker: posts topic -> model -> exact aggregates in Redis.
 
     Start several (processes or machines) to share the partitions as one consumer group. Exits
-    with 3 when Kafka or Redis cannot be reached, 2 on a bad model or brands file.
+    with 3 when Kafka or Redis cannot be reached, 2 on a bad model or brands file, 70 when its
+    fetcher or scoring agent died (restart it: its partitions wait for the group meanwhile).
     """
     from stream.worker import run_worker
 

@@ -34,3 +34,10 @@ class ModelUnavailableError(StreamError):
     """The sentiment model could not be loaded; the message names the file and the fix."""
 
     exit_code = 2
+
+
+class WorkerCrashedError(StreamError):
+    """The worker's fetcher or scoring agent died; the worker exits for its supervisor to restart
+    it (the log line before says which part and why)."""
+
+    exit_code = 70  # EX_SOFTWARE

@@ -7,9 +7,11 @@ and an ack per record: measured at ~40% of the worker's one core at 5k posts/s (
 ops/bench/worker_throughput.py). The agent acks a batch with ``LeanConsumer.ack_batch`` only
 after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for all its offsets at
 once, so Faust's commit loop commits exactly as before. A rebalance (``suspend_flow``), a stop or
-a crash still cancels a delivery at once, as in Faust's loop, and batches fetched in an older
-consumer generation are dropped unacked, as Faust drops events. Records of other topics take
-Faust's per-message path unchanged.
+a crash still interrupts a delivery at once, as in Faust's loop; the interrupted batch, and any
+batch fetched in an older consumer generation or before a seek, is dropped unacked, as Faust
+drops events, and read again from the committed offsets. Nothing a rebalance does ends the
+fetch loop: an error that does is fatal and the worker exits (``stream.lifeline``). Records of
+other topics take Faust's per-message path unchanged.
 
 Written against faust-streaming 0.15 (pinned in pyproject.toml); tests/stream exercise it with
 a real broker, including rebalances, kills and restarts.
@@ -23,12 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.consumer import CONSUMER_FETCHING, ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from stream.lifeline import Lifeline
 from stream.posts import RecordBatch
 
 
@@ -60,39 +63,110 @@ class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class LeanConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, delivering the records of batch topics a fetch at a time."""
 
+    _seeks = 0  # seeks started or finished: a fetch that saw this change is stale
+
     def _new_consumer_thread(self) -> LeanConsumerThread:
         return LeanConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - in a worker
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
+        """Faust's fetch loop, with deliveries a fetch at a time. Nothing a rebalance does may
+        end it: an error that does is fatal, and the worker exits (``stream.lifeline``) instead
+        of staying in the group with no fetcher."""
+        app: Any = self.transport.app
         try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                self.diag.set_flag(CONSUMER_FETCHING)
-                records, active = await self._wait_next_records(1.0)
-                await self.sleep(0)
-                if self._commit_every is not None and self._n_acked >= self._commit_every:
-                    self._n_acked = 0
-                    await self.commit()  # outside the cancellable delivery, as in Faust
-                if records and self.flow_active and not self.should_stop:
-                    await self.wait_first(self._deliver(records, active),
-                                          self.suspend_flow.wait())
-                self.diag.unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                self.log.info("Broker stopped consumer, shutting down...")
+            await self._fetch_and_deliver(fetcher)
+        except BaseException as exc:
+            if app.should_stop:  # stopping: the consumer or the fetcher task ends (as in Faust)
+                self.log.info("Consumer shutting down (%r)", exc)
                 return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                self.log.info("Consumer shutting down for user cancel.")
-                return
-            raise
-        except Exception as exc:
-            self.log.exception("Drain messages raised: %r", exc)
-            raise
+            app.lifeline.fail(app, "fetcher", exc)
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _fetch_and_deliver(self, fetcher: Any) -> None:  # pragma: no cover - in a worker
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            self.diag.set_flag(CONSUMER_FETCHING)
+            if not self.flow_active:  # here, so that the fetch below starts after any seek
+                await self.wait(self.can_resume_flow)  # type: ignore[arg-type]
+            seeks = self._seeks
+            records, active = await self._wait_next_records(1.0)
+            await self.sleep(0)
+            if self._commit_every is not None and self._n_acked >= self._commit_every:
+                self._n_acked = 0
+                await self.commit()  # outside the cancellable delivery, as in Faust
+            if records and not self.should_stop:
+                if self.flow_active and seeks == self._seeks:
+                    await self._deliver_unless_suspended(records, active)
+                else:
+                    await self._drop(records)
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _drop(self, records: Any) -> None:
+        """Records fetched while flow was suspended or across a seek (a rebalance completed
+        while they came back from the consumer thread, or while the commit above waited for
+        it): seek back to the committed offsets, as Faust's ``getmany`` does, so they come
+        again. Delivered, they could jump ahead of the read position, and the skipped offsets
+        would pass for holes in the log, committed without being counted; dropped without a
+        seek, the consumer's position would be past them."""
+        self.log.info("Dropped %d records fetched across a rebalance; seeking back to the "
+                      "committed offsets", sum(len(r) for r in records.values()))
+        try:
+            await self.perform_seek()
+        except Exception as exc:  # the rebalance under way seeks them again
+            self.log.warning("seek back to the committed offsets failed: %r", exc)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek back to the committed offsets, also for partitions without any: aiokafka
+        leaves those where they are, past records that were fetched and then dropped (a
+        delivery a rebalance interrupted, a stale fetch), which then never came again, and
+        the offsets in Redis would skip them as applied once later records were. Read from the
+        start instead, as a new group does."""
+        self._seeks += 1  # before and after: any fetch overlapping the seek is stale
+        try:
+            committed = await self.seek_to_committed()
+            unset = [tp for tp, offset in committed.items() if not offset]
+            if unset:
+                await self._thread.seek_to_beginning(*unset)
+            self._read_offset.update({
+                tp: offset if offset is not None and offset >= 0 else None
+                for tp, offset in committed.items()})
+            # Never lower it: a commit that completed while the committed offsets were read
+            # has pruned its acks, and an older value would then block every later commit.
+            known = self._committed_offset
+            self._committed_offset.update({ensure_TP(tp): max(offset, known[ensure_TP(tp)] or 0)
+                                           for tp, offset in committed.items() if offset})
+        finally:
+            self._seeks += 1
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self._seeks += 1
+        try:
+            await super().seek(partition, offset)
+        finally:
+            self._seeks += 1
+
+    async def _deliver_unless_suspended(self, records: Any, active: set[TP] | None) -> None:
+        """``_deliver``, abandoned when flow is suspended (a rebalance) or the consumer stops.
+
+        An abandoned delivery is dropped unacked, as Faust drops the events of an interrupted
+        fetch: the rebalance seeks every partition the worker keeps back to its committed offset,
+        and the others' next owners start there, so the records come again. Faust's loop waits
+        with ``wait_first``, which re-raises the delivery's cancellation when a rebalance
+        suspends flow and clears the agent's channel in one step (``flow_control.clear``
+        cancels the put blocked on the full channel): raised from here, it killed the fetcher.
+        """
+        delivery = asyncio.ensure_future(self._deliver(records, active))
+        interrupts = [asyncio.ensure_future(event.wait())
+                      for event in (self.suspend_flow, self._stopped, self._crashed)]
+        try:
+            await asyncio.wait([delivery, *interrupts], return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this task itself is cancelled
+            for future in (delivery, *interrupts):
+                future.cancel()
+        if delivery.done() and not delivery.cancelled():
+            delivery.result()  # an error of our own (not an interruption) is still raised
 
     async def _deliver(self, records: Any, active: set[TP] | None) -> None:
         """One fetch: batch topics' records as one ``FetchedBatch`` per topic, the others
@@ -180,6 +254,7 @@ class LeanApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_routes: dict[str, faust.ChannelT[Any]] = {}
+        self.lifeline = Lifeline()
 
     def batch_channel(self, topic: faust.TopicT, maxsize: int = 1
                       ) -> faust.ChannelT[Any]:

@@ -50,5 +50,10 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     # DEBUG and every debug call in aiokafka (one per Kafka request) builds a LogRecord that
     # nothing prints: ~2% of the worker's samples at 10k posts/s (py-spy).
     worker.spinner = None
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()  # always raises SystemExit, or the crash's exception
+    except BaseException:
+        if app.lifeline.error is not None:  # already logged, with the reason
+            return app.lifeline.error.exit_code
+        raise
     return 0

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +35,13 @@ MOODS = ["love it, works great", "terrible, broke again", "is out today", "amazi
 HOUR0 = 1239055200  # 2009-04-06T22:00Z: replayed 2009 posts must give a 2009 timeline
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on now (the OS picks it), for one worker's web server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
     env.update(settings.replace(worker_web_port=web_port).to_env())
@@ -44,12 +52,13 @@ def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
 class Worker:
     """`sentistream worker` as a subprocess, its log in the test's tmp dir."""
 
-    def __init__(self, settings: Settings, log_dir: Path, web_port: int) -> None:
+    def __init__(self, settings: Settings, log_dir: Path, web_port: int,
+                 argv: list[str] | None = None) -> None:
         self.web_port = web_port
         self.log = log_dir / f"worker-{web_port}-{time.monotonic_ns()}.log"
-        exe = Path(sys.executable).parent / "sentistream"
+        argv = argv or [str(Path(sys.executable).parent / "sentistream"), "worker"]
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([str(exe), "worker"], stdout=out,
+            self.proc = subprocess.Popen(argv, stdout=out,
                                          stderr=subprocess.STDOUT,
                                          env=worker_env(settings, web_port))
 
