@@ -146,7 +146,9 @@ def test_limit_and_loop_keep_the_timeline_advancing(env: Settings, tmp_path: Pat
 
 @CLIENTS
 def test_interrupted_replay_prints_the_summary(env: Settings, tmp_path: Path, client: str) -> None:
-    write_posts(tmp_path / "p.jsonl", 2000)
+    # 200 s of posts at 100/s: the replay must still be sending when the SIGINT comes, even
+    # when a loaded machine takes tens of seconds to show the consumer its first record.
+    write_posts(tmp_path / "p.jsonl", 20000)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sentistream.cli", "replay", "--rate", "100", "--client", client,
          str(tmp_path / "p.jsonl")],
@@ -160,7 +162,7 @@ def test_interrupted_replay_prints_the_summary(env: Settings, tmp_path: Path, cl
     assert proc.returncode == 130, err
     assert "replay interrupted: read" in out
     sent = int(out.split("sent ")[1].split(",")[0])
-    assert 0 < sent < 2000
+    assert 0 < sent < 20000
     assert len(consume(env, env.topic_posts, sent, settle_s=1.5)) == sent  # flushed, counted
 
 
