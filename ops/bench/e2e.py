@@ -34,6 +34,7 @@ import numpy as np
 import redis
 
 from ops.bench import harness as h
+from ops.bench.machine import cpu_model
 from ops.bench.measure import drain_stats, lag_timeline, phase_stats, resource_stats
 from ops.bench.naive import LABELS, counter_key, vader_label
 from producers.sink import SinkOptions
@@ -93,17 +94,7 @@ def machine() -> dict[str, Any]:
 
     return {"cpus": os.cpu_count(), "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "platform": platform.platform(), "python": platform.python_version(),
-            "cpu_model": _cpu_model()}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+            "cpu_model": cpu_model()}
 
 
 def run_worker(base: Settings, corpus: h.Corpus, args: argparse.Namespace,

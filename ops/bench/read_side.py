@@ -19,7 +19,6 @@ import asyncio
 import http.client
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import redis
 
+from ops.bench.machine import cpu_model
 from sentistream.settings import Settings, env_name, get_settings
 from stream.aggregates import batch_deltas
 from stream.posts import RawRecord, parse_batch
@@ -174,13 +174,6 @@ def run_one(base: Settings, brands: int, args: argparse.Namespace) -> dict[str, 
             "load_s": round(load_s, 1), "endpoints": result}
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} vCPUs"
-    return platform.processor() or "unknown"
-
-
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Read side with many brands ({report['date']})", "",
              f"CPU: {report['cpu']}; load average at start {report['load']}.",
@@ -210,7 +203,8 @@ def main() -> None:
     args = parser.parse_args()
     base = get_settings()
     runs: list[dict[str, Any]] = []
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
+    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "cpu": f"{cpu_model()}, {os.cpu_count()} vCPUs",
               "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
               "command": "python ops/bench/read_side.py " + " ".join(sys.argv[1:]),
               "runs": runs}

@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from ops.bench.machine import cpu_model, high_water_kib
+
 MIB = 1 << 20
 TARGET_MIB = 200
 _WORDS = ("love", "hate", "great", "awful", "phone", "battery", "screen", "support", "price",
@@ -66,17 +68,6 @@ def write_bomb(path: Path, opening: bytes, filler: bytes, gib: int) -> None:
 def good_rows(n: int) -> list[dict[str, Any]]:
     return [{"id": f"g{i}", "text": f"good post {i}", "created_at": 1_700_000_000 + i}
             for i in range(n)]
-
-
-def high_water_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def measure(path: Path, client: str, dry_run: bool, topic: str) -> dict[str, Any]:
@@ -155,7 +146,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
         return
     sink = "replay --dry-run (no Kafka)" if args.dry_run else f"local broker, {args.client}"
     print(f"sink: {sink}; date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"CPU: {_cpu_model()}")
+          f"CPU: {cpu_model()}")
     print("| input | size | exit | time | peak RSS | under 200 MB |\n|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['input']} | {r['input_bytes'] / 1e6:,.1f} MB | {r['exit_code']} | "
@@ -165,16 +156,6 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(f"\n{r['input']}: {r['command']}")
         for line in r["output"][-4:]:
             print(f"    {line}")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -5,34 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from sentistream.settings import Secret, Settings
-from stream.api.app import build_app
+from sentistream.settings import Secret
+from tests.api.conftest import client_for
 from tests.query.dataset import MIX, WEIRD, Dataset
 from tests.query.harness import POSITIVE, post, send_posts
 
 # One server for the module: its live hub takes up to a second to stop.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
-
-
-async def client_for(settings: Settings) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(build_app(settings)))
-    await client.start_server()
-    return client
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def api(dataset: Dataset) -> AsyncIterator[TestClient[Any, Any]]:
-    client = await client_for(dataset.settings)
-    yield client
-    await client.close()
 
 
 async def get(api: TestClient[Any, Any], path: str, status: int = 200) -> Any:

@@ -8,28 +8,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from sentistream.settings import Secret, Settings
-from stream.api.app import build_app
+from sentistream.settings import Secret
 from tests.api import rawhttp
+from tests.api.conftest import client_for
 from tests.query.dataset import Dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 TOKEN = "s3cret-token"
-
-
-async def client_for(settings: Settings) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(build_app(settings)))
-    await client.start_server()
-    return client
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def api(dataset: Dataset) -> AsyncIterator[TestClient[Any, Any]]:
-    client = await client_for(dataset.settings)
-    yield client
-    await client.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -19,6 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from ops.bench.machine import high_water_kib
+
 MIB = 1 << 20
 GROWTH_LIMIT_MIB = 40  # the old replay held a whole 50 MB input: several hundred MiB
 
@@ -35,18 +37,6 @@ def run_replay(tmp_path: Path, *args: str) -> tuple[int, str, float]:
             time.sleep(0.02)
         out.seek(0)
         return proc.returncode, out.read().decode(), peak_kib / 1024
-
-
-def high_water_kib(pid: int) -> int:
-    """The process's peak resident memory so far (0 once it has exited)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def rows_bytes(first: int, count: int, step: int = 1) -> bytes:
