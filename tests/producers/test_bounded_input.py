@@ -18,31 +18,16 @@ import pytest
 import zstandard
 
 from producers.errors import InputError
-from producers.mapping import ColumnMap, Mapper, PostBatch
+from producers.mapping import PostBatch
 from producers.pacing import Pacer
 from producers.progress import Progress, RunStats
 from producers.replay import Replay, ReplayOptions
 from producers.report import BadRowReport
 from producers.sources import ReadLimits, detect_format, open_binary, read_rows
+from tests.producers.files import load
 
 MIB = 1 << 20
 
-
-def load(path: Path, limits: ReadLimits | None = None, max_decompressed: int | None = None,
-         columns: ColumnMap | None = None) -> PostBatch:
-    columns = columns or ColumnMap()
-    out = PostBatch()
-    mapper = Mapper(columns)
-    with open_binary(str(path), max_decompressed) as stream:
-        fmt = detect_format(str(path), stream)
-        for raw in read_rows(stream, fmt, encoding=columns.encoding,
-                             fieldnames=columns.fieldnames, limits=limits):
-            batch = mapper.map(raw)
-            out.posts += batch.posts
-            out.times += batch.times
-            out.lines += batch.lines
-            out.bad += batch.bad
-    return out
 
 
 def peak_traced_mib(work: Callable[[], object]) -> float:
@@ -96,7 +81,7 @@ def test_a_huge_json_array_item_is_a_bad_row_and_its_neighbours_survive(tmp_path
     path = tmp_path / "items.json"
     path.write_bytes(orjson.dumps(items, option=orjson.OPT_INDENT_2))
     got: list[PostBatch] = []
-    peak = peak_traced_mib(lambda: got.append(load(path, ReadLimits(max_row_bytes=MIB))))
+    peak = peak_traced_mib(lambda: got.append(load(path, limits=ReadLimits(max_row_bytes=MIB))))
     posts = got[0]
     assert [p["id"] for p in posts.posts] == ["p1", "p3", "tricky", "p7"]
     assert posts.posts[2]["text"] == 'braces } ] { [ and "quotes" and \\ inside'
@@ -114,7 +99,7 @@ def test_escapes_across_read_chunks(tmp_path: Path, cap: int, kept: bool) -> Non
     text = '\\"' * 600_000 + " } ] , "
     path = tmp_path / "escapes.json"
     path.write_bytes(orjson.dumps([post(0), {"id": "esc", "text": text, "x": [{}]}, post(2)]))
-    got = load(path, ReadLimits(max_row_bytes=cap))
+    got = load(path, limits=ReadLimits(max_row_bytes=cap))
     assert [p["id"] for p in got.posts] == (["p0", "esc", "p2"] if kept else ["p0", "p2"])
     if kept:
         assert got.posts[1]["text"] == text
@@ -151,7 +136,7 @@ def test_a_jsonl_line_over_the_cap_is_a_bad_row(tmp_path: Path) -> None:
     long_line = orjson.dumps({"id": "long", "text": "y" * (3 * MIB)})
     path.write_bytes(b"\n".join([orjson.dumps(post(1)), long_line, orjson.dumps(post(3))]) + b"\n")
     got: list[PostBatch] = []
-    peak = peak_traced_mib(lambda: got.append(load(path, ReadLimits(max_row_bytes=MIB))))
+    peak = peak_traced_mib(lambda: got.append(load(path, limits=ReadLimits(max_row_bytes=MIB))))
     assert [p["id"] for p in got[0].posts] == ["p1", "p3"]
     assert got[0].lines == [1, 3]
     assert [(n, "longer than 1048576 bytes" in r) for n, r, _ in got[0].bad] == [(2, True)]
@@ -166,7 +151,7 @@ def test_a_csv_line_or_quoted_record_over_the_cap_is_a_bad_row(tmp_path: Path) -
                     "3,third\n"
                     '4,"a quoted record\n' + ("that goes on\n" * 500) + '"\n'
                     "5,fifth\n")
-    got = load(path, ReadLimits(max_row_bytes=1000))
+    got = load(path, limits=ReadLimits(max_row_bytes=1000))
     assert [p["id"] for p in got.posts] == ["1", "3", "5"]
     assert got.lines == [2, 4, 507]
     assert [n for n, _, _ in got.bad] == [3, 5]
@@ -176,7 +161,7 @@ def test_a_csv_line_or_quoted_record_over_the_cap_is_a_bad_row(tmp_path: Path) -
 def test_rows_under_the_cap_are_untouched(tmp_path: Path) -> None:
     path = tmp_path / "ok.jsonl"
     path.write_bytes(b"".join(orjson.dumps(post(i)) + b"\n" for i in range(50)))
-    got = load(path, ReadLimits(max_row_bytes=200))
+    got = load(path, limits=ReadLimits(max_row_bytes=200))
     assert len(got.posts) == 50 and not got.bad
 
 

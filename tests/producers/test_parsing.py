@@ -10,28 +10,13 @@ import orjson
 import pytest
 
 from producers.errors import MappingError
-from producers.mapping import PRESETS, ColumnMap, Mapper, PostBatch
+from producers.mapping import PRESETS, ColumnMap
 from producers.records import encode_keys
-from producers.sources import detect_format, open_binary, read_rows
 from producers.timefmt import iso_utc, iso_utc_many, parse_timestamp
+from tests.producers.files import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-
-def load(path: Path | str, columns: ColumnMap | None = None) -> PostBatch:
-    columns = columns or ColumnMap()
-    out = PostBatch()
-    mapper = Mapper(columns)
-    with open_binary(str(path)) as stream:
-        fmt = detect_format(str(path), stream)
-        for raw in read_rows(stream, fmt, encoding=columns.encoding,
-                             fieldnames=columns.fieldnames):
-            batch = mapper.map(raw)
-            out.posts += batch.posts
-            out.times += batch.times
-            out.lines += batch.lines
-            out.bad += batch.bad
-    return out
 
 
 def test_sentiment140_preset_reads_headerless_latin1() -> None:
