@@ -165,6 +165,12 @@ async def test_a_client_that_stops_reading_is_dropped_within_its_byte_budget(
         stop = asyncio.Event()
         reader = asyncio.create_task(_pump(good, received, stop))
         hub = api.app[HUB]
+        # The hub starts reading at the stream's end: wait until it reads before counting.
+        await r.xadd(KeyScheme(settings.redis_prefix).live, {"data": announcement(1)})
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        received.clear()
         most_queued = 0
         payload = announcement(600)  # ~50 KB: under the event limit, so sent whole
         assert 40_000 < len(payload) < 64 * 1024
