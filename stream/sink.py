@@ -240,6 +240,8 @@ class RedisSink:
         keys, args = self._register_args(brands, force=False)
         reply = (await run_pipeline(self.client, [REGISTER_SCRIPT],
                                     lambda pipe: REGISTER_SCRIPT.queue(pipe, keys, args)))[0]
+        if isinstance(reply, OutOfMemoryError):  # a full Redis refuses new brands too
+            raise _redis_full(reply)
         if isinstance(reply, Exception):
             raise reply
         return int(reply[0]), {b.decode("utf-8") for b in reply[1:]}
@@ -273,10 +275,7 @@ class RedisSink:
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
                     raise r
                 if isinstance(r, OutOfMemoryError):  # scripts fail before their first write
-                    raise RedisFullError(
-                        f"Redis is full ({r}): this batch waits and is retried; free memory, "
-                        "shorten retention or raise maxmemory (SENTISTREAM_REDIS_MAXMEMORY for "
-                        "the local Redis)")
+                    raise _redis_full(r)
                 raise ScriptError(f"the apply script failed: {r}")
         return [Outcome(int(r[0]), int(r[1])) for r in (results[1:] if register else results)]
 
@@ -290,6 +289,12 @@ class RedisSink:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _redis_full(error: OutOfMemoryError) -> RedisFullError:
+    return RedisFullError(
+        f"Redis is full ({error}): this batch waits and is retried; free memory, shorten "
+        "retention or raise maxmemory (SENTISTREAM_REDIS_MAXMEMORY for the local Redis)")
 
 
 def _transient(error: RedisError) -> bool:
