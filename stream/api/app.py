@@ -197,7 +197,7 @@ def build_app(settings: Settings) -> web.Application:
     app[HUB] = LiveHub(live_client, keys.live, LiveLimits.from_settings(settings), api_metrics)
 
     async def startup(app: web.Application) -> None:
-        app[HUB].start()
+        await app[HUB].start()
 
     async def shutdown(app: web.Application) -> None:
         await app[HUB].stop()

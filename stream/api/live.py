@@ -209,8 +209,21 @@ class LiveHub:
         metrics.live_queued_bytes.set_function(
             lambda: sum(s.queued_bytes for s in list(self.subscribers)))
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="live-hub")
+    async def start(self) -> None:
+        """Fix the stream position before the server accepts anyone, so every announcement
+        added after start-up reaches the clients (a position taken later, inside the read
+        task, skipped what was added in between). With Redis down, the task takes it later."""
+        start = "$"
+        try:
+            start = await self._newest_id()
+        except RedisError as exc:
+            self._warn.warning("read", "live stream not readable at start-up (%s); "
+                               "retrying in the background", exc)
+        self._task = asyncio.create_task(self._run(start), name="live-hub")
+
+    async def _newest_id(self) -> str:
+        newest = await self.client.xrevrange(self.stream, "+", "-", count=1)
+        return _text(newest[0][0]) if newest else "0-0"
 
     async def stop(self) -> None:
         """Stop reading and end every open stream at once (gracefully: no abort)."""
@@ -320,14 +333,12 @@ class LiveHub:
                 self.stalled(sub, f"its queue passed {self.limits.queue_bytes} bytes "
                                   "(it stopped reading)", "queue_full")
 
-    async def _run(self) -> None:
-        last = "$"
+    async def _run(self, last: str) -> None:
         while not self._stopping:
             try:
                 if last == "$":
                     # A concrete id, so a read that fails does not skip what arrives meanwhile.
-                    newest = await self.client.xrevrange(self.stream, "+", "-", count=1)
-                    last = _text(newest[0][0]) if newest else "0-0"
+                    last = await self._newest_id()
                 reply = await self.client.xread({self.stream: last}, block=BLOCK_MS,
                                                 count=READ_COUNT)
             except RedisError as exc:
