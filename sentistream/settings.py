@@ -149,6 +149,13 @@ class Settings:
     alert_webhook_backoff_max_s: float = _doc("cap of the delay between retries", default=30.0)
     alert_webhook_queue: int = _doc("alerts waiting for the webhook at most; beyond it the "
                                     "oldest waiting alert is dropped", default=100)
+    # -- Why sentiment moved: read side (stream/drivers/why.py, README "Why sentiment moved") --
+    count_reposts: bool = _doc("NSS, mean intensity and class counts of query/brands/timeline/"
+                               "API/dashboard include reposts (false: computed without them)",
+                               default=True)
+    why_baseline_days: int = _doc("days before a `why` window that form its baseline (1..60)",
+                                  default=7)
+    why_terms: int = _doc("driver terms per class that `why` returns (1..50)", default=10)
     # -- Kafka security: SASL/TLS passed to every Kafka client (producers, worker, admin) -----
     kafka_security_protocol: str = _doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
                                         default="PLAINTEXT")
@@ -279,6 +286,8 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            return _parse_bool(raw)
         if kind == "Path":
             return Path(raw).expanduser()
         if kind == "Secret":
@@ -288,6 +297,17 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
         from sentistream.errors import ConfigError
 
         raise ConfigError(f"{env_name(f.name)}={raw!r} is not a valid {kind}: {exc}") from exc
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ValueError("use true or false")
+    return value in _TRUE
 
 
 def describe_environment(width: int = 100) -> str:

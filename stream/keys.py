@@ -125,6 +125,21 @@ class KeyScheme:
         expires with the brand (``brand_ttl_s``)."""
         return f"{self.brand_tag(brand)}:offsets"
 
+    # -- issue 15: why sentiment moved (contract: /work/wt/issues/15-contract.md) --
+
+    def authors(self, brand: str, resolution: str, start: int) -> str:
+        """HyperLogLog of the authors of one brand's bucket; expires with the bucket."""
+        return f"{self.brand_tag(brand)}:authors:{resolution}:{start}"
+
+    def terms(self, brand: str, cls: str, resolution: str, start: int) -> str:
+        """Sorted set term -> posts of class ``cls`` (neg, pos) in the bucket using it, kept
+        to the top K (``stream.drivers.fightin_words.merge_top_k``)."""
+        return f"{self.brand_tag(brand)}:terms:{cls}:{resolution}:{start}"
+
+    def examples(self, brand: str, cls: str, start: int) -> str:
+        """List of the newest posts (JSON {id, text}) of class ``cls`` in one hour."""
+        return f"{self.brand_tag(brand)}:ex:{cls}:h:{start}"
+
     # -- brand ranking (read side: top-N brands without reading every brand) --
     # Written by the ``_all`` group's apply script, so they share ``_all``'s hash tag: one slot
     # holds a window's ranking sets (ZUNIONSTORE needs them together) and the increments are

@@ -27,6 +27,8 @@ MIN_TIME_S = 0.0
 MAX_TIME_S = 253_402_300_800.0 - 400 * 86400  # 9998-12-27, a window of 366 d before 9999 ends
 MAX_BRAND_CHARS = 1000
 MAX_WINDOW_S = 366 * 86400
+# `why` reads one term set per hour of its window: a week is 168 per class.
+MAX_WHY_WINDOW_S = 7 * 86400
 # The longest timeline one request may ask for: enough for a day of minutes or a year of days,
 # small enough that one answer stays a few hundred KiB.
 MAX_BUCKETS = 1500
@@ -63,6 +65,15 @@ def parse_window(text: str) -> Window:
     else:
         resolution = "d"
     return Window(f"{match.group(1)}{match.group(2)}", seconds, resolution)
+
+
+def parse_why_window(text: str) -> Window:
+    """A ``why`` window: like ``parse_window``, at most 7 days (it reads hour term sets)."""
+    window = parse_window(text)
+    if window.seconds > MAX_WHY_WINDOW_S:
+        raise BadWindowError(f"bad window {text!r} for why: at most 7d (drivers are kept per "
+                             "hour; compare shorter windows)")
+    return window
 
 
 def parse_resolution(text: str) -> str:

@@ -1,0 +1,232 @@
+"""Why did a brand's sentiment move: its driver terms over a window, read from Redis.
+
+For a brand, a window and its end time, one pipelined round trip reads (all keys carry the
+brand's hash tag, so this works on a cluster too):
+
+* the window's hour term sets of each class, summed by Redis (``ZUNION ... WITHSCORES``);
+* the baseline, summed the same way: the ``baseline_days`` whole UTC days before the window's
+  first day (day term sets) plus the hours of that first day before the window (hour sets), so
+  the baseline ends where the window starts and a burst never dilutes itself;
+* the window's example-post lists (newest hour first).
+
+The terms are scored with ``fightin_words.why`` (log-odds with an informative Dirichlet prior,
+the prior being the brand's negative and positive vocabulary, baseline and window), and each
+driver gets up to ``EXAMPLES_PER_TERM`` example posts: the newest posts of its class whose own
+terms (``terms.TermExtractor``, the same extraction as the worker's) include it.
+
+Used by the readers (`sentistream why`, ``GET /api/why``) and by the worker's alert hook,
+which imports only this module, never the query package's reader.
+
+Cost, bounded by the window: a window is at most ``MAX_WINDOW_S`` (7 days = 168 hour sets per
+class), the baseline at most 60 days plus 23 hours; each set holds at most K terms (the writer's
+top-K), each example list at most 64 posts. See ops/bench/why_bench.py for the time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stream.drivers.fightin_words import Driver, why
+from stream.drivers.terms import TermExtractor
+from stream.keys import RESOLUTIONS, KeyScheme, bucket_start, window_buckets
+from stream.query.errors import QueryError
+from stream.query.params import MAX_WHY_WINDOW_S
+
+CLASSES = {"negative": "neg", "positive": "pos"}
+EXAMPLES_PER_TERM = 2
+MAX_WINDOW_S = MAX_WHY_WINDOW_S
+MAX_BASELINE_DAYS = 60
+MAX_TERMS = 50
+HOUR, DAY = RESOLUTIONS["h"], RESOLUTIONS["d"]
+
+
+class WhyConfigError(QueryError):
+    """SENTISTREAM_WHY_BASELINE_DAYS or SENTISTREAM_WHY_TERMS is out of range; fix it."""
+
+    http_status = 500  # the server's configuration, not the request, is wrong
+
+
+def check_limits(baseline_days: int, terms: int) -> None:
+    if not 1 <= baseline_days <= MAX_BASELINE_DAYS:
+        raise WhyConfigError(f"SENTISTREAM_WHY_BASELINE_DAYS={baseline_days}: use 1 to "
+                             f"{MAX_BASELINE_DAYS}")
+    if not 1 <= terms <= MAX_TERMS:
+        raise WhyConfigError(f"SENTISTREAM_WHY_TERMS={terms}: use 1 to {MAX_TERMS}")
+
+
+@dataclass(frozen=True)
+class WhyPlan:
+    """The buckets one answer reads: window hours, baseline days and baseline hours."""
+
+    hours: list[int]
+    base_days: list[int]
+    base_hours: list[int]
+
+    @classmethod
+    def of(cls, end: float, window_s: int, baseline_days: int) -> WhyPlan:
+        hours = window_buckets(end, window_s, "h")
+        first_day = bucket_start(hours[0], "d")
+        return cls(hours, list(range(first_day - baseline_days * DAY, first_day, DAY)),
+                   list(range(first_day, hours[0], HOUR)))
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    text: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A driver term with its example posts."""
+
+    driver: Driver
+    examples: list[Example]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.driver.to_json(), "examples": [e.to_json() for e in self.examples]}
+
+
+@dataclass(frozen=True)
+class WhyResult:
+    negative: list[Explained]
+    positive: list[Explained]
+
+    def side(self, name: str) -> list[Explained]:
+        return self.negative if name == "negative" else self.positive
+
+    def to_json(self, brand: str, window: str) -> dict[str, Any]:
+        return {"brand": brand, "window": window,
+                "negative": [d.to_json() for d in self.negative],
+                "positive": [d.to_json() for d in self.positive]}
+
+
+_extractor: TermExtractor | None = None
+
+
+def _terms_of(texts: Sequence[str]) -> list[set[str]]:
+    """The terms of each text, as the worker extracts them (its tables bound themselves)."""
+    global _extractor
+    if _extractor is None:
+        _extractor = TermExtractor()
+    batch = _extractor.extract(texts)
+    return [set(batch.of_post(i)) for i in range(len(texts))]
+
+
+async def explain(client: Any, keys: KeyScheme, brand: str, end: float, window_s: int,
+                  baseline_days: int, k: int) -> WhyResult:
+    """The ``k`` top negative and positive drivers of ``brand`` over (end - window_s, end],
+    rounded out to whole hours, with their examples (one round trip)."""
+    check_limits(baseline_days, k)
+    plan = WhyPlan.of(end, window_s, baseline_days)
+    pipe = client.pipeline(transaction=False)
+    for cls in CLASSES.values():
+        _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.hours])
+        _zunion(pipe, [keys.terms(brand, cls, "d", s) for s in plan.base_days]
+                + [keys.terms(brand, cls, "h", s) for s in plan.base_hours])
+        for hour in reversed(plan.hours):  # newest first
+            pipe.lrange(keys.examples(brand, cls, hour), 0, -1)
+    replies = await pipe.execute()
+    n = 2 + len(plan.hours)
+    parsed = {name: (_counts(replies[i * n]), _counts(replies[i * n + 1]),
+                     _examples(m for reply in replies[i * n + 2:(i + 1) * n] for m in reply))
+              for i, name in enumerate(CLASSES)}
+    (w_neg, b_neg, ex_neg), (w_pos, b_pos, ex_pos) = parsed["negative"], parsed["positive"]
+    scored = why(w_neg, w_pos, b_neg, b_pos, _add(b_neg, b_pos), _add(w_neg, w_pos), k)
+    return WhyResult(_with_examples(scored.negative, ex_neg),
+                     _with_examples(scored.positive, ex_pos))
+
+
+def _zunion(pipe: Any, keys: list[str]) -> None:
+    # A raw command: its reply is a flat [member, score, ...] list with any client, decoded or
+    # not, single node or cluster (all keys share the brand's slot).
+    pipe.execute_command("ZUNION", len(keys), *keys, "WITHSCORES")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _counts(reply: Any) -> dict[str, int]:
+    """A ZUNION WITHSCORES reply (flat, or pairs after a client's callback) -> term -> count."""
+    items = list(reply or [])
+    pairs = items if items and isinstance(items[0], list | tuple) else zip(
+        items[0::2], items[1::2], strict=True)
+    return {_text(m): int(float(s)) for m, s in pairs if float(s) > 0}
+
+
+def _examples(members: Iterable[Any]) -> list[Example]:
+    """Example posts, in the order given, without duplicates or unreadable members."""
+    out, seen = [], set()
+    for member in members:
+        try:
+            post = json.loads(member)
+            example = Example(str(post["id"]), str(post["text"]))
+        except (ValueError, TypeError, KeyError):
+            continue
+        if example.id not in seen:
+            seen.add(example.id)
+            out.append(example)
+    return out
+
+
+def _add(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for term, count in b.items():
+        out[term] = out.get(term, 0) + count
+    return out
+
+
+def _with_examples(drivers: list[Driver], examples: list[Example]) -> list[Explained]:
+    """Up to EXAMPLES_PER_TERM of the newest ``examples`` that use each driver's term."""
+    picked: dict[str, list[Example]] = {d.term: [] for d in drivers}
+    if drivers and examples:
+        for example, terms in zip(examples, _terms_of([e.text for e in examples]), strict=True):
+            for term in terms.intersection(picked):
+                if len(picked[term]) < EXAMPLES_PER_TERM:
+                    picked[term].append(example)
+            if all(len(v) >= EXAMPLES_PER_TERM for v in picked.values()):
+                break
+    return [Explained(d, picked[d.term]) for d in drivers]
+
+
+# -- in alerts --
+
+ALERT_TERMS = 3
+ALERT_EXAMPLES = 3
+
+
+def alert_side(kind: str, result: WhyResult) -> str:
+    """Which class explains an alert: a drop the negative drivers, a rise the positive ones,
+    a volume spike the class whose top driver stands out more."""
+    if kind == "sentiment_drop":
+        return "negative"
+    if kind == "sentiment_rise":
+        return "positive"
+    top_neg = result.negative[0].driver.z if result.negative else 0.0
+    top_pos = result.positive[0].driver.z if result.positive else 0.0
+    return "positive" if top_pos > top_neg else "negative"
+
+
+def for_alert(kind: str, result: WhyResult) -> dict[str, Any]:
+    """What an alert carries: ``drivers`` {side, negative, positive} (ALERT_TERMS terms each,
+    without examples) and ``examples``: up to ALERT_EXAMPLES distinct posts of the side's top
+    drivers, each with the term it illustrates."""
+    side = alert_side(kind, result)
+    examples: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for rank in range(EXAMPLES_PER_TERM):  # first the top example of each driver, then more
+        for item in result.side(side)[:ALERT_TERMS]:
+            if rank < len(item.examples) and item.examples[rank].id not in seen:
+                seen.add(item.examples[rank].id)
+                examples.append({**item.examples[rank].to_json(), "term": item.driver.term})
+    return {"drivers": {"side": side,
+                        "negative": [d.driver.to_json() for d in result.negative[:ALERT_TERMS]],
+                        "positive": [d.driver.to_json() for d in result.positive[:ALERT_TERMS]]},
+            "examples": examples[:ALERT_EXAMPLES]}

@@ -1,0 +1,141 @@
+"""`why` over Redis: a burst's topic found among the window's drivers, with example posts.
+
+The driver keys are written into the real test Redis by ``written.write_driver_keys`` (the
+contract's layout); tests/stream/drivers/test_why_worker.py runs the same story through a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from sentistream.settings import Settings
+from stream.drivers.why import (
+    WhyConfigError,
+    WhyPlan,
+    WhyResult,
+    explain,
+    for_alert,
+)
+from stream.keys import KeyScheme
+from tests.stream.drivers.test_fightin_words import BURST, chatter
+from tests.stream.drivers.written import Post, write_driver_keys
+
+HOUR, DAY = 3600, 86400
+NOW = 1_764_633_600 + 15 * HOUR + 1800  # 2025-12-02T15:30Z: the window is the 15:00 hour
+
+
+def test_the_baseline_ends_where_the_window_starts() -> None:
+    plan = WhyPlan.of(NOW, 2 * HOUR, 3)
+    day = 1_764_633_600
+    # (13:30, 15:30], rounded out to whole hours: 13:00, 14:00 and 15:00.
+    assert plan.hours == [day + 13 * HOUR, day + 14 * HOUR, day + 15 * HOUR]
+    assert plan.base_days == [day - 3 * DAY, day - 2 * DAY, day - DAY]
+    assert plan.base_hours == [day + h * HOUR for h in range(13)]
+    # A window whose first hour starts at midnight has no baseline hours: whole days only.
+    at_one = WhyPlan.of(day + HOUR, HOUR, 1)
+    assert at_one.hours == [day, day + HOUR] and at_one.base_hours == []
+
+
+def burst_posts(rng: random.Random) -> list[Post]:
+    """Seven days of ordinary chatter, then an hour of chatter with a battery burst."""
+    posts = []
+    for i, (text, label) in enumerate(chatter(rng, 6000)):
+        created = NOW - 3600 - rng.uniform(0, 7 * DAY)
+        posts.append(Post(f"b{i}", text, label, created))
+    window = [(t, c) for t, c in chatter(rng, 400)] + [(rng.choice(BURST), 0) for _ in range(60)]
+    rng.shuffle(window)
+    for i, (text, label) in enumerate(window):
+        posts.append(Post(f"w{i}", text, label, NOW - 1790 + i * 3))
+    return posts
+
+
+def run_explain(settings: Settings, brand: str, window_s: int = HOUR, days: int = 7,
+                k: int = 10) -> WhyResult:
+    async def go() -> WhyResult:
+        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            return await explain(client, KeyScheme(settings.redis_prefix), brand, NOW,
+                                 window_s, days, k)
+        finally:
+            await client.aclose()
+    return asyncio.run(go())
+
+
+@pytest.mark.integration
+def test_a_burst_of_complaints_is_the_top_negative_driver_with_examples(
+        isolated: Settings) -> None:
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    write_driver_keys(client, keys, "acme", burst_posts(random.Random(15)))
+    result = run_explain(isolated, "acme")
+    negative = [d.driver.term for d in result.negative]
+    positive = [d.driver.term for d in result.positive]
+    assert "battery" in negative[:3], negative
+    assert "battery" not in positive, positive
+    assert "acme" not in negative + positive
+    battery = result.negative[negative.index("battery")]
+    assert battery.driver.count >= 60 and battery.driver.z > 3
+    assert len(battery.examples) == 2
+    assert all("battery" in e.text and e.id.startswith("w") for e in battery.examples)
+    body = result.to_json("acme", "1h")
+    assert list(body) == ["brand", "window", "negative", "positive"]
+    assert set(body["negative"][0]) == {"term", "z", "count", "examples"}
+    assert set(body["negative"][0]["examples"][0]) == {"id", "text"}
+    json.dumps(body)
+    # The same answer from a client that does not decode replies (the worker's).
+    raw = asyncio.run(_explain_raw(isolated))
+    assert [d.driver for d in raw.negative] == [d.driver for d in result.negative]
+
+
+async def _explain_raw(settings: Settings) -> WhyResult:
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        return await explain(client, KeyScheme(settings.redis_prefix), "acme", NOW, HOUR, 7, 10)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.integration
+def test_an_alert_names_the_drivers_of_its_side_and_two_or_three_examples(
+        isolated: Settings) -> None:
+    client = redis.Redis.from_url(isolated.redis_url)
+    write_driver_keys(client, KeyScheme(isolated.redis_prefix), "acme",
+                      burst_posts(random.Random(3)))
+    result = run_explain(isolated, "acme")
+    carried = for_alert("sentiment_drop", result)
+    assert carried["drivers"]["side"] == "negative"
+    assert "battery" in [d["term"] for d in carried["drivers"]["negative"]]
+    assert len(carried["drivers"]["negative"]) <= 3
+    assert 2 <= len(carried["examples"]) <= 3
+    assert len({e["id"] for e in carried["examples"]}) == len(carried["examples"])
+    assert for_alert("volume_spike", result)["drivers"]["side"] == "negative"
+
+
+@pytest.mark.integration
+def test_a_brand_without_driver_keys_has_no_drivers_and_bad_examples_are_skipped(
+        isolated: Settings) -> None:
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    assert run_explain(isolated, "nobody").negative == []
+    hour = NOW // HOUR * HOUR
+    client.zadd(keys.terms("acme", "neg", "d", hour // DAY * DAY - DAY),
+                {"slow": 40, "late": 30, "rude": 30})
+    client.zadd(keys.terms("acme", "neg", "h", hour), {"refund": 9, "late": 3, "rude": 3})
+    client.lpush(keys.examples("acme", "neg", hour), "not json", json.dumps({"id": 1}),
+                 json.dumps({"id": "p1", "text": "still waiting for my refund"}))
+    result = run_explain(isolated, "acme")
+    assert [d.driver.term for d in result.negative][:1] == ["refund"]
+    assert [e.id for e in result.negative[0].examples] == ["p1"]
+
+
+def test_settings_out_of_range_say_which_variable_to_fix() -> None:
+    with pytest.raises(WhyConfigError, match="SENTISTREAM_WHY_BASELINE_DAYS"):
+        asyncio.run(explain(None, KeyScheme(), "acme", NOW, HOUR, 0, 10))
+    with pytest.raises(WhyConfigError, match="SENTISTREAM_WHY_TERMS"):
+        asyncio.run(explain(None, KeyScheme(), "acme", NOW, HOUR, 7, 51))
