@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "query": "stream.query.cli:query",
     "timeline": "stream.query.cli:timeline",
     "top": "stream.query.cli:top",
+    "why": "stream.query.cli:why",
     "alerts": "stream.query.cli:alerts",
     "watch": "stream.query.cli:watch",
     "serve": "stream.api.cli:serve",

@@ -30,6 +30,7 @@ from stream.query.params import (
     parse_offset,
     parse_range,
     parse_time,
+    parse_why_window,
     parse_window,
 )
 from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, connect
@@ -127,6 +128,14 @@ async def top(request: web.Request) -> web.Response:
     return _json({"brand": request.query["brand"], "window": window.text, **posts})
 
 
+async def why(request: web.Request) -> web.Response:
+    """The brand's driver terms over the window, with example posts (``stream.drivers.why``)."""
+    window = parse_why_window(request.query.get("window", "1h"))
+    settings = request.app[SETTINGS]
+    return _json(await _reader(request).why(_brand(request), window, _end(request),
+                                            settings.why_baseline_days, settings.why_terms))
+
+
 async def alerts(request: web.Request) -> web.Response:
     since, brand = request.query.get("since"), request.query.get("brand")
     rows = await _reader(request).alerts(parse_brand(brand) if brand else None,
@@ -189,7 +198,7 @@ def build_app(settings: Settings) -> web.Application:
     app[METRICS] = api_metrics = ApiMetrics()
     keys = KeyScheme(settings.redis_prefix)
     client = connect(settings)
-    app[READER] = Reader(client, keys)
+    app[READER] = Reader(client, keys, settings.count_reposts)
     # The hub's blocking XREAD holds a connection of its own for as long as the server runs;
     # it reads raw bytes (orjson parses them without a decode step).
     live_client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3,
@@ -216,6 +225,7 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/query", query)
     app.router.add_get("/api/timeline", timeline)
     app.router.add_get("/api/top", top)
+    app.router.add_get("/api/why", why)
     app.router.add_get("/api/alerts", alerts)
     app.router.add_get("/api/live", live)
     app.router.add_post("/api/live/ticket", live_ticket)

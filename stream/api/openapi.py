@@ -61,7 +61,14 @@ def openapi_document(secured: bool) -> dict[str, Any]:
             ], "buckets, at most 1500"),
             "/api/top": _get("Most positive and most negative posts (whole hours)",
                              [BRAND, WINDOW, LIMIT, AT], "posts"),
-            "/api/alerts": _get("Alerts, newest first", [
+            "/api/why": _get("Why sentiment moved: the terms most over-represented in the "
+                             "brand's negative and positive posts of the window (whole hours, "
+                             "at most 7d) against its own baseline (log-odds with an "
+                             "informative Dirichlet prior)", [
+                BRAND, _param("window", "Rolling window up to 7d (default 1h).", example="1h"),
+                AT], "{brand, window, negative: [{term, z, count, examples: [{id, text}]}], "
+                     "positive: [...]}"),
+            "/api/alerts": _get("Alerts, newest first (each with its drivers and examples)", [
                 _param("brand", "Only this brand"), LIMIT,
                 _param("since", "Only alerts of buckets from this time on")], "alerts"),
             "/api/live": {"get": {

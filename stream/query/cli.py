@@ -1,4 +1,4 @@
-"""`sentistream brands|query|timeline|top|alerts|watch`: thin commands over the Reader.
+"""`sentistream brands|query|timeline|top|why|alerts|watch`: thin commands over the Reader.
 
 Exit codes: 0 answered, 2 bad window/resolution/time, 3 Redis unreachable, 4 unknown brand.
 """
@@ -18,7 +18,7 @@ from sentistream.settings import get_settings
 from stream.keys import KeyScheme
 from stream.query import render
 from stream.query.errors import QueryError
-from stream.query.params import parse_range, parse_time, parse_window
+from stream.query.params import parse_range, parse_time, parse_why_window, parse_window
 from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, reader
 
 T = TypeVar("T")
@@ -103,6 +103,8 @@ def query(brand: str, window: str, at: str | None, as_json: bool) -> None:
         ("mean intensity", render.signed(s["mean_intensity"])),
         ("share of voice", f"{render.pct(s['share_of_voice'])} of "
                            f"{s['brands_in_window']} brands with posts"),
+        ("unique authors", f"{render.num(s['unique_authors'])} (HyperLogLog, ~0.81% error)"),
+        ("reposts", render.num(s["reposts"])),
     ]))
 
 
@@ -144,16 +146,39 @@ def top(brand: str, window: str, limit: int, at: str | None, as_json: bool) -> N
 
 
 @click.command()
+@brand_option
+@click.option("--window", "-w", default="1h", show_default=True,
+              help="Up to 7d; rounded out to whole hours (terms are counted per hour).")
+@at_option
+@json_option
+def why(brand: str, window: str, at: str | None, as_json: bool) -> None:
+    """Why sentiment moved: the terms most over-represented in the brand's negative and in its
+    positive posts of the window, against its own baseline (SENTISTREAM_WHY_BASELINE_DAYS days
+    before), with z-score, posts and up to 2 example posts each."""
+    win, end = _parse(parse_why_window, window), _end(at)
+    settings = get_settings()
+    data = _run(lambda r: r.why(brand, win, end, settings.why_baseline_days,
+                                settings.why_terms))
+    _emit(data, as_json, lambda: render.why(data))
+
+
+@click.command()
 @click.option("--brand", "-b", default=None, help="Only this brand.")
 @click.option("--limit", "-n", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--since", default=None, help="Only alerts of buckets from this time on.")
 @json_option
 def alerts(brand: str | None, limit: int, since: str | None, as_json: bool) -> None:
-    """Sentiment drops/rises and volume spikes, newest first."""
+    """Sentiment drops/rises and volume spikes, newest first, with the driver terms and
+    example posts each alert carried when it fired."""
     since_s = _parse(parse_time, since) if since else None
     rows = _run(lambda r: r.alerts(brand, limit, since_s))
-    _emit(rows, as_json, lambda: render.table(rows, render.ALERT_COLUMNS) if rows
-          else "no alerts")
+    def human() -> str:
+        if not rows:
+            return "no alerts"
+        examples = render.alert_examples(rows)
+        return render.table(rows, render.ALERT_COLUMNS) + (
+            f"\n\nexample posts\n{examples}" if examples else "")
+    _emit(rows, as_json, human)
 
 
 @click.command()

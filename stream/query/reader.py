@@ -16,12 +16,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
-from stream.keys import ALL_BRANDS, BUCKET_FIELDS, MENTIONS_FIELD, KeyScheme, window_buckets
+from stream.keys import ALL_BRANDS, MENTIONS_FIELD, KeyScheme, window_buckets
 from stream.query.client import Redis, connect
 from stream.query.errors import QueryUnavailableError, UnknownBrandError
 from stream.query.params import TimeRange, Window, iso
 from stream.query.ranking import PAGE_SCRIPT, parse_page, queue_page
-from stream.query.stats import Counts, rounded, share
+from stream.query.stats import READ_FIELDS, Counts, rounded, share
 from stream.query.sums import SUM_SCRIPT, parse_sum, queue_sum
 from stream.scripts import run_pipeline
 
@@ -38,9 +38,11 @@ class BrandRow:
     counts: Counts
     share_of_voice: float | None
     last_seen: float | None
+    unique_authors: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"brand": self.brand, **self.counts.to_json(),
+                "unique_authors": self.unique_authors,
                 "share_of_voice": rounded(self.share_of_voice),
                 "last_seen": None if self.last_seen is None else iso(self.last_seen)}
 
@@ -66,7 +68,7 @@ async def reader(settings: Settings) -> AsyncIterator[Reader]:
     """A Reader on a fresh connection, closed on exit (for one-shot CLI commands)."""
     client = connect(settings)
     try:
-        yield Reader(client, KeyScheme(settings.redis_prefix))
+        yield Reader(client, KeyScheme(settings.redis_prefix), settings.count_reposts)
     finally:
         await client.aclose()
 
@@ -79,9 +81,11 @@ class Reader:
     ``_all``'s buckets.
     """
 
-    def __init__(self, client: Redis, keys: KeyScheme) -> None:
+    def __init__(self, client: Redis, keys: KeyScheme, count_reposts: bool = True) -> None:
         self.client = client
         self.keys = keys
+        # SENTISTREAM_COUNT_REPOSTS: whether shown counts, NSS and intensity include reposts.
+        self.count_reposts = count_reposts
 
     async def require_brand(self, brand: str) -> None:
         score, exists = await self._pipeline(lambda pipe: (
@@ -102,11 +106,22 @@ class Reader:
                 self._queue_counts(pipe, brand, window, starts)
 
         replies = await self._pipeline(queue)
-        return {b: Counts(*parse_sum(r)) for b, r in zip(brands, replies, strict=True)}
+        return {b: self._counts(r) for b, r in zip(brands, replies, strict=True)}
 
     def _queue_counts(self, pipe: Any, brand: str, window: Window, starts: list[int]) -> None:
         queue_sum(pipe, [self.keys.bucket(brand, window.resolution, s) for s in starts],
-                  BUCKET_FIELDS)
+                  READ_FIELDS)
+
+    def _counts(self, reply: Any) -> Counts:
+        return Counts(*parse_sum(reply)).counted(self.count_reposts)
+
+    def _queue_authors(self, pipe: Any, brand: str, window: Window, starts: list[int]) -> None:
+        """PFCOUNT over the window's author HyperLogLogs (one slot: the brand's hash tag):
+        the distinct authors of the union, within ~0.81% (Redis' standard error)."""
+        # A raw command: redis-py's cluster pipeline blocks .pfcount() with several keys, but
+        # routes execute_command by its keys (all in the brand's slot).
+        pipe.execute_command("PFCOUNT", *(self.keys.authors(brand, window.resolution, s)
+                                          for s in starts))
 
     def _queue_mentions(self, pipe: Any, window: Window, starts: list[int]) -> None:
         queue_sum(pipe, [self.keys.bucket(ALL_BRANDS, window.resolution, s) for s in starts],
@@ -132,14 +147,16 @@ class Reader:
         def queue_rows(pipe: Any) -> None:
             for brand in names:
                 self._queue_counts(pipe, brand, window, starts)
+                self._queue_authors(pipe, brand, window, starts)
             pipe.zmscore(self.keys.brands, names)
 
-        *sums, seen = await self._pipeline(queue_rows)
+        *replies, seen = await self._pipeline(queue_rows)
         rows = []
-        for brand, reply, last in zip(names, sums, seen, strict=True):
-            counts = Counts(*parse_sum(reply))
+        for brand, reply, authors, last in zip(names, replies[0::2], replies[1::2], seen,
+                                               strict=True):
+            counts = self._counts(reply)
             rows.append(BrandRow(brand, counts, share(counts.n, voice),
-                                 None if last is None else float(last)))
+                                 None if last is None else float(last), int(authors)))
         return BrandPage(rows, page.total, offset, limit)
 
     async def summary(self, brand: str, window: Window, end: float) -> dict[str, Any]:
@@ -152,15 +169,17 @@ class Reader:
             queue_page(pipe, self.keys, window, end, 0, 0)
             self._queue_mentions(pipe, window, starts)
             self._queue_counts(pipe, brand, window, starts)
+            self._queue_authors(pipe, brand, window, starts)
 
-        page, mentions, mine = await self._pipeline(queue)
+        page, mentions, mine, authors = await self._pipeline(queue)
         in_window, voice = parse_page(page).total, parse_sum(mentions)[0]
-        counts = Counts(*parse_sum(mine))
+        counts = self._counts(mine)
         # `_all` is not a brand: share of voice is not defined for it.
         voice_share = None if brand == ALL_BRANDS else share(counts.n, voice)
         return {"brand": brand, "window": window.text, "from": iso(end - window.seconds),
                 "to": iso(end), "resolution": window.resolution, **counts.to_json(),
-                "share_of_voice": rounded(voice_share), "brands_in_window": in_window}
+                "share_of_voice": rounded(voice_share), "brands_in_window": in_window,
+                "unique_authors": int(authors)}
 
     async def timeline(self, brand: str, trange: TimeRange) -> list[dict[str, Any]]:
         """Every bucket of the range (empty ones included, so charts need not fill gaps)."""
@@ -171,12 +190,17 @@ class Reader:
         pipe = self.client.pipeline(transaction=False)
         starts = sorted({int(float(s)) for s in present})
         for start in starts:
-            pipe.hmget(self.keys.bucket(brand, res, start), list(BUCKET_FIELDS))
-        found = dict(zip(starts, await self._call(pipe.execute()), strict=True))
+            pipe.hmget(self.keys.bucket(brand, res, start), list(READ_FIELDS))
+            pipe.execute_command("PFCOUNT", self.keys.authors(brand, res, start))
+        replies = await self._call(pipe.execute())
+        found = dict(zip(starts, replies[0::2], strict=True))
+        authors = dict(zip(starts, replies[1::2], strict=True))
         out = []
         for start in trange.starts():
             counts = Counts.from_values(found[start]) if start in found else Counts()
-            out.append({"start": start, "time": iso(start), **counts.to_json()})
+            out.append({"start": start, "time": iso(start),
+                        **counts.counted(self.count_reposts).to_json(),
+                        "unique_authors": int(authors.get(start, 0))})
         return out
 
     async def top(self, brand: str, window: Window, end: float,
@@ -194,6 +218,17 @@ class Reader:
         pos.sort(key=lambda p: -float(p.get("intensity", 0.0)))
         neg.sort(key=lambda p: float(p.get("intensity", 0.0)))
         return {"positive": pos[:limit], "negative": neg[:limit]}
+
+    async def why(self, brand: str, window: Window, end: float, baseline_days: int,
+                  terms: int) -> dict[str, Any]:
+        """The brand's negative and positive driver terms over the window (whole hours) with
+        example posts: ``stream.drivers.why``, one round trip after the brand check."""
+        from stream.drivers.why import WhyResult, explain
+
+        await self.require_brand(brand)
+        result: WhyResult = await self._call(explain(
+            self.client, self.keys, brand, end, window.seconds, baseline_days, terms))
+        return result.to_json(brand, window.text)
 
     async def alerts(self, brand: str | None, limit: int,
                      since: float | None) -> list[dict[str, Any]]:

@@ -58,13 +58,15 @@ BRAND_COLUMNS: list[Column] = [
     ("brand", "brand", text), ("posts", "n", num), ("neg", "negative", num),
     ("neu", "neutral", num), ("pos", "positive", num), ("NSS", "nss", signed),
     ("intensity", "mean_intensity", signed), ("share", "share_of_voice", pct),
+    ("authors", "unique_authors", num), ("reposts", "reposts", num),
     ("last seen", "last_seen", text),
 ]
 
 TIMELINE_COLUMNS: list[Column] = [
     ("bucket", "time", text), ("posts", "n", num), ("neg", "negative", num),
     ("neu", "neutral", num), ("pos", "positive", num), ("NSS", "nss", signed),
-    ("intensity", "mean_intensity", signed),
+    ("intensity", "mean_intensity", signed), ("authors", "unique_authors", num),
+    ("reposts", "reposts", num),
 ]
 
 POST_COLUMNS: list[Column] = [
@@ -72,8 +74,43 @@ POST_COLUMNS: list[Column] = [
     ("id", "id", clip(24)), ("text", "text", clip(80)),
 ]
 
+def drivers(value: Any) -> str:
+    """An alert's drivers, its side's terms: "battery, update" (older alerts have none)."""
+    if not isinstance(value, dict):
+        return ""
+    side = value.get(value.get("side") or "negative") or []
+    return ", ".join(str(d.get("term")) for d in side if isinstance(d, dict))
+
+
 ALERT_COLUMNS: list[Column] = [
     ("bucket", "time", text), ("brand", "brand", text), ("kind", "kind", text),
     ("value", "value", signed), ("baseline", "baseline", signed), ("z", "z", signed),
-    ("posts", "n", num),
+    ("posts", "n", num), ("drivers", "drivers", drivers),
 ]
+
+
+def alert_examples(rows: Sequence[dict[str, Any]]) -> str:
+    """The example posts of alerts, under the table: `brand · term: "text" (id)`."""
+    lines = []
+    for row in rows:
+        for ex in row.get("examples") or []:
+            lines.append(f"  {row.get('brand')} · {ex.get('term')}: "
+                         f"\"{clip(90)(ex.get('text'))}\" ({ex.get('id')})")
+    return "\n".join(lines)
+
+
+WHY_COLUMNS: list[Column] = [
+    ("term", "term", clip(30)), ("z", "z", signed), ("posts", "count", num),
+    ("example", "example", clip(70)),
+]
+
+
+def why(data: dict[str, Any]) -> str:
+    """Negative then positive drivers, one line per term with its first example."""
+    parts = [f"why {data['brand']} moved over the last {data['window']} (whole hours)"]
+    for name in ("negative", "positive"):
+        rows = [{**d, "example": d["examples"][0]["text"] if d["examples"] else ""}
+                for d in data[name]]
+        body = table(rows, WHY_COLUMNS) if rows else "(no term stands out)"
+        parts.append(f"{name} drivers\n{body}")
+    return "\n\n".join(parts)

@@ -69,7 +69,7 @@ async def _draw(r: Reader, window: Window, brand: str | None, tally: Tally) -> s
 async def run_watch(settings: Settings, keys: KeyScheme, window: Window, brand: str | None,
                     as_json: bool) -> None:
     client = connect(settings)
-    r = Reader(client, keys)
+    r = Reader(client, keys, settings.count_reposts)
     if brand is not None:
         await r.require_brand(brand)
     await r.ping()
