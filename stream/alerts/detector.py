@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sentistream.settings import Settings
@@ -77,6 +77,8 @@ class Alert:
     z: float
     n: int
     detected_at: float
+    # What explained it when it fired: {"drivers": ..., "examples": [...]} (stream.drivers.why).
+    context: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
@@ -86,7 +88,8 @@ class Alert:
         return {"id": self.id, "brand": self.brand, "kind": self.kind, "bucket": self.bucket,
                 "time": iso(self.bucket), "resolution": "1m", "metric": self.metric,
                 "value": round(self.value, 6), "baseline": round(self.baseline, 6),
-                "z": round(self.z, 3), "n": self.n, "detected_at": iso(self.detected_at)}
+                "z": round(self.z, 3), "n": self.n, "detected_at": iso(self.detected_at),
+                **(self.context or {})}
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:

@@ -14,9 +14,10 @@ through a bounded queue: delivery never delays the next check.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -27,6 +28,7 @@ from sentistream.settings import Settings
 from stream.alerts.detector import Alert, AlertRules, detect
 from stream.alerts.store import save_new_alerts
 from stream.alerts.webhook import WebhookConfig, WebhookSender
+from stream.drivers.why import ALERT_TERMS, explain, for_alert
 from stream.keys import ALL_BRANDS, BUCKET_FIELDS, RESOLUTIONS, KeyScheme
 from stream.query.stats import Counts
 from stream.scripts import LuaScript, run_pipeline
@@ -118,6 +120,7 @@ async def check_alerts(client: aioredis.Redis, settings: Settings,
         alerts = await evaluate(client, keys, _rules(settings), touched, time.time())
         if not alerts:
             return 0
+        alerts = await explained(client, keys, settings, alerts)
         new = await save_new_alerts(client, keys, alerts, settings.alert_keep,
                                     settings.live_maxlen)
     except RedisError as exc:
@@ -128,6 +131,30 @@ async def check_alerts(client: aioredis.Redis, settings: Settings,
         if on_new is not None:
             on_new(new)
     return len(new)
+
+
+async def explained(client: aioredis.Redis, keys: KeyScheme, settings: Settings,
+                    alerts: Sequence[Alert]) -> list[Alert]:
+    """The alerts, those not yet stored carrying their drivers and example posts: the hour up
+    to the alert's minute against the brand's baseline (``stream.drivers.why``). A detected
+    alert is seen again on every check of its minute; only a new one pays for the drivers. A
+    failure leaves the alert without drivers rather than losing it."""
+    stored = await client.hmget(keys.alerts, [a.id for a in alerts])
+    cache: dict[tuple[str, int], Any] = {}
+    out = []
+    for alert, old in zip(alerts, stored, strict=True):
+        if old is None:
+            place = (alert.brand, alert.bucket)
+            try:
+                if place not in cache:
+                    cache[place] = await explain(
+                        client, keys, alert.brand, alert.bucket + MINUTE, RESOLUTIONS["h"],
+                        settings.why_baseline_days, ALERT_TERMS)
+                alert = dataclasses.replace(alert, context=for_alert(alert.kind, cache[place]))
+            except Exception as exc:  # drivers are a bonus: the alert itself must not be lost
+                log.warning("alert %s stored without drivers: %s", alert.id, exc)
+        out.append(alert)
+    return out
 
 
 class BackgroundAlerts:

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 TOKEN = "fuzz-token-" + "q" * 20
 PATHS = ["/", "/health", "/openapi.json", "/api/brands", "/api/query", "/api/timeline",
-         "/api/top", "/api/alerts", "/api/live", "/api/live/ticket", "/api/metrics",
+         "/api/top", "/api/why", "/api/alerts", "/api/live", "/api/live/ticket", "/api/metrics",
          "/static/app.js", "/static/style.css", "/static/", "/static/../README.md", "/api/",
          "/api", "/favicon.ico", "//api/brands", "/api/brands/", "/API/BRANDS"]
 PARAMS = ["brand", "window", "at", "from", "to", "since", "limit", "resolution", "ticket",
