@@ -80,8 +80,11 @@ class _Model:
         self._interpreter = _load_interpreter(path, num_threads)
         self._input, self._output = self._check_signature()
         self._rows = 0
+        self._last_texts: Sequence[str] | None = None
+        self._last_rows: list[tuple[int, npt.NDArray[np.int64]]] = []
 
     def score(self, texts: Sequence[str]) -> ScoreBatch:
+        self._last_texts, self._last_rows = texts, []
         chunks = [self._probs(texts[i : i + MAX_CHUNK]) for i in range(0, len(texts), MAX_CHUNK)]
         probs = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         return ScoreBatch(
@@ -91,7 +94,8 @@ class _Model:
         )
 
     def _probs(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        ids = self.tokenizer.encode(texts)
+        ids, token_rows = self.tokenizer.encode_rows(texts)
+        self._last_rows.append((self.tokenizer.table.generation, token_rows))
         n = len(texts)
         rows = 1 << (n - 1).bit_length()  # round up: few distinct shapes, few reallocations
         if rows != self._rows:
@@ -106,6 +110,15 @@ class _Model:
         # A full-integer model's probabilities are steps of 1/256 and need not sum to 1.
         probs: npt.NDArray[np.float32] = out / np.maximum(out.sum(axis=1, keepdims=True), 1e-6)
         return probs
+
+    def token_rows(self, texts: Sequence[str]) -> npt.NDArray[np.int64] | None:
+        """The token-table rows (``Tokenizer.encode_rows``) of the last ``score`` call when it
+        scored exactly ``texts`` (the same list) and the table has not been reset since."""
+        generation = self.tokenizer.table.generation
+        if texts is not self._last_texts or any(g != generation for g, _ in self._last_rows):
+            return None
+        rows = [r for _, r in self._last_rows]
+        return rows[0] if len(rows) == 1 else np.concatenate(rows)
 
     def _check_signature(self) -> tuple[int, int]:
         inputs = self._interpreter.get_input_details()
@@ -175,6 +188,12 @@ class SentimentScorer:
                 labels[rows], probs[rows], intensity[rows] = (scored.labels, scored.probs,
                                                               scored.intensity)
         return PostScores(routed.codes, routed.supported, labels, probs, intensity)
+
+    def token_rows(self, texts: Sequence[str]) -> npt.NDArray[np.int64] | None:
+        """The main model's token-table rows of ``texts`` when its last call scored exactly
+        that list (for readers of the same tokens: ``stream.drivers.terms.extract_rows``, with
+        ``tokenizer.table``); None otherwise (e.g. some posts went to a companion model)."""
+        return self._models[0].token_rows(texts)
 
     def score(self, texts: Sequence[str]) -> ScoreBatch:
         """Score a non-empty list of texts with the main model, whatever their language (raises

@@ -86,6 +86,18 @@ class Settings:
     languages: str = _doc("languages to score, ISO 639-1 codes separated by commas (others are "
                           "counted, marked unsupported_language, never labelled); default: "
                           "every language of the model", default="")
+    # -- drivers: terms, examples, unique authors, reposts (README "Why sentiment moved") -----
+    drivers: bool = _doc("write driver terms, example posts, unique authors and repost counts "
+                         "(false: only the aggregates, as before)", default=True)
+    driver_terms_hour: int = _doc("driver terms kept per brand, class and hour (top K)",
+                                  default=128)
+    driver_terms_day: int = _doc("driver terms kept per brand, class and day (top K)",
+                                 default=512)
+    driver_examples: int = _doc("newest example posts kept per brand, class and hour",
+                                default=64)
+    driver_fingerprints: int = _doc("most text fingerprints remembered per brand and hour for "
+                                    "repost detection (later new texts count as originals)",
+                                    default=100_000)
     # -- Hostile input and brand limits (README "Limits") -----------------------------------
     max_post_bytes: int = _doc("larger records are dead-lettered (post_too_large)",
                                default=256 * 1024)
@@ -299,15 +311,14 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
         raise ConfigError(f"{env_name(f.name)}={raw!r} is not a valid {kind}: {exc}") from exc
 
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 
 
 def _parse_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value not in _TRUE | _FALSE:
-        raise ValueError("use true or false")
-    return value in _TRUE
+    word = raw.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError("expected one of true/false, 1/0, yes/no, on/off")
+    return word in _TRUE
 
 
 def describe_environment(width: int = 100) -> str:

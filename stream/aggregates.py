@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.keys import ALL_BRANDS, INTENSITY_SCALE, RESOLUTIONS
 from stream.posts import Posts
+
+if TYPE_CHECKING:
+    from stream.drivers.deltas import DriverDelta
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 _LABEL_FIELDS = ("neg", "neu", "pos")
@@ -95,6 +98,9 @@ class GroupDelta:
     # about each brand, for the brand ranking (see ``KeyScheme.rank``). Carried by ``_all``
     # because every post counts there, so its offsets cover every brand's increments.
     ranks: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    # Driver terms, examples, authors and reposts (``stream.drivers.deltas.attach``); None
+    # when SENTISTREAM_DRIVERS is off.
+    drivers: DriverDelta | None = None
 
     def mentions(self, bucket: tuple[str, int]) -> int:
         """Brand mentions in one bucket of this group (``_all`` groups; 0 elsewhere)."""

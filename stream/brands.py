@@ -79,6 +79,7 @@ class BrandMatcher:
     """
 
     def __init__(self, brands: Sequence[Brand]) -> None:
+        self.definitions = tuple(brands)  # their names are left out of their driver terms
         self._single: dict[str, str] = {}  # token -> brand
         self._multi: dict[str, list[tuple[tuple[str, ...], str]]] = {}  # first word -> rests
         self._canonical: dict[str, str] = {}

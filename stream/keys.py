@@ -35,6 +35,15 @@ MENTIONS_FIELD = "mentions"
 # Top-post sets: members are JSON posts, scores are their intensity.
 POLARITIES: tuple[str, ...] = ("pos", "neg")
 
+# Repost fields of a bucket hash and total hash (README "Why sentiment moved"): posts that are a
+# retweet or a copy of a text seen for the brand this hour or the previous one, and the class
+# counts and intensity sum of those posts, so readers can leave reposts out of NSS.
+REPOST_FIELDS: tuple[str, ...] = ("reposts", "rp_neg", "rp_neu", "rp_pos", "rp_isum_e6")
+# Classes with driver terms and example posts (the bucket fields of their n_a / n_b).
+DRIVER_CLASSES: tuple[str, ...] = ("neg", "pos")
+# Resolutions with driver term sets (authors have every resolution of RESOLUTIONS).
+DRIVER_RESOLUTIONS: tuple[str, ...] = ("h", "d")
+
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -120,25 +129,33 @@ class KeyScheme:
         """Bounded sorted set of the most positive/negative posts of one brand and hour."""
         return f"{self.brand_tag(brand)}:top:{polarity}:{hour_start}"
 
+    # -- drivers, unique authors, reposts (issue 15): written by the brand's apply script --
+
+    def authors(self, brand: str, resolution: str, start: int) -> str:
+        """HyperLogLog of the authors of the brand's posts in one bucket (PFCOUNT over a
+        window's keys: one slot); expires with the buckets of ``resolution``."""
+        return f"{self.brand_tag(brand)}:authors:{resolution}:{start}"
+
+    def terms(self, brand: str, cls: str, resolution: str, start: int) -> str:
+        """Sorted set term -> posts of class ``cls`` ("neg"/"pos") in one bucket ("h"/"d") that
+        use it, kept to the top K by Space-Saving (``fightin_words.merge_top_k``); expires with
+        the buckets of ``resolution``."""
+        return f"{self.brand_tag(brand)}:terms:{cls}:{resolution}:{start}"
+
+    def examples(self, brand: str, cls: str, hour_start: int) -> str:
+        """List of the newest posts of class ``cls`` in one hour (head = newest), JSON
+        ``{"id", "text"}``, at most SENTISTREAM_DRIVER_EXAMPLES; expires with hour buckets."""
+        return f"{self.brand_tag(brand)}:ex:{cls}:h:{hour_start}"
+
+    def fingerprints(self, brand: str, hour_start: int) -> str:
+        """Set of the text fingerprints (16 hex digits) of the brand's posts in one hour, at
+        most SENTISTREAM_DRIVER_FINGERPRINTS; expires 2 h after its last write."""
+        return f"{self.brand_tag(brand)}:fp:h:{hour_start}"
+
     def offsets(self, brand: str) -> str:
         """Hash ``<topic>:<partition>`` -> last Kafka offset applied to this brand's keys;
         expires with the brand (``brand_ttl_s``)."""
         return f"{self.brand_tag(brand)}:offsets"
-
-    # -- issue 15: why sentiment moved (contract: /work/wt/issues/15-contract.md) --
-
-    def authors(self, brand: str, resolution: str, start: int) -> str:
-        """HyperLogLog of the authors of one brand's bucket; expires with the bucket."""
-        return f"{self.brand_tag(brand)}:authors:{resolution}:{start}"
-
-    def terms(self, brand: str, cls: str, resolution: str, start: int) -> str:
-        """Sorted set term -> posts of class ``cls`` (neg, pos) in the bucket using it, kept
-        to the top K (``stream.drivers.fightin_words.merge_top_k``)."""
-        return f"{self.brand_tag(brand)}:terms:{cls}:{resolution}:{start}"
-
-    def examples(self, brand: str, cls: str, start: int) -> str:
-        """List of the newest posts (JSON {id, text}) of class ``cls`` in one hour."""
-        return f"{self.brand_tag(brand)}:ex:{cls}:h:{start}"
 
     # -- brand ranking (read side: top-N brands without reading every brand) --
     # Written by the ``_all`` group's apply script, so they share ``_all``'s hash tag: one slot

@@ -32,6 +32,7 @@ from sentistream.settings import Settings
 from stream.aggregates import LABELS, GroupDelta, batch_deltas
 from stream.alerts.hook import BackgroundAlerts
 from stream.brands import BrandMatcher, BrandsFile
+from stream.drivers.deltas import BatchDrivers, PostFeatures
 from stream.keys import ALL_BRANDS, OVERFLOW
 from stream.metrics import WorkerMetrics
 from stream.posts import (
@@ -112,6 +113,7 @@ class Prepared:
     calls: list[Call]
     scored: list[tuple[bytes | None, bytes, int]]  # records of the scored topic
     letters: list[tuple[bytes | None, bytes, int]]  # records of the dead-letter topic
+    features: PostFeatures | None = None  # driver features, to recompute a partial group
 
     @classmethod
     def rejecting(cls, rejected: Rejected) -> Prepared:
@@ -131,6 +133,7 @@ class BatchProcessor:
         self.brands = brands or BrandsFile(
             Path(settings.brands_file) if settings.brands_file else None)
         self.calls = CallBuilder(settings)
+        self.drivers = BatchDrivers(settings)
         self._matcher: BrandMatcher | None = None
         self._admitted: set[str] = set()  # brands known to be in the brand index
         self._admitted_at = time.monotonic()
@@ -176,10 +179,13 @@ class BatchProcessor:
         posts, brands, labels, probs, intensity = await self._score(posts, brands, rejected)
         self.metrics.model_seconds.observe(time.monotonic() - t0)
         deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
+        features = self.drivers.attach(deltas, posts, brands, labels, intensity, self.scorer,
+                                       self._current_matcher())
         return Prepared(posts, brands, labels, intensity, rejected, deltas,
                         [self.calls.group_call(posts.topic, d) for d in deltas],
                         self._scored_records(posts, brands, labels, probs, intensity),
-                        [(None, r.dead_letter(), r.record.partition) for r in rejected])
+                        [(None, r.dead_letter(), r.record.partition) for r in rejected],
+                        features)
 
     async def _write(self, p: Prepared) -> None:
         # Produces run while Redis is written; both must finish before the batch is acked.
@@ -293,8 +299,13 @@ class BatchProcessor:
                     self.metrics.redelivered.labels("skipped").inc()
                 elif outcome.status == PARTIAL:
                     self.metrics.redelivered.labels("partial").inc()
-                    retry_deltas += _refilter(posts, brands, labels, intensity, delta,
-                                              outcome.stored_offset, self.settings.top_posts)
+                    mask = ((posts.partitions == delta.partition)
+                            & (posts.offsets > outcome.stored_offset))
+                    again = _refilter(posts, brands, labels, intensity, delta, mask,
+                                      self.settings.top_posts)
+                    self.drivers.attach_partial(again, posts, brands, labels, intensity,
+                                                p.features, mask)
+                    retry_deltas += again
             retry_dead: dict[tuple[str, int], tuple[int, int, dict[str, int]]] = {}
             for (key, _), outcome in zip(dead.items(), outcomes[len(deltas):], strict=True):
                 if outcome.status == PARTIAL:
@@ -387,10 +398,10 @@ def _brands_seen(deltas: list[GroupDelta]) -> dict[str, float]:
 
 
 def _refilter(posts: Posts, brands: list[tuple[str, ...]], labels: npt.NDArray[np.int64],
-              intensity: npt.NDArray[np.float32], delta: GroupDelta, stored: int,
-              top_k: int) -> list[GroupDelta]:
-    """The group again, without the records at or below the offset already applied."""
-    mask = (posts.partitions == delta.partition) & (posts.offsets > stored)
+              intensity: npt.NDArray[np.float32], delta: GroupDelta,
+              mask: npt.NDArray[np.bool_], top_k: int) -> list[GroupDelta]:
+    """The group again, with the records of ``mask``: those of its partition after the offset
+    already applied."""
     sub = posts.select(mask)
     sub_brands = [brands[i] for i in np.flatnonzero(mask).tolist()]
     return [d for d in batch_deltas(sub, sub_brands, labels[mask], intensity[mask], top_k)

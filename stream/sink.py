@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
 from stream.aggregates import GroupDelta
+from stream.drivers.deltas import DriverLimits, driver_ops
 from stream.errors import RedisFullError, ScriptError
 from stream.keys import ALL_BRANDS, MENTIONS_FIELD, RESOLUTIONS, KeyScheme, brand_ttl_s, index_keep
 from stream.scripts import LuaScript, run_pipeline
@@ -48,6 +49,18 @@ CALLS_PER_ROUND_TRIP = 1000
 #   {"i", k, ttl, keep, start, ...}            bucket index: ZADD start start, keep the newest
 #   {"t", k, ttl, keep, sign, score, member, ...}  top set: ZADD, keep the `keep` best
 #   {"z", k, ttl, incr, member, ...}           brand ranking: ZINCRBY each member
+#   {"a", k, ttl, member, ...}                 unique authors: PFADD the members
+#   {"s", k, ttl, keep, term, incr, ...}       driver terms: weighted Space-Saving top-K, the
+#                                              increments largest first (merge_top_k's order)
+#   {"l", k, ttl, keep, member, ...}           example posts: LPUSH oldest first, LTRIM to keep
+#   {"r", k, 0, cap, fp ttl, profiles, fps, rts, profile of each post, ie6 of each post}
+#        reposts, post by post in offset order (stream/drivers/deltas.py builds it): a post is
+#        a repost when it is a retweet (rts: "1"/"0" per post) or its fingerprint (fps: 16 hex
+#        digits per post, zeros = none) is in its hour's set or the previous hour's; new
+#        fingerprints are added while the hour's set holds fewer than cap. A profile is {minute
+#        bucket, hour bucket, day bucket, hour set, previous hour set (key indexes), class
+#        (2, 3, 4 = neg, neu, pos; 6 = none)}; reposts are summed into REPOST_FIELDS of its
+#        buckets and of KEYS[k] (the total).
 APPLY_LUA = """
 local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if stored >= tonumber(ARGV[3]) then return {1, stored} end
@@ -62,6 +75,60 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     if keep > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1)) end
   elseif kind == 'z' then
     for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
+  elseif kind == 'a' then
+    for i = 4, #op, 512 do redis.call('PFADD', key, unpack(op, i, math.min(i + 511, #op))) end
+  elseif kind == 'l' then
+    for i = 5, #op, 512 do redis.call('LPUSH', key, unpack(op, i, math.min(i + 511, #op))) end
+    redis.call('LTRIM', key, 0, tonumber(op[4]) - 1)
+  elseif kind == 's' then
+    local keep, card = tonumber(op[4]), redis.call('ZCARD', key)
+    for i = 5, #op, 2 do
+      local term, incr = op[i], tonumber(op[i + 1])
+      if redis.call('ZSCORE', key, term) then
+        redis.call('ZINCRBY', key, incr, term)
+      elseif card < keep then
+        redis.call('ZADD', key, incr, term)
+        card = card + 1
+      else
+        local low = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+        redis.call('ZREM', key, low[1])
+        redis.call('ZADD', key, tonumber(low[2]) + incr, term)
+      end
+    end
+  elseif kind == 'r' then
+    local cap, profiles, fps, rts = tonumber(op[4]), op[6], op[7], op[8]
+    local of, ie6, card, sums, sets = op[9], op[10], {}, {}, {}
+    for i = 1, #of do
+      local p = profiles[of[i] + 1]
+      local copy = string.byte(rts, i) == 49
+      local fp = string.sub(fps, 16 * i - 15, 16 * i)
+      if fp ~= '0000000000000000' then
+        local set, prev = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])]
+        if card[set] == nil then
+          card[set] = redis.call('SCARD', set)
+          sets[#sets + 1] = set
+        end
+        if card[set] < cap then
+          if redis.call('SADD', set, fp) == 0 then copy = true else card[set] = card[set] + 1 end
+        elseif redis.call('SISMEMBER', set, fp) == 1 then copy = true end
+        if not copy and redis.call('SISMEMBER', prev, fp) == 1 then copy = true end
+      end
+      if copy then
+        for _, b in ipairs({tonumber(p[1]), tonumber(p[2]), tonumber(p[3]), tonumber(op[2])}) do
+          local s = sums[b] or {0, 0, 0, 0, 0, 0}
+          s[1] = s[1] + 1
+          s[tonumber(p[6])] = s[tonumber(p[6])] + 1
+          s[5] = s[5] + ie6[i]
+          sums[b] = s
+        end
+      end
+    end
+    for b, s in pairs(sums) do
+      for f, name in ipairs({'reposts', 'rp_neg', 'rp_neu', 'rp_pos', 'rp_isum_e6'}) do
+        if s[f] ~= 0 then redis.call('HINCRBY', KEYS[b], name, string.format('%.0f', s[f])) end
+      end
+    end
+    for _, set in ipairs(sets) do redis.call('EXPIRE', set, op[5]) end
   elseif kind == 't' then
     for i = 6, #op, 2 do redis.call('ZADD', key, op[i], op[i + 1]) end
     local keep = tonumber(op[4])
@@ -140,15 +207,22 @@ class CallBuilder:
         self.brand_ttl = brand_ttl_s(self.ttl)
         self.keep = {res: index_keep(ttl, res) for res, ttl in self.ttl.items()}
         self.top_k = settings.top_posts
+        self.drivers = DriverLimits(
+            {"h": settings.driver_terms_hour, "d": settings.driver_terms_day},
+            settings.driver_examples, settings.driver_fingerprints, self.ttl)
 
     def group_call(self, topic: str, delta: GroupDelta) -> Call:
         k = self.keys
         keys = [k.offsets(delta.brand)]
-        ops: list[list[str]] = []
+        ops: list[list[Any]] = []
+        named: dict[str, str] = {}
 
-        def ref(key: str) -> str:
-            keys.append(key)
-            return str(len(keys))
+        def ref(key: str) -> str:  # each key once: the driver ops name the buckets again
+            found = named.get(key)
+            if found is None:
+                keys.append(key)
+                found = named[key] = str(len(keys))
+            return found
 
         ops.append(["h", ref(k.total(delta.brand)), str(self.brand_ttl),
                     *_flat(delta.total.fields())])
@@ -174,6 +248,7 @@ class CallBuilder:
         for (polarity, hour), pairs in sorted(tops.items()):
             ops.append(["t", ref(k.top(delta.brand, polarity, hour)), str(self.ttl["h"]),
                         str(self.top_k), "1" if polarity == "pos" else "0", *pairs])
+        ops += driver_ops(delta, k, ref, self.drivers)
         field = f"{topic}:{delta.partition}"
         return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), _ops_json(ops),
                            str(self.brand_ttl)])
@@ -186,7 +261,7 @@ class CallBuilder:
                     [f"{topic}:{partition}", str(min_offset), str(max_offset), _ops_json(ops)])
 
 
-def _ops_json(ops: list[list[str]]) -> str:
+def _ops_json(ops: Sequence[Sequence[Any]]) -> str:
     """The ops as JSON for the script's cjson.decode: orjson, ~4x faster than json.dumps on the
     top-post members (themselves JSON, so full of escapes); every value is a valid str."""
     return orjson.dumps(ops).decode("utf-8")

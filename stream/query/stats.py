@@ -6,15 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stream.keys import INTENSITY_SCALE
+from stream.keys import BUCKET_FIELDS, INTENSITY_SCALE, REPOST_FIELDS
 
 # The bucket-hash fields a reader asks for, in the order of Counts' fields: the five counts,
 # then the repost fields (issue 15: ``reposts`` and the reposts' share of each class, so NSS can
 # be computed without them at read time). Buckets written before reposts were counted simply
 # lack them (read as 0).
-COUNT_FIELDS: tuple[str, ...] = ("n", "neg", "neu", "pos", "isum_e6")
-REPOST_FIELDS: tuple[str, ...] = ("reposts", "rp_neg", "rp_neu", "rp_pos", "rp_isum_e6")
-READ_FIELDS: tuple[str, ...] = COUNT_FIELDS + REPOST_FIELDS
+READ_FIELDS: tuple[str, ...] = BUCKET_FIELDS + REPOST_FIELDS
 
 
 @dataclass(frozen=True)

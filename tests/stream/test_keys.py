@@ -27,7 +27,9 @@ def hash_tag(key: str) -> str:
 def test_all_keys_of_a_brand_share_one_hash_tag(brand: str) -> None:
     k = KeyScheme("ss")
     keys = [k.bucket(brand, "m", 60), k.bucket_index(brand, "h"), k.total(brand),
-            k.top(brand, "pos", 3600), k.offsets(brand)]
+            k.top(brand, "pos", 3600), k.offsets(brand), k.authors(brand, "m", 60),
+            k.terms(brand, "neg", "d", 0), k.examples(brand, "pos", 3600),
+            k.fingerprints(brand, 3600)]
     assert {hash_tag(key) for key in keys} == {f"ss:b:{escape_brand(brand)}"}
 
 
@@ -35,6 +37,14 @@ def test_distinct_brands_never_collide() -> None:
     k = KeyScheme("ss")
     assert k.total("a:b") != k.total("a%3Ab") and k.total("A") != k.total("a")
     assert k.bucket("at&t", "m", 0) == "{ss:b:at%26t}:m:0"
+
+
+def test_driver_key_names_follow_the_contract() -> None:
+    k = KeyScheme("ss")
+    assert k.authors("acme", "h", 3600) == "{ss:b:acme}:authors:h:3600"
+    assert k.terms("acme", "neg", "d", 86400) == "{ss:b:acme}:terms:neg:d:86400"
+    assert k.examples("acme", "pos", 3600) == "{ss:b:acme}:ex:pos:h:3600"
+    assert k.fingerprints("acme", 7200) == "{ss:b:acme}:fp:h:7200"
 
 
 def test_buckets_come_from_event_time() -> None:
