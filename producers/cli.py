@@ -99,12 +99,15 @@ def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Ite
 @click.option("--burst-seconds", type=click.FloatRange(0), default=20.0, show_default=True)
 @click.option("--burst-rate", type=click.FloatRange(0), default=200.0, show_default=True,
               help="Extra negative posts per second during the burst.")
+@click.option("--burst-topic", default="battery", show_default=True,
+              help="What the burst's posts complain about (the driver `why` should name).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @tuning_options(linger_ms=20)
 def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str | None,
              seed: int | None, negative_share: float, positive_share: float,
              burst_brand: str | None, burst_at: float, burst_seconds: float, burst_rate: float,
-             quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_kib: int,
+             burst_topic: str, quiet: bool, key_by: KeyBy, compression: str, linger_ms: int,
+             batch_kib: int,
              topic: str | None, client: str) -> None:
     """Send synthetic posts about brands, with a sentiment mix and an optional negative burst."""
     from producers.generator import DEFAULT_BRANDS, Burst, GeneratorSpec
@@ -113,7 +116,7 @@ def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str |
     if as_fast and rate is not None:
         raise click.UsageError("--rate and --max exclude each other")
     seed = seed if seed is not None else time.time_ns() % 1_000_000_007
-    burst = (Burst(burst_brand, burst_at, burst_seconds, burst_rate)
+    burst = (Burst(burst_brand, burst_at, burst_seconds, burst_rate, burst_topic)
              if burst_brand else None)
     brand_list = tuple(b.strip() for b in brands.split(",")) if brands else DEFAULT_BRANDS
     try:

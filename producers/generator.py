@@ -37,12 +37,15 @@ DEFAULT_BRANDS: tuple[str, ...] = tuple(vocabulary()["brands"])
 
 @dataclass(frozen=True)
 class Burst:
-    """A sudden negative spike: ``rate`` extra negative posts/s about ``brand`` for a while."""
+    """A sudden negative spike: ``rate`` extra negative posts/s about ``brand`` for a while,
+    all complaining about one ``topic`` (a product word), so that `sentistream why` and the
+    alert it raises can name what went wrong."""
 
     brand: str
     at_s: float
     seconds: float
     rate: float
+    topic: str = "battery"
 
     def due(self, elapsed_s: float) -> int:
         """Burst posts due ``elapsed_s`` seconds after the start (cumulative)."""
@@ -92,17 +95,31 @@ class PostFactory:
         self._brands = brands
         self._pools = [[_render_pool(b, s, spec.seed) for s in SENTIMENTS] for b in brands]
         self._authors = [f"user{i:04d}" for i in range(2000)]
+        burst = spec.burst
+        if burst is not None:  # complaints about the burst's topic, in a sentiment slot of its own
+            self._pools[brands.index(burst.brand)].append(
+                _render_pool(burst.brand, "negative", spec.seed, product=burst.topic))
 
     def make(self, n: int, created_at: float, brand: str | None = None,
              sentiment: str | None = None) -> list[dict[str, Any]]:
         """``n`` posts stamped ``created_at``; a fixed brand/sentiment, or drawn from the mix."""
+        return self._make(n, created_at, brand, None if sentiment is None
+                          else SENTIMENTS.index(sentiment))
+
+    def make_burst(self, n: int, created_at: float) -> list[dict[str, Any]]:
+        """``n`` burst posts: negative, about the burst's brand and topic."""
+        assert self.spec.burst is not None
+        return self._make(n, created_at, self.spec.burst.brand, len(SENTIMENTS))
+
+    def _make(self, n: int, created_at: float, brand: str | None,
+              pool: int | None) -> list[dict[str, Any]]:
         if n <= 0:
             return []
         rng = self._rng
         nb = len(self.spec.brands)
         brand_ix = (np.full(n, self._brands.index(brand)) if brand is not None
                     else rng.integers(0, nb, n))
-        sent_ix = (np.full(n, SENTIMENTS.index(sentiment)) if sentiment is not None
+        sent_ix = (np.full(n, pool) if pool is not None
                    else rng.choice(3, n, p=self.spec.mix))
         text_ix = rng.integers(0, POOL_SIZE, n)
         author_ix = rng.integers(0, len(self._authors), n)
@@ -111,7 +128,9 @@ class PostFactory:
         pools, brands, authors, prefix = self._pools, self._brands, self._authors, self._prefix
         return [
             {"id": f"{prefix}{start + i}", "text": pools[b][s][t], "created_at": stamp,
-             "brand": brands[b], "author": authors[a], "lang": "en", "label": SENTIMENTS[s]}
+             "brand": brands[b], "author": authors[a], "lang": "en",
+             # pool 3, the burst's, is negative: 3 % 3 = 0
+             "label": SENTIMENTS[s % len(SENTIMENTS)]}
             for i, (b, s, t, a) in enumerate(zip(brand_ix.tolist(), sent_ix.tolist(),
                                                  text_ix.tolist(), author_ix.tolist(),
                                                  strict=True))
@@ -132,7 +151,7 @@ class LiveGenerator:
             due = burst.due(elapsed_s) - self._burst_sent
             if due > 0:
                 self._burst_sent += due
-                extra = self.factory.make(due, created_at, burst.brand, "negative")
+                extra = self.factory.make_burst(due, created_at)
                 posts = _interleave(posts, extra)
         return posts
 
@@ -177,9 +196,11 @@ def _interleave(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[s
     return out
 
 
-def _render_pool(brand: str, sentiment: str, seed: int) -> list[str]:
+def _render_pool(brand: str, sentiment: str, seed: int, product: str | None = None
+                 ) -> list[str]:
+    """``POOL_SIZE`` texts of one brand and sentiment; ``product`` fixes that slot (a burst)."""
     vocab = vocabulary()
-    rng = random.Random(f"{seed}:{brand}:{sentiment}")
+    rng = random.Random(f"{seed}:{brand}:{sentiment}" + (f":{product}" if product else ""))
     templates: list[str] = vocab["templates"][sentiment]
     slots: dict[str, list[str]] = vocab["slots"]
     fixed = {"brand": brand, "Brand": brand[:1].upper() + brand[1:],
@@ -189,6 +210,8 @@ def _render_pool(brand: str, sentiment: str, seed: int) -> list[str]:
     for _ in range(POOL_SIZE):
         values = {name: rng.choice(words) for name, words in slots.items()}
         values.update(fixed)
+        if product is not None:
+            values["product"] = product
         values[emoji] = rng.choice(slots[emoji])
         text = rng.choice(templates).format(**values)
         pool.append(" ".join(text.split()))  # empty emoji slots leave double spaces

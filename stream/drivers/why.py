@@ -9,10 +9,16 @@ brand's hash tag, so this works on a cluster too):
   the baseline ends where the window starts and a burst never dilutes itself;
 * the window's example-post lists (newest hour first).
 
-The terms are scored with ``fightin_words.why`` (log-odds with an informative Dirichlet prior,
-the prior being the brand's negative and positive vocabulary, baseline and window), and each
-driver gets up to ``EXAMPLES_PER_TERM`` example posts: the newest posts of its class whose own
-terms (``terms.TermExtractor``, the same extraction as the worker's) include it.
+The terms are scored with ``fightin_words.top_drivers`` (log-odds with an informative Dirichlet
+prior, the prior being the brand's negative and positive vocabulary, baseline and window). The
+reference of a class is the same class over the baseline, so a driver is *newly* frequent.
+A brand without that history (a baseline class with fewer term-posts than the prior's strength
+``a0`` = 1000, e.g. a brand first seen this hour) would be scored against little more than the
+prior, i.e. against the window itself, and nothing would stand out; its reference is then the
+window's other class: the negative drivers are what the window's complaints say that its praise
+does not, and the reverse. Each driver gets up to ``EXAMPLES_PER_TERM`` example posts: the
+newest posts of its class whose own terms (``terms.TermExtractor``, the same extraction as the
+worker's) include it.
 
 Used by the readers (`sentistream why`, ``GET /api/why``) and by the worker's alert hook,
 which imports only this module, never the query package's reader.
@@ -29,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stream.drivers.fightin_words import Driver, why
+from stream.drivers.fightin_words import DEFAULT_A0, Driver, top_drivers
 from stream.drivers.terms import TermExtractor
 from stream.keys import RESOLUTIONS, KeyScheme, bucket_start, window_buckets
 from stream.query.errors import QueryError
@@ -138,9 +144,18 @@ async def explain(client: Any, keys: KeyScheme, brand: str, end: float, window_s
                      _examples(m for reply in replies[i * n + 2:(i + 1) * n] for m in reply))
               for i, name in enumerate(CLASSES)}
     (w_neg, b_neg, ex_neg), (w_pos, b_pos, ex_pos) = parsed["negative"], parsed["positive"]
-    scored = why(w_neg, w_pos, b_neg, b_pos, _add(b_neg, b_pos), _add(w_neg, w_pos), k)
-    return WhyResult(_with_examples(scored.negative, ex_neg),
-                     _with_examples(scored.positive, ex_pos))
+    prior = {t: float(c) for t, c in _add(_add(b_neg, b_pos), _add(w_neg, w_pos)).items()}
+    if not prior:
+        return WhyResult([], [])
+    negative = top_drivers(w_neg, _reference(b_neg, w_pos), prior, k)
+    positive = top_drivers(w_pos, _reference(b_pos, w_neg), prior, k)
+    return WhyResult(_with_examples(negative, ex_neg), _with_examples(positive, ex_pos))
+
+
+def _reference(baseline: dict[str, int], window_other: dict[str, int]) -> dict[str, int]:
+    """The class's baseline, or the window's other class when the brand has too little history
+    for one (see the module docstring)."""
+    return baseline if sum(baseline.values()) >= DEFAULT_A0 else window_other
 
 
 def _zunion(pipe: Any, keys: list[str]) -> None:

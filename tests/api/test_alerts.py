@@ -1,4 +1,5 @@
-"""A negative burst from `sentistream generate` raises an alert within one bucket, end to end.
+"""A negative burst from `sentistream generate` raises an alert within one bucket, end to end,
+and the alert (and `why`) names the burst's topic as its driver.
 
 A real worker scores six minutes of ordinary backdated posts (the baseline) and then a live burst
 produced by the generate command; the alert must appear in Redis, on the SSE stream, in the API
@@ -88,6 +89,7 @@ async def test_a_generated_negative_burst_raises_one_alert_within_one_bucket(
         alert = next(d for n, d in events if n == "alert")["alerts"][0]
         listed = (await (await api.get(f"/api/alerts?brand={BRAND}")).json())["alerts"]
         timeline = (await (await api.get(f"/api/timeline?brand={BRAND}&from=-10m")).json())
+        why = await (await api.get(f"/api/why?brand={BRAND}&window=1h")).json()
     finally:
         await api.close()
 
@@ -97,6 +99,13 @@ async def test_a_generated_negative_burst_raises_one_alert_within_one_bucket(
     assert drops[0]["bucket"] in (first_minute, first_minute + 60)  # within one bucket
     assert drops[0]["value"] < drops[0]["baseline"] and drops[0]["z"] <= -settings.alert_z
     assert alert["brand"] == BRAND
+    # The alert names its driver: the burst complains about the battery (generate's default
+    # --burst-topic), and shows posts that say so; `why` agrees, over the worker's own keys.
+    assert "battery" in [d["term"] for d in drops[0]["drivers"]["negative"]], drops[0]
+    assert 2 <= len(drops[0]["examples"]) <= 3, drops[0]
+    assert any("battery" in e["text"].lower() for e in drops[0]["examples"]), drops[0]
+    assert "battery" in [d["term"] for d in why["negative"][:3]], why
+    assert "battery" not in [d["term"] for d in why["positive"]], why
 
     # A redelivered batch is checked again: the alert exists already and is not announced twice.
     client = aioredis.Redis.from_url(settings.redis_url)

@@ -28,12 +28,12 @@ MINUTES = [int(NOW // 60 * 60) - 60 * i for i in range(10)][::-1]
 def write_counts(client: redis.Redis, keys: KeyScheme, brand: str, start: int,
                  fields: dict[str, int]) -> None:
     """A minute bucket as the worker leaves it, with its index, ranking and total."""
-    client.hset(keys.bucket(brand, "m", start), mapping=fields)
+    client.hset(keys.bucket(brand, "m", start), mapping=fields)  # type: ignore[arg-type]
     client.zadd(keys.bucket_index(brand, "m"), {str(start): start})
-    client.zadd(keys.rank("m", start), {brand: fields["n"]})
+    client.zadd(keys.rank("m", start), {brand: int(fields["n"])})
     client.zadd(keys.brands, {brand: start})
     for name, value in fields.items():
-        client.hincrby(keys.total(brand), name, value)
+        client.hincrby(keys.total(brand), name, int(value))
 
 
 def reader_for(settings: Settings, count_reposts: bool = True) -> Reader:

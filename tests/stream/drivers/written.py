@@ -47,7 +47,9 @@ def write_driver_keys(client: redis.Redis, keys: KeyScheme, brand: str,
     pipe = client.pipeline(transaction=False)
     for (cls, res, start), increments in zip(names, counts, strict=True):
         key = keys.terms(brand, cls, res, start)
-        stored = {m.decode(): int(s) for m, s in client.zrange(key, 0, -1, withscores=True)}
+        reply: list[tuple[bytes, float]] = client.zrange(key, 0, -1,  # type: ignore[assignment]
+                                                         withscores=True)
+        stored = {m.decode(): int(s) for m, s in reply}
         kept = merge_top_k(stored, increments, TOP_K[res])
         pipe.delete(key)
         if kept:
