@@ -66,6 +66,30 @@ function showSummary(s) {
   }
   $("card-sov").textContent = fmt.pct(s.share_of_voice);
   $("card-sov-s").textContent = `of ${s.brands_in_window} brands with posts`;
+  $("card-authors").textContent = fmt.int(s.unique_authors);
+  $("card-authors-s").textContent = `HyperLogLog, ±0.81% · ${fmt.int(s.reposts)} reposts`;
+}
+
+// Post texts come from the public: every one goes in with textContent, never as HTML.
+function exampleLine(e, term) {
+  const div = document.createElement("div"); div.className = "ex";
+  div.textContent = (term ? term + ": " : "") + "“" + e.text + "” · " + e.id;
+  return div;
+}
+
+function driverItem(d) {
+  const li = document.createElement("li");
+  const term = document.createElement("span"); term.className = "term"; term.textContent = d.term;
+  const z = document.createElement("span"); z.className = "z";
+  z.textContent = `z ${d.z.toFixed(1)} · ${fmt.int(d.count)} posts`;
+  li.append(term, z, ...d.examples.map((e) => exampleLine(e)));
+  return li;
+}
+
+function showWhy(w) {
+  $("why-window").textContent = `last ${w.window} (whole hours) against the brand's baseline`;
+  fill($("why-neg"), w.negative, driverItem, "no term stands out");
+  fill($("why-pos"), w.positive, driverItem, "no term stands out");
 }
 
 function showTimeline(t) {
@@ -104,10 +128,20 @@ function alertItem(a) {
   const what = a.kind === "volume_spike"
     ? `${fmt.int(a.n)} posts vs ${a.baseline.toFixed(1)} usual`
     : `${a.metric} ${fmt.signed(a.value)} vs ${fmt.signed(a.baseline)}`;
-  li.innerHTML = "<b></b> <span></span><div class='t'></div>";
-  li.querySelector("b").textContent = `${KIND[a.kind] || a.kind} · ${a.brand}`;
-  li.querySelector("span").textContent = `${what} (z ${a.z.toFixed(1)})`;
-  li.querySelector(".t").textContent = `bucket ${a.time} · detected ${a.detected_at}`;
+  const head = document.createElement("b");
+  head.textContent = `${KIND[a.kind] || a.kind} · ${a.brand}`;
+  const body = document.createElement("span");
+  body.textContent = ` ${what} (z ${a.z.toFixed(1)})`;
+  const when = document.createElement("div"); when.className = "t";
+  when.textContent = `bucket ${a.time} · detected ${a.detected_at}`;
+  li.append(head, body, when);
+  const side = a.drivers ? a.drivers[a.drivers.side] || [] : [];
+  if (side.length) {
+    const drv = document.createElement("div"); drv.className = "drv";
+    drv.textContent = "drivers: " + side.map((d) => d.term).join(", ");
+    li.append(drv);
+  }
+  for (const e of a.examples || []) li.append(exampleLine(e, e.term));
   if (state.alertsLoaded && !state.alertIds.has(a.id)) li.classList.add("fresh");
   return li;
 }
@@ -122,13 +156,15 @@ async function refresh() {
     state.alertsLoaded = true;  // later alerts are new ones: highlight them
     if (!state.brand) { setStatus("no brands yet: start a worker and produce posts"); return; }
     const b = state.brand, w = $("window").value, r = $("resolution").value;
-    const [summary, timeline, top] = await Promise.all([
+    const [summary, timeline, top, why] = await Promise.all([
       api("/api/query", { brand: b, window: w }),
       api("/api/timeline", { brand: b, resolution: r, from: SPAN[r] }),
       api("/api/top", { brand: b, window: w, limit: 8 }),
+      api("/api/why", { brand: b, window: w }),
     ]);
     showSummary(summary);
     showTimeline(timeline);
+    showWhy(why);
     fill($("top-pos"), top.positive, postItem, "none in this window");
     fill($("top-neg"), top.negative, postItem, "none in this window");
     setStatus("updated " + new Date().toISOString().slice(11, 19) + " UTC");

@@ -83,10 +83,33 @@ async def _save_alert(dataset: Dataset) -> None:
     client = aioredis.Redis.from_url(dataset.settings.redis_url)
     try:
         bucket = int(time.time() // 60 * 60)
-        drop = Alert("acme", "sentiment_drop", bucket, "nss", -0.8, 0.1, -9.5, 120, time.time())
+        drop = Alert("acme", "sentiment_drop", bucket, "nss", -0.8, 0.1, -9.5, 120, time.time(),
+                     {"drivers": {"side": "negative", "negative": [
+                         {"term": "refund", "z": 6.2, "count": 40}], "positive": []},
+                      "examples": [{"id": "ex1", "text": HOSTILE, "term": "refund"}]})
         await save_alerts(client, KeyScheme(dataset.settings.redis_prefix), [drop], 1000, 1000)
     finally:
         await client.aclose()
+
+
+# Post text is the public's: shown as text, never parsed as HTML (an <img> here would run).
+HOSTILE = "still no refund <img src=x onerror=alert(1)>"
+
+
+def _write_drivers(dataset: Dataset) -> None:
+    """acme's driver keys as the worker writes them: "refund" new in this hour's complaints."""
+    import json
+
+    import redis
+
+    from stream.keys import KeyScheme
+
+    client = redis.Redis.from_url(dataset.settings.redis_url)
+    keys = KeyScheme(dataset.settings.redis_prefix)
+    hour, day = int(time.time() // 3600 * 3600), int(time.time() // 86400 * 86400)
+    client.zadd(keys.terms("acme", "neg", "d", day - 86400), {"slow": 600, "late": 500})
+    client.zadd(keys.terms("acme", "neg", "h", hour), {"refund": 40, "slow": 10})
+    client.lpush(keys.examples("acme", "neg", hour), json.dumps({"id": "ex1", "text": HOSTILE}))
 
 
 def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: str) -> None:
@@ -99,9 +122,17 @@ def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: 
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        _write_drivers(dataset)
         page.goto(server + "#acme")
         wait_until(page,
             "Number(document.querySelector('#chart-volume').dataset.points) > 0", timeout=20_000)
+        # The "why" panel: the driver, its z and posts, and its example as plain text.
+        wait_until(page, "document.querySelector('#why-neg').textContent.includes('refund')",
+                   timeout=20_000)
+        assert HOSTILE in page.inner_text("#why-neg") and "40 posts" in page.inner_text("#why-neg")
+        assert page.query_selector("#why img") is None
+        # Unique authors: the dataset's acme posts come from user0..user6.
+        assert page.inner_text("#card-authors") == "7"
         page.wait_for_selector("#live.on", timeout=10_000)  # the SSE stream is open
         options = page.eval_on_selector_all("#brand option", "els => els.map(e => e.value)")
         assert set(options) == set(MIX) and page.input_value("#brand") == "acme"
@@ -124,6 +155,9 @@ def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: 
         wait_until(page,
             "document.querySelector('#alerts').textContent.includes('sentiment drop · acme')",
             timeout=20_000)
+        alerts_text = page.inner_text("#alerts")
+        assert "drivers: refund" in alerts_text and HOSTILE in alerts_text
+        assert page.query_selector("#alerts img") is None
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
