@@ -167,3 +167,22 @@ def test_a_brand_first_seen_this_hour_is_explained_against_its_other_class(
     assert "battery" in negative[:3], negative
     assert result.negative[negative.index("battery")].driver.z > 3
     assert "battery" not in [d.driver.term for d in result.positive]
+
+
+def test_examples_use_the_term_as_a_whole_word_newest_first_two_at_most() -> None:
+    from stream.drivers.fightin_words import Driver
+    from stream.drivers.why import _with_examples
+
+    def member(i: int, text: str) -> str:
+        return json.dumps({"id": f"p{i}", "text": text}, ensure_ascii=False)
+
+    members = [member(1, "Batteryless design"), member(2, "the BATTERY died"),
+               member(3, "battery life, gone"), member(4, "#Refund now"),
+               member(5, "my battery again"), member(6, "battery, life and more battery"),
+               "not json", member(7, "battery")]
+    found = _with_examples([Driver("battery", 5.0, 9), Driver("battery life", 4.0, 3),
+                            Driver("#refund", 3.0, 3), Driver("refund", 2.0, 3),
+                            Driver("absent", 1.0, 3)], members)
+    ids = {e.driver.term: [x.id for x in e.examples] for e in found}
+    assert ids == {"battery": ["p2", "p3"], "battery life": ["p3", "p6"], "#refund": ["p4"],
+                   "refund": [], "absent": []}

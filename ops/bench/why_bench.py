@@ -1,0 +1,140 @@
+"""Latency of `why` (the read behind `sentistream why` and GET /api/why) at its largest keys.
+
+Usage: .venv/bin/python -m ops.bench.why_bench [--window 24h] [--repeat 200] [--days 7]
+
+Uses the running Redis of the SENTISTREAM_* environment (`sentistream infra up`) under a fresh
+key prefix, removed at the end. It writes one brand's driver keys at their caps, the worst case
+of a busy brand: every hour set of the window and of the baseline day full (128 terms, the
+writer's SENTISTREAM_DRIVER_TERMS_HOUR), every baseline day set full (512 terms,
+SENTISTREAM_DRIVER_TERMS_DAY), and every example list of the window full (64 posts of ~110
+characters, SENTISTREAM_DRIVER_EXAMPLES), terms drawn from a Zipf law over 5,000 words so the
+sets overlap as real ones do. Then it times ``Reader.why`` (the brand check + the one pipelined
+read + scoring + examples, what the API handler awaits) sequentially after a few warm-ups:
+p50, p95 and max in milliseconds, and this process's CPU per answer. Results go to
+ops/bench/results/why_bench.{json,md} with the date, the CPU and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from ops.bench.machine import cpu_model
+from sentistream.settings import get_settings
+from stream.keys import KeyScheme
+from stream.query.params import parse_why_window
+from stream.query.reader import Reader, connect
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BRAND = "busy"
+VOCABULARY = 5000
+HOUR_K, DAY_K, EXAMPLES = 128, 512, 64
+
+
+def fill(client: redis.Redis, keys: KeyScheme, end: float, window_s: int, days: int) -> int:
+    """Write the brand's keys at their caps; returns how many keys were written."""
+    from stream.drivers.why import WhyPlan
+
+    rng = np.random.default_rng(15)
+    words = [f"w{i:04d}z" for i in range(VOCABULARY)]  # no word is a prefix of another
+    weights = 1 / np.arange(1, VOCABULARY + 1)
+    weights /= weights.sum()
+    plan = WhyPlan.of(end, window_s, days)
+    pipe = client.pipeline(transaction=False)
+    written = 0
+
+    def full_set(key: str, k: int) -> None:
+        nonlocal written
+        chosen = rng.choice(VOCABULARY, size=k, replace=False, p=weights)
+        counts = rng.integers(1, 400, size=k)
+        pipe.zadd(key, {words[i]: int(c) for i, c in zip(chosen, counts, strict=True)})
+        written += 1
+
+    for cls in ("neg", "pos"):
+        for hour in plan.hours + plan.base_hours:
+            full_set(keys.terms(BRAND, cls, "h", hour), HOUR_K)
+        for day in plan.base_days:
+            full_set(keys.terms(BRAND, cls, "d", day), DAY_K)
+        for hour in plan.hours:
+            posts = [json.dumps({"id": f"{cls}{hour}-{j}", "text": " ".join(
+                words[i] for i in rng.choice(VOCABULARY, size=18, p=weights))})
+                for j in range(EXAMPLES)]
+            pipe.lpush(keys.examples(BRAND, cls, hour), *posts)
+            written += 1
+    pipe.hset(keys.total(BRAND), "n", 1)
+    pipe.execute()
+    return written
+
+
+async def timed(settings: Any, keys: KeyScheme, window: str, end: float, repeat: int,
+                days: int) -> tuple[list[float], list[float], dict[str, Any]]:
+    reader = Reader(connect(settings), keys)
+    win = parse_why_window(window)
+    try:
+        for _ in range(5):  # warm-up: connection, script-free, extractor tables
+            answer = await reader.why(BRAND, win, end, days, 10)
+        times, cpu = [], []
+        for _ in range(repeat):
+            t0, c0 = time.perf_counter(), time.process_time()
+            answer = await reader.why(BRAND, win, end, days, 10)
+            times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.process_time() - c0) * 1000)
+    finally:
+        await reader.client.aclose()
+    return times, cpu, answer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--window", default="24h")
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--days", type=int, default=7, help="baseline days (the setting)")
+    args = parser.parse_args()
+    settings = get_settings().replace(redis_prefix=f"bench-why-{uuid.uuid4().hex[:8]}")
+    keys = KeyScheme(settings.redis_prefix)
+    client = redis.Redis.from_url(settings.redis_url)
+    end = time.time()
+    window_s = parse_why_window(args.window).seconds
+    try:
+        written = fill(client, keys, end, window_s, args.days)
+        times, cpu, answer = asyncio.run(timed(settings, keys, args.window, end, args.repeat,
+                                          args.days))
+    finally:
+        for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
+            client.delete(key)
+    p50, p95 = (float(np.percentile(times, q)) for q in (50, 95))
+    result = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()), "cpu": cpu_model(),
+        "command": "python -m ops.bench.why_bench " + " ".join(sys.argv[1:]),
+        "window": args.window, "baseline_days": args.days, "keys_read": written,
+        "repeat": args.repeat, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2),
+        "max_ms": round(max(times), 2),
+        # this process's CPU per answer (Redis' own time excluded): steadier on a shared box
+        "client_cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
+        "drivers": {side: len(answer[side]) for side in ("negative", "positive")},
+        "note": "machine shared with ~8 engineers (2 vCPUs): figures are noisy",
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "why_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "why_bench.md").write_text(
+        f"# why latency ({result['date']}, {result['cpu']})\n\n"
+        f"`{result['command']}`: window {args.window}, baseline {args.days} days, "
+        f"{written} keys at their caps, {args.repeat} sequential reads.\n\n"
+        f"| p50 ms | p95 ms | max ms | client CPU p50 ms |\n|---|---|---|---|\n"
+        f"| {result['p50_ms']} | {result['p95_ms']} | {result['max_ms']} | "
+        f"{result['client_cpu_p50_ms']} |\n\n"
+        f"{result['note']}\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
