@@ -52,7 +52,8 @@ def snapshot(client: redis.Redis, prefix: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for raw in client.scan_iter(match=f"{{{prefix}:b:*", count=1000):
         key = raw.decode()
-        kind = str(client.type(raw), "ascii")
+        found = client.type(raw)
+        kind = found.decode() if isinstance(found, bytes) else found
         name = key.replace(prefix, "P", 1)
         if key.endswith(":offsets"):
             continue
