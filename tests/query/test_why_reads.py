@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 import pytest
@@ -152,3 +153,38 @@ def test_cli_why_prints_drivers_and_json(burst: Settings,
     assert bad.exit_code == 2 and "at most 7d" in bad.output
     unknown = run.invoke(cli.why, ["-b", "nobody"])
     assert unknown.exit_code == 4
+
+
+def test_unique_authors_through_the_real_worker_is_within_2_percent_of_400(
+        isolated: Settings) -> None:
+    from tests.query.harness import Pipeline, send_posts, wait_for
+
+    rng = random.Random(4)
+    now = time.time()
+    # 400 authors, 1,000 posts over the last ten minutes: every author posts, most several times.
+    authors = [f"author{i:03d}" for i in range(400)] + [
+        f"author{rng.randrange(400):03d}" for _ in range(600)]
+    posts = [{"id": f"u{i}", "text": f"acme order number {i} arrived", "brand": "acme",
+              "author": who, "created_at": now - 30 - rng.randrange(540)}
+             for i, who in enumerate(authors)]
+    pipeline = Pipeline(isolated).start()
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    try:
+        sent = send_posts(isolated, posts)
+        def applied() -> bool:
+            pipeline.check()
+            return int(client.hget(keys.total("acme"), "n") or 0) >= sent
+        wait_for("the worker to apply the posts", applied, 120)
+    finally:
+        pipeline.stop()
+    run = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "get_settings", lambda: isolated)
+        summary = json.loads(run.invoke(cli.query, ["-b", "acme", "-w", "15m", "--json"],
+                                        catch_exceptions=False).output)
+        rows = json.loads(run.invoke(cli.brands, ["-w", "15m", "--json"],
+                                     catch_exceptions=False).output)
+    assert summary["n"] == 1000
+    assert abs(summary["unique_authors"] - 400) <= 8, summary["unique_authors"]
+    assert rows[0]["brand"] == "acme" and rows[0]["unique_authors"] == summary["unique_authors"]
