@@ -14,10 +14,14 @@ prior, the prior being the brand's negative and positive vocabulary, baseline an
 reference of a class is the same class over the baseline, so a driver is *newly* frequent.
 A brand without that history (a baseline class with fewer term-posts than the prior's strength
 ``a0`` = 1000, e.g. a brand first seen this hour) would be scored against little more than the
-prior, i.e. against the window itself, and nothing would stand out; its reference is then the
-window's other class: the negative drivers are what the window's complaints say that its praise
-does not, and the reverse. Each driver gets up to ``EXAMPLES_PER_TERM`` example posts: the
-newest posts of its class whose text holds the term as a whole word (``_with_examples``).
+prior, i.e. against the window itself, and nothing would stand out. Its drivers are then what
+its newest posts of the class (the newest ``RECENT_POSTS`` of the example lists) say more often
+than the rest of the window's posts, of both classes: what changed *just now*, which is what an
+alert asks. (The window's other class alone named the standing complaint words, "never",
+"buying", that never appear in praise; the rest of the class alone let a topic misread as
+positive by the model become a positive driver.) Each driver gets up to
+``EXAMPLES_PER_TERM`` example posts: the newest posts of its class whose text holds the term
+as a whole word (``_with_examples``).
 
 Used by the readers (`sentistream why`, ``GET /api/why``) and by the worker's alert hook,
 which imports only this module, never the query package's reader.
@@ -37,12 +41,14 @@ from typing import Any
 import orjson
 
 from stream.drivers.fightin_words import DEFAULT_A0, Driver, top_drivers
+from stream.drivers.terms import TermExtractor
 from stream.keys import RESOLUTIONS, KeyScheme, bucket_start, window_buckets
 from stream.query.errors import QueryError
 from stream.query.params import MAX_WHY_WINDOW_S
 
 CLASSES = {"negative": "neg", "positive": "pos"}
 EXAMPLES_PER_TERM = 2
+RECENT_POSTS = 64  # newest posts a brand without history is explained by (one hour's list)
 MAX_WINDOW_S = MAX_WHY_WINDOW_S
 MAX_BASELINE_DAYS = 60
 MAX_TERMS = 50
@@ -135,15 +141,47 @@ async def explain(client: Any, keys: KeyScheme, brand: str, end: float, window_s
     prior = {t: float(c) for t, c in _add(_add(b_neg, b_pos), _add(w_neg, w_pos)).items()}
     if not prior:
         return WhyResult([], [])
-    negative = top_drivers(w_neg, _reference(b_neg, w_pos), prior, k)
-    positive = top_drivers(w_pos, _reference(b_pos, w_neg), prior, k)
+    # A term stands out on one side only: the one where its z is higher (a burst partly misread
+    # by the model shows on both sides, and is a complaint). Twice k each, so k remain.
+    negative = _drivers(w_neg, b_neg, ex_neg, w_pos, prior, 2 * k)
+    positive = _drivers(w_pos, b_pos, ex_pos, w_neg, prior, 2 * k)
+    z_neg, z_pos = {d.term: d.z for d in negative}, {d.term: d.z for d in positive}
+    negative = [d for d in negative if d.z >= z_pos.get(d.term, 0.0)][:k]
+    positive = [d for d in positive if d.z > z_neg.get(d.term, 0.0)][:k]
     return WhyResult(_with_examples(negative, ex_neg), _with_examples(positive, ex_pos))
 
 
-def _reference(baseline: dict[str, int], window_other: dict[str, int]) -> dict[str, int]:
-    """The class's baseline, or the window's other class when the brand has too little history
-    for one (see the module docstring)."""
-    return baseline if sum(baseline.values()) >= DEFAULT_A0 else window_other
+def _drivers(window: dict[str, int], baseline: dict[str, int], members: list[str],
+             other: dict[str, int], prior: dict[str, float], k: int) -> list[Driver]:
+    """The class's drivers against its baseline or, for a brand with too little history for
+    one, its newest posts against the rest of the window, both classes (module docstring)."""
+    if sum(baseline.values()) >= DEFAULT_A0:
+        return top_drivers(window, baseline, prior, k)
+    recent = _recent_counts(members, window)
+    rest = _add({t: max(c - recent.get(t, 0), 0) for t, c in window.items()}, other)
+    return [Driver(d.term, d.z, window[d.term]) for d in top_drivers(recent, rest, prior, k)]
+
+
+def _recent_counts(members: list[str], window: Mapping[str, int]) -> dict[str, int]:
+    """Posts per term among the newest RECENT_POSTS example posts, counting only the terms the
+    worker counted in the window (its extraction left the brand's own names and stopwords out)."""
+    global _extractor
+    texts = []
+    for member in members:
+        example = _example(member)
+        if example is not None:
+            texts.append(example.text)
+        if len(texts) >= RECENT_POSTS:
+            break
+    if not texts:
+        return {}
+    if _extractor is None:
+        _extractor = TermExtractor()
+    counts = _extractor.extract(texts).counts(range(len(texts)))
+    return {t: c for t, c in counts.items() if t in window}
+
+
+_extractor: TermExtractor | None = None  # its tables bound themselves (terms.MAX_TABLE)
 
 
 def _zunion(pipe: Any, keys: list[str]) -> None:

@@ -127,7 +127,7 @@ def test_a_brand_without_driver_keys_has_no_drivers_and_bad_examples_are_skipped
     assert run_explain(isolated, "nobody").negative == []
     hour = NOW // HOUR * HOUR
     client.zadd(keys.terms("acme", "neg", "d", hour // DAY * DAY - DAY),
-                {"slow": 40, "late": 30, "rude": 30})
+                {"slow": 400, "late": 300, "rude": 300})
     client.zadd(keys.terms("acme", "neg", "h", hour), {"refund": 9, "late": 3, "rude": 3})
     client.lpush(keys.examples("acme", "neg", hour), "not json", json.dumps({"id": 1}),
                  json.dumps({"id": "p1", "text": "still waiting for my refund"}))
