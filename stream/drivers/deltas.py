@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -182,17 +183,31 @@ def attach(deltas: Sequence[GroupDelta], posts: Posts, brands: Sequence[tuple[st
 
 def _pairs(brands: Sequence[tuple[str, ...]], partitions: Int64Array, index: Int64Array,
            where: dict[tuple[str, int], int]) -> tuple[Int64Array, Int64Array]:
-    """(post, group) for every post of ``index`` and every group it counts in."""
-    posts: list[int] = []
-    groups: list[int] = []
-    parts = partitions.tolist()
-    for i in index.tolist():
-        for b in (*brands[i], ALL_BRANDS):
-            g = where.get((b, parts[i]))
-            if g is not None:
-                posts.append(i)
-                groups.append(g)
-    return np.asarray(posts, np.int64), np.asarray(groups, np.int64)
+    """(post, group) for every post of ``index`` and every group it counts in (C-level maps
+    over the brand tuples, then numpy)."""
+    names = sorted({b for b, _ in where})
+    code = {b: i for i, b in enumerate(names)}
+    parts = sorted({p for _, p in where})
+    part_code = np.full(int(partitions.max()) + 1, -1, np.int64)
+    part_code[parts] = np.arange(len(parts))
+    table = np.full((len(names), len(parts)), -1, np.int64)
+    for (b, p), g in where.items():
+        table[code[b], part_code[p]] = g
+    chosen = [brands[i] for i in index.tolist()] if len(index) != len(brands) else brands
+    lengths = np.fromiter(map(len, chosen), np.int64, len(chosen)) + 1
+    flat = list(map(code.get, chain.from_iterable(map(_with_all, chosen)), repeat(-1)))
+    brand = np.asarray(flat, np.int64)
+    post = np.repeat(index, lengths)
+    part = part_code[partitions[post]]
+    ok = (brand >= 0) & (part >= 0)
+    group = np.full(len(post), -1, np.int64)
+    group[ok] = table[brand[ok], part[ok]]
+    ok &= group >= 0
+    return post[ok], group[ok]
+
+
+def _with_all(brands: tuple[str, ...]) -> tuple[str, ...]:
+    return (*brands, ALL_BRANDS)
 
 
 def _bucket_keys(pair_group: Int64Array, created: Int64Array | npt.NDArray[np.float64],
@@ -204,19 +219,24 @@ def _bucket_keys(pair_group: Int64Array, created: Int64Array | npt.NDArray[np.fl
 
 def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                  created: npt.NDArray[np.float64], authors: list[str]) -> None:
-    has = np.fromiter(map(bool, authors), bool, len(authors))[pair_post]
-    post, group = pair_post[has], pair_group[has]
+    """The distinct authors of each group and bucket: authors become integer codes once (one
+    C-level sort of the batch's names), then each resolution is one integer unique."""
+    names, code = np.unique(np.asarray(authors, dtype=str), return_inverse=True)
+    has = names[code] != ""
+    post, group = pair_post[has[pair_post]], pair_group[has[pair_post]]
     if not len(post):
         return
-    names = np.asarray(authors, dtype=object)[post]
+    author = code[post].astype(np.int64)
     for res, width in RESOLUTIONS.items():
         key, _, low = _bucket_keys(group, created[post], width)
-        order = np.argsort(key, kind="stable")
-        uniq, starts = np.unique(key[order], return_index=True)
-        split = np.split(names[order], starts[1:])
-        for u, members in zip(uniq.tolist(), split, strict=True):
+        buckets, bucket_of = np.unique(key, return_inverse=True)
+        pairs = np.unique(bucket_of.astype(np.int64) * len(names) + author)
+        which, who = pairs // len(names), pairs % len(names)
+        members = names[who].tolist()
+        bounds = np.searchsorted(which, np.arange(len(buckets) + 1)).tolist()
+        for u, lo, hi in zip(buckets.tolist(), bounds[:-1], bounds[1:], strict=True):
             start = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * width
-            _drivers(deltas[u >> _GROUP_SHIFT]).authors[(res, start)] = sorted(set(members))
+            _drivers(deltas[u >> _GROUP_SHIFT]).authors[(res, start)] = members[lo:hi]
 
 
 def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
