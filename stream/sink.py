@@ -49,7 +49,8 @@ CALLS_PER_ROUND_TRIP = 1000
 #   {"i", k, ttl, keep, start, ...}            bucket index: ZADD start start, keep the newest
 #   {"t", k, ttl, keep, sign, score, member, ...}  top set: ZADD, keep the `keep` best
 #   {"z", k, ttl, incr, member, ...}           brand ranking: ZINCRBY each member
-#   {"a", k, ttl, member, ...}                 unique authors: PFADD the members
+#   {"a", k, ttl, also, member, ...}           unique authors: PFADD the members to k and to
+#                                              each {k, ttl} of the list `also`
 #   {"s", k, ttl, keep, term, incr, ...}       driver terms: weighted Space-Saving top-K, the
 #                                              increments largest first (merge_top_k's order)
 #   {"l", k, ttl, keep, member, ...}           example posts: LPUSH oldest first, LTRIM to keep
@@ -76,7 +77,15 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   elseif kind == 'z' then
     for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'a' then
-    for i = 4, #op, 512 do redis.call('PFADD', key, unpack(op, i, math.min(i + 511, #op))) end
+    local also = op[4]
+    for i = 5, #op, 512 do
+      local last = math.min(i + 511, #op)
+      redis.call('PFADD', key, unpack(op, i, last))
+      for _, t in ipairs(also) do redis.call('PFADD', KEYS[tonumber(t[1])], unpack(op, i, last)) end
+    end
+    for _, t in ipairs(also) do
+      if tonumber(t[2]) > 0 then redis.call('EXPIRE', KEYS[tonumber(t[1])], t[2]) end
+    end
   elseif kind == 'l' then
     for i = 5, #op, 512 do redis.call('LPUSH', key, unpack(op, i, math.min(i + 511, #op))) end
     redis.call('LTRIM', key, 0, tonumber(op[4]) - 1)
