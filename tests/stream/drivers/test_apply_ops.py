@@ -156,7 +156,7 @@ def test_authors_and_examples_ops_keep_their_bounds(isolated: Settings) -> None:
     authors, examples = k.authors("acme", "h", 0), k.examples("acme", "neg", 0)
     names = [f"user{i}" for i in range(1200)]  # more than one unpack() chunk
     members = [orjson.dumps({"id": f"p{i}", "text": f"t{i}"}).decode() for i in range(700)]
-    ops = [["a", "2", "3600", [], *names], ["l", "3", "3600", "64", *members]]
+    ops: list[list[Any]] = [["a", "2", "3600", [], *names], ["l", "3", "3600", "64", *members]]
     assert run(client, [authors, examples], ops, 0, 9)[0] == 0
     assert abs(client.pfcount(authors) - 1200) <= 1200 * 0.02
     got = [orjson.loads(m) for m in client.lrange(examples, 0, -1)]
