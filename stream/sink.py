@@ -93,8 +93,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     local keep, card = tonumber(op[4]), redis.call('ZCARD', key)
     for i = 5, #op, 2 do
       local term, incr = op[i], tonumber(op[i + 1])
-      if redis.call('ZSCORE', key, term) then
-        redis.call('ZINCRBY', key, incr, term)
+      if redis.call('ZADD', key, 'XX', 'INCR', incr, term) then
+        -- kept already: incremented in the same call
       elseif card < keep then
         redis.call('ZADD', key, incr, term)
         card = card + 1
@@ -106,22 +106,29 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     end
   elseif kind == 'r' then
     local cap, profiles, fps, rts = tonumber(op[4]), op[6], op[7], op[8]
-    local of, ie6, card, sums, sets = op[9], op[10], {}, {}, {}
+    local of, ie6, card, sums, sets, met = op[9], op[10], {}, {}, {}, {}
     for i = 1, #of do
       local p = profiles[of[i] + 1]
-      local copy = string.byte(rts, i) == 49
       local fp = string.sub(fps, 16 * i - 15, 16 * i)
-      if fp ~= '0000000000000000' then
-        local set, prev = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])]
+      local seen, dup = fp .. ':' .. p[4], false
+      if met[seen] ~= nil then  -- met before in this call: what SADD/SISMEMBER would say now
+        dup = met[seen]
+      elseif fp ~= '0000000000000000' then
+        local set, prev, later = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])], false
         if card[set] == nil then
           card[set] = redis.call('SCARD', set)
           sets[#sets + 1] = set
         end
         if card[set] < cap then
-          if redis.call('SADD', set, fp) == 0 then copy = true else card[set] = card[set] + 1 end
-        elseif redis.call('SISMEMBER', set, fp) == 1 then copy = true end
-        if not copy and redis.call('SISMEMBER', prev, fp) == 1 then copy = true end
+          if redis.call('SADD', set, fp) == 0 then dup = true else card[set] = card[set] + 1 end
+          later = true
+        elseif redis.call('SISMEMBER', set, fp) == 1 then
+          dup, later = true, true
+        end
+        if not dup and redis.call('SISMEMBER', prev, fp) == 1 then dup, later = true, true end
+        met[seen] = later
       end
+      local copy = dup or string.byte(rts, i) == 49
       if copy then
         for _, b in ipairs({tonumber(p[1]), tonumber(p[2]), tonumber(p[3]), tonumber(op[2])}) do
           local s = sums[b] or {0, 0, 0, 0, 0, 0}
