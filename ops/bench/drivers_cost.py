@@ -72,8 +72,10 @@ def run_worker(settings: Settings, posts: int) -> dict[str, float]:
             n = int(client.hget(total_key, "n") or 0)
             if n and first is None:
                 first = (time.monotonic(), n, _cpu_s(worker.pid))
+                redis0 = _redis_cpu_s(client)
             if n >= posts:
                 done, done_cpu = time.monotonic(), _cpu_s(worker.pid)
+                redis_cpu = _redis_cpu_s(client) - redis0
                 break
             if worker.poll() is not None:
                 sys.exit(f"the worker exited with {worker.returncode}; see {log}")
@@ -85,7 +87,15 @@ def run_worker(settings: Settings, posts: int) -> dict[str, float]:
     t0, n0, cpu0 = first
     return {"sustained_posts_per_s": (posts - n0) / max(done - t0, 1e-9),
             "posts_per_worker_cpu_s": (posts - n0) / max(done_cpu - cpu0, 1e-9),
-            "worker_cpu_s": done_cpu - cpu0}
+            "worker_cpu_s": done_cpu - cpu0,
+            "redis_cpu_us_per_post": redis_cpu * 1e6 / max(posts - n0, 1)}
+
+
+def _redis_cpu_s(client: redis.Redis) -> float:
+    """CPU seconds the Redis server has used (its own, this bench's Redis is not shared with
+    other workers but may serve other clients of the same infra)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def key_bytes(settings: Settings) -> dict[tuple[str, str, str], int]:
@@ -199,6 +209,11 @@ def main() -> None:
                                         / mean("off", "sustained_posts_per_s"), 3),
         "ratio_on_off_per_cpu_s": round(mean("on", "posts_per_worker_cpu_s")
                                         / mean("off", "posts_per_worker_cpu_s"), 3),
+        "ratios_per_round_per_cpu_s": [round(on["posts_per_worker_cpu_s"]
+                                             / off["posts_per_worker_cpu_s"], 3)
+                                       for on, off in zip(runs["on"], runs["off"], strict=True)],
+        "redis_cpu_us_per_post": {side: round(mean(side, "redis_cpu_us_per_post"), 2)
+                                  for side in ("off", "on")},
         "memory_generated_hour": heavy,
         "memory_sanders": real_days(fresh(base, True)) if SANDERS.is_file() else None,
     }
