@@ -49,7 +49,8 @@ CALLS_PER_ROUND_TRIP = 1000
 #   {"i", k, ttl, keep, start, ...}            bucket index: ZADD start start, keep the newest
 #   {"t", k, ttl, keep, sign, score, member, ...}  top set: ZADD, keep the `keep` best
 #   {"z", k, ttl, incr, member, ...}           brand ranking: ZINCRBY each member
-#   {"a", k, ttl, member, ...}                 unique authors: PFADD the members
+#   {"a", k, ttl, also, member, ...}           unique authors: PFADD the members to k and to
+#                                              each {k, ttl} of the list `also`
 #   {"s", k, ttl, keep, term, incr, ...}       driver terms: weighted Space-Saving top-K, the
 #                                              increments largest first (merge_top_k's order)
 #   {"l", k, ttl, keep, member, ...}           example posts: LPUSH oldest first, LTRIM to keep
@@ -76,7 +77,15 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   elseif kind == 'z' then
     for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'a' then
-    for i = 4, #op, 512 do redis.call('PFADD', key, unpack(op, i, math.min(i + 511, #op))) end
+    local also = op[4]
+    for i = 5, #op, 512 do
+      local last = math.min(i + 511, #op)
+      redis.call('PFADD', key, unpack(op, i, last))
+      for _, t in ipairs(also) do redis.call('PFADD', KEYS[tonumber(t[1])], unpack(op, i, last)) end
+    end
+    for _, t in ipairs(also) do
+      if tonumber(t[2]) > 0 then redis.call('EXPIRE', KEYS[tonumber(t[1])], t[2]) end
+    end
   elseif kind == 'l' then
     for i = 5, #op, 512 do redis.call('LPUSH', key, unpack(op, i, math.min(i + 511, #op))) end
     redis.call('LTRIM', key, 0, tonumber(op[4]) - 1)
@@ -84,8 +93,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     local keep, card = tonumber(op[4]), redis.call('ZCARD', key)
     for i = 5, #op, 2 do
       local term, incr = op[i], tonumber(op[i + 1])
-      if redis.call('ZSCORE', key, term) then
-        redis.call('ZINCRBY', key, incr, term)
+      if redis.call('ZADD', key, 'XX', 'INCR', incr, term) then
+        -- kept already: incremented in the same call
       elseif card < keep then
         redis.call('ZADD', key, incr, term)
         card = card + 1
@@ -97,22 +106,29 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     end
   elseif kind == 'r' then
     local cap, profiles, fps, rts = tonumber(op[4]), op[6], op[7], op[8]
-    local of, ie6, card, sums, sets = op[9], op[10], {}, {}, {}
+    local of, ie6, card, sums, sets, met = op[9], op[10], {}, {}, {}, {}
     for i = 1, #of do
       local p = profiles[of[i] + 1]
-      local copy = string.byte(rts, i) == 49
       local fp = string.sub(fps, 16 * i - 15, 16 * i)
-      if fp ~= '0000000000000000' then
-        local set, prev = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])]
+      local seen, dup = fp .. ':' .. p[4], false
+      if met[seen] ~= nil then  -- met before in this call: what SADD/SISMEMBER would say now
+        dup = met[seen]
+      elseif fp ~= '0000000000000000' then
+        local set, prev, later = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])], false
         if card[set] == nil then
           card[set] = redis.call('SCARD', set)
           sets[#sets + 1] = set
         end
         if card[set] < cap then
-          if redis.call('SADD', set, fp) == 0 then copy = true else card[set] = card[set] + 1 end
-        elseif redis.call('SISMEMBER', set, fp) == 1 then copy = true end
-        if not copy and redis.call('SISMEMBER', prev, fp) == 1 then copy = true end
+          if redis.call('SADD', set, fp) == 0 then dup = true else card[set] = card[set] + 1 end
+          later = true
+        elseif redis.call('SISMEMBER', set, fp) == 1 then
+          dup, later = true, true
+        end
+        if not dup and redis.call('SISMEMBER', prev, fp) == 1 then dup, later = true, true end
+        met[seen] = later
       end
+      local copy = dup or string.byte(rts, i) == 49
       if copy then
         for _, b in ipairs({tonumber(p[1]), tonumber(p[2]), tonumber(p[3]), tonumber(op[2])}) do
           local s = sums[b] or {0, 0, 0, 0, 0, 0}

@@ -17,8 +17,11 @@ skipped before any of it is written, and a partial one is recomputed from its la
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -28,7 +31,7 @@ import orjson
 from stream.aggregates import GroupDelta, intensity_e6
 from stream.drivers.reposts import FINGERPRINT_TTL_S, fingerprints, is_retweet
 from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
-from stream.keys import ALL_BRANDS, DRIVER_RESOLUTIONS, RESERVED_BRANDS, RESOLUTIONS, KeyScheme
+from stream.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
 
 if TYPE_CHECKING:
     from sentistream.settings import Settings
@@ -182,17 +185,31 @@ def attach(deltas: Sequence[GroupDelta], posts: Posts, brands: Sequence[tuple[st
 
 def _pairs(brands: Sequence[tuple[str, ...]], partitions: Int64Array, index: Int64Array,
            where: dict[tuple[str, int], int]) -> tuple[Int64Array, Int64Array]:
-    """(post, group) for every post of ``index`` and every group it counts in."""
-    posts: list[int] = []
-    groups: list[int] = []
-    parts = partitions.tolist()
-    for i in index.tolist():
-        for b in (*brands[i], ALL_BRANDS):
-            g = where.get((b, parts[i]))
-            if g is not None:
-                posts.append(i)
-                groups.append(g)
-    return np.asarray(posts, np.int64), np.asarray(groups, np.int64)
+    """(post, group) for every post of ``index`` and every group it counts in (C-level maps
+    over the brand tuples, then numpy)."""
+    names = sorted({b for b, _ in where})
+    code = {b: i for i, b in enumerate(names)}
+    parts = sorted({p for _, p in where})
+    part_code = np.full(int(partitions.max()) + 1, -1, np.int64)
+    part_code[parts] = np.arange(len(parts))
+    table = np.full((len(names), len(parts)), -1, np.int64)
+    for (b, p), g in where.items():
+        table[code[b], part_code[p]] = g
+    chosen = [brands[i] for i in index.tolist()] if len(index) != len(brands) else brands
+    lengths = np.fromiter(map(len, chosen), np.int64, len(chosen)) + 1
+    flat = list(map(code.get, chain.from_iterable(map(_with_all, chosen)), repeat(-1)))
+    brand = np.asarray(flat, np.int64)
+    post = np.repeat(index, lengths)
+    part = part_code[partitions[post]]
+    ok = (brand >= 0) & (part >= 0)
+    group = np.full(len(post), -1, np.int64)
+    group[ok] = table[brand[ok], part[ok]]
+    ok &= group >= 0
+    return post[ok], group[ok]
+
+
+def _with_all(brands: tuple[str, ...]) -> tuple[str, ...]:
+    return (*brands, ALL_BRANDS)
 
 
 def _bucket_keys(pair_group: Int64Array, created: Int64Array | npt.NDArray[np.float64],
@@ -204,44 +221,68 @@ def _bucket_keys(pair_group: Int64Array, created: Int64Array | npt.NDArray[np.fl
 
 def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                  created: npt.NDArray[np.float64], authors: list[str]) -> None:
-    has = np.fromiter(map(bool, authors), bool, len(authors))[pair_post]
-    post, group = pair_post[has], pair_group[has]
+    """The distinct authors of each group and minute: authors become integer codes once (one
+    C-level sort of the batch's names), then one integer unique; hours and days are the
+    unions of their minutes (the same list when a group's posts share one minute, the live
+    case, which ``driver_ops`` then sends once for the three keys)."""
+    names, code = np.unique(np.asarray(authors, dtype=str), return_inverse=True)
+    has = names[code] != ""
+    post, group = pair_post[has[pair_post]], pair_group[has[pair_post]]
     if not len(post):
         return
-    names = np.asarray(authors, dtype=object)[post]
-    for res, width in RESOLUTIONS.items():
-        key, _, low = _bucket_keys(group, created[post], width)
-        order = np.argsort(key, kind="stable")
-        uniq, starts = np.unique(key[order], return_index=True)
-        split = np.split(names[order], starts[1:])
-        for u, members in zip(uniq.tolist(), split, strict=True):
-            start = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * width
-            _drivers(deltas[u >> _GROUP_SHIFT]).authors[(res, start)] = sorted(set(members))
+    key, _, low = _bucket_keys(group, created[post], 60)
+    buckets, bucket_of = np.unique(key, return_inverse=True)
+    pairs = np.unique(bucket_of.astype(np.int64) * len(names) + code[post].astype(np.int64))
+    members = names[pairs % len(names)].tolist()
+    bounds = np.searchsorted(pairs // len(names), np.arange(len(buckets) + 1)).tolist()
+    for u, lo, hi in zip(buckets.tolist(), bounds[:-1], bounds[1:], strict=True):
+        minute = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 60
+        _drivers(deltas[u >> _GROUP_SHIFT]).authors[("m", minute)] = members[lo:hi]
+    for g in np.unique(group).tolist():
+        _roll_up(_drivers(deltas[g]).authors)
+
+
+def _roll_up(authors: dict[tuple[str, int], list[str]]) -> None:
+    """Hour and day author lists from the minute lists of one group."""
+    for res, width in (("h", 3600), ("d", 86400)):
+        parts: dict[int, list[list[str]]] = {}
+        for (r, start), members in list(authors.items()):
+            if r == "m":
+                parts.setdefault(start // width * width, []).append(members)
+        for start, lists in parts.items():
+            authors[(res, start)] = (lists[0] if len(lists) == 1
+                                     else sorted(set().union(*lists)))
 
 
 def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                labels: Int64Array, created: npt.NDArray[np.float64], terms: BatchTerms) -> None:
+    """Posts per term of each group, class and hour in one ``group_counts`` pass; a day's
+    counts are the sum of its hours' (the same dict when the group's posts share one hour)."""
     posts: list[Int64Array] = []
     groups: list[Int64Array] = []
-    meta: list[tuple[int, str, str, int]] = []  # term group -> (delta, cls, res, start)
+    meta: list[tuple[int, str, int]] = []  # term group -> (delta, cls, hour)
     for label, cls in _CLASSES:
         sel = labels[pair_post] == label
         post, group = pair_post[sel], pair_group[sel]
-        for res in DRIVER_RESOLUTIONS:
-            width = RESOLUTIONS[res]
-            key, _, low = _bucket_keys(group, created[post], width)
-            uniq, inverse = np.unique(key, return_inverse=True)
-            posts.append(post)
-            groups.append(inverse.astype(np.int64) + len(meta))
-            meta += [(u >> _GROUP_SHIFT, cls, res, ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * width)
-                     for u in uniq.tolist()]
+        key, _, low = _bucket_keys(group, created[post], 3600)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        posts.append(post)
+        groups.append(inverse.astype(np.int64) + len(meta))
+        meta += [(u >> _GROUP_SHIFT, cls, ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 3600)
+                 for u in uniq.tolist()]
     if not meta:
         return
     counts = terms.group_counts(np.concatenate(posts), np.concatenate(groups),
-                                [deltas[g].brand for g, _, _, _ in meta])
-    for (g, cls, res, start), found in zip(meta, counts, strict=True):
+                                [deltas[g].brand for g, _, _ in meta])
+    days: dict[tuple[int, str, int], list[dict[str, int]]] = {}
+    for (g, cls, hour), found in zip(meta, counts, strict=True):
         if found:
-            _drivers(deltas[g]).terms[(cls, res, start)] = found
+            _drivers(deltas[g]).terms[(cls, "h", hour)] = found
+            days.setdefault((g, cls, hour // 86400 * 86400), []).append(found)
+    for (g, cls, day), found_list in days.items():
+        total = found_list[0] if len(found_list) == 1 else dict(sum(map(Counter, found_list),
+                                                                    Counter()))
+        _drivers(deltas[g]).terms[(cls, "d", day)] = total
 
 
 def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
@@ -284,17 +325,36 @@ def driver_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
         return []
     brand, ttl = delta.brand, limits.ttl
     ops: list[list[Any]] = []
+    shared: dict[int, list[list[Any]]] = {}  # one op per list: the live case sends it once
     for (res, start), members in sorted(d.authors.items()):
-        ops.append(["a", ref(keys.authors(brand, res, start)), str(ttl[res]), *members])
+        target = [ref(keys.authors(brand, res, start)), str(ttl[res])]
+        if id(members) in shared:
+            shared[id(members)][0][3].append(target)
+        else:
+            shared[id(members)] = [["a", *target, [], *members]]
+    ops += [op for group in shared.values() for op in group]
+    flats: dict[int, list[Any]] = {}  # a day's dict is often its one hour's
     for (cls, res, start), counts in sorted(d.terms.items()):
-        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        flat = flats.get(id(counts))
+        if flat is None:
+            flat = flats[id(counts)] = _largest_first(counts)
         ops.append(["s", ref(keys.terms(brand, cls, res, start)), str(ttl[res]),
-                    str(limits.terms[res]), *(x for t, n in ordered for x in (t, str(n)))])
+                    str(limits.terms[res]), *flat])
     for (cls, hour), members in sorted(d.examples.items()):
         ops.append(["l", ref(keys.examples(brand, cls, hour)), str(ttl["h"]),
                     str(limits.examples), *members])
     ops += _repost_ops(delta, keys, ref, limits)
     return ops
+
+
+def _largest_first(counts: dict[str, int]) -> list[Any]:
+    """term, count, ... with the largest count first, ties by term (merge_top_k's order), by
+    two C-level sorts (a sort with reverse=True keeps the order of equal items)."""
+    ordered = sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
+    flat: list[Any] = [None] * (2 * len(ordered))
+    flat[0::2] = map(itemgetter(0), ordered)
+    flat[1::2] = map(itemgetter(1), ordered)
+    return flat
 
 
 def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],

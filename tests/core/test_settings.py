@@ -25,6 +25,14 @@ def test_types_are_parsed() -> None:
     assert "hunter2" not in repr(s)
 
 
+def test_bool_fields_are_parsed() -> None:
+    assert Settings.from_env({"SENTISTREAM_DRIVERS": "false"}).drivers is False
+    assert Settings.from_env({"SENTISTREAM_DRIVERS": " On "}).drivers is True
+    assert Settings.from_env({}).drivers is True
+    with pytest.raises(ConfigError, match="SENTISTREAM_DRIVERS='maybe'"):
+        Settings.from_env({"SENTISTREAM_DRIVERS": "maybe"})
+
+
 def test_bad_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="SENTISTREAM_PARTITIONS='many'"):
         Settings.from_env({"SENTISTREAM_PARTITIONS": "many"})

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from sentistream.settings import Settings
+from stream.drivers.deltas import _largest_first
 from stream.drivers.fightin_words import merge_top_k
 from stream.drivers.reposts import member
 from stream.keys import KeyScheme
@@ -155,7 +156,7 @@ def test_authors_and_examples_ops_keep_their_bounds(isolated: Settings) -> None:
     authors, examples = k.authors("acme", "h", 0), k.examples("acme", "neg", 0)
     names = [f"user{i}" for i in range(1200)]  # more than one unpack() chunk
     members = [orjson.dumps({"id": f"p{i}", "text": f"t{i}"}).decode() for i in range(700)]
-    ops = [["a", "2", "3600", *names], ["l", "3", "3600", "64", *members]]
+    ops: list[list[Any]] = [["a", "2", "3600", [], *names], ["l", "3", "3600", "64", *members]]
     assert run(client, [authors, examples], ops, 0, 9)[0] == 0
     assert abs(client.pfcount(authors) - 1200) <= 1200 * 0.02
     got = [orjson.loads(m) for m in client.lrange(examples, 0, -1)]
@@ -164,3 +165,11 @@ def test_authors_and_examples_ops_keep_their_bounds(isolated: Settings) -> None:
     before = client.dump(authors), client.dump(examples)
     assert run(client, [authors, examples], ops, 0, 9)[0] == 1
     assert (client.dump(authors), client.dump(examples)) == before
+
+
+def test_increments_are_sent_largest_first_ties_by_term() -> None:
+    rng = random.Random(2)
+    counts = {f"t{rng.randrange(500)}é"[: rng.randrange(2, 6)]: rng.randrange(1, 6)
+              for _ in range(300)}
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    assert _largest_first(counts) == [x for pair in ordered for x in pair]

@@ -1,0 +1,227 @@
+"""What the "why" writer costs the worker: throughput with SENTISTREAM_DRIVERS on vs off, side by
+side in one run, and the Redis bytes of its keys per brand-day (MEMORY USAGE on the real keys).
+
+Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--out FILE]
+
+Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). Each
+round runs one worker with the drivers off and one with them on (alternating which goes first,
+so a drift of the shared machine's load hits both), each on fresh topics and a fresh prefix
+holding the same ``sentistream generate --max --seed 1`` posts (ops/bench/worker_throughput.py
+times one run the same way). The ratio on/off is reported for the sustained rate and for posts
+per worker CPU-second, the figure that a busy shared machine disturbs least.
+
+Memory, two inputs:
+* the generated posts of the first "on" run (a heavy hour: every brand has thousands of posts,
+  so the term sets are full): bytes per brand-hour of each kind of key, and the brand-day they
+  make (24 hours of hourly keys plus the daily ones; fingerprint sets expire after 2 h, so at
+  most 2 live at once: counted apart);
+* the real Sanders tweets (../shared/data/sanders-brands/posts.csv, 4 brands over 6 days,
+  replayed): driver bytes per brand-day, measured as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from ops.bench.machine import cpu_model
+from ops.bench.worker_throughput import _cpu_s, _env
+from sentistream.settings import Settings, get_settings
+from sentistream.topics import ensure_topics
+from stream.keys import KeyScheme, unescape_brand
+
+SANDERS = Path(__file__).resolve().parents[3] / "shared" / "data" / "sanders-brands" / "posts.csv"
+DRIVER_KINDS = ("terms", "ex", "authors", "fp")
+
+
+def fresh(settings: Settings, drivers: bool) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    return settings.replace(topic_posts=f"dc{run}.posts", topic_scored=f"dc{run}.scored",
+                            topic_dead_letters=f"dc{run}.dead-letters",
+                            redis_prefix=f"dc{run}", drivers=drivers)
+
+
+def feed(settings: Settings, argv: list[str]) -> None:
+    ensure_topics(settings)
+    exe = str(Path(sys.executable).parent / "sentistream")
+    subprocess.run([exe, *argv, "--quiet"], env=_env(settings), check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def run_worker(settings: Settings, posts: int) -> dict[str, float]:
+    """Start a worker, wait until ``_all`` holds ``posts`` posts; rates of the sustained phase."""
+    client = redis.Redis.from_url(settings.redis_url)
+    total_key = KeyScheme(settings.redis_prefix).total("_all")
+    exe = str(Path(sys.executable).parent / "sentistream")
+    log = settings.state_dir / f"drivers-cost-{settings.redis_prefix}.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([exe, "worker"], env=_env(settings), stdout=out,
+                                  stderr=subprocess.STDOUT)
+    first: tuple[float, int, float] | None = None
+    try:
+        while True:
+            n = int(client.hget(total_key, "n") or 0)
+            if n and first is None:
+                first = (time.monotonic(), n, _cpu_s(worker.pid))
+                redis0 = _redis_cpu_s(client)
+            if n >= posts:
+                done, done_cpu = time.monotonic(), _cpu_s(worker.pid)
+                redis_cpu = _redis_cpu_s(client) - redis0
+                break
+            if worker.poll() is not None:
+                sys.exit(f"the worker exited with {worker.returncode}; see {log}")
+            time.sleep(0.05)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert first is not None
+    t0, n0, cpu0 = first
+    return {"sustained_posts_per_s": (posts - n0) / max(done - t0, 1e-9),
+            "posts_per_worker_cpu_s": (posts - n0) / max(done_cpu - cpu0, 1e-9),
+            "worker_cpu_s": done_cpu - cpu0,
+            "redis_cpu_us_per_post": redis_cpu * 1e6 / max(posts - n0, 1)}
+
+
+def _redis_cpu_s(client: redis.Redis) -> float:
+    """CPU seconds the Redis server has used (its own, this bench's Redis is not shared with
+    other workers but may serve other clients of the same infra)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def key_bytes(settings: Settings) -> dict[tuple[str, str, str], int]:
+    """(brand, kind, bucket) -> MEMORY USAGE summed, for every key of the prefix's brands;
+    kind is the key's first part after the tag (terms, ex, authors, fp, m, h, d, total, ...);
+    bucket is "<res>:<start>" for bucketed keys, "" otherwise."""
+    client = redis.Redis.from_url(settings.redis_url)
+    out: dict[tuple[str, str, str], int] = {}
+    for raw in client.scan_iter(match=f"{{{settings.redis_prefix}:b:*", count=1000):
+        key = raw.decode()
+        tag, rest = key[1:].split("}:", 1)
+        parts = rest.split(":")
+        brand = unescape_brand(tag.split(":b:", 1)[1])
+        kind = parts[0] if parts[0] not in ("m", "h", "d") else "bucket"
+        bucket = ":".join(parts[-2:]) if parts[-1].isdigit() else ""
+        size = int(client.memory_usage(raw, samples=0) or 0)
+        out[(brand, kind, bucket)] = out.get((brand, kind, bucket), 0) + size
+    return out
+
+
+def cleanup(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
+        client.delete(key)
+
+
+def heavy_hour(sizes: dict[tuple[str, str, str], int]) -> dict[str, Any]:
+    """Bytes per brand-hour of each driver kind (real brands, the busiest hour of each), and
+    the brand-day they make."""
+    brands = {b for b, _, _ in sizes if not b.startswith("_")}
+    per: dict[str, float] = {}
+    for kind, res in (("terms", "h"), ("terms", "d"), ("ex", "h"), ("authors", "m"),
+                      ("authors", "h"), ("authors", "d"), ("fp", "h")):
+        total = sum(v for (b, k, bucket), v in sizes.items()
+                    if b in brands and k == kind and bucket.startswith(res + ":"))
+        per[f"{kind}_{res}"] = total / len(brands)
+    minutes = len({bucket for (b, k, bucket) in sizes if k == "authors" and bucket[0] == "m"})
+    per_minute = per["authors_m"] / max(minutes, 1)
+    day = (24 * (per["terms_h"] + per["ex_h"] + per["authors_h"] + 60 * per_minute)
+           + per["terms_d"] + per["authors_d"])
+    return {"brands": len(brands), "minutes_of_data": minutes,
+            "bytes_per_brand_hour": {k: round(v) for k, v in per.items()},
+            "brand_day_bytes": round(day), "fingerprint_sets_live_bytes": round(2 * per["fp_h"])}
+
+
+def real_days(settings: Settings) -> dict[str, Any]:
+    feed(settings, ["replay", str(SANDERS), "--max"])
+    posts = sum(1 for _ in SANDERS.open()) - 1
+    client = redis.Redis.from_url(settings.redis_url)
+    total_key = KeyScheme(settings.redis_prefix).total("_all")
+    exe = str(Path(sys.executable).parent / "sentistream")
+    worker = subprocess.Popen([exe, "worker"], env=_env(settings), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT)
+    try:  # until the count stops growing for 10 s (dead letters never reach it)
+        deadline, last, still = time.monotonic() + 900, -1, time.monotonic()
+        while True:
+            n = int(client.hget(total_key, "n") or 0)
+            if n != last:
+                last, still = n, time.monotonic()
+            if (n and time.monotonic() - still > 10) or n >= posts:
+                break
+            if time.monotonic() > deadline or worker.poll() is not None:
+                sys.exit(f"the Sanders replay did not finish ({n} of {posts} posts applied)")
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    sizes = key_bytes(settings)
+    cleanup(settings)
+    brands = {b for b, _, _ in sizes if not b.startswith("_")}
+    days = {bucket for (_, k, bucket) in sizes if k == "bucket" and bucket.startswith("d:")}
+    driver = sum(v for (b, k, _), v in sizes.items() if b in brands and k in DRIVER_KINDS)
+    no_fp = sum(v for (b, k, _), v in sizes.items()
+                if b in brands and k in DRIVER_KINDS and k != "fp")
+    return {"posts": last, "brands": len(brands), "days": len(days),
+            "driver_bytes_per_brand_day": round(driver / (len(brands) * len(days))),
+            "driver_bytes_per_brand_day_without_fingerprints":
+                round(no_fp / (len(brands) * len(days)))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=40_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    base = get_settings()
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    heavy: dict[str, Any] = {}
+    for r in range(args.rounds):
+        for drivers in ((False, True) if r % 2 == 0 else (True, False)):
+            settings = fresh(base, drivers)
+            feed(settings, ["generate", "--max", "--limit", str(args.posts), "--seed", "1",
+                            "--key", "id"])
+            runs["on" if drivers else "off"].append(run_worker(settings, args.posts))
+            if drivers and not heavy:
+                heavy = heavy_hour(key_bytes(settings))
+            cleanup(settings)
+            print(f"round {r} drivers={'on' if drivers else 'off'}: "
+                  f"{runs['on' if drivers else 'off'][-1]}", flush=True)
+
+    def mean(side: str, name: str) -> float:
+        return sum(x[name] for x in runs[side]) / len(runs[side])
+
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
+        "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "command": "python -m ops.bench.drivers_cost " + " ".join(sys.argv[1:]),
+        "posts": args.posts, "rounds": runs,
+        "ratio_on_off_sustained": round(mean("on", "sustained_posts_per_s")
+                                        / mean("off", "sustained_posts_per_s"), 3),
+        "ratio_on_off_per_cpu_s": round(mean("on", "posts_per_worker_cpu_s")
+                                        / mean("off", "posts_per_worker_cpu_s"), 3),
+        "ratios_per_round_per_cpu_s": [round(on["posts_per_worker_cpu_s"]
+                                             / off["posts_per_worker_cpu_s"], 3)
+                                       for on, off in zip(runs["on"], runs["off"], strict=True)],
+        "redis_cpu_us_per_post": {side: round(mean(side, "redis_cpu_us_per_post"), 2)
+                                  for side in ("off", "on")},
+        "memory_generated_hour": heavy,
+        "memory_sanders": real_days(fresh(base, True)) if SANDERS.is_file() else None,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
