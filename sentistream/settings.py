@@ -86,6 +86,10 @@ class Settings:
     languages: str = _doc("languages to score, ISO 639-1 codes separated by commas (others are "
                           "counted, marked unsupported_language, never labelled); default: "
                           "every language of the model", default="")
+    language_id: str = _doc("on: each post's language decides how it is scored (its lang field, "
+                            "else detection); off: every post is scored by the English model "
+                            "and no language is counted (as before languages existed)",
+                            default="on")
     # -- Hostile input and brand limits (README "Limits") -----------------------------------
     max_post_bytes: int = _doc("larger records are dead-lettered (post_too_large)",
                                default=256 * 1024)
