@@ -86,3 +86,19 @@ def test_hook_reads_the_newest_touched_minutes_and_skips_all() -> None:
     changes = {"_all": {"minutes": [60]}, "acme": {"minutes": list(range(0, 1200, 60))},
                "globex": {"minutes": []}}
     assert touched_minutes(changes) == {"acme": list(range(720, 1200, 60))}
+
+
+def with_unsupported(counts: Counts, extra: int) -> Counts:
+    """``counts`` plus ``extra`` posts in a language the model does not score (in n only)."""
+    return Counts(counts.n + extra, counts.neg, counts.neu, counts.pos, counts.isum_e6)
+
+
+def test_posts_in_unsupported_languages_raise_no_sentiment_alert() -> None:
+    # A minute of posts the model does not score has no sentiment: not a drop to NSS 0.
+    assert kinds(Counts(n=100), steady()) == []
+    # Nor do they dilute one: the same scored posts with many unscored ones beside them.
+    calm = bucket(24, 21, 15)  # NSS +0.15, as the baseline
+    assert kinds(with_unsupported(calm, 40), steady()) == []
+    assert kinds(with_unsupported(bucket(12, 6, 42), 40), steady()) == ["sentiment_drop"]
+    # A baseline half made of unscored posts keeps its own NSS.
+    assert kinds(calm, [with_unsupported(c, 100) for c in steady()]) == []
