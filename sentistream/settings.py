@@ -98,6 +98,10 @@ class Settings:
     driver_fingerprints: int = _doc("most text fingerprints remembered per brand and hour for "
                                     "repost detection (later new texts count as originals)",
                                     default=100_000)
+    language_id: str = _doc("on: each post's language decides how it is scored (its lang field, "
+                            "else detection); off: every post is scored by the English model "
+                            "and no language is counted (as before languages existed)",
+                            default="on")
     # -- Hostile input and brand limits (README "Limits") -----------------------------------
     max_post_bytes: int = _doc("larger records are dead-lettered (post_too_large)",
                                default=256 * 1024)

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.keys import ALL_BRANDS, INTENSITY_SCALE, RESOLUTIONS
+from stream.languages import bucket_language_fields
 from stream.posts import Posts
 
 if TYPE_CHECKING:
@@ -26,13 +27,17 @@ _LABEL_FIELDS = ("neg", "neu", "pos")
 
 
 def intensity_e6(intensity: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
-    """Intensities as integer millionths: sums of these are exact in any order."""
-    return np.rint(intensity.astype(np.float64) * INTENSITY_SCALE).astype(np.int64)
+    """Intensities as integer millionths: sums of these are exact in any order. A post the
+    model does not score (unsupported language: NaN) adds 0."""
+    return np.rint(np.nan_to_num(intensity.astype(np.float64) * INTENSITY_SCALE)
+                   ).astype(np.int64)
 
 
 @dataclass
 class BucketAggregate:
-    """Count, label counts and intensity sum of some posts; mergeable, order-independent."""
+    """Count, label counts and intensity sum of some posts; mergeable, order-independent.
+    ``n`` counts every post; the classes and the intensity only those the model scored
+    (label 3, unsupported_language, adds to ``n`` alone)."""
 
     n: int = 0
     neg: int = 0
@@ -46,8 +51,9 @@ class BucketAggregate:
 
     def add(self, label: int, intensity_millionths: int) -> BucketAggregate:
         self.n += 1
-        setattr(self, _LABEL_FIELDS[label], getattr(self, _LABEL_FIELDS[label]) + 1)
-        self.isum_e6 += intensity_millionths
+        if label < len(_LABEL_FIELDS):
+            setattr(self, _LABEL_FIELDS[label], getattr(self, _LABEL_FIELDS[label]) + 1)
+            self.isum_e6 += intensity_millionths
         return self
 
     def merge(self, other: BucketAggregate) -> BucketAggregate:
@@ -67,11 +73,12 @@ class BucketAggregate:
                 "isum_e6": self.isum_e6}
 
     def result(self) -> dict[str, float]:
-        """Derived views: NSS = (pos - neg) / n and the mean intensity (0 when empty)."""
-        n = self.n or 1
+        """Derived views over the scored posts (neg + neu + pos): NSS = (pos - neg) / scored and
+        the mean intensity (0 when none was scored)."""
+        scored = self.neg + self.neu + self.pos
         return {"n": self.n, "neg": self.neg, "neu": self.neu, "pos": self.pos,
-                "nss": (self.pos - self.neg) / n if self.n else 0.0,
-                "mean_intensity": self.isum_e6 / INTENSITY_SCALE / n if self.n else 0.0}
+                "nss": (self.pos - self.neg) / scored if scored else 0.0,
+                "mean_intensity": self.isum_e6 / INTENSITY_SCALE / scored if scored else 0.0}
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ class GroupDelta:
     # Driver terms, examples, authors and reposts (``stream.drivers.deltas.attach``); None
     # when SENTISTREAM_DRIVERS is off.
     drivers: DriverDelta | None = None
+    # Per bucket, the per-language fields (``stream.languages``) added to its hash.
+    languages: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
 
     def mentions(self, bucket: tuple[str, int]) -> int:
         """Brand mentions in one bucket of this group (``_all`` groups; 0 elsewhere)."""
@@ -142,12 +151,17 @@ def batch_deltas(posts: Posts, brands: Sequence[tuple[str, ...]], labels: npt.ND
         key = group_of_pair.astype(np.int64) * (1 << 40) + (bucket - bucket.min())
         uniq, inv = np.unique(key, return_inverse=True)
         counts = _label_counts(inv, lab, ie6, len(uniq))
+        langs = (bucket_language_fields(posts.languages, pair_post, inv.reshape(-1), lab, ie6,
+                                        len(uniq)) if posts.languages else None)
         first = np.zeros(len(uniq), np.int64)
         first[inv[::-1]] = np.arange(len(inv))[::-1]  # one pair index per unique bucket
         for u, pair in enumerate(first.tolist()):
             n, neg, neu, pos, isum = (int(c[u]) for c in counts)
             deltas[int(group_of_pair[pair])].buckets[(res, int(bucket[pair]) * width)] = \
                 BucketAggregate(n, neg, neu, pos, isum)
+            if langs is not None:
+                deltas[int(group_of_pair[pair])].languages[(res, int(bucket[pair]) * width)] = \
+                    langs[u]
     _add_top(deltas, posts, pair_post, group_of_pair, lab, intensity, created, top_k)
     _add_ranks(deltas)
     return deltas

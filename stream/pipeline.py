@@ -22,18 +22,19 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
 from sentistream.settings import Settings
-from stream.aggregates import LABELS, GroupDelta, batch_deltas
+from stream.aggregates import GroupDelta, batch_deltas
 from stream.alerts.hook import BackgroundAlerts
 from stream.brands import BrandMatcher, BrandsFile
 from stream.drivers.deltas import BatchDrivers, PostFeatures
 from stream.keys import ALL_BRANDS, OVERFLOW
+from stream.languages import RECORD_LABELS, RoutingScorer, route_posts
 from stream.metrics import WorkerMetrics
 from stream.posts import (
     INVALID_RECORD,
@@ -57,21 +58,7 @@ ADMITTED_CACHE_S = 600.0
 LIVE_MAX_MINUTES = 10  # newest touched minutes listed per brand in a live announcement
 
 
-class ScoreBatchLike(Protocol):
-    @property
-    def labels(self) -> npt.NDArray[np.int64]: ...
-    @property
-    def probs(self) -> npt.NDArray[np.float32]: ...
-    @property
-    def intensity(self) -> npt.NDArray[np.float32]: ...
-
-
-class Scorer(Protocol):
-    """What the worker needs of ``model.scorer.SentimentScorer``."""
-
-    @property
-    def version(self) -> str: ...
-    def score(self, texts: list[str]) -> ScoreBatchLike: ...
+Scorer = RoutingScorer  # what the worker needs of model.scorer.SentimentScorer
 
 
 # (topic, [(key, value, partition)]) -> completes when the broker has every record.
@@ -249,28 +236,29 @@ class BatchProcessor:
             return (posts, brands, np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
                     np.zeros(0, np.float32))
         loop = asyncio.get_running_loop()
+        language_id = self.settings.language_id != "off"
         try:
-            s = await loop.run_in_executor(None, self.scorer.score, posts.texts)
-            return (posts, brands, np.asarray(s.labels, np.int64),
-                    np.asarray(s.probs, np.float32), np.asarray(s.intensity, np.float32))
+            s = await loop.run_in_executor(None, route_posts, self.scorer, posts, language_id)
+            return posts, brands, s.labels, s.probs, s.intensity
         except Exception as exc:
             log.error("the model failed on a batch (%s); scoring its posts one by one", exc)
         ok = np.ones(len(posts), bool)
-        rows: list[tuple[int, npt.NDArray[np.float32], float]] = []
-        for i, text in enumerate(posts.texts):
+        rows: list[tuple[list[str], int, npt.NDArray[np.float32], float]] = []
+        for i in range(len(posts)):
+            one = posts.select(np.arange(len(posts)) == i)
             try:
-                one = await loop.run_in_executor(None, self.scorer.score, [text])
-                rows.append((int(one.labels[0]), np.asarray(one.probs[0], np.float32),
-                             float(one.intensity[0])))
+                s = await loop.run_in_executor(None, route_posts, self.scorer, one, language_id)
+                rows.append((one.languages, int(s.labels[0]), s.probs[0], float(s.intensity[0])))
             except Exception as exc:
                 ok[i] = False
                 rejected.append(Rejected(MODEL_ERROR, f"the model failed: {exc}",
                                          posts.record(i)))
-        return (posts.select(ok), [b for b, keep in zip(brands, ok.tolist(), strict=True)
-                                   if keep],
-                np.asarray([r[0] for r in rows], np.int64),
-                np.asarray([r[1] for r in rows], np.float32).reshape(-1, 3),
-                np.asarray([r[2] for r in rows], np.float32))
+        posts = posts.select(ok)
+        posts.languages = [code for r in rows for code in r[0]]  # [] with language ID off
+        return (posts, [b for b, keep in zip(brands, ok.tolist(), strict=True) if keep],
+                np.asarray([r[1] for r in rows], np.int64),
+                np.asarray([r[2] for r in rows], np.float32).reshape(-1, 3),
+                np.asarray([r[3] for r in rows], np.float32))
 
     def _current_matcher(self) -> BrandMatcher:
         matcher = self.brands.current()
@@ -342,12 +330,15 @@ class BatchProcessor:
                         ) -> list[tuple[bytes | None, bytes, int]]:
         version = self.scorer.version
         # Columns to Python scalars once per batch: per-element numpy indexing costs ~1 us each.
+        # An unsupported_language post's NaN probs and intensity are written as null.
         rows = zip(posts.docs, posts.ids, labels.tolist(), probs.tolist(), intensity.tolist(),
-                   brands, posts.created_s.tolist(), posts.partitions.tolist(), strict=True)
+                   brands, posts.created_s.tolist(), posts.partitions.tolist(),
+                   _or_none(posts.languages, len(posts)), strict=True)
         records: list[tuple[bytes | None, bytes, int]] = []
-        for doc, post_id, label, p, inten, names, created, partition in rows:
-            out = {**doc, "label": LABELS[label], "probs": p, "intensity": inten,
-                   "brands": list(names), "event_time": created, "model_version": version}
+        for doc, post_id, label, p, inten, names, created, partition, lang in rows:
+            out = {**doc, "label": RECORD_LABELS[label], "probs": p, "intensity": inten,
+                   "language": lang, "brands": list(names), "event_time": created,
+                   "model_version": version}
             records.append((post_id.encode("utf-8"), _dumps(out), partition))
         return records
 
@@ -366,6 +357,11 @@ def announcement(applied: dict[str, Any], max_brands: int,
     if rest:
         out["more"] = {"brands": len(rest), "n": sum(applied[b]["n"] for b in rest)}
     return out
+
+
+def _or_none(languages: list[str], n: int) -> Sequence[str | None]:
+    """Each post's language; None each when language ID is off (SENTISTREAM_LANGUAGE_ID)."""
+    return languages or [None] * n
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:

@@ -154,6 +154,8 @@ class Posts:
     offsets: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     topic: str = ""
     raw: list[bytes] = field(default_factory=list)  # the original record values
+    # Each post's language code, set by the worker's scoring (stream.languages); empty before.
+    languages: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -169,7 +171,8 @@ class Posts:
         return Posts([self.docs[i] for i in keep], [self.ids[i] for i in keep],
                      [self.texts[i] for i in keep], [self.explicit_brands[i] for i in keep],
                      self.created_s[mask], self.record_s[mask], self.partitions[mask],
-                     self.offsets[mask], self.topic, [self.raw[i] for i in keep])
+                     self.offsets[mask], self.topic, [self.raw[i] for i in keep],
+                     [self.languages[i] for i in keep] if self.languages else [])
 
 
 class _Invalid(Exception):

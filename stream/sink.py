@@ -244,7 +244,7 @@ class CallBuilder:
                     *_flat(delta.total.fields())])
         starts: dict[str, list[int]] = {res: [] for res in RESOLUTIONS}
         for (res, start), agg in sorted(delta.buckets.items()):
-            fields = agg.fields()
+            fields = {**agg.fields(), **delta.languages.get((res, start), {})}
             if delta.brand == ALL_BRANDS:
                 fields[MENTIONS_FIELD] = delta.mentions((res, start))
             ops.append(["h", ref(k.bucket(delta.brand, res, start)), str(self.ttl[res]),

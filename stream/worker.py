@@ -16,11 +16,18 @@ log = logging.getLogger(__name__)
 
 def load_scorer(settings: Settings) -> Scorer:
     from model.errors import ModelError
+    from sentistream.errors import ConfigError
+
+    if settings.language_id not in ("on", "off"):
+        raise ConfigError(f"SENTISTREAM_LANGUAGE_ID={settings.language_id!r}: use on (route "
+                          "each post by its language) or off (score every post in English)")
+    from model.languages import parse_languages
     from model.scorer import SentimentScorer
 
     try:
         return SentimentScorer(model_path=settings.model_path or None,
-                               num_threads=settings.model_threads)
+                               num_threads=settings.model_threads,
+                               languages=parse_languages(settings.languages))
     except ModelError as exc:
         raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
 

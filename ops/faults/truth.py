@@ -23,8 +23,10 @@ from sentistream.settings import Settings
 from stream.aggregates import BucketAggregate, batch_deltas
 from stream.brands import BrandsFile
 from stream.keys import ALL_BRANDS, POLARITIES, KeyScheme
+from stream.languages import route_posts
 from stream.pipeline import validate
 from stream.posts import RawRecord
+from stream.worker import load_scorer
 
 Cell = tuple[str, str, int]  # (brand, resolution or "total", bucket start)
 TopKey = tuple[str, str, int]  # (brand, polarity, hour)
@@ -70,15 +72,12 @@ def records_in_topic(settings: Settings, n: int, timeout_s: float = 60.0) -> lis
 
 
 def expected_of(records: list[RawRecord], settings: Settings) -> Aggregates:
-    from model.scorer import SentimentScorer
-
     brands_file = BrandsFile(Path(settings.brands_file) if settings.brands_file else None)
     posts, brands, rejected = validate(records, settings, brands_file.current())
     out = Aggregates(dead=dict(Counter(r.reason for r in rejected)))
     if not len(posts):
         return out
-    scorer = SentimentScorer(model_path=settings.model_path or None)
-    scored = scorer.score(posts.texts)
+    scored = route_posts(load_scorer(settings), posts)  # as the worker routes and scores
     candidates: dict[TopKey, dict[bytes, float]] = {}
     for d in batch_deltas(posts, brands, np.asarray(scored.labels), scored.intensity,
                           settings.top_posts):

@@ -105,7 +105,7 @@ def _sentiment(counts: Counts, metric: str) -> float:
 
 def _per_post_variance(pooled: Counts, metric: str) -> float:
     if metric == "nss":
-        p_pos, p_neg = pooled.pos / pooled.n, pooled.neg / pooled.n
+        p_pos, p_neg = pooled.pos / pooled.scored, pooled.neg / pooled.scored
         return p_pos + p_neg - (p_pos - p_neg) ** 2
     mean = _sentiment(pooled, metric)
     return max(1.0 - mean * mean, 0.0)
@@ -114,21 +114,25 @@ def _per_post_variance(pooled: Counts, metric: str) -> float:
 def detect(brand: str, bucket: int, current: Counts, baseline: Sequence[Counts],
            rules: AlertRules, now: float) -> list[Alert]:
     """Alerts for ``current`` against ``baseline`` (the trailing buckets; empty ones as zeros)."""
-    used = [c for c in baseline if c.n > 0]
-    if current.n < rules.min_volume or len(used) < rules.min_baseline:
+    if current.n < rules.min_volume or sum(c.n > 0 for c in baseline) < rules.min_baseline:
         return []
     alerts = []
-    metric = rules.metric
-    pooled = Counts.total(used)
-    center = _sentiment(pooled, metric)
-    # Weighted by volume: a minute with one post says little about how much sentiment moves.
-    between_var = sum(c.n * (_sentiment(c, metric) - center) ** 2 for c in used) / pooled.n
-    sd = math.sqrt(between_var + _per_post_variance(pooled, metric) / current.n)
-    value = _sentiment(current, metric)
-    z = (value - center) / max(sd, _SENTIMENT_SD_FLOOR)
-    if abs(z) >= rules.z:
-        kind = "sentiment_drop" if z < 0 else "sentiment_rise"
-        alerts.append(Alert(brand, kind, bucket, metric, value, center, z, current.n, now))
+    # Sentiment over the scored posts only: posts in languages the model does not score have
+    # none (they count in n, so in the volume check below).
+    used = [c for c in baseline if c.scored > 0]
+    if current.scored >= rules.min_volume and len(used) >= rules.min_baseline:
+        metric = rules.metric
+        pooled = Counts.total(used)
+        center = _sentiment(pooled, metric)
+        # Weighted by volume: a minute with one post says little about how much sentiment moves.
+        between_var = sum(c.scored * (_sentiment(c, metric) - center) ** 2
+                          for c in used) / pooled.scored
+        sd = math.sqrt(between_var + _per_post_variance(pooled, metric) / current.scored)
+        value = _sentiment(current, metric)
+        z = (value - center) / max(sd, _SENTIMENT_SD_FLOOR)
+        if abs(z) >= rules.z:
+            kind = "sentiment_drop" if z < 0 else "sentiment_rise"
+            alerts.append(Alert(brand, kind, bucket, metric, value, center, z, current.n, now))
     volumes = [float(c.n) for c in baseline]
     mean_n, sd_n = _mean_sd(volumes)
     z_n = (current.n - mean_n) / max(math.sqrt(sd_n ** 2 + mean_n), _VOLUME_SD_FLOOR)

@@ -26,6 +26,7 @@ from stream.keys import KeyScheme
 from stream.query.errors import QueryError
 from stream.query.params import (
     parse_brand,
+    parse_lang,
     parse_limit,
     parse_offset,
     parse_range,
@@ -83,6 +84,10 @@ def _brand(request: web.Request) -> str:
     return parse_brand(request.query.get("brand"))
 
 
+def _lang(request: web.Request) -> str | None:
+    return parse_lang(request.query.get("lang"))
+
+
 def _limit(request: web.Request, default: int, most: int) -> int:
     return parse_limit(request.query.get("limit"), default, most)
 
@@ -102,7 +107,8 @@ async def brands(request: web.Request) -> web.Response:
     window = parse_window(request.query.get("window", "15m"))
     page = await _reader(request).brand_page(window, _end(request),
                                              _limit(request, DEFAULT_PAGE, MAX_PAGE),
-                                             parse_offset(request.query.get("offset")))
+                                             parse_offset(request.query.get("offset")),
+                                             _lang(request))
     return _json({"window": window.text, "brands": [r.to_json() for r in page.rows],
                   "total": page.total, "offset": page.offset, "limit": page.limit,
                   "next_offset": page.next_offset})
@@ -110,13 +116,14 @@ async def brands(request: web.Request) -> web.Response:
 
 async def query(request: web.Request) -> web.Response:
     window = parse_window(request.query.get("window", "15m"))
-    return _json(await _reader(request).summary(_brand(request), window, _end(request)))
+    return _json(await _reader(request).summary(_brand(request), window, _end(request),
+                                                _lang(request)))
 
 
 async def timeline(request: web.Request) -> web.Response:
     q = request.query
     trange = parse_range(q.get("resolution", "1m"), q.get("from"), q.get("to"))
-    buckets = await _reader(request).timeline(_brand(request), trange)
+    buckets = await _reader(request).timeline(_brand(request), trange, _lang(request))
     return _json({"brand": q["brand"], "resolution": q.get("resolution", "1m"),
                   "buckets": buckets})
 

@@ -21,6 +21,8 @@ BRAND = _param("brand", "Brand name as listed by /api/brands (any characters; se
 WINDOW = _param("window", "Rolling window: a number and m, h, d or w (15m, 1h, 24h, 7d). "
                 "Default 15m (top: 1h).", example="15m")
 AT = _param("at", "End of the window: ISO-8601, epoch seconds, 'now' or -2h. Default now.")
+LANG = _param("lang", "Only posts in this language: an ISO 639 code of 2 or 3 letters (en, de, "
+              "pt; und = undetermined). Default: every language.", example="en")
 LIMIT = _param("limit", "How many items, 1..100 (alerts 1..1000).", example="5")
 
 ERROR = {"description": "Bad request or Host, unknown brand, missing token or Redis down",
@@ -38,26 +40,29 @@ def openapi_document(secured: bool) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "sentistream API", "version": __version__,
                  "description": "Live per-brand sentiment read from the Redis aggregates. "
-                 "NSS = (positive - negative) / posts; mean intensity in [-1, 1]; share of "
+                 "NSS = (positive - negative) / scored posts (posts in languages the model "
+                 "does not score count in n, unsupported_language and languages only); mean "
+                 "intensity in [-1, 1]; share of "
                  "voice = the brand's posts / all brands' posts in the window."},
         "paths": {
             "/health": _get("Public: {status: ok} (200) or {status: unavailable} (503) when "
                             "Redis does not answer; nothing else", [], "ok"),
             "/api/brands": _get("The busiest brands of a window, one page: counts, NSS, "
                                 "intensity, share of voice", [
-                WINDOW, AT,
+                WINDOW, AT, LANG,
                 _param("limit", "Brands per page, 1..1000 (default 20).", example="20"),
                 _param("offset", "Brands to skip: the previous page's next_offset (default 0).",
                        example="0"),
             ], "{window, brands (busiest first, ties by name), total (brands with posts in "
                "the window), offset, limit, next_offset (null on the last page)}"),
-            "/api/query": _get("One brand's summary over a window", [BRAND, WINDOW, AT],
+            "/api/query": _get("One brand's summary over a window, with its language mix",
+                               [BRAND, WINDOW, AT, LANG],
                                "summary"),
             "/api/timeline": _get("A brand's buckets between two times (empty ones included)", [
                 BRAND, _param("resolution", "1m, 1h or 1d (default 1m)", example="1m"),
                 _param("from", "Start: ISO-8601, epoch s or -2h. Default: 1h/48h/30d before "
                        "'to'."),
-                _param("to", "Exclusive end. Default now."),
+                _param("to", "Exclusive end. Default now."), LANG,
             ], "buckets, at most 1500"),
             "/api/top": _get("Most positive and most negative posts (whole hours)",
                              [BRAND, WINDOW, LIMIT, AT], "posts"),

@@ -18,7 +18,8 @@ from sentistream.settings import get_settings
 from stream.keys import KeyScheme
 from stream.query import render
 from stream.query.errors import QueryError
-from stream.query.params import parse_range, parse_time, parse_why_window, parse_window
+from stream.query.params import (parse_lang, parse_range, parse_time, parse_why_window,
+                                  parse_window)
 from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, reader
 
 T = TypeVar("T")
@@ -27,6 +28,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="JSON for scr
 at_option = click.option("--at", default=None,
                          help="End of the window: ISO-8601, epoch s or -2h [default: now].")
 brand_option = click.option("--brand", "-b", required=True, help="Brand name, as listed.")
+lang_option = click.option("--lang", default=None, help="Only posts in this language: an ISO "
+                           "639 code (en, de, pt; und = undetermined).")
 
 
 def _run(query: Callable[[Reader], Awaitable[T]]) -> T:
@@ -64,14 +67,17 @@ def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
 @click.option("--offset", type=click.IntRange(0, None), default=0, show_default=True,
               help="Skip the busiest brands before the page (the JSON's next_offset).")
 @at_option
+@lang_option
 @json_option
-def brands(window: str, limit: int, offset: int, at: str | None, as_json: bool) -> None:
+def brands(window: str, limit: int, offset: int, at: str | None, lang: str | None,
+           as_json: bool) -> None:
     """The busiest brands of a window: volume, NSS, mean intensity and share of voice.
 
     --json prints the page's rows (a list); the human table ends with which rows of how many
-    brands with posts in the window it shows."""
-    win, end = _parse(parse_window, window), _end(at)
-    page = _run(lambda r: r.brand_page(win, end, limit, offset))
+    brands with posts in the window it shows. --lang counts one language's posts (the order
+    and share of voice stay those of every language)."""
+    win, end, code = _parse(parse_window, window), _end(at), _parse(parse_lang, lang)
+    page = _run(lambda r: r.brand_page(win, end, limit, offset, code))
     rows = [r.to_json() for r in page.rows]
 
     def human() -> str:
@@ -90,11 +96,14 @@ def brands(window: str, limit: int, offset: int, at: str | None, as_json: bool) 
 @brand_option
 @click.option("--window", "-w", default="15m", show_default=True, help="15m, 1h, 24h, 7d...")
 @at_option
+@lang_option
 @json_option
-def query(brand: str, window: str, at: str | None, as_json: bool) -> None:
-    """Summary of one brand over a window: counts per class, NSS, intensity, share of voice."""
-    win, end = _parse(parse_window, window), _end(at)
-    s = _run(lambda r: r.summary(brand, win, end))
+def query(brand: str, window: str, at: str | None, lang: str | None, as_json: bool) -> None:
+    """Summary of one brand over a window: counts per class, NSS, intensity, share of voice,
+    language mix. NSS and intensity are over the scored posts (posts in languages the model
+    does not score count in posts and in the language mix only)."""
+    win, end, code = _parse(parse_window, window), _end(at), _parse(parse_lang, lang)
+    s = _run(lambda r: r.summary(brand, win, end, code))
     _emit(s, as_json, lambda: render.pairs([
         ("brand", s["brand"]), ("window", f"{s['window']}  ({s['from']} .. {s['to']})"),
         ("posts", render.num(s["n"])),
@@ -105,6 +114,9 @@ def query(brand: str, window: str, at: str | None, as_json: bool) -> None:
                            f"{s['brands_in_window']} brands with posts"),
         ("unique authors", f"{render.num(s['unique_authors'])} (HyperLogLog, ~0.81% error)"),
         ("reposts", render.num(s["reposts"])),
+        ("unsupported language", render.num(s["unsupported_language"])),
+        ("languages", render.languages(s["languages"])),
+        *([("only language", s["lang"])] if s["lang"] else []),
     ]))
 
 
@@ -114,12 +126,15 @@ def query(brand: str, window: str, at: str | None, as_json: bool) -> None:
 @click.option("--from", "start", default=None, help="ISO-8601, epoch s or -2h [default: one "
               "hour, two days or 30 days before --to].")
 @click.option("--to", "end", default=None, help="Exclusive end [default: now].")
+@lang_option
 @json_option
 def timeline(brand: str, resolution: str, start: str | None, end: str | None,
-             as_json: bool) -> None:
-    """The brand's buckets between two times, empty buckets included."""
+             lang: str | None, as_json: bool) -> None:
+    """The brand's buckets between two times, empty buckets included, with their language
+    mix (--lang: one language's counts)."""
     trange = _parse(parse_range, resolution, start, end)
-    rows = _run(lambda r: r.timeline(brand, trange))
+    code = _parse(parse_lang, lang)
+    rows = _run(lambda r: r.timeline(brand, trange, code))
     _emit(rows, as_json, lambda: render.table(rows, render.TIMELINE_COLUMNS))
 
 

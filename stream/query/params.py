@@ -21,6 +21,7 @@ _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _WINDOW = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$", re.ASCII)
 _RELATIVE = re.compile(r"^\s*(?:now)?\s*-\s*(\d{1,6})\s*([smhdw])\s*$", re.ASCII)
 _LIMIT = re.compile(r"[0-9]{1,9}", re.ASCII)
+_LANG = re.compile(r"[a-z]{2,3}", re.ASCII)  # the worker's language codes (stream/languages.py)
 # Times a request may name: from the epoch to a year whose windows and buckets still fit in a
 # datetime (year 9999 is its end), so every later step (bucket maths, ISO output) is defined.
 MIN_TIME_S = 0.0
@@ -151,6 +152,18 @@ def parse_offset(raw: str | None, most: int = 10**9) -> int:
         raise BadParameterError(f"bad offset {_shown(raw)}: use a whole number from 0 to {most} "
                                 "(the next_offset of the previous page)")
     return int(raw)
+
+
+def parse_lang(raw: str | None) -> str | None:
+    """A language filter: an ISO 639 code of 2 or 3 letters as the worker counts them ("en",
+    "pt", "und" for undetermined, "zxx" for posts without words); None when absent or empty."""
+    if raw is None or not raw.strip():
+        return None
+    code = raw.strip().lower()
+    if not _LANG.fullmatch(code):
+        raise BadParameterError(f"bad lang {_shown(raw)}: use an ISO 639 code of 2 or 3 "
+                                "letters (en, de, pt, und)")
+    return code
 
 
 def parse_brand(raw: str | None) -> str:

@@ -17,8 +17,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
 from stream.keys import ALL_BRANDS, MENTIONS_FIELD, KeyScheme, window_buckets
+from stream.languages import language_fields
 from stream.query.client import Redis, connect
 from stream.query.errors import QueryUnavailableError, UnknownBrandError
+from stream.query.langs import LANG_SUM_SCRIPT, from_hash, parse_languages, queue_languages
 from stream.query.params import TimeRange, Window, iso
 from stream.query.ranking import PAGE_SCRIPT, parse_page, queue_page
 from stream.query.stats import READ_FIELDS, Counts, rounded, share
@@ -95,22 +97,23 @@ class Reader:
                 f"unknown brand {brand!r}: no post about it has been counted "
                 "(`sentistream brands` or GET /api/brands lists the known ones)")
 
-    async def window_counts(self, brands: list[str], window: Window,
-                            end: float) -> dict[str, Counts]:
+    async def window_counts(self, brands: list[str], window: Window, end: float,
+                            lang: str | None = None) -> dict[str, Counts]:
         """Each brand's sum over the buckets covering (end - window, end], in one round trip
-        (one script call per brand, summed in Redis)."""
+        (one script call per brand, summed in Redis); ``lang``: that language's posts only."""
         starts = window_buckets(end, window.seconds, window.resolution)
 
         def queue(pipe: Any) -> None:
             for brand in brands:
-                self._queue_counts(pipe, brand, window, starts)
+                self._queue_counts(pipe, brand, window, starts, lang)
 
         replies = await self._pipeline(queue)
         return {b: self._counts(r) for b, r in zip(brands, replies, strict=True)}
 
-    def _queue_counts(self, pipe: Any, brand: str, window: Window, starts: list[int]) -> None:
+    def _queue_counts(self, pipe: Any, brand: str, window: Window, starts: list[int],
+                      lang: str | None = None) -> None:
         queue_sum(pipe, [self.keys.bucket(brand, window.resolution, s) for s in starts],
-                  READ_FIELDS)
+                  _fields(lang))
 
     def _counts(self, reply: Any) -> Counts:
         return Counts(*parse_sum(reply)).counted(self.count_reposts)
@@ -128,10 +131,12 @@ class Reader:
                   [MENTIONS_FIELD])
 
     async def brand_page(self, window: Window, end: float, limit: int = DEFAULT_PAGE,
-                         offset: int = 0) -> BrandPage:
+                         offset: int = 0, lang: str | None = None) -> BrandPage:
         """The brands with posts in the window, busiest first (ties by name), ``limit`` of them
         from ``offset`` on, with their counts and share of voice. Reads the window's ranking
-        and mention counts plus the buckets of the page's brands, never every brand."""
+        and mention counts plus the buckets of the page's brands, never every brand. With
+        ``lang``, the rows count that language's posts only (the order and share of voice stay
+        those of all languages: the ranking is kept per window, not per language)."""
         starts = window_buckets(end, window.seconds, window.resolution)
 
         def queue(pipe: Any) -> None:
@@ -146,7 +151,7 @@ class Reader:
 
         def queue_rows(pipe: Any) -> None:
             for brand in names:
-                self._queue_counts(pipe, brand, window, starts)
+                self._queue_counts(pipe, brand, window, starts, lang)
                 self._queue_authors(pipe, brand, window, starts)
             pipe.zmscore(self.keys.brands, names)
 
@@ -159,19 +164,23 @@ class Reader:
                                  None if last is None else float(last), int(authors)))
         return BrandPage(rows, page.total, offset, limit)
 
-    async def summary(self, brand: str, window: Window, end: float) -> dict[str, Any]:
-        """One brand over the window: its buckets, the window's mentions (share of voice) and
-        the number of brands with posts in it; one round trip after the brand check."""
+    async def summary(self, brand: str, window: Window, end: float,
+                      lang: str | None = None) -> dict[str, Any]:
+        """One brand over the window: its buckets, the window's mentions (share of voice), the
+        number of brands with posts in it and its language mix; one round trip after the brand
+        check. ``lang``: the counts, NSS and intensity of that language's posts only."""
         await self.require_brand(brand)
         starts = window_buckets(end, window.seconds, window.resolution)
 
         def queue(pipe: Any) -> None:
             queue_page(pipe, self.keys, window, end, 0, 0)
             self._queue_mentions(pipe, window, starts)
-            self._queue_counts(pipe, brand, window, starts)
+            self._queue_counts(pipe, brand, window, starts, lang)
             self._queue_authors(pipe, brand, window, starts)
+            queue_languages(pipe, [self.keys.bucket(brand, window.resolution, s)
+                                   for s in starts])
 
-        page, mentions, mine, authors = await self._pipeline(queue)
+        page, mentions, mine, authors, languages = await self._pipeline(queue)
         in_window, voice = parse_page(page).total, parse_sum(mentions)[0]
         counts = self._counts(mine)
         # `_all` is not a brand: share of voice is not defined for it.
@@ -179,10 +188,18 @@ class Reader:
         return {"brand": brand, "window": window.text, "from": iso(end - window.seconds),
                 "to": iso(end), "resolution": window.resolution, **counts.to_json(),
                 "share_of_voice": rounded(voice_share), "brands_in_window": in_window,
-                "unique_authors": int(authors)}
+                "unique_authors": int(authors),
+                "lang": lang, "languages": parse_languages(languages)}
 
-    async def timeline(self, brand: str, trange: TimeRange) -> list[dict[str, Any]]:
-        """Every bucket of the range (empty ones included, so charts need not fill gaps)."""
+    async def timeline(self, brand: str, trange: TimeRange,
+                       lang: str | None = None) -> list[dict[str, Any]]:
+        """Every bucket of the range (empty ones included, so charts need not fill gaps), each
+        with its language mix; ``lang``: the counts of that language's posts only."""
+
+    async def timeline(self, brand: str, trange: TimeRange,
+                       lang: str | None = None) -> list[dict[str, Any]]:
+        """Every bucket of the range (empty ones included, so charts need not fill gaps), each
+        with its language mix; ``lang``: the counts of that language's posts only."""
         await self.require_brand(brand)
         res = trange.resolution
         present = await self._call(self.client.zrangebyscore(
@@ -190,17 +207,20 @@ class Reader:
         pipe = self.client.pipeline(transaction=False)
         starts = sorted({int(float(s)) for s in present})
         for start in starts:
-            pipe.hmget(self.keys.bucket(brand, res, start), list(READ_FIELDS))
+            pipe.hgetall(self.keys.bucket(brand, res, start))
             pipe.execute_command("PFCOUNT", self.keys.authors(brand, res, start))
         replies = await self._call(pipe.execute())
         found = dict(zip(starts, replies[0::2], strict=True))
         authors = dict(zip(starts, replies[1::2], strict=True))
+        fields = _fields(lang)
         out = []
         for start in trange.starts():
-            counts = Counts.from_values(found[start]) if start in found else Counts()
+            bucket = found.get(start, {})
+            counts = Counts.from_values([bucket.get(name) for name in fields])
             out.append({"start": start, "time": iso(start),
                         **counts.counted(self.count_reposts).to_json(),
-                        "unique_authors": int(authors.get(start, 0))})
+                        "unique_authors": int(authors.get(start, 0)),
+                        "languages": from_hash(bucket)})
         return out
 
     async def top(self, brand: str, window: Window, end: float,
@@ -248,7 +268,7 @@ class Reader:
         """Run what ``queue`` puts in one pipeline (scripts reloaded if Redis forgot them);
         a command's error is raised, as the client would."""
         replies: list[Any] = await self._call(
-            run_pipeline(self.client, [PAGE_SCRIPT, SUM_SCRIPT], queue))
+            run_pipeline(self.client, [PAGE_SCRIPT, SUM_SCRIPT, LANG_SUM_SCRIPT], queue))
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
@@ -261,6 +281,12 @@ class Reader:
             raise QueryUnavailableError(
                 f"Redis did not answer ({exc}); start it with `sentistream infra up` "
                 "or point SENTISTREAM_REDIS_URL at it") from exc
+
+
+def _fields(lang: str | None) -> tuple[str, ...]:
+    """The bucket fields to read: all posts' (with their repost fields), or one language's
+    (the first five, same order; reposts are not kept per language)."""
+    return READ_FIELDS if lang is None else language_fields(lang)
 
 
 def _posts(members: Any) -> list[dict[str, Any]]:

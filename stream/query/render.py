@@ -54,6 +54,14 @@ def pairs(items: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in items)
 
 
+def languages(mix: dict[str, int], most: int = 8) -> str:
+    """``en 120 · de 30 · +2 more`` (busiest first, as the reader orders them)."""
+    if not mix:
+        return "–"
+    shown = " · ".join(f"{code} {num(n)}" for code, n in list(mix.items())[:most])
+    return shown + (f" · +{len(mix) - most} more" if len(mix) > most else "")
+
+
 BRAND_COLUMNS: list[Column] = [
     ("brand", "brand", text), ("posts", "n", num), ("neg", "negative", num),
     ("neu", "neutral", num), ("pos", "positive", num), ("NSS", "nss", signed),
@@ -66,7 +74,7 @@ TIMELINE_COLUMNS: list[Column] = [
     ("bucket", "time", text), ("posts", "n", num), ("neg", "negative", num),
     ("neu", "neutral", num), ("pos", "positive", num), ("NSS", "nss", signed),
     ("intensity", "mean_intensity", signed), ("authors", "unique_authors", num),
-    ("reposts", "reposts", num),
+    ("reposts", "reposts", num), ("languages", "languages", languages),
 ]
 
 POST_COLUMNS: list[Column] = [

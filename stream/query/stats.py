@@ -64,16 +64,25 @@ class Counts:
         return self if count_reposts else self.without_reposts()
 
     @property
+    def scored(self) -> int:
+        """Posts the model scored: ``n`` counts posts in unsupported languages too."""
+        return self.neg + self.neu + self.pos
+
+    @property
     def nss(self) -> float | None:
-        """Net sentiment score (pos - neg) / n in [-1, 1]; None without posts."""
-        return (self.pos - self.neg) / self.n if self.n else None
+        """Net sentiment score (pos - neg) / scored in [-1, 1]; None without scored posts.
+        Over the scored posts, so posts in unsupported languages cannot dilute it."""
+        scored = self.scored
+        return (self.pos - self.neg) / scored if scored else None
 
     @property
     def mean_intensity(self) -> float | None:
-        return self.isum_e6 / INTENSITY_SCALE / self.n if self.n else None
+        scored = self.scored
+        return self.isum_e6 / INTENSITY_SCALE / scored if scored else None
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "negative": self.neg, "neutral": self.neu, "positive": self.pos,
+                "unsupported_language": self.n - self.scored,
                 "nss": rounded(self.nss), "mean_intensity": rounded(self.mean_intensity),
                 "reposts": self.reposts}
 

@@ -64,6 +64,7 @@ function showSummary(s) {
     $(id).textContent = fmt.signed(v);
     $(id).className = "v" + (v > 0.05 ? " good" : v < -0.05 ? " bad" : "");
   }
+  showLanguages(s);
   $("card-sov").textContent = fmt.pct(s.share_of_voice);
   $("card-sov-s").textContent = `of ${s.brands_in_window} brands with posts`;
   $("card-authors").textContent = fmt.int(s.unique_authors);
@@ -90,6 +91,20 @@ function showWhy(w) {
   $("why-window").textContent = `last ${w.window} (whole hours) against the brand's baseline`;
   fill($("why-neg"), w.negative, driverItem, "no term stands out");
   fill($("why-pos"), w.positive, driverItem, "no term stands out");
+}
+
+// The brand's posts per language in the window (busiest first, as the API orders them); posts
+// in languages the model does not score count here and in "posts", never in NSS or intensity.
+function showLanguages(s) {
+  const mix = Object.entries(s.languages || {});
+  const total = mix.reduce((sum, [, n]) => sum + n, 0);
+  Charts.hbars($("chart-lang"), mix.slice(0, 10).map(([code, n]) => (
+    { label: code, value: total ? n / total : 0, me: false })));
+  $("lang-window").textContent = "last " + s.window;
+  $("lang-note").textContent = s.unsupported_language
+    ? `${fmt.int(s.unsupported_language)} post${s.unsupported_language === 1 ? "" : "s"} ` +
+      "in languages the model does not score"
+    : "";
 }
 
 function showTimeline(t) {

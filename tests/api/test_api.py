@@ -65,6 +65,25 @@ async def test_timeline_top_and_alerts(dataset: Dataset, api: TestClient[Any, An
     assert (await get(api, "/api/alerts"))["alerts"] == []
 
 
+async def test_lang_filters_every_view_and_shows_the_mix(dataset: Dataset,
+                                                         api: TestClient[Any, Any]) -> None:
+    pos, neg, _ = dataset.expected["acme"]  # the dataset's posts say "lang": "en"
+    s = await get(api, "/api/query?brand=acme&window=1h")
+    assert s["languages"] == {"en": 30} and s["unsupported_language"] == 0 and s["lang"] is None
+    en = await get(api, "/api/query?brand=acme&window=1h&lang=EN")
+    assert (en["n"], en["positive"], en["negative"], en["lang"]) == (30, pos, neg, "en")
+    assert en["nss"] == s["nss"]
+    de = await get(api, "/api/query?brand=acme&window=1h&lang=de")
+    assert (de["n"], de["positive"], de["nss"], de["languages"]) == (0, 0, None, {"en": 30})
+    rows = (await get(api, "/api/brands?window=15m&lang=de"))["brands"]
+    assert {r["brand"] for r in rows} == set(MIX) and all(r["n"] == 0 for r in rows)
+    t = await get(api, "/api/timeline?brand=acme&resolution=1m&from=-10m&lang=en")
+    assert sum(b["n"] for b in t["buckets"]) == 30
+    assert sum(b["languages"].get("en", 0) for b in t["buckets"]) == 30
+    t = await get(api, "/api/timeline?brand=acme&resolution=1m&from=-10m&lang=fr")
+    assert sum(b["n"] for b in t["buckets"]) == 0
+
+
 async def test_brand_names_are_escaped(dataset: Dataset, api: TestClient[Any, Any]) -> None:
     s = await get(api, f"/api/query?brand={quote(WEIRD)}")
     assert s["n"] == 4 and s["brand"] == WEIRD
@@ -84,6 +103,9 @@ async def test_brand_names_are_escaped(dataset: Dataset, api: TestClient[Any, An
     ("/api/timeline?brand=acme&from=someday", 400, "bad time 'someday'"),
     ("/api/query", 400, "'brand' query parameter is required"),
     ("/api/top?brand=acme&limit=0", 400, "bad limit"),
+    ("/api/query?brand=acme&lang=english", 400, "bad lang 'english'"),
+    ("/api/brands?lang=e*", 400, "bad lang"),
+    ("/api/timeline?brand=acme&lang=lang:x", 400, "bad lang"),
     ("/api/nothing-here", 404, "Not Found"),
 ])
 async def test_bad_requests_get_a_clear_json_error(api: TestClient[Any, Any], path: str,

@@ -137,18 +137,27 @@ def test_dashboard_draws_charts_and_counts_live_posts(dataset: Dataset, server: 
         options = page.eval_on_selector_all("#brand option", "els => els.map(e => e.value)")
         assert set(options) == set(MIX) and page.input_value("#brand") == "acme"
         assert page.inner_text("#card-n") == "30"
+        assert "100.0%" in page.inner_text("#chart-lang")  # every dataset post is English
         assert page.inner_text("#live-counter") == "0"
 
         now = time.time()
-        send_posts(dataset.settings, [
-            post(5000 + i, "acme", (POSITIVE if i % 2 else NEGATIVE).format(b="acme"), now,
-                 prefix="ui") for i in range(6)])
+        live = [post(5000 + i, "acme", (POSITIVE if i % 2 else NEGATIVE).format(b="acme"), now,
+                     prefix="ui") for i in range(6)]
+        # One post in a language the model does not score: in the language mix, not in NSS.
+        live[0].update(text="この acme の製品は最悪です", lang="ja")
+        send_posts(dataset.settings, live)
         wait_until(page,
             "document.querySelector('#live-counter').textContent === '6'", timeout=60_000)
         # The charts and cards are refreshed from the API after the announcement.
         wait_until(page, "document.querySelector('#card-n').textContent === '36'",
                                timeout=20_000)
         assert page.inner_text("#top-pos") and "no alerts" in page.inner_text("#alerts")
+        # The language mix of the brand: English and, since the live posts, Japanese.
+        wait_until(page, "document.querySelector('#chart-lang').textContent.includes('ja')",
+                   timeout=20_000)
+        mix = page.inner_text("#chart-lang")
+        assert "en" in mix and "97.2%" in mix and "2.8%" in mix, mix  # 35 and 1 of 36
+        assert page.inner_text("#lang-note") == "1 post in languages the model does not score"
         # An alert written by the alert store (as the worker's hook does) shows up live.
         with ThreadPoolExecutor(1) as pool:  # Playwright's own loop runs in this thread
             pool.submit(asyncio.run, _save_alert(dataset)).result()

@@ -37,13 +37,14 @@ PATHS = ["/", "/health", "/openapi.json", "/api/brands", "/api/query", "/api/tim
          "/static/app.js", "/static/style.css", "/static/", "/static/../README.md", "/api/",
          "/api", "/favicon.ico", "//api/brands", "/api/brands/", "/API/BRANDS"]
 PARAMS = ["brand", "window", "at", "from", "to", "since", "limit", "resolution", "ticket",
-          "token", "cursor"]
+          "token", "cursor", "lang"]
 NASTY = ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e300", "-1e300", "1e-300",
          "0001-01-01", "9999-12-31T23:59:59", "1970-01-01", "now", "-2h", "now-15m", "-0m",
          "0", "-1", "00", "²", "٣", "1" * 40, "15m", "1h", "7d", "367d", "0m", "1m", "1d",
          "1H", "acme", "globex", WEIRD, "*", "%", "\x00", "\udc80", "é", "😀", "", " ",
          "2023-11-14T22:13:20Z", "2023-11-14T22:13:20+99:00", "1700000000", "1700000000000",
-         "100", "101", "1000", "1001", "5", "-", "--1h", "a" * 2000]
+         "100", "101", "1000", "1001", "5", "-", "--1h", "a" * 2000, "en", "DE", "und",
+         "lang:en"]
 
 MAX_TARGET = 8000  # aiohttp's parser refuses request lines over 8190 bytes
 # Headers the HTTP layer acts on before any handler (a second Host, a body length, an upgrade):

@@ -100,10 +100,12 @@ class Pipeline:
 
 
 def expected_labels(texts: list[str]) -> list[int]:
-    """Labels of the shipped model (0 negative, 1 neutral, 2 positive), as the worker gets."""
+    """Labels of the shipped model (0 negative, 1 neutral, 2 positive), as the worker gets
+    them for posts with ``"lang": "en"`` (``post``)."""
     from model.scorer import SentimentScorer
 
-    return [int(x) for x in SentimentScorer(model_path=None, num_threads=1).score(texts).labels]
+    scorer = SentimentScorer(model_path=None, num_threads=1)
+    return [int(x) for x in scorer.score_posts(texts, ["en"] * len(texts)).labels]
 
 
 def post(i: int, brand: str, text: str, created_at: float, prefix: str = "p") -> dict[str, Any]:

@@ -86,3 +86,21 @@ def test_hook_reads_the_newest_touched_minutes_and_skips_all() -> None:
     changes = {"_all": {"minutes": [60]}, "acme": {"minutes": list(range(0, 1200, 60))},
                "globex": {"minutes": []}}
     assert touched_minutes(changes) == {"acme": list(range(720, 1200, 60))}
+
+
+def with_unsupported(counts: Counts, extra: int) -> Counts:
+    """``counts`` plus ``extra`` posts in a language the model does not score (in n only)."""
+    return Counts(counts.n + extra, counts.neg, counts.neu, counts.pos, counts.isum_e6)
+
+
+def test_posts_in_unsupported_languages_raise_no_sentiment_alert() -> None:
+    happy = [bucket(68 + i % 5, 20, 12 - i % 5) for i in range(10)]  # NSS about +0.6
+    # A minute of posts the model does not score has no sentiment: not a drop to NSS 0.
+    assert kinds(Counts(n=100), happy) == []
+    # Five scored posts among 100 are too few to judge, whatever their NSS.
+    assert kinds(with_unsupported(bucket(1, 1, 3), 95), happy) == []
+    # Scored posts keep their NSS beside unscored ones: a real drop is still seen.
+    assert kinds(with_unsupported(bucket(41, 14, 5), 40), happy) == []
+    assert kinds(with_unsupported(bucket(12, 6, 42), 40), happy) == ["sentiment_drop"]
+    # A baseline half made of unscored posts keeps its own NSS.
+    assert kinds(bucket(41, 14, 5), [with_unsupported(c, 100) for c in happy]) == []

@@ -13,6 +13,7 @@ from stream.query.errors import (
 from stream.query.params import (
     MAX_BUCKETS,
     parse_brand,
+    parse_lang,
     parse_limit,
     parse_range,
     parse_resolution,
@@ -117,3 +118,11 @@ def test_bad_brands_are_refused(brand: str) -> None:
 
 def test_a_brand_of_any_printable_characters_is_fine() -> None:
     assert parse_brand("at&t {x}:* ü 😀") == "at&t {x}:* ü 😀"
+
+
+def test_lang_filters_are_iso_codes() -> None:
+    assert [parse_lang(x) for x in (None, "", " ", "en", " DE ", "und", "fil")] == [
+        None, None, None, "en", "de", "und", "fil"]
+    for bad in ("english", "e", "pt-BR", "en:neg", "*", "é", "e\n"):
+        with pytest.raises(BadParameterError, match="bad lang"):
+            parse_lang(bad)

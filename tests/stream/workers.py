@@ -25,8 +25,10 @@ from sentistream.topics import ensure_topics
 from stream.aggregates import BucketAggregate, batch_deltas
 from stream.brands import BrandsFile
 from stream.keys import KeyScheme
+from stream.languages import route_posts
 from stream.pipeline import validate
 from stream.posts import RawRecord
+from stream.worker import load_scorer
 
 BRAND_WORDS = ["apple", "iPhone", "#teampixel", "@Google", "xbox", "Microsoft", "nike",
                "air jordan", "Tesla", "model 3", "#justdoit"]
@@ -136,11 +138,9 @@ def ground_truth(settings: Settings, values: list[bytes]) -> tuple[dict[Any, Buc
 
     Offsets and partitions do not matter for the sums, so one batch with fake offsets is enough.
     """
-    from model.scorer import SentimentScorer
-
     records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
     posts, brands, rejected = validate(records, settings, BrandsFile().current())
-    scores = SentimentScorer(num_threads=1).score(posts.texts)
+    scores = route_posts(load_scorer(settings), posts)
     buckets: dict[Any, BucketAggregate] = {}
     for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity, 0):
         for (res, start), agg in d.buckets.items():
@@ -217,11 +217,9 @@ def read_dead_letters(settings: Settings, expected: int) -> list[dict[str, Any]]
 
 def top_truth(settings: Settings, values: list[bytes]) -> dict[tuple[str, str, int], list[float]]:
     """(brand, polarity, hour) -> the scores of the top posts, best first, computed offline."""
-    from model.scorer import SentimentScorer
-
     records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
     posts, brands, _ = validate(records, settings, BrandsFile().current())
-    scores = SentimentScorer(num_threads=1).score(posts.texts)
+    scores = route_posts(load_scorer(settings), posts)
     out: dict[tuple[str, str, int], list[float]] = {}
     for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity,
                           settings.top_posts):

@@ -1,0 +1,168 @@
+"""Worker throughput with language ID on vs off, side by side in one run (issue 16: <= 15% drop).
+
+Usage: .venv/bin/python ops/bench/language_throughput.py [--posts N] [--rounds R]
+       [--input umsab|english] [--out ops/bench/results/language-throughput]
+
+Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). The same
+N posts are produced to a fresh topic set per worker run; each round runs one worker with
+SENTISTREAM_LANGUAGE_ID=off (every post scored by the English model, no language counted: the
+worker before issue 16) and one with it on, in alternating order, and times each as
+worker_throughput.py does (sustained phase, from the first aggregate write to the last).
+
+Inputs: ``umsab`` = the 8 x 870 UMSAB test tweets (8 languages) without a ``lang`` field, so
+every post goes through detection (the worst case); ``english`` = TweetEval test tweets with
+``"lang": "en"`` as the generator and most platforms send (the explicit field wins: no
+detection). Each post names one of 20 brands. On a shared machine wall-clock rates move with
+the load: compare posts per worker CPU-second, and the on/off ratio of the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+from kafka import KafkaProducer
+
+from model.data import UMSAB, shared_data_dir, tweeteval
+from ops.bench.machine import cpu_model
+from ops.bench.worker_throughput import _cpu_s, _env
+from sentistream.settings import Settings, get_settings
+from sentistream.topics import ensure_topics
+from stream.keys import KeyScheme
+
+BRANDS = [f"brand{i:02d}" for i in range(20)]
+
+
+def texts_of(kind: str) -> list[str]:
+    paths = ([shared_data_dir() / "umsab-multilingual" / name / "test.csv"
+              for name in UMSAB.values()] if kind == "umsab" else [tweeteval("test")])
+    out: list[str] = []
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as handle:
+            out += [row["text"] for row in csv.DictReader(handle) if row["text"].strip()]
+    return out
+
+
+def posts(kind: str, n: int) -> list[bytes]:
+    texts = texts_of(kind)
+    now = time.time()
+    out = []
+    for i in range(n):
+        doc: dict[str, Any] = {"id": f"b{i}", "text": texts[i % len(texts)],
+                               "brand": BRANDS[i % len(BRANDS)], "created_at": now - i % 600}
+        if kind == "english":
+            doc["lang"] = "en"
+        out.append(json.dumps(doc, ensure_ascii=False).encode())
+    return out
+
+
+def produce(settings: Settings, values: list[bytes]) -> None:
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20,
+                             batch_size=256 * 1024)
+    for value in values:
+        producer.send(settings.topic_posts, value=value)
+    producer.flush(120)
+    producer.close()
+
+
+def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    settings = base.replace(topic_posts=f"lbench{run}.posts", topic_scored=f"lbench{run}.scored",
+                            topic_dead_letters=f"lbench{run}.dead-letters",
+                            redis_prefix=f"lbench{run}", language_id=language_id)
+    produce(settings, values)
+    client = redis.Redis.from_url(settings.redis_url)
+    total_key = KeyScheme(settings.redis_prefix).total("_all")
+    log = settings.state_dir / f"lbench-worker-{run}.log"
+    exe = str(Path(sys.executable).parent / "sentistream")
+    with log.open("wb") as out:
+        worker = subprocess.Popen([exe, "worker"], env=_env(settings), stdout=out,
+                                  stderr=subprocess.STDOUT)
+    first = None
+    try:
+        while True:
+            n = int(client.hget(total_key, "n") or 0)
+            if n and first is None:
+                first, first_n, first_cpu = time.monotonic(), n, _cpu_s(worker.pid)
+            if n >= len(values):
+                done, done_cpu = time.monotonic(), _cpu_s(worker.pid)
+                break
+            if worker.poll() is not None:
+                sys.exit(f"the worker exited with {worker.returncode}; see {log}")
+            time.sleep(0.05)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
+            client.delete(key)
+    assert first is not None
+    counted = len(values) - first_n
+    return {"language_id": language_id,
+            "sustained_posts_per_s": round(counted / max(done - first, 1e-9)),
+            "posts_per_worker_cpu_s": round(counted / max(done_cpu - first_cpu, 1e-9)),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=30_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--input", choices=("umsab", "english"), default="umsab")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write <out>.json and <out>.md")
+    args = parser.parse_args()
+    base = get_settings()
+    values = posts(args.input, args.posts)
+    runs = []
+    for r in range(args.rounds):
+        order = ("off", "on") if r % 2 == 0 else ("on", "off")
+        for mode in order:
+            runs.append({"round": r, **one_run(base, values, mode)})
+            print(json.dumps(runs[-1]), flush=True)
+    ratio = {metric: round(statistics.median(
+        on[metric] / off[metric] for on, off in _pairs(runs)), 3)
+        for metric in ("sustained_posts_per_s", "posts_per_worker_cpu_s")}
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
+              "cpus": os.cpu_count(), "input": args.input, "posts": args.posts,
+              "command": " ".join(["ops/bench/language_throughput.py", *sys.argv[1:]]),
+              "batch_size": base.batch_size, "runs": runs, "on_over_off_median": ratio}
+    print(json.dumps(result["on_over_off_median"]))
+    if args.out:
+        args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+        args.out.with_suffix(".md").write_text(_markdown(result))
+
+
+def _pairs(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    by_round: dict[int, dict[str, dict[str, Any]]] = {}
+    for run in runs:
+        by_round.setdefault(run["round"], {})[run["language_id"]] = run
+    return [(modes["on"], modes["off"]) for modes in by_round.values()]
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    lines = [f"# Worker throughput, language ID on vs off ({result['input']} input)", "",
+             f"{result['date']}, {result['cpu']} ({result['cpus']} vCPUs, shared with other "
+             f"engineers' runs), `{result['command']}`, {result['posts']} posts per run.", "",
+             "| round | language ID | posts/s (sustained) | posts per worker CPU-s | load 1m |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['round']} | {r['language_id']} | {r['sustained_posts_per_s']:,} | "
+              f"{r['posts_per_worker_cpu_s']:,} | {r['load_avg_1m']} |" for r in result["runs"]]
+    ratio = result["on_over_off_median"]
+    lines += ["", f"Median on/off ratio of the rounds: {ratio['sustained_posts_per_s']:.3f} "
+              f"(posts/s), {ratio['posts_per_worker_cpu_s']:.3f} (posts per CPU-s).", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
