@@ -195,11 +195,6 @@ class Reader:
                        lang: str | None = None) -> list[dict[str, Any]]:
         """Every bucket of the range (empty ones included, so charts need not fill gaps), each
         with its language mix; ``lang``: the counts of that language's posts only."""
-
-    async def timeline(self, brand: str, trange: TimeRange,
-                       lang: str | None = None) -> list[dict[str, Any]]:
-        """Every bucket of the range (empty ones included, so charts need not fill gaps), each
-        with its language mix; ``lang``: the counts of that language's posts only."""
         await self.require_brand(brand)
         res = trange.resolution
         present = await self._call(self.client.zrangebyscore(
