@@ -18,8 +18,7 @@ from sentistream.settings import get_settings
 from stream.keys import KeyScheme
 from stream.query import render
 from stream.query.errors import QueryError
-from stream.query.params import (parse_lang, parse_range, parse_time, parse_why_window,
-                                  parse_window)
+from stream.query.params import parse_lang, parse_range, parse_time, parse_why_window, parse_window
 from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, reader
 
 T = TypeVar("T")
