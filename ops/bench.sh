@@ -8,8 +8,10 @@
 #   replay   ops/bench/replay_bench.py (replay-bench.json)
 #   worker   ops/bench/worker_throughput.py, generated posts (worker-throughput.json)
 #   infra    ops/bench/infra_startup.py, broker start-up and RSS (infra-startup.json)
+#   redis    python -m ops.bench.redis_ops: Redis commands per batch, per brand (redis-ops.json)
 # BENCH_STEPS picks some ("drain e2e"); arguments go to `python -m ops.bench.e2e` (see its
-# --help), e.g. `ops/bench.sh --backlog 20000 --repeats 1 --out /tmp/bench`.
+# --help), e.g. `ops/bench.sh --backlog 20000 --repeats 1 --out /tmp/bench`; DRAIN_ARGS and
+# REPLAY_ARGS to the drain and replay benchmarks (e.g. DRAIN_ARGS="--posts 60000 --repeats 2").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -22,19 +24,21 @@ export SENTISTREAM_KAFKA_CONTROLLER_PORT="${SENTISTREAM_KAFKA_CONTROLLER_PORT:-2
 export SENTISTREAM_REDIS_PORT="${SENTISTREAM_REDIS_PORT:-26379}"
 export SENTISTREAM_WORKER_WEB_PORT="${SENTISTREAM_WORKER_WEB_PORT:-26066}"
 export SENTISTREAM_API_PORT="${SENTISTREAM_API_PORT:-28000}"
-STEPS="${BENCH_STEPS:-e2e drain replay worker infra}"
+STEPS="${BENCH_STEPS:-e2e drain replay worker infra redis}"
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 
 step e2e && "$PY" -m ops.bench.e2e "$@"
-step drain && "$PY" -m ops.bench.drain --workers 1,2 --profile
+# shellcheck disable=SC2086  # word splitting of the *_ARGS is wanted
+step drain && "$PY" -m ops.bench.drain --workers 1,2 --profile ${DRAIN_ARGS:-}
 if step replay || step worker; then
   trap '"$VENV/bin/sentistream" infra down || true' EXIT
   "$VENV/bin/sentistream" infra up
-  step replay && "$PY" -m ops.bench.record replay-bench -- "$PY" ops/bench/replay_bench.py --json
+  step replay && "$PY" -m ops.bench.record replay-bench -- "$PY" ops/bench/replay_bench.py --json ${REPLAY_ARGS:-}
   step worker && "$PY" -m ops.bench.record worker-throughput -- \
     "$PY" ops/bench/worker_throughput.py --posts 100000 --json
   "$VENV/bin/sentistream" infra down
   trap - EXIT
 fi
+step redis && "$PY" -m ops.bench.redis_ops
 step infra && "$PY" -m ops.bench.record infra-startup -- "$PY" ops/bench/infra_startup.py --json
 exit 0
