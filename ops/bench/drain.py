@@ -14,7 +14,7 @@ send to its aggregate being visible. Figures that travel between machines: drain
 (same run), and posts per worker CPU-second. The benchmark's own costs are reported too: the CPU
 of its 2 ms Redis poller (ops/bench/harness.py ``Observer``) and of its producer.
 --profile runs ``py-spy record --idle`` on the (first) worker during the first drain and writes
-the raw stacks and a summary next to the results.
+a summary next to the results (the raw stacks stay in the run's log directory).
 Writes drain.json and drain.md to --out (default ops/bench/results/).
 """
 
@@ -179,7 +179,8 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
     workers = [start_worker(rs, rs.worker_web_port + 10 * i, log_dir, f"w{k}-{i}", code)
                for i in range(k)]
     procs = [psutil.Process(w.pid) for w in workers]
-    spy = _start_pyspy(workers[0].pid, profile) if profile else None
+    raw = log_dir / f"{profile.name}.txt" if profile else None  # ~1 MB: kept out of results
+    spy = _start_pyspy(workers[0].pid, raw) if raw else None
     out: dict[str, Any] = {"posts": args.posts}
     try:
         with h.Observer(rs, [w.pid for w in workers], args.poll_interval) as obs:
@@ -190,8 +191,8 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
             wait_applied(rs, args.posts, workers)
             done, cpu1, stages1 = time.time(), _cpu_s(procs), stage_seconds(workers)
             redis1 = redis_counters(rs)
-            if spy is not None:
-                _stop_pyspy(spy, profile)
+            if spy is not None and raw is not None and profile is not None:
+                _stop_pyspy(spy, raw, profile)
             poller_cpu = _cpu_s([poller])
             run_s = done - assigned
             if args.rate:
@@ -291,25 +292,27 @@ def wait_applied(rs: Settings, n: int, procs: list[h.Proc], timeout: float = 600
 
 
 # -- profile ---------------------------------------------------------------------------------
-def _start_pyspy(pid: int, out: Path | None) -> subprocess.Popen[bytes] | None:
+def _start_pyspy(pid: int, raw: Path) -> subprocess.Popen[bytes] | None:
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if out is None or not Path(exe).exists():
+    if not Path(exe).exists():
         print("py-spy not found: pip install -e .[bench]", flush=True)
         return None
-    out.parent.mkdir(parents=True, exist_ok=True)
+    raw.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([exe, "record", "--idle", "--threads", "--format", "raw",
-                             "--rate", "200", "--pid", str(pid), "--output", f"{out}.txt"],
+                             "--rate", "200", "--pid", str(pid), "--output", str(raw)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _stop_pyspy(spy: subprocess.Popen[bytes], out: Path | None) -> None:
+def _stop_pyspy(spy: subprocess.Popen[bytes], raw: Path, summary: Path) -> None:
+    """Stops py-spy (it writes the raw stacks on SIGINT) and writes the summary as .md."""
     spy.send_signal(signal.SIGINT)
     try:
         spy.wait(30)
     except subprocess.TimeoutExpired:
         spy.kill()
-    if out is not None and Path(f"{out}.txt").exists():
-        Path(f"{out}.md").write_text(profile_summary(Path(f"{out}.txt")))
+    if raw.exists():
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.with_suffix(".md").write_text(profile_summary(raw))
 
 
 def profile_summary(raw: Path, top: int = 25) -> str:
