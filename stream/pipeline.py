@@ -199,10 +199,10 @@ class BatchProcessor:
         self.metrics.model_seconds.observe(time.monotonic() - t0)
         with stages.time("build"):
             deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
+            scored = (self._scored_records(posts, brands, labels, probs, intensity)
+                      if self.settings.produce_scored else [])
             return Prepared(posts, brands, labels, intensity, rejected, deltas,
-                            [self.calls.group_call(posts.topic, d) for d in deltas],
-                            (self._scored_records(posts, brands, labels, probs, intensity)
-                         if self.settings.produce_scored else []),
+                            [self.calls.group_call(posts.topic, d) for d in deltas], scored,
                             [(None, r.dead_letter(), r.record.partition) for r in rejected])
 
     async def _write(self, p: Prepared) -> None:
