@@ -224,7 +224,7 @@ class RedisSink:
         self.cluster = is_cluster(settings.redis_url)
         self.client: Any = self._connect(options)
         # The batch writes' own client: redis-py arms a timer per reply read (asyncio.timeout),
-        # ~9% of the worker's main thread with TweetEval's ~500 group calls per batch (py-spy,
+        # ~9% of the worker's main thread with TweetEval's ~100-150 calls per batch (py-spy,
         # README "Throughput of one worker"); one timer per round trip bounds it instead.
         self._apply_client: Any = self._connect({**options, "socket_timeout": None})
 

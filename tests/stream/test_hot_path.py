@@ -7,6 +7,7 @@ import json
 
 import pytest
 import redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
 from stream.keys import KeyScheme
@@ -57,3 +58,25 @@ async def test_each_step_of_a_batch_is_timed(isolated: Settings) -> None:
         assert f'sentistream_stage_seconds_count{{stage="{stage}"}} 1.0' in text, stage
     assert "parse=" in proc.metrics.stages.summary()
     await proc.sink.close()
+
+
+async def test_a_redis_that_never_answers_a_batch_write_times_out(
+        isolated: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch writes have no per-reply socket timeout: one timeout bounds the round trip,
+    and it still ends as a Redis timeout (retried by the processor), never a hang."""
+    import socket
+
+    from stream import sink as sink_module
+    from stream.sink import Call, RedisSink
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the backlog; nothing is ever read or answered
+    monkeypatch.setattr(sink_module, "SOCKET_TIMEOUT_S", 0.5)
+    port = silent.getsockname()[1]
+    sink = RedisSink(isolated.replace(redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        with pytest.raises(RedisTimeoutError, match="did not answer"):
+            await sink.apply([Call(["k"], ["f", "0", "1", "[]"])], {})
+    finally:
+        silent.close()
