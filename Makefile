@@ -13,7 +13,7 @@ demo:  ## set up everything and run the live demo (Kafka + Redis + worker + gene
 test:  ## set up everything, start test Kafka + Redis, run lint, mypy and all tests
 	ops/test.sh
 
-bench:  ## install the `bench` extra, run the end-to-end benchmark (BENCH_ARGS="--backlog 20000 ...")
+bench:  ## install the `bench` extra, run every benchmark into ops/bench/results (BENCH_STEPS, BENCH_ARGS for e2e)
 	ops/bench.sh $(BENCH_ARGS)
 
 lint:  ## ruff

@@ -1,10 +1,44 @@
 #!/usr/bin/env bash
-# `make bench`: installs the `bench` extra (matplotlib, VADER, psutil) and runs the end-to-end
-# benchmark, which starts and stops its own Kafka + Redis. Arguments go to `python -m ops.bench.e2e`
-# (see its --help), e.g. `ops/bench.sh --backlog 20000 --repeats 1 --out /tmp/bench`.
+# `make bench`: installs the `bench` extra (matplotlib, VADER, psutil, py-spy) and runs every
+# benchmark behind the README's results table, each writing its results file (date, CPU model,
+# command) under ops/bench/results/:
+#   e2e      python -m ops.bench.e2e: drain, latency at offered rates, naive ratio (results.*)
+#   drain    python -m ops.bench.drain: drain / bare scorer side by side, posts per worker
+#            CPU-second, 1 vs 2 workers on 4 partitions, with a py-spy profile (drain.*)
+#   replay   ops/bench/replay_bench.py (replay-bench.json)
+#   worker   ops/bench/worker_throughput.py, generated posts (worker-throughput.json)
+#   infra    ops/bench/infra_startup.py, broker start-up and RSS (infra-startup.json)
+#   redis    python -m ops.bench.redis_ops: Redis commands per batch, per brand (redis-ops.json)
+# BENCH_STEPS picks some ("drain e2e"); arguments go to `python -m ops.bench.e2e` (see its
+# --help), e.g. `ops/bench.sh --backlog 20000 --repeats 1 --out /tmp/bench`; DRAIN_ARGS and
+# REPLAY_ARGS to the drain and replay benchmarks (e.g. DRAIN_ARGS="--posts 60000 --repeats 2").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 ensure_venv "dev,bench"
-exec "$PY" -m ops.bench.e2e "$@"
+# The benchmarks' own services and ports (ops/bench/harness.py BENCH_ENV); SENTISTREAM_* win.
+export SENTISTREAM_STATE_DIR="${SENTISTREAM_STATE_DIR:-$ROOT/.state/bench}"
+export SENTISTREAM_KAFKA_PORT="${SENTISTREAM_KAFKA_PORT:-29092}"
+export SENTISTREAM_KAFKA_CONTROLLER_PORT="${SENTISTREAM_KAFKA_CONTROLLER_PORT:-29093}"
+export SENTISTREAM_REDIS_PORT="${SENTISTREAM_REDIS_PORT:-26379}"
+export SENTISTREAM_WORKER_WEB_PORT="${SENTISTREAM_WORKER_WEB_PORT:-26066}"
+export SENTISTREAM_API_PORT="${SENTISTREAM_API_PORT:-28000}"
+STEPS="${BENCH_STEPS:-e2e drain replay worker infra redis}"
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+
+step e2e && "$PY" -m ops.bench.e2e "$@"
+# shellcheck disable=SC2086  # word splitting of the *_ARGS is wanted
+step drain && "$PY" -m ops.bench.drain --workers 1,2 --profile ${DRAIN_ARGS:-}
+if step replay || step worker; then
+  trap '"$VENV/bin/sentistream" infra down || true' EXIT
+  "$VENV/bin/sentistream" infra up
+  step replay && "$PY" -m ops.bench.record replay-bench -- "$PY" ops/bench/replay_bench.py --json ${REPLAY_ARGS:-}
+  step worker && "$PY" -m ops.bench.record worker-throughput -- \
+    "$PY" ops/bench/worker_throughput.py --posts 100000 --json
+  "$VENV/bin/sentistream" infra down
+  trap - EXIT
+fi
+step redis && "$PY" -m ops.bench.redis_ops
+step infra && "$PY" -m ops.bench.record infra-startup -- "$PY" ops/bench/infra_startup.py --json
+exit 0

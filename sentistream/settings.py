@@ -198,6 +198,15 @@ class Settings:
     # -- Worker web server ---------------------------------------------------------------------
     worker_web_bind: str = _doc("address the worker's HTTP server (/metrics, /health) listens "
                                 "on; 0.0.0.0 exposes it to the network", default="127.0.0.1")
+    # -- Worker hot path (README "Throughput of one worker") ---------------------------------
+    overlap_writes: int = _doc(
+        "1: a batch's Redis write and produces run while the next batch is parsed and scored "
+        "(each batch is still acked only after its own writes); 0: one batch at a time",
+        default=1)
+    produce_scored: int = _doc(
+        "1: every scored post also goes to the scored topic; 0: it does not (the aggregates in "
+        "Redis are then the only output, and the worker skips a JSON record per post)",
+        default=1)
     # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
     replay_max_row_bytes: int = _doc(
         "longest row `replay` or `produce` reads (a line, a JSON array item); longer: bad rows",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from sentistream.redact import redact_url
 from sentistream.settings import Settings
 from stream.lean import FetchedBatch, LeanApp
 from stream.metrics import WorkerMetrics
-from stream.pipeline import BatchProcessor, Scorer
+from stream.pipeline import BatchProcessor, PreparedBatch, Scorer
 from stream.sink import RedisSink
 
 log = logging.getLogger(__name__)
@@ -92,25 +93,58 @@ def create_app(settings: Settings, scorer: Scorer) -> LeanApp:
         await asyncio.gather(*futures)
 
     processor = BatchProcessor(settings, scorer, sink, produce, metrics)
+    app.stages = metrics.stages  # the consumer times its offset commits there
+
+    stages = metrics.stages
+
+    async def write_and_ack(prepared: PreparedBatch, fetched: FetchedBatch) -> None:
+        try:
+            await processor.write(prepared)
+        except BaseException as exc:  # unacked: no later offset of its partitions commits
+            if not app.should_stop and not isinstance(exc, asyncio.CancelledError):
+                app.lifeline.fail(app, "batch writer", exc)
+            raise
+        with stages.time("ack"):
+            app.ack_batch(fetched)
+            _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+        stages.batch_done(len(fetched.records))
 
     @app.agent(app.batch_channel(topic), concurrency=1)
     async def score_posts(batches: Any) -> None:
+        """Batch k+1 is parsed and scored while the writes of batch k are in flight
+        (SENTISTREAM_OVERLAP_WRITES): those wait on Redis's fsync and the broker's acks, not
+        on this process. Writes stay one at a time and in fetch order, and each batch is acked
+        by its own writer once its writes are done."""
         fetched: FetchedBatch
+        in_flight: asyncio.Future[None] | None = None
+        waited_from = time.perf_counter()
         try:
             async for fetched in batches:
+                stages.add("fetch_wait", time.perf_counter() - waited_from)
                 if fetched.generation_id != app.consumer_generation_id:
                     # Fetched before a rebalance: its partitions may be another worker's now,
                     # and Faust seeks back to the committed offsets, so it comes again if ours.
+                    waited_from = time.perf_counter()
                     continue
-                await processor.process(fetched.records)
-                app.ack_batch(fetched)
-                _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+                prepared = await processor.prepare(fetched.records)
+                if in_flight is not None:
+                    with stages.time("write_wait"):  # the writes of the batch before
+                        await in_flight
+                    in_flight = None
+                if settings.overlap_writes:
+                    in_flight = asyncio.ensure_future(write_and_ack(prepared, fetched))
+                else:
+                    await write_and_ack(prepared, fetched)
+                waited_from = time.perf_counter()
         except BaseException as exc:
             # The batch in hand is unacked: restarted in place (Faust's default), the agent
             # would go on without it and no later offset of its partitions could be committed.
             if not app.should_stop:
                 app.lifeline.fail(app, "scoring agent", exc)
             raise
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()  # unacked: read again from the committed offsets
 
     @app.task  # type: ignore[untyped-decorator]
     async def check_redis() -> None:

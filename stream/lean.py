@@ -20,6 +20,7 @@ a real broker, including rebalances, kills and restarts.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from mode.utils.futures import notify
 
 from stream.lifeline import Lifeline
 from stream.posts import RecordBatch
+from stream.timings import StageClock
 
 
 @dataclass
@@ -227,6 +229,16 @@ class LeanConsumer(faust_aiokafka.Consumer):
                 read_offset[tp] = offset
             await asyncio.sleep(0)
 
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        """Faust's commit (its periodic loop and ours), timed as the ``commit`` stage."""
+        started = time.perf_counter()
+        try:
+            return bool(await super().commit(*args, **kwargs))
+        finally:
+            stages: StageClock | None = getattr(self.app, "stages", None)
+            if stages is not None:
+                stages.add("commit", time.perf_counter() - started)
+
     def ack_batch(self, fetched: FetchedBatch) -> None:
         """``Consumer.ack`` for every record of a batch, in one step."""
         acks_enabled_for = self.app.topics.acks_enabled_for
@@ -255,6 +267,7 @@ class LeanApp(faust.App):
         super().__init__(*args, **kwargs)
         self.batch_routes: dict[str, faust.ChannelT[Any]] = {}
         self.lifeline = Lifeline()
+        self.stages: StageClock | None = None  # where the consumer times its commits
 
     def batch_channel(self, topic: faust.TopicT, maxsize: int = 1
                       ) -> faust.ChannelT[Any]:

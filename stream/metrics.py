@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from stream.timings import StageClock
+
 _SIZE_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _TIME_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -52,6 +54,7 @@ class WorkerMetrics:
             "(their posts count in _all and _overflow)", registry=r)
         self.brands_reloads = Counter("sentistream_brands_reloads", "brands file reloads",
                                       registry=r)
+        self.stages = StageClock(r)  # per-step seconds of each batch (stream.timings)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -109,6 +109,15 @@ class Prepared:
                    [(None, rejected.dead_letter(), rejected.record.partition)])
 
 
+@dataclass
+class PreparedBatch:
+    """A fetched batch, prepared in one part (or in several, when a step raised on it)."""
+
+    batch: RecordBatch
+    parts: list[Prepared]
+    started: float  # time.monotonic() when its preparation started
+
+
 class BatchProcessor:
     def __init__(self, settings: Settings, scorer: Scorer, sink: RedisSink, produce: Produce,
                  metrics: WorkerMetrics, brands: BrandsFile | None = None) -> None:
@@ -128,18 +137,29 @@ class BatchProcessor:
         self.alerts = BackgroundAlerts(sink.client, settings)
 
     async def process(self, records: Sequence[RawRecord] | RecordBatch) -> None:
+        await self.write(await self.prepare(records))
+
+    async def prepare(self, records: Sequence[RawRecord] | RecordBatch) -> PreparedBatch:
+        """Parse, score and build a batch's writes; touches Redis only for new brands. The
+        worker prepares the next batch while ``write`` of the one before is in flight."""
         started = time.monotonic()
         batch = RecordBatch.of(records)
         self.metrics.posts_in.inc(len(batch))
         self.metrics.batch_size.observe(len(batch))
-        await self._process(batch)
-        for partition, offset in batch.last_offsets().items():
-            self.last_offsets[partition] = max(offset, self.last_offsets.get(partition, -1))
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        return PreparedBatch(batch, await self._prepare_parts(batch), started)
 
-    async def _process(self, batch: RecordBatch) -> None:
+    async def write(self, prepared: PreparedBatch) -> None:
+        """Apply a prepared batch exactly once; returns when Redis and Kafka have it all.
+        Batches must be written in the order they were fetched (one at a time)."""
+        for part in prepared.parts:
+            await self._write(part)
+        for partition, offset in prepared.batch.last_offsets().items():
+            self.last_offsets[partition] = max(offset, self.last_offsets.get(partition, -1))
+        self.metrics.batch_seconds.observe(time.monotonic() - prepared.started)
+
+    async def _prepare_parts(self, batch: RecordBatch) -> list[Prepared]:
         try:
-            prepared = await self._prepare(batch)
+            return [await self._prepare(batch)]
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug some record triggers: isolate it, keep the rest
@@ -148,31 +168,35 @@ class BatchProcessor:
                 log.error("%s on a batch of %d records; processing it in halves",
                           describe(exc), len(batch), exc_info=exc)
                 half = len(batch) // 2
-                await self._process(batch.slice(0, half))
-                await self._process(batch.slice(half, len(batch)))
-                return
+                return [*await self._prepare_parts(batch.slice(0, half)),
+                        *await self._prepare_parts(batch.slice(half, len(batch)))]
             r = batch.record(0)
             log.error("%s on the record at %s[%d]@%d: dead-lettered as %s", describe(exc),
                       r.topic, r.partition, r.offset, INVALID_RECORD)
-            prepared = Prepared.rejecting(Rejected(INVALID_RECORD, describe(exc), r))
-        await self._write(prepared)
+            return [Prepared.rejecting(Rejected(INVALID_RECORD, describe(exc), r))]
 
     async def _prepare(self, batch: RecordBatch) -> Prepared:
         """Everything that depends on the records' content (so may raise on a record nobody
         foresaw); Redis is only asked which brands the index admits (retried like writes)."""
-        posts, brands, rejected = validate(batch, self.settings, self._current_matcher())
-        brands = await self._admit(posts, brands)
+        stages = self.metrics.stages
+        with stages.time("parse"):
+            posts, brands, rejected = validate(batch, self.settings, self._current_matcher())
+        with stages.time("admit"):
+            brands = await self._admit(posts, brands)
         t0 = time.monotonic()
-        posts, brands, labels, probs, intensity = await self._score(posts, brands, rejected)
+        with stages.time("score"):
+            posts, brands, labels, probs, intensity = await self._score(posts, brands, rejected)
         self.metrics.model_seconds.observe(time.monotonic() - t0)
-        deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
-        features = self.drivers.attach(deltas, posts, brands, labels, intensity, self.scorer,
-                                       self._current_matcher())
-        return Prepared(posts, brands, labels, intensity, rejected, deltas,
-                        [self.calls.group_call(posts.topic, d) for d in deltas],
-                        self._scored_records(posts, brands, labels, probs, intensity),
-                        [(None, r.dead_letter(), r.record.partition) for r in rejected],
-                        features)
+        with stages.time("build"):
+            deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
+            features = self.drivers.attach(deltas, posts, brands, labels, intensity, self.scorer,
+                                           self._current_matcher())
+            scored = (self._scored_records(posts, brands, labels, probs, intensity)
+                      if self.settings.produce_scored else [])
+            return Prepared(posts, brands, labels, intensity, rejected, deltas,
+                            [self.calls.group_call(posts.topic, d) for d in deltas], scored,
+                            [(None, r.dead_letter(), r.record.partition) for r in rejected],
+                            features)
 
     async def _write(self, p: Prepared) -> None:
         # Produces run while Redis is written; both must finish before the batch is acked.
@@ -180,9 +204,12 @@ class BatchProcessor:
                                                   p.letters)),
                  asyncio.ensure_future(self._send("scored", self.settings.topic_scored,
                                                   p.scored))]
-        applied = await self._retry("Redis write", self.metrics.redis_retries,
-                                    lambda: self._apply(p))
-        await asyncio.gather(*sends)
+        stages = self.metrics.stages
+        with stages.time("redis"):
+            applied = await self._retry("Redis write", self.metrics.redis_retries,
+                                        lambda: self._apply(p))
+        with stages.time("produce_wait"):  # what is left of the produces once Redis answered
+            await asyncio.gather(*sends)
         now = time.time()
         if len(p.posts):
             self.metrics.e2e_delay.observe(max(0.0, now - float(p.posts.record_s.min())))
@@ -192,7 +219,9 @@ class BatchProcessor:
             self.metrics.dead_letters.labels(reason).inc(n)
         if applied:
             try:
-                await self.sink.announce(announcement(applied, self.settings.live_max_brands))
+                with stages.time("announce"):
+                    await self.sink.announce(announcement(applied,
+                                                          self.settings.live_max_brands))
             except Exception as exc:  # announcements are hints; the data is already safe
                 log.warning("live announcement failed: %s", exc)
             # Checked in the background, never fails the batch.

@@ -16,6 +16,7 @@ the offsets make harmless.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ APPLIED, SKIPPED, PARTIAL = 0, 1, 2
 # group calls: in one round trip, Redis took longer than the socket timeout on this machine, and
 # every retry the same, which would stall the partition. Chunks keep each answer prompt.
 CALLS_PER_ROUND_TRIP = 1000
+SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long counts as a failed write
 
 # KEYS[1] = offsets hash, KEYS[2..] = the keys the ops name by index.
 # ARGV = offsets field, min offset, max offset, JSON list of ops (numbers as strings, so nothing
@@ -308,10 +310,19 @@ class RedisSink:
         self.settings = settings
         self.keys = KeyScheme(settings.redis_prefix)
         self.brand_ttl = CallBuilder(settings).brand_ttl
-        options: dict[str, Any] = {"socket_timeout": 10, "socket_connect_timeout": 5}
+        options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S,
+                                   "socket_connect_timeout": 5}
         self.cluster = is_cluster(settings.redis_url)
-        self.client: Any = (RedisCluster.from_url(settings.redis_url, **options) if self.cluster
-                            else aioredis.Redis.from_url(settings.redis_url, **options))
+        self.client: Any = self._connect(options)
+        # The batch writes' own client: redis-py arms a timer per reply read (asyncio.timeout),
+        # ~9% of the worker's main thread with TweetEval's ~100-150 calls per batch (py-spy,
+        # README "Throughput of one worker"); one timer per round trip bounds it instead.
+        self._apply_client: Any = self._connect({**options, "socket_timeout": None})
+
+    def _connect(self, options: dict[str, Any]) -> Any:
+        url = self.settings.redis_url
+        return (RedisCluster.from_url(url, **options) if self.cluster
+                else aioredis.Redis.from_url(url, **options))
 
     async def ping(self) -> None:
         await self.client.ping()
@@ -360,7 +371,13 @@ class RedisSink:
 
         if not register and not calls:
             return []
-        results = await run_pipeline(self.client, [REGISTER_SCRIPT, APPLY_SCRIPT], queue)
+        try:
+            async with asyncio.timeout(SOCKET_TIMEOUT_S):  # the whole round trip, as one read
+                results = await run_pipeline(self._apply_client, [REGISTER_SCRIPT, APPLY_SCRIPT],
+                                             queue)
+        except TimeoutError as exc:  # redis-py disconnects a read it was cancelled in
+            raise RedisTimeoutError(f"Redis did not answer a batch's writes within "
+                                    f"{SOCKET_TIMEOUT_S:.0f} s") from exc
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
@@ -374,12 +391,16 @@ class RedisSink:
         """Tell live readers what was just applied (a hint to re-read, not a ledger); the
         announcement is built, bounded, by ``stream.pipeline.announcement``."""
         payload = orjson.dumps({"at": time.time(), **announcement})  # ~10x json.dumps
-        await self.client.xadd(self.keys.live, {"data": payload},
-                               maxlen=self.settings.live_maxlen, approximate=True)
-        await self.client.publish(self.keys.live, payload)
+        # One round trip for both (the same key, so one slot on a cluster too).
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(self.keys.live, {"data": payload}, maxlen=self.settings.live_maxlen,
+                  approximate=True)
+        pipe.publish(self.keys.live, payload)
+        await pipe.execute()
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self._apply_client.aclose()
 
 
 def _redis_full(error: OutOfMemoryError) -> RedisFullError:

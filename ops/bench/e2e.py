@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import numpy as np
 import redis
 
 from ops.bench import harness as h
+from ops.bench.drain import bare_scorer
 from ops.bench.machine import cpu_model
 from ops.bench.measure import drain_stats, lag_timeline, phase_stats, resource_stats
 from ops.bench.naive import LABELS, counter_key, vader_label
@@ -69,12 +71,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               "machine": machine(), "data": corpus.source,
                               "loadavg_start": os.getloadavg()}
+    texts = [p["text"] for p in corpus.posts]
+    scorer: list[dict[str, float]] = []
     with h.services(base):
+        # The bare scorer right before each drain: the ratio of the two travels between machines.
+        scorer.append(bare_scorer(texts, base.batch_size, 4.0))
         result["sentistream"] = run_worker(base, corpus, args, log_dir)
         result["naive"] = run_naive(base, corpus, args, log_dir)
         drains = {"sentistream": [result["sentistream"]["drain"]["steady_throughput"]],
                   "naive": [result["naive"]["drain"]["steady_throughput"]]}
         for _ in range(args.repeats - 1):
+            scorer.append(bare_scorer(texts, base.batch_size, 4.0))
             drains["sentistream"].append(drain_once(base, corpus, args.backlog, log_dir))
             drains["naive"].append(run_naive(base, corpus, args, log_dir)["drain"]
                                    ["steady_throughput"])
@@ -83,6 +90,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["drains"] = drains
     result["throughput_ratio"] = (float(np.median(drains["sentistream"]))
                                   / float(np.median(drains["naive"])))
+    result["scorer"] = scorer
+    result["drain_to_scorer"] = (float(np.median(drains["sentistream"]))
+                                 / float(np.median([x["posts_per_s"] for x in scorer])))
+    drain = result["sentistream"]["drain"]
+    if drain.get("cpu_mean_pct") and drain.get("steady_throughput"):
+        # Over the first drain: posts/s divided by the worker's mean share of a core.
+        drain["posts_per_worker_cpu_s"] = drain["steady_throughput"] / (
+            drain["cpu_mean_pct"] / 100)
+    result["command"] = "python -m ops.bench.e2e " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     from ops.bench.report import write_all
 
     write_all(result, args.out)

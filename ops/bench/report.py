@@ -71,6 +71,7 @@ def markdown(r: dict[str, Any]) -> str:
         f" Redis fsync: sentistream `appendfsync always`; naive {n['redis_fsync'].split(' ')[0]}"
         " (favourable to the naive one).",
         "",
+        *_travelling(r),
         "Latency = time from a post's send (its Kafka record timestamp) to the first poll "
         "(every ~2 ms) of the `_all` offsets hash that shows its offset applied. Throughput = "
         "posts / (last aggregate visible - first send) of the phase.",
@@ -83,6 +84,19 @@ def markdown(r: dict[str, Any]) -> str:
                      f"phases: peak {peak[1]:,} at t={peak[0]:.1f} s; series in results.json.")
         lines.append("")
     return "\n".join(lines)
+
+
+def _travelling(r: dict[str, Any]) -> list[str]:
+    """The figures that travel between machines: ratios to the bare scorer, per CPU-second."""
+    if "scorer" not in r:
+        return []
+    rates = ", ".join(f"{x['posts_per_s']:,.0f}" for x in r["scorer"])
+    per_cpu = r["sentistream"]["drain"].get("posts_per_worker_cpu_s")
+    return [f"Bare scorer (`SentimentScorer.score`, batches of the worker's size, one thread) "
+            f"right before each drain: {rates} posts/s. **Median drain / median bare scorer: "
+            f"{r['drain_to_scorer']:.2f}** (same run, same machine). Posts per worker "
+            f"CPU-second in the first drain: {_f(per_cpu)}. Command: `{r.get('command', '')}`.",
+            ""]
 
 
 def plot(r: dict[str, Any], path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Usage: python -m tests.stream.crashing_worker agent|fetcher [worker options]
 
-``agent``: the batch processor raises (as a bug in the scoring agent would); ``fetcher``: the
-consumer's delivery raises (a bug in the fetch loop). Prints ``INDUCED <part> <unix time>`` first.
+``agent``: the batch processor raises preparing a batch (as a bug in the scoring agent would);
+``fetcher``: the consumer's delivery raises (a bug in the fetch loop). Prints
+``INDUCED <part> <unix time>`` first.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _raise(part: str) -> Any:
 if __name__ == "__main__":
     part = sys.argv.pop(1)
     if part == "agent":
-        BatchProcessor.process = _raise(part)  # type: ignore[method-assign]
+        BatchProcessor.prepare = _raise(part)  # type: ignore[method-assign]
     elif part == "fetcher":
         LeanConsumer._deliver = _raise(part)  # type: ignore[method-assign]
     else:

@@ -1,0 +1,442 @@
+"""Backlog drain against the bare scorer, side by side, and 1 worker against 2 (4 partitions).
+
+Usage (from the repository root; starts and stops its own Kafka + Redis, on the ports of the
+SENTISTREAM_* environment, ops/bench/harness.py's BENCH_ENV otherwise):
+    .venv/bin/python -m ops.bench.drain [--posts N] [--workers 1,2] [--repeats R] [--rate R]
+                                        [--phase-seconds S] [--profile] [--out DIR]
+
+Each repeat, for each worker count: the bare scorer (``SentimentScorer.score`` on batches of
+SENTISTREAM_BATCH_SIZE of the same posts, one thread: what ``model.bench`` times) for
+--scorer-seconds, then N posts pre-loaded into fresh topics, the workers started, and the drain
+timed from the moment every partition is assigned to the moment 90% of the posts are in the
+aggregates; then --rate posts/s offered for --phase-seconds, with latency p50/p99 from each post's
+send to its aggregate being visible. Figures that travel between machines: drain / bare scorer
+(same run), and posts per worker CPU-second. The benchmark's own costs are reported too: the CPU
+of its 2 ms Redis poller (ops/bench/harness.py ``Observer``) and of its producer.
+--profile runs ``py-spy record --idle`` on the (first) worker during the first drain and writes
+a summary next to the results (the raw stacks stay in the run's log directory).
+Writes drain.json and drain.md to --out (default ops/bench/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import redis
+
+from ops.bench import harness as h
+from ops.bench.machine import cpu_model
+from ops.bench.measure import phase_stats
+from producers.sink import SinkOptions
+from sentistream.settings import Settings
+from sentistream.topics import ensure_topics
+from stream.keys import ALL_BRANDS, KeyScheme
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--posts", type=int, default=80_000, help="posts of each backlog drain")
+    p.add_argument("--workers", default="1", help="worker counts to compare, e.g. 1,2")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each; medians are reported")
+    p.add_argument("--rate", type=float, default=2000.0, help="offered posts/s of the latency "
+                   "phase (0: no latency phase)")
+    p.add_argument("--phase-seconds", type=float, default=15.0)
+    p.add_argument("--scorer-seconds", type=float, default=4.0)
+    p.add_argument("--poll-interval", type=float, default=0.002,
+                   help="the progress poller's interval, seconds")
+    p.add_argument("--profile", action="store_true", help="py-spy the first drain's worker")
+    p.add_argument("--generated", type=int, default=0,
+                   help="use N generated posts instead of the TweetEval test set")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--name", default="drain", help="results file stem")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME[:FIELD=VALUE,...]",
+                   help="worker settings to compare side by side in each repeat, e.g. "
+                   "--variant serial:overlap_writes=0 --variant overlap:overlap_writes=1; "
+                   "code=DIR runs another checkout's worker (git archive of a commit) "
+                   "[one variant: the defaults]")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    base = h.bench_settings()
+    corpus = h.generated(args.generated) if args.generated else h.tweeteval()
+    texts = [p["text"] for p in corpus.posts]
+    log_dir = base.state_dir / "logs" / time.strftime("drain-%Y%m%d-%H%M%S")
+    counts = [int(x) for x in args.workers.split(",") if x]
+    variants = [parse_variant(v) for v in args.variant] or [("default", {})]
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": "python -m ops.bench.drain " + " ".join(argv or sys.argv[1:]),
+        "cpu_model": cpu_model(), "cpus": os.cpu_count(), "data": corpus.source,
+        "batch_size": base.batch_size, "partitions": base.partitions,
+        "loadavg_start": os.getloadavg(), "runs": []}
+    with h.services(base):
+        for repeat in range(args.repeats):
+            for (variant, changes), k in ((v, k) for v in variants for k in counts):
+                scorer = bare_scorer(texts, base.batch_size, args.scorer_seconds)
+                profile = args.out / f"{args.name}-{variant}-pyspy" if (
+                    args.profile and repeat == 0 and k == counts[0]) else None
+                fields_ = {f: v for f, v in changes.items() if f != "code"}
+                run = run_workers(base.replace(**fields_), corpus, k, args, log_dir, profile,
+                                  changes.get("code"))
+                run.update(repeat=repeat, workers=k, variant=variant, settings=changes,
+                           scorer=scorer,
+                           drain_to_scorer=run["drain_posts_per_s"] / scorer["posts_per_s"])
+                print(json.dumps(run), flush=True)
+                result["runs"].append(run)
+    result["loadavg_end"] = os.getloadavg()
+    result["summary"] = summary(result["runs"], counts, [v for v, _ in variants])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    md = markdown(result)
+    (args.out / f"{args.name}.md").write_text(md)
+    print(md)
+    return result
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """"name:field=value,field=value" -> (name, Settings changes), values typed as the field."""
+    from dataclasses import fields
+
+    name, _, rest = text.partition(":")
+    kinds = {f.name: f.type for f in fields(Settings)}
+    changes: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key == "code":  # another checkout's stream/ and model/, e.g. the commit before
+            changes[key] = value
+            continue
+        if key not in kinds:
+            raise SystemExit(f"--variant {text}: {key} is not a Settings field")
+        changes[key] = int(value) if kinds[key] in ("int", int) else value
+    return name, changes
+
+
+def bare_scorer(texts: list[str], batch: int, seconds: float) -> dict[str, float]:
+    """The scorer alone on this machine now: posts/s (wall) and per CPU-second."""
+    from model.scorer import SentimentScorer
+
+    scorer = SentimentScorer(num_threads=1)
+    scorer.score(texts[:batch])  # warm: tokens cached, as in a long-running worker
+    n, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
+    i = 0
+    while time.perf_counter() - wall0 < seconds:
+        chunk = texts[i:i + batch] or texts[:batch]
+        i = (i + batch) % len(texts)
+        scorer.score(chunk)
+        n += len(chunk)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return {"posts_per_s": n / wall, "posts_per_cpu_s": n / cpu}
+
+
+def _cpu_s(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def start_worker(rs: Settings, web_port: int, log_dir: Path, name: str,
+                 code: str | None) -> h.Proc:
+    """``harness.start_worker``, optionally running the code of another checkout."""
+    if code is None:
+        return h.start_worker(rs, web_port, log_dir, name)
+    env = h.worker_env(rs, web_port)
+    env["SENTISTREAM_STATE_DIR"] = str(rs.state_dir / "workers" / f"{name}-{web_port}")
+    env["PYTHONPATH"] = code
+    argv = [sys.executable, "-c", "from sentistream.cli import main; main()", "worker"]
+    return h.Proc(argv, env, log_dir / f"{name}-{web_port}.log", web_port, cwd=Path(code))
+
+
+def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespace,
+                log_dir: Path, profile: Path | None, code: str | None = None
+                ) -> dict[str, Any]:
+    rs = h.run_settings(base, f"drain{k}")
+    ensure_topics(rs)
+    sink = h.StampedSink(rs, SinkOptions(linger_ms=5))
+    posts = h.repeated(corpus.posts, args.posts + int(args.rate * args.phase_seconds))
+    h.send_paced(sink, posts[:args.posts], None)
+    workers = [start_worker(rs, rs.worker_web_port + 10 * i, log_dir, f"w{k}-{i}", code)
+               for i in range(k)]
+    procs = [psutil.Process(w.pid) for w in workers]
+    raw = log_dir / f"{profile.name}.txt" if profile else None  # ~1 MB: kept out of results
+    spy = _start_pyspy(workers[0].pid, raw) if raw else None
+    out: dict[str, Any] = {"posts": args.posts}
+    try:
+        with h.Observer(rs, [w.pid for w in workers], args.poll_interval) as obs:
+            poller = psutil.Process(obs.proc.pid)
+            h.wait_assigned(workers, rs.partitions)
+            assigned, cpu0, stages0 = time.time(), _cpu_s(procs), stage_seconds(workers)
+            redis0 = redis_counters(rs)
+            wait_applied(rs, args.posts, workers)
+            done, cpu1, stages1 = time.time(), _cpu_s(procs), stage_seconds(workers)
+            redis1 = redis_counters(rs)
+            if spy is not None and raw is not None and profile is not None:
+                _stop_pyspy(spy, raw, profile)
+            poller_cpu = _cpu_s([poller])
+            run_s = done - assigned
+            if args.rate:
+                time.sleep(2.0)
+                since, start, bench_cpu = len(sink.acks), time.time(), time.process_time()
+                h.send_paced(sink, posts[args.posts:], args.rate)
+                bench_cpu = time.process_time() - bench_cpu
+                wait_applied(rs, len(posts), workers)
+                phase_cpu = _cpu_s(procs) - cpu1
+                phase_end = time.time()
+            progress, samples = obs.finish()
+    finally:
+        for w in workers:
+            w.stop()
+        sink.close()
+    stamped = sink.stamped()
+    visible = h.visible_times(stamped, progress)
+    out.update(_drain(visible[:args.posts], assigned, done, cpu1 - cpu0))
+    batches = stages1.pop("batch_size_count", 0.0) - stages0.pop("batch_size_count", 0.0)
+    out["mean_batch"] = (stages1.pop("batch_size_sum", 0.0)
+                         - stages0.pop("batch_size_sum", 0.0)) / max(batches, 1.0)
+    out["redis"] = redis_per_post(redis0, redis1, out["drain_posts_after_assignment"],
+                                  batches)
+    out["stages_pct_of_drain"] = {  # summed over the workers: 100% = one worker's wall time
+        stage: round(100 * (v - stages0.get(stage, 0.0)) / max(run_s * k, 1e-9), 1)
+        for stage, v in sorted(stages1.items(), key=lambda kv: -kv[1])}
+    out["poller_cpu_pct_of_drain"] = 100 * poller_cpu / max(run_s, 1e-9)
+    out["worker_rss_peak_mib"] = max((r for _, _, _, r in samples), default=0) / 2**20
+    if args.rate:
+        st, vis = stamped[since:], visible[since:]
+        phase = phase_stats(f"{args.rate:.0f}/s", args.rate, st, vis)
+        phase["worker_cpu_pct"] = 100 * phase_cpu / max(phase_end - start, 1e-9)
+        phase["bench_producer_cpu_pct"] = 100 * bench_cpu / max(phase_end - start, 1e-9)
+        out["latency"] = phase
+    return out
+
+
+def _drain(visible: np.ndarray, assigned: float, done: float, cpu_s: float) -> dict[str, Any]:
+    """The rate once every partition is assigned, to 90% of the posts visible (the tail of the
+    last batches leaves out), and posts per worker CPU-second over the same span."""
+    seen = np.sort(visible[np.isfinite(visible)])
+    hi = seen[int(0.9 * (len(seen) - 1))]
+    window = seen[(seen >= assigned) & (seen <= hi)]
+    n_after = int((seen >= assigned).sum())
+    rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 else float("nan")
+    return {"drain_posts_per_s": rate, "drain_posts_after_assignment": n_after,
+            "posts_per_worker_cpu_s": n_after / cpu_s if cpu_s else float("nan"),
+            "worker_cpu_pct": 100 * cpu_s / max(done - assigned, 1e-9)}
+
+
+def stage_seconds(workers: list[h.Proc]) -> dict[str, float]:
+    """Seconds per batch step so far (``sentistream_stage_seconds_sum``), summed over workers."""
+    out: dict[str, float] = {}
+    for w in workers:
+        for line in w.get("/metrics")[1].decode().splitlines():
+            if line.startswith(("sentistream_batch_size_sum ", "sentistream_batch_size_count ")):
+                name = line.split(" ", 1)[0].removeprefix("sentistream_")
+                out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+            if line.startswith("sentistream_stage_seconds_sum{"):
+                stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                out[stage] = out.get(stage, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def redis_counters(rs: Settings) -> dict[str, float]:
+    """Redis's command counts (scripts' inner commands included) and its CPU seconds so far."""
+    client = redis.Redis.from_url(rs.redis_url)
+    stats = client.info("commandstats")
+    out = {name.removeprefix("cmdstat_"): float(v["calls"]) for name, v in stats.items()}
+    cpu = client.info("cpu")
+    out["_cpu_s"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return out
+
+
+def redis_per_post(before: dict[str, float], after: dict[str, float], posts: int,
+                   batches: float) -> dict[str, Any]:
+    """What the capacity plan rests on: Redis work per post and per batch during the drain
+    (the benchmark's own poller, an HGETALL every 2 ms, is left out)."""
+    delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    cpu = delta.pop("_cpu_s", 0.0)
+    delta.pop("hgetall", None)
+    delta = {k: v for k, v in delta.items() if v > 0 and k not in ("info",)}
+    commands = sum(delta.values())
+    return {"commands_per_post": commands / max(posts, 1),
+            "evalsha_per_batch": delta.get("evalsha", 0.0) / max(batches, 1.0),
+            "commands_per_batch": commands / max(batches, 1.0),
+            "redis_cpu_ms_per_1000_posts": 1000 * 1000 * cpu / max(posts, 1),
+            "posts_per_redis_cpu_s": posts / cpu if cpu else None,
+            "by_command": {k: round(v) for k, v in sorted(delta.items(), key=lambda kv: -kv[1])}}
+
+
+def wait_applied(rs: Settings, n: int, procs: list[h.Proc], timeout: float = 600) -> None:
+    client = redis.Redis.from_url(rs.redis_url)
+    key = KeyScheme(rs.redis_prefix).total(ALL_BRANDS)
+    h.wait_until(lambda: int(client.hget(key, "n") or 0) >= n, timeout,
+                 f"{n} posts in the aggregates", procs)
+
+
+# -- profile ---------------------------------------------------------------------------------
+def _start_pyspy(pid: int, raw: Path) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        print("py-spy not found: pip install -e .[bench]", flush=True)
+        return None
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([exe, "record", "--idle", "--threads", "--format", "raw",
+                             "--rate", "200", "--pid", str(pid), "--output", str(raw)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop_pyspy(spy: subprocess.Popen[bytes], raw: Path, summary: Path) -> None:
+    """Stops py-spy (it writes the raw stacks on SIGINT) and writes the summary as .md."""
+    spy.send_signal(signal.SIGINT)
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+    if raw.exists():
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.with_suffix(".md").write_text(profile_summary(raw))
+
+
+def profile_summary(raw: Path, top: int = 25) -> str:
+    """Per thread, the share of samples in each of our functions (inclusive) and each leaf."""
+    by_thread: dict[str, Counter[str]] = {}
+    leaves: dict[str, Counter[str]] = {}
+    totals: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        thread, count = frames[0], int(n)
+        totals[thread] += count
+        ours = {f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0] + ")" for f in
+                frames[1:] if "(" in f and any(m in f for m in ("stream/", "model/"))}
+        c = by_thread.setdefault(thread, Counter())
+        for f in ours:
+            c[f] += count
+        leaves.setdefault(thread, Counter())[frames[-1].split(":")[0]] += count
+    lines = [f"# py-spy --idle of a worker's backlog drain ({raw.name})", ""]
+    for thread, total in totals.most_common():
+        if total < 0.02 * sum(totals.values()):
+            continue
+        lines += [f"## {thread}: {total} samples", "", "| our function (inclusive) | share |",
+                  "|---|---|"]
+        lines += [f"| {f} | {100 * n / total:.1f}% |"
+                  for f, n in by_thread[thread].most_common(top)]
+        lines += ["", "| leaf frame | share |", "|---|---|"]
+        lines += [f"| {f} | {100 * n / total:.1f}% |" for f, n in leaves[thread].most_common(top)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# -- report ----------------------------------------------------------------------------------
+def summary(runs: list[dict[str, Any]], counts: list[int], variants: list[str]
+            ) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for variant, k in ((v, k) for v in variants for k in counts):
+        mine = [r for r in runs if r["workers"] == k and r["variant"] == variant]
+
+        def med(f: Any, rows: list[dict[str, Any]] = mine) -> float:
+            return float(np.median([f(r) for r in rows]))
+
+        row = {"drain_posts_per_s": med(lambda r: r["drain_posts_per_s"]),
+               "scorer_posts_per_s": med(lambda r: r["scorer"]["posts_per_s"]),
+               "drain_to_scorer": med(lambda r: r["drain_to_scorer"]),
+               "posts_per_worker_cpu_s": med(lambda r: r["posts_per_worker_cpu_s"]),
+               "scorer_posts_per_cpu_s": med(lambda r: r["scorer"]["posts_per_cpu_s"]),
+               "worker_cpu_pct": med(lambda r: r["worker_cpu_pct"]),
+               "poller_cpu_pct_of_drain": med(lambda r: r["poller_cpu_pct_of_drain"]),
+               "worker_rss_peak_mib": max(r["worker_rss_peak_mib"] for r in mine),
+               "mean_batch": med(lambda r: r["mean_batch"]),
+               "redis_commands_per_post": med(lambda r: r["redis"]["commands_per_post"]),
+               "redis_evalsha_per_batch": med(lambda r: r["redis"]["evalsha_per_batch"]),
+               "redis_cpu_ms_per_1000_posts": med(
+                   lambda r: r["redis"]["redis_cpu_ms_per_1000_posts"])}
+        lat = [r["latency"] for r in mine if "latency" in r and "p99_s" in r["latency"]]
+        if lat:
+            row.update({"offered": lat[0]["offered_target"],
+                        "p50_s": float(np.median([x["p50_s"] for x in lat])),
+                        "p99_s": float(np.median([x["p99_s"] for x in lat])),
+                        "p99_s_runs": [x["p99_s"] for x in lat],
+                        "latency_worker_cpu_pct": float(np.median(
+                            [x["worker_cpu_pct"] for x in lat])),
+                        "bench_producer_cpu_pct": float(np.median(
+                            [x["bench_producer_cpu_pct"] for x in lat]))})
+        out[f"{variant} x{k}"] = row
+    return out
+
+
+def markdown(r: dict[str, Any]) -> str:
+    lines = [f"# Backlog drain vs bare scorer, {r['date']}", "",
+             f"Machine: {r['cpus']} CPUs ({r['cpu_model']}), Kafka and Redis on the same "
+             f"machine (shared with other work: load average "
+             f"{' '.join(f'{x:.1f}' for x in r['loadavg_start'])} at start, "
+             f"{' '.join(f'{x:.1f}' for x in r['loadavg_end'])} at end). Data: {r['data']}; "
+             f"batch size {r['batch_size']}, {r['partitions']} partitions.", "",
+             f"Command: `{r['command']}`", "",
+             "Medians over the repeats (each repeat measures the bare scorer right before its "
+             "drain).", "",
+             "| variant x workers | drain posts/s | bare scorer posts/s | drain / scorer | "
+             "posts per worker CPU-s | scorer posts per CPU-s | worker CPU % (100 = 1 core) | "
+             "poller CPU % | offered | p50 | p99 | worker CPU % at offered | RSS peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k, s in r["summary"].items():
+        lines.append(
+            f"| {k} | {s['drain_posts_per_s']:,.0f} | {s['scorer_posts_per_s']:,.0f} | "
+            f"{s['drain_to_scorer']:.2f} | {s['posts_per_worker_cpu_s']:,.0f} | "
+            f"{s['scorer_posts_per_cpu_s']:,.0f} | {s['worker_cpu_pct']:.0f} | "
+            f"{s['poller_cpu_pct_of_drain']:.0f} | {s.get('offered', 0):,.0f}/s | "
+            f"{s.get('p50_s', float('nan')):.3f} s | {s.get('p99_s', float('nan')):.3f} s | "
+            f"{s.get('latency_worker_cpu_pct', float('nan')):.0f} | "
+            f"{s['worker_rss_peak_mib']:.0f} |")
+    lines += ["", "Redis during the drain (INFO commandstats and cpu; the poller's HGETALLs left "
+              "out): what the capacity plan rests on.", "",
+              "| variant x workers | posts/batch | Redis commands per post (scripts' inner "
+              "commands included) | EVALSHA per batch | Redis CPU ms per 1,000 posts |",
+              "|---|---|---|---|---|"]
+    for k, s in r["summary"].items():
+        lines.append(f"| {k} | {s['mean_batch']:.0f} | {s['redis_commands_per_post']:.1f} | "
+                     f"{s['redis_evalsha_per_batch']:.0f} | "
+                     f"{s['redis_cpu_ms_per_1000_posts']:.1f} |")
+    stages = sorted({st for run in r["runs"] for st in run["stages_pct_of_drain"]})
+    lines += ["", "Share of each worker's wall time in each step of its batch loop during the "
+              "drain (sentistream_stage_seconds; steps overlap when writes overlap scoring):", "",
+              "| repeat | variant | workers | posts/batch | " + " | ".join(stages) + " |",
+              "|---|---|---|---|" + "---|" * len(stages)]
+    for run in r["runs"]:
+        pct = run["stages_pct_of_drain"]
+        lines.append(f"| {run['repeat']} | {run['variant']} | {run['workers']} | "
+                     f"{run['mean_batch']:.0f} | "
+                     + " | ".join(f"{pct.get(st, 0.0):.1f}%" for st in stages) + " |")
+    lines += ["", "Variants: " + "; ".join(sorted({f"{r['variant']} = {r['settings'] or 'defaults'}"
+                                                   for r in r["runs"]})), "",
+              "Each run:", "", "| repeat | variant | workers | drain posts/s | scorer posts/s | "
+              "ratio | posts per worker CPU-s | p99 at offered |",
+              "|---|---|---|---|---|---|---|---|"]
+    for run in r["runs"]:
+        lines.append(f"| {run['repeat']} | {run['variant']} | {run['workers']} | "
+                     f"{run['drain_posts_per_s']:,.0f} | "
+                     f"{run['scorer']['posts_per_s']:,.0f} | {run['drain_to_scorer']:.2f} | "
+                     f"{run['posts_per_worker_cpu_s']:,.0f} | "
+                     f"{run.get('latency', {}).get('p99_s', float('nan')):.3f} s |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

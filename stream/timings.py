@@ -1,0 +1,67 @@
+"""Where a worker's time goes, per batch step: a histogram per stage and a periodic log line.
+
+Each step of a batch that can wait or burn CPU is timed on its own (``StageClock.time``): the wait
+for the next fetch, parsing, the brand-index check, scoring, building the writes, the Redis round
+trip, the scored/dead-letter produces, the ack and the offset commit. The seconds go to the
+``sentistream_stage_seconds`` histogram (label ``stage``) and, every ``SUMMARY_EVERY_S``, to one
+log line with each stage's share of the wall time, which is how the README's breakdown of one
+worker's time was measured. Stages overlap when the worker overlaps I/O with scoring, so their
+shares can add up to more than 100%.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Histogram
+
+log = logging.getLogger(__name__)
+SUMMARY_EVERY_S = 10.0
+_TIME_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class StageClock:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.histogram = Histogram("sentistream_stage_seconds",
+                                   "seconds per batch in each step of the worker's batch loop",
+                                   ["stage"], buckets=_TIME_BUCKETS, registry=registry)
+        self._children: dict[str, Histogram] = {}
+        self._totals: dict[str, float] = {}
+        self._since = time.monotonic()
+        self._batches = self._posts = 0
+
+    @contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - started)
+
+    def add(self, stage: str, seconds: float) -> None:
+        child = self._children.get(stage)
+        if child is None:
+            child = self._children[stage] = self.histogram.labels(stage)
+        child.observe(seconds)
+        self._totals[stage] = self._totals.get(stage, 0.0) + seconds
+
+    def batch_done(self, posts: int) -> None:
+        """Counts a batch; logs and resets the shares when the summary interval has passed."""
+        self._batches += 1
+        self._posts += posts
+        now = time.monotonic()
+        if now - self._since >= SUMMARY_EVERY_S:
+            log.info("stages %s", self.summary(now))
+            self._totals.clear()
+            self._since, self._batches, self._posts = now, 0, 0
+
+    def summary(self, now: float | None = None) -> str:
+        wall = max((now or time.monotonic()) - self._since, 1e-9)
+        shares = " ".join(f"{stage}={100 * s / wall:.1f}%" for stage, s in
+                          sorted(self._totals.items(), key=lambda kv: -kv[1]))
+        per_batch = self._posts / max(self._batches, 1)
+        return (f"over {wall:.1f}s: {self._batches} batches, {self._posts / wall:.0f} posts/s, "
+                f"{per_batch:.0f} posts/batch; share of wall time: {shares}")
