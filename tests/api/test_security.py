@@ -55,12 +55,12 @@ def test_host_names(header: str, name: str) -> None:
 
 
 def test_allowed_hosts_default_to_loopback_names_and_the_bind_address() -> None:
-    assert allowed_hosts(Settings()) == {"localhost", "127.0.0.1", "::1"}
-    assert allowed_hosts(Settings(api_host="10.0.0.5")) == {"localhost", "127.0.0.1", "::1",
-                                                            "10.0.0.5"}
-    assert allowed_hosts(Settings(api_host="0.0.0.0")) == {"localhost", "127.0.0.1", "::1"}
-    assert allowed_hosts(Settings(api_allowed_hosts="a.example, B.example.")) == {
-        "a.example", "b.example"}
+    loopback = frozenset({"localhost", "127.0.0.1", "::1"})
+    assert allowed_hosts(Settings()) == loopback
+    assert allowed_hosts(Settings(api_host="10.0.0.5")) == loopback | {"10.0.0.5"}
+    assert allowed_hosts(Settings(api_host="0.0.0.0")) == loopback
+    assert allowed_hosts(Settings(api_allowed_hosts="a.example, B.example.")) == frozenset({
+        "a.example", "b.example"})
     assert allowed_hosts(Settings(api_allowed_hosts="*")) is None
 
 

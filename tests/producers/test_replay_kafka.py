@@ -41,7 +41,8 @@ def run(*args: str) -> str:
     return result.output
 
 
-def write_posts(path: Path, n: int, brands: tuple[str, ...] = ("acme", "globex")) -> list[dict]:
+def write_posts(path: Path, n: int, brands: tuple[str, ...] = ("acme", "globex")
+                ) -> list[dict[str, str]]:
     rows = [{"id": f"r{i}", "text": f"post number {i}", "brand": brands[i % len(brands)],
              "created_at": f"2024-03-01T12:{i // 60 % 60:02d}:{i % 60:02d}Z"} for i in range(n)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -77,7 +77,7 @@ def dataset(services: Settings) -> Iterator[Dataset]:
         posts = build_posts(now)
         sent = send_posts(settings, posts)
         wait_for("the pipeline to apply the dataset",
-                 lambda: pipeline.check() or applied_total(client, keys) >= sent, 90)
+                 lambda: applied_total(client, keys) >= sent, 90, pipeline)
         yield Dataset(settings, pipeline, now, expected_counts(posts))
     finally:
         pipeline.stop()

@@ -53,9 +53,13 @@ def send_posts(settings: Settings, posts: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 60.0,
+             pipeline: Pipeline | None = None) -> Any:
+    """The first true value of ``check()``; fails when ``pipeline``'s worker dies meanwhile."""
     deadline = time.monotonic() + timeout_s
     while True:
+        if pipeline is not None:
+            pipeline.check()
         value = check()
         if value:
             return value

@@ -15,6 +15,7 @@ from sentistream.settings import Settings
 from stream.keys import ALL_BRANDS, MENTIONS_FIELD, RESOLUTIONS, KeyScheme
 from stream.posts import RawRecord
 from tests.query.brand_load import brand_records
+from tests.replies import scored, texts
 from tests.stream.test_sink import make_records, processor
 
 pytestmark = pytest.mark.integration
@@ -44,17 +45,17 @@ async def test_ranking_equals_the_brand_buckets_after_redeliveries(isolated: Set
 
     client = redis.Redis.from_url(isolated.redis_url, decode_responses=True)
     keys = KeyScheme(isolated.redis_prefix)
-    brands = [b for b in client.zrange(keys.brands, 0, -1) if b != ALL_BRANDS]
+    brands = [b for b in texts(client.zrange(keys.brands, 0, -1)) if b != ALL_BRANDS]
     assert len(brands) > 300
     checked = 0
     for res in RESOLUTIONS:
         starts = sorted({int(float(s)) for b in brands
-                         for s in client.zrange(keys.bucket_index(b, res), 0, -1)})
+                         for s in texts(client.zrange(keys.bucket_index(b, res), 0, -1))})
         for start in starts:
             want = {b: int(n) for b in brands
                     if (n := client.hget(keys.bucket(b, res, start), "n")) is not None}
-            got = {b: int(n) for b, n in client.zrange(keys.rank(res, start), 0, -1,
-                                                       withscores=True)}
+            got = {b: int(n) for b, n in scored(client.zrange(keys.rank(res, start), 0, -1,
+                                                              withscores=True))}
             assert got == want, (res, start)
             mentions = client.hget(keys.bucket(ALL_BRANDS, res, start), MENTIONS_FIELD)
             assert int(mentions or 0) == sum(want.values())

@@ -37,10 +37,10 @@ def test_workers_started_together_on_a_backlog_survive(isolated: Settings,
             produce(settings, values[i * 20_000:(i + 1) * 20_000])
             pair = [Worker(settings, tmp_path, free_port()) for _ in range(2)]
             started += pair
-            wait_for(lambda p=pair: all(assigned(w) for w in p), 120,
+            wait_for(lambda: all(assigned(w) for w in pair), 120,  # noqa: B023 (called now)
                      "both workers assigned", pair)
             resumed = min((i + 1) * 20_000, applied_count(settings) + 500)
-            wait_for(lambda n=resumed: applied_count(settings) >= n, 60,
+            wait_for(lambda: applied_count(settings) >= resumed, 60,  # noqa: B023 (called now)
                      "posts applied after the rebalance", pair)
             for worker in pair:  # one by one: the first leaving rebalances the other, busy
                 worker.stop()

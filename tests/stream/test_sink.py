@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from sentistream.settings import Settings
 from stream.aggregates import BucketAggregate, batch_deltas
@@ -73,7 +74,8 @@ def truth(records: list[RawRecord], matcher: BrandMatcher) -> dict[str, BucketAg
     return totals
 
 
-def read_totals(client: redis.Redis, keys: KeyScheme, brands: list[str]) -> dict[str, Any]:
+def read_totals(client: redis.Redis | RedisCluster, keys: KeyScheme,
+                brands: list[str]) -> dict[str, Any]:
     return {b: BucketAggregate.from_fields(client.hgetall(keys.total(b))) for b in brands}
 
 

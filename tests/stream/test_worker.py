@@ -21,6 +21,8 @@ from kafka import TopicPartition
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
 from stream.keys import KeyScheme
+from tests.replies import hash_fields, stream_entries
+from tests.replies import scored as scored_members
 from tests.stream.workers import (
     HOUR0,
     Worker,
@@ -61,9 +63,9 @@ def assert_exact(settings: Settings, values: list[bytes]) -> None:
     assert set(got) == set(truth)
     wrong = {k: (got[k], truth[k]) for k in truth if got[k] != truth[k]}
     assert not wrong, f"{len(wrong)} buckets differ, e.g. {list(wrong.items())[:3]}"
-    counts = redis.Redis.from_url(settings.redis_url).hgetall(
-        KeyScheme(settings.redis_prefix).dead_letters)
-    assert {k.decode(): int(v) for k, v in counts.items()} == dead
+    counts = hash_fields(redis.Redis.from_url(settings.redis_url).hgetall(
+        KeyScheme(settings.redis_prefix).dead_letters))
+    assert {k: int(v) for k, v in counts.items()} == dead
 
 
 def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: object) -> None:
@@ -90,11 +92,12 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
     # Every applied batch was announced on the live stream with its increments.
     client = redis.Redis.from_url(isolated.redis_url)
     keys = KeyScheme(isolated.redis_prefix)
-    entries = [json.loads(fields[b"data"]) for _, fields in client.xrange(keys.live)]
+    entries = [json.loads(fields["data"])
+               for _, fields in stream_entries(client.xrange(keys.live))]
     assert sum(e["brands"]["_all"]["n"] for e in entries if "_all" in e["brands"]) == valid
     # The top posts per brand and hour are the best of their hour, bounded.
     for (brand, polarity, hour), scores in top_truth(isolated, values).items():
-        got = client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True)
+        got = scored_members(client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True))
         assert sorted((s for _, s in got), reverse=polarity == "pos") == scores
         assert {json.loads(m)["label"] for m, _ in got} == {
             "positive" if polarity == "pos" else "negative"}

@@ -27,6 +27,7 @@ from stream.brands import BrandsFile
 from stream.keys import KeyScheme
 from stream.pipeline import validate
 from stream.posts import RawRecord
+from tests.replies import ints, texts
 
 BRAND_WORDS = ["apple", "iPhone", "#teampixel", "@Google", "xbox", "Microsoft", "nike",
                "air jordan", "Tesla", "model 3", "#justdoit"]
@@ -157,13 +158,12 @@ def read_aggregates(settings: Settings) -> dict[Any, BucketAggregate]:
     client = redis.Redis.from_url(settings.redis_url)
     keys = KeyScheme(settings.redis_prefix)
     out: dict[Any, BucketAggregate] = {}
-    for raw in client.zrange(keys.brands, 0, -1):
-        brand = raw.decode()
+    for brand in texts(client.zrange(keys.brands, 0, -1)):
         out[(brand, "total", 0)] = BucketAggregate.from_fields(client.hgetall(keys.total(brand)))
         for res in ("m", "h", "d"):
-            for start in client.zrange(keys.bucket_index(brand, res), 0, -1):
-                key = keys.bucket(brand, res, int(start))
-                out[(brand, res, int(start))] = BucketAggregate.from_fields(client.hgetall(key))
+            for start in ints(client.zrange(keys.bucket_index(brand, res), 0, -1)):
+                key = keys.bucket(brand, res, start)
+                out[(brand, res, start)] = BucketAggregate.from_fields(client.hgetall(key))
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.tokenizer import raw_tokens
+from model.tokenizer import Tokenizer, raw_tokens
 from stream.brands import Brand
 from stream.drivers import terms as terms_module
 from stream.drivers.terms import MAX_TERM_CHARS, BatchTerms, TermExtractor
@@ -130,9 +130,8 @@ def test_an_empty_batch_has_no_terms(extractor: TermExtractor) -> None:
         np.zeros(0, np.int64), np.zeros(0, np.int64), ["apple"]) == [{}]
 
 
-def _tokenizer():  # type: ignore[no-untyped-def]
+def _tokenizer() -> Tokenizer:
     from model.scorer import SHIPPED_DIR
-    from model.tokenizer import Tokenizer
 
     return Tokenizer.load(SHIPPED_DIR)
 
