@@ -17,9 +17,9 @@ from statistics import median
 import pytest
 from click.testing import CliRunner
 
-from producers.timefmt import parse_timestamp
 from sentistream.cli import cli
 from sentistream.settings import Settings, env_name, get_settings
+from sentistream.times import parse_timestamp
 from tests.producers.kafka_helpers import consume, payloads
 
 FIXTURES = Path(__file__).parent / "fixtures"
