@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from producers.errors import ProducerError
 from producers.progress import Progress, RunStats
 from producers.records import KEY_CHOICES, KeyBy
 from producers.sink import CLIENTS, COMPRESSIONS, Client, Compression, Sink, SinkOptions, open_sink
+from sentistream.cli_errors import reported
 from sentistream.settings import env_name, get_settings
 
 FLUSH_TIMEOUT_S = 30.0
@@ -101,6 +101,7 @@ def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Ite
               help="Extra negative posts per second during the burst.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @tuning_options(linger_ms=20)
+@reported
 def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str | None,
              seed: int | None, negative_share: float, positive_share: float,
              burst_brand: str | None, burst_at: float, burst_seconds: float, burst_rate: float,
@@ -116,13 +117,10 @@ def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str |
     burst = (Burst(burst_brand, burst_at, burst_seconds, burst_rate)
              if burst_brand else None)
     brand_list = tuple(b.strip() for b in brands.split(",")) if brands else DEFAULT_BRANDS
-    try:
-        spec = GeneratorSpec(brand_list, negative_share, positive_share, seed, burst,
-                             id_prefix=f"gen{seed:x}-{time.time_ns() // 1_000_000:x}-")
-        sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
-                         topic)
-    except ProducerError as exc:
-        raise click.ClickException(str(exc)) from exc
+    spec = GeneratorSpec(brand_list, negative_share, positive_share, seed, burst,
+                         id_prefix=f"gen{seed:x}-{time.time_ns() // 1_000_000:x}-")
+    sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
+                     topic)
     stats = RunStats()
     progress = Progress(limit, enabled=not quiet)
     with producing(sink, stats, progress, "generate"):
@@ -133,17 +131,15 @@ def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str |
 @click.command()
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @tuning_options(linger_ms=0)  # a live line goes out at once; replays and generate batch
+@reported
 def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_kib: int,
             topic: str | None, client: str) -> None:
     """Send one post per stdin line (JSON object or plain text) as soon as it is read."""
     from producers.live import run_produce
     from producers.sources import capped_lines
 
-    try:
-        sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
-                         topic)
-    except ProducerError as exc:
-        raise click.ClickException(str(exc)) from exc
+    sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
+                     topic)
     stats = RunStats()
     progress = Progress(None, enabled=not quiet)
     with producing(sink, stats, progress, "produce"):
@@ -193,6 +189,7 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
               help="Read, map and encode, send nothing (checks a file; no broker needed).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @tuning_options(linger_ms=20)
+@reported
 def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
            text_column: str | None, time_column: str | None, id_column: str | None,
            brand_column: str | None, author_column: str | None, encoding: str | None,
@@ -234,13 +231,10 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
             "replay_max_decompressed_mib"),
         sort_max_bytes=mib * _positive(sort_max_mib or settings.replay_sort_max_mib,
                                        "replay_sort_max_mib"))
-    try:
-        pacer = (Pacer("rate", rate) if rate is not None else
-                 Pacer("speed", speed) if speed is not None else Pacer("max"))
-        sink: Sink = (DiscardSink(topic or settings.topic_posts) if dry_run else open_sink(
-            settings, _sink_options(compression, linger_ms, batch_kib, client), topic))
-    except ProducerError as exc:
-        raise click.ClickException(str(exc)) from exc
+    pacer = (Pacer("rate", rate) if rate is not None else
+             Pacer("speed", speed) if speed is not None else Pacer("max"))
+    sink: Sink = (DiscardSink(topic or settings.topic_posts) if dry_run else open_sink(
+        settings, _sink_options(compression, linger_ms, batch_kib, client), topic))
     stats = RunStats()
     if dry_run:
         stats.notes.append("dry run: nothing went to Kafka; 'sent' counts the posts that were "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from sentistream.cli_errors import reported
 from sentistream.settings import Settings, get_settings
 from stream.aggregates import BucketAggregate
 from stream.api.cli import dashboard_url
@@ -71,6 +72,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
               help="Stop after this many seconds (default: until Ctrl-C).")
 @click.option("--burst", default="tesla", show_default=True,
               help="Brand that gets a negative burst 200 s in ('' for none).")
+@reported
 def demo(rate: float, duration: float | None, burst: str) -> None:
     """Live demo: starts Kafka + Redis, a worker, the generator and the dashboard; shows per-brand
     sentiment over the last 15 minutes, refreshed every second. Ctrl-C stops it."""

@@ -6,18 +6,18 @@ Exit codes: 0 answered, 2 bad window/resolution/time, 3 Redis unreachable, 4 unk
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 
+from sentistream.cli_errors import reported
 from sentistream.settings import get_settings
 from stream.keys import KeyScheme
 from stream.query import render
-from stream.query.errors import QueryError
 from stream.query.params import parse_range, parse_time, parse_window
 from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, reader
 
@@ -30,27 +30,15 @@ brand_option = click.option("--brand", "-b", required=True, help="Brand name, as
 
 
 def _run(query: Callable[[Reader], Awaitable[T]]) -> T:
-    """Run one query on a fresh connection; a QueryError becomes a message and an exit code."""
+    """Run one query on a fresh connection."""
     async def go() -> T:
         async with reader(get_settings()) as r:
             return await query(r)
-    try:
-        return asyncio.run(go())
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    return asyncio.run(go())
 
 
 def _end(at: str | None) -> float:
-    return _parse(parse_time, at) if at else time.time()
-
-
-def _parse(parser: Callable[..., T], *args: Any) -> T:
-    try:
-        return parser(*args)
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    return parse_time(at) if at else time.time()
 
 
 def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
@@ -65,12 +53,13 @@ def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
               help="Skip the busiest brands before the page (the JSON's next_offset).")
 @at_option
 @json_option
+@reported
 def brands(window: str, limit: int, offset: int, at: str | None, as_json: bool) -> None:
     """The busiest brands of a window: volume, NSS, mean intensity and share of voice.
 
     --json prints the page's rows (a list); the human table ends with which rows of how many
     brands with posts in the window it shows."""
-    win, end = _parse(parse_window, window), _end(at)
+    win, end = parse_window(window), _end(at)
     page = _run(lambda r: r.brand_page(win, end, limit, offset))
     rows = [r.to_json() for r in page.rows]
 
@@ -91,9 +80,10 @@ def brands(window: str, limit: int, offset: int, at: str | None, as_json: bool) 
 @click.option("--window", "-w", default="15m", show_default=True, help="15m, 1h, 24h, 7d...")
 @at_option
 @json_option
+@reported
 def query(brand: str, window: str, at: str | None, as_json: bool) -> None:
     """Summary of one brand over a window: counts per class, NSS, intensity, share of voice."""
-    win, end = _parse(parse_window, window), _end(at)
+    win, end = parse_window(window), _end(at)
     s = _run(lambda r: r.summary(brand, win, end))
     _emit(s, as_json, lambda: render.pairs([
         ("brand", s["brand"]), ("window", f"{s['window']}  ({s['from']} .. {s['to']})"),
@@ -113,10 +103,11 @@ def query(brand: str, window: str, at: str | None, as_json: bool) -> None:
               "hour, two days or 30 days before --to].")
 @click.option("--to", "end", default=None, help="Exclusive end [default: now].")
 @json_option
+@reported
 def timeline(brand: str, resolution: str, start: str | None, end: str | None,
              as_json: bool) -> None:
     """The brand's buckets between two times, empty buckets included."""
-    trange = _parse(parse_range, resolution, start, end)
+    trange = parse_range(resolution, start, end)
     rows = _run(lambda r: r.timeline(brand, trange))
     _emit(rows, as_json, lambda: render.table(rows, render.TIMELINE_COLUMNS))
 
@@ -128,9 +119,10 @@ def timeline(brand: str, resolution: str, start: str | None, end: str | None,
 @click.option("--limit", "-n", type=click.IntRange(1, 100), default=5, show_default=True)
 @at_option
 @json_option
+@reported
 def top(brand: str, window: str, limit: int, at: str | None, as_json: bool) -> None:
     """The most positive and the most negative posts about a brand."""
-    win, end = _parse(parse_window, window), _end(at)
+    win, end = parse_window(window), _end(at)
     posts = _run(lambda r: r.top(brand, win, end, limit))
 
     def human() -> str:
@@ -148,9 +140,10 @@ def top(brand: str, window: str, limit: int, at: str | None, as_json: bool) -> N
 @click.option("--limit", "-n", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--since", default=None, help="Only alerts of buckets from this time on.")
 @json_option
+@reported
 def alerts(brand: str | None, limit: int, since: str | None, as_json: bool) -> None:
     """Sentiment drops/rises and volume spikes, newest first."""
-    since_s = _parse(parse_time, since) if since else None
+    since_s = parse_time(since) if since else None
     rows = _run(lambda r: r.alerts(brand, limit, since_s))
     _emit(rows, as_json, lambda: render.table(rows, render.ALERT_COLUMNS) if rows
           else "no alerts")
@@ -160,16 +153,12 @@ def alerts(brand: str | None, limit: int, since: str | None, as_json: bool) -> N
 @click.option("--brand", "-b", default=None, help="Only this brand.")
 @click.option("--window", "-w", default="15m", show_default=True, help="Window of the table.")
 @json_option
+@reported
 def watch(brand: str | None, window: str, as_json: bool) -> None:
     """Live view: redrawn on each Redis announcement (pub/sub), never by polling."""
     from stream.query.watch import run_watch
 
-    win = _parse(parse_window, window)
+    win = parse_window(window)
     settings = get_settings()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
         asyncio.run(run_watch(settings, KeyScheme(settings.redis_prefix), win, brand, as_json))
-    except KeyboardInterrupt:
-        pass
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
