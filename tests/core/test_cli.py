@@ -4,8 +4,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import CodeType
+from typing import Any
 
 import click
 import pytest
@@ -61,6 +63,15 @@ def _commands(command: click.Command, path: str) -> Iterator[tuple[str, click.Co
             yield from _commands(sub, f"{path} {name}")
 
 
+def _wrapped_by(callback: Callable[..., Any] | None, code: CodeType) -> bool:
+    """Whether ``code`` runs in ``callback`` or in a function it wraps (functools.wraps)."""
+    while callback is not None:
+        if callback.__code__ is code:
+            return True
+        callback = getattr(callback, "__wrapped__", None)
+    return False
+
+
 def test_every_command_maps_its_errors_through_the_one_path() -> None:
     ctx = click.Context(cli)
     wrapper_code = reported(lambda: None).__code__
@@ -69,8 +80,8 @@ def test_every_command_maps_its_errors_through_the_one_path() -> None:
         top = cli.get_command(ctx, name)
         assert top is not None, name
         for path, command in _commands(top, name):
-            if not isinstance(command, click.Group) and (
-                    command.callback is None or command.callback.__code__ is not wrapper_code):
+            if not isinstance(command, click.Group) and not _wrapped_by(command.callback,
+                                                                       wrapper_code):
                 unwrapped.append(path)
     assert not unwrapped, f"commands without @reported: {unwrapped}"
 
