@@ -166,7 +166,7 @@ async def test_sse_for_an_unknown_brand_is_404(api: TestClient[Any, Any]) -> Non
 
 
 async def test_redis_down_is_a_503_with_what_to_do(dataset: Dataset) -> None:
-    from tests.query.harness import free_port
+    from sentistream.harness import free_port
 
     down = dataset.settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     client = await client_for(down)

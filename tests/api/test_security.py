@@ -17,13 +17,13 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from sentistream.harness import child_env, free_port
 from sentistream.settings import Secret, Settings
 from stream.api.app import build_app
 from stream.api.cli import is_loopback
 from stream.api.security import allowed_hosts, host_name, redacted_target
 from stream.api.tickets import Tickets
 from tests.api import rawhttp
-from tests.query.harness import free_port, settings_env
 
 TOKEN = "t0ken-" + "x" * 20
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -164,7 +164,7 @@ def test_access_log_redaction_of_query_secrets() -> None:
 def _serve(settings: Settings, args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen([sys.executable, "-m", "sentistream.cli", "-v", "serve", *args],
-                                env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT)
+                                env=child_env(settings), stdout=out, stderr=subprocess.STDOUT)
 
 
 def _wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -183,7 +183,7 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
 def test_serve_refuses_a_tokenless_public_bind(services: Settings, tmp_path: Path) -> None:
     settings = services.replace(api_port=free_port(), api_token=Secret(""))
     refused = subprocess.run([sys.executable, "-m", "sentistream.cli", "serve", "--host",
-                              "0.0.0.0"], env=settings_env(settings), capture_output=True,
+                              "0.0.0.0"], env=child_env(settings), capture_output=True,
                              text=True, timeout=60)
     assert refused.returncode == 2, refused.stderr
     assert "SENTISTREAM_API_TOKEN" in refused.stderr and "--insecure" in refused.stderr

@@ -18,6 +18,7 @@ import pytest
 import redis
 from kafka import TopicPartition
 
+from sentistream.harness import Child, start_worker, wait_until
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
 from stream.keys import KeyScheme
@@ -25,7 +26,6 @@ from tests.replies import hash_fields, stream_entries
 from tests.replies import scored as scored_members
 from tests.stream.workers import (
     HOUR0,
-    Worker,
     applied_count,
     bad_values,
     ground_truth,
@@ -35,7 +35,6 @@ from tests.stream.workers import (
     read_dead_letters,
     read_topic,
     top_truth,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -45,10 +44,11 @@ _ports = itertools.count(0)
 @pytest.fixture
 def start(isolated: Settings, tmp_path: Path) -> Iterator[object]:
     """Starts workers on this test's topics and prefix; stops them all at the end."""
-    started: list[Worker] = []
+    started: list[Child] = []
 
-    def _start() -> Worker:
-        worker = Worker(isolated, tmp_path, isolated.worker_web_port + 100 + next(_ports) % 50)
+    def _start() -> Child:
+        worker = start_worker(isolated, tmp_path,
+                              isolated.worker_web_port + 100 + next(_ports) % 50)
         started.append(worker)
         return worker
 
@@ -74,7 +74,7 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
     assert valid >= 11_000 and set(dead) == {reason for _, reason in bad_values()}
     produce(isolated, values)
     worker = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= valid, 240, "all posts applied", [worker])
+    wait_until(lambda: applied_count(isolated) >= valid, 240, "all posts applied", [worker])
     time.sleep(1.0)  # anything counted twice would show up now
     assert_exact(isolated, values)
     # Every bad record is in the dead-letter topic with its reason and its original bytes.
@@ -106,22 +106,22 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
     assert len(scored) == valid and len({s["id"] for s in scored}) == valid
     labels = Counter((b, s["label"]) for s in scored for b in [*s["brands"], "_all"])
     truth, _, _ = ground_truth(isolated, values)
-    assert labels == Counter({(b, lab): getattr(agg, f) for (b, res, _), agg in truth.items()
+    assert labels == Counter({(b, lab): agg[f] for (b, res, _), agg in truth.items()
                               if res == "total" for lab, f in
                               (("negative", "neg"), ("neutral", "neu"), ("positive", "pos"))
-                              if getattr(agg, f)})
+                              if agg[f]})
 
 
 def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: object) -> None:
     values = make_input(30_000, seed=2)  # a few seconds of work, so the kill lands mid-stream
     produce(isolated, values)
     first = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= 2_000, 180, "a part applied", [first])
+    wait_until(lambda: applied_count(isolated) >= 2_000, 180, "a part applied", [first])
     first.kill()
     killed_at = applied_count(isolated)
     assert killed_at < len(values), "the kill came too late to test anything"
     second = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
     time.sleep(1.0)
     assert_exact(isolated, values)
     # The killed worker had applied batches it had not committed: they came back, and were
@@ -134,18 +134,18 @@ def test_two_workers_sharing_partitions_are_exact(isolated: Settings, start: obj
     a, b = start(), start()  # type: ignore[operator]
     # Both in the group before any input: one worker alone drains 5,000 posts in well under the
     # time the second one takes to join.
-    wait_for(lambda: sorted(assigned(a) + assigned(b)) == list(range(isolated.partitions))
+    wait_until(lambda: sorted(assigned(a) + assigned(b)) == list(range(isolated.partitions))
              and bool(assigned(a)) and bool(assigned(b)), 120, "partitions split", [a, b])
     produce(isolated, values[:5_000])
-    wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [a, b])
+    wait_until(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [a, b])
     produce(isolated, values[5_000:])
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [a, b])
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [a, b])
     time.sleep(1.0)
     assert a.metric("sentistream_posts_in_total") > 0 and b.metric("sentistream_posts_in_total") > 0
     assert_exact(isolated, values)
 
 
-def assigned(worker: Worker) -> list[int]:
+def assigned(worker: Child) -> list[int]:
     """The partitions a worker reports in /health ([] while it starts or rebalances)."""
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/health", timeout=5)
@@ -158,7 +158,7 @@ def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: object) -> 
     values = make_input(10_000, seed=4)
     worker = start()  # type: ignore[operator]
     produce(isolated, values[:4_000])
-    wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [worker])
+    wait_until(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [worker])
     redis_server = RedisServer(isolated)
     redis_server.down()
     try:
@@ -166,7 +166,7 @@ def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: object) -> 
         time.sleep(4.0)  # the worker retries with backoff, acking nothing
     finally:
         redis_server.up()
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [worker])
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [worker])
     time.sleep(1.0)
     assert worker.metric("sentistream_redis_retries_total") > 0
     assert_exact(isolated, values)
@@ -177,7 +177,7 @@ def test_stop_during_redis_outage_is_prompt_and_loses_nothing(isolated: Settings
     values = make_input(6_000, seed=5)
     first = start()  # type: ignore[operator]
     produce(isolated, values[:3_000])
-    wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [first])
+    wait_until(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [first])
     redis_server = RedisServer(isolated)
     redis_server.down()
     try:
@@ -189,7 +189,7 @@ def test_stop_during_redis_outage_is_prompt_and_loses_nothing(isolated: Settings
     finally:
         redis_server.up()
     second = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
     time.sleep(1.0)
     assert_exact(isolated, values)
 
@@ -204,7 +204,7 @@ def test_processed_batches_are_committed(isolated: Settings, start: object) -> N
     values = make_input(5_000, seed=6)
     produce(isolated, values)
     first = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [first])
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [first])
     # The last batch is acked after its produces and announcement, which follow the Redis write
     # this waited for; a stop before that (seen on the loaded machine) rightly leaves it
     # uncommitted, to be redelivered and skipped.
@@ -222,7 +222,7 @@ def test_processed_batches_are_committed(isolated: Settings, start: object) -> N
         consumer.close()
     assert committed == ends and sum(ends.values()) == len(values)
     second = start()  # type: ignore[operator]
-    wait_for(lambda: second.metric("sentistream_posts_in_total") == 0.0, 60, "second worker up",
+    wait_until(lambda: second.metric("sentistream_posts_in_total") == 0.0, 60, "second worker up",
              [second])
     time.sleep(3.0)
     assert second.metric("sentistream_posts_in_total") == 0.0
@@ -250,7 +250,7 @@ def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: objec
     _, dead, valid = ground_truth(isolated, values)
     assert (valid, dead) == (400, {"bad_timestamp": 1})
     worker = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= valid, 120, "the good posts applied", [worker])
+    wait_until(lambda: applied_count(isolated) >= valid, 120, "the good posts applied", [worker])
     time.sleep(2.0)  # the ack follows the Redis write (see test_processed_batches_are_committed)
     assert worker.metric("sentistream_dead_letters_total") == 1
     worker.stop()
