@@ -19,7 +19,7 @@ from stream.aggregates import batch_deltas
 from stream.keys import ALL_BRANDS, OVERFLOW, KeyScheme
 from stream.posts import RawRecord
 from tests.replies import ints, stream_entries, texts
-from tests.stream.test_sink import processor
+from tests.stream.test_sink import only_dead_letter, processor
 
 pytestmark = pytest.mark.integration
 NOW = time.time()
@@ -139,13 +139,8 @@ async def test_a_step_raising_on_one_record_dead_letters_it_alone(
     proc = processor(isolated, produced)
     records = [record(i, partition=i % 3, brand="acme") for i in range(100)]
     await proc.process(records)
-    client = redis.Redis.from_url(isolated.redis_url)
-    keys = KeyScheme(isolated.redis_prefix)
-    assert int(client.hget(keys.total("acme"), "n") or 0) == 99
-    assert client.hgetall(keys.dead_letters) == {b"invalid_record": b"1"}
-    letters = [json.loads(v) for topic, v in produced if topic == isolated.topic_dead_letters]
-    assert [(x["reason"], x["offset"]) for x in letters] == [("invalid_record", 37)]
-    assert letters[0]["detail"].startswith("KeyError")
+    letter = only_dead_letter(isolated, produced, "invalid_record", 37, acme_posts=99)
+    assert letter["detail"].startswith("KeyError")
     assert proc.last_offsets == {0: 99, 1: 97, 2: 98}
     assert 0 < proc.metrics.batch_splits._value.get() <= 2 * 7  # ~2 log2(100) halves
     await proc.sink.close()

@@ -11,7 +11,8 @@ import json
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,11 @@ from tests.stream.workers import (
 
 pytestmark = pytest.mark.integration
 _ports = itertools.count(0)
+Start = Callable[[], Child]  # the `start` fixture: one more worker on this test's topics
 
 
 @pytest.fixture
-def start(isolated: Settings, tmp_path: Path) -> Iterator[object]:
+def start(isolated: Settings, tmp_path: Path) -> Iterator[Start]:
     """Starts workers on this test's topics and prefix; stops them all at the end."""
     started: list[Child] = []
 
@@ -68,12 +70,12 @@ def assert_exact(settings: Settings, values: list[bytes]) -> None:
     assert {k: int(v) for k, v in counts.items()} == dead
 
 
-def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: object) -> None:
+def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: Start) -> None:
     values = make_input(12_000, seed=1, bad_every=100)
     _, dead, valid = ground_truth(isolated, values)
     assert valid >= 11_000 and set(dead) == {reason for _, reason in bad_values()}
     produce(isolated, values)
-    worker = start()  # type: ignore[operator]
+    worker = start()
     wait_until(lambda: applied_count(isolated) >= valid, 240, "all posts applied", [worker])
     time.sleep(1.0)  # anything counted twice would show up now
     assert_exact(isolated, values)
@@ -112,15 +114,15 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
                               if agg[f]})
 
 
-def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: object) -> None:
+def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: Start) -> None:
     values = make_input(30_000, seed=2)  # a few seconds of work, so the kill lands mid-stream
     produce(isolated, values)
-    first = start()  # type: ignore[operator]
+    first = start()
     wait_until(lambda: applied_count(isolated) >= 2_000, 180, "a part applied", [first])
     first.kill()
     killed_at = applied_count(isolated)
     assert killed_at < len(values), "the kill came too late to test anything"
-    second = start()  # type: ignore[operator]
+    second = start()
     wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
     time.sleep(1.0)
     assert_exact(isolated, values)
@@ -129,9 +131,9 @@ def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: obj
     assert second.metric("sentistream_redelivered_groups_total") > 0
 
 
-def test_two_workers_sharing_partitions_are_exact(isolated: Settings, start: object) -> None:
+def test_two_workers_sharing_partitions_are_exact(isolated: Settings, start: Start) -> None:
     values = make_input(10_000, seed=3)
-    a, b = start(), start()  # type: ignore[operator]
+    a, b = start(), start()
     # Both in the group before any input: one worker alone drains 5,000 posts in well under the
     # time the second one takes to join.
     wait_until(lambda: sorted(assigned(a) + assigned(b)) == list(range(isolated.partitions))
@@ -154,18 +156,27 @@ def assigned(worker: Child) -> list[int]:
         return []
 
 
-def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: object) -> None:
-    values = make_input(10_000, seed=4)
-    worker = start()  # type: ignore[operator]
-    produce(isolated, values[:4_000])
-    wait_until(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [worker])
-    redis_server = RedisServer(isolated)
+@contextmanager
+def redis_down_after_first_posts(settings: Settings, worker: Child, values: list[bytes],
+                                 split: int) -> Iterator[None]:
+    """Send ``values[:split]``, wait until 1,000 are applied, stop the test Redis, send the
+    rest; the block runs during the outage, and Redis is started again after it."""
+    produce(settings, values[:split])
+    wait_until(lambda: applied_count(settings) >= 1_000, 180, "first posts", [worker])
+    redis_server = RedisServer(settings)
     redis_server.down()
     try:
-        produce(isolated, values[4_000:])
-        time.sleep(4.0)  # the worker retries with backoff, acking nothing
+        produce(settings, values[split:])
+        yield
     finally:
         redis_server.up()
+
+
+def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: Start) -> None:
+    values = make_input(10_000, seed=4)
+    worker = start()
+    with redis_down_after_first_posts(isolated, worker, values, 4_000):
+        time.sleep(4.0)  # the worker retries with backoff, acking nothing
     wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [worker])
     time.sleep(1.0)
     assert worker.metric("sentistream_redis_retries_total") > 0
@@ -173,28 +184,21 @@ def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: object) -> 
 
 
 def test_stop_during_redis_outage_is_prompt_and_loses_nothing(isolated: Settings,
-                                                              start: object) -> None:
+                                                              start: Start) -> None:
     values = make_input(6_000, seed=5)
-    first = start()  # type: ignore[operator]
-    produce(isolated, values[:3_000])
-    wait_until(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [first])
-    redis_server = RedisServer(isolated)
-    redis_server.down()
-    try:
-        produce(isolated, values[3_000:])
+    first = start()
+    with redis_down_after_first_posts(isolated, first, values, 3_000):
         time.sleep(2.0)  # a batch is now stuck retrying its Redis write
         stopping = time.monotonic()
         first.stop()  # SIGTERM: must not wait for a batch that cannot be written
         assert first.proc.returncode == 0 and time.monotonic() - stopping < 20
-    finally:
-        redis_server.up()
-    second = start()  # type: ignore[operator]
+    second = start()
     wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
     time.sleep(1.0)
     assert_exact(isolated, values)
 
 
-def test_processed_batches_are_committed(isolated: Settings, start: object) -> None:
+def test_processed_batches_are_committed(isolated: Settings, start: Start) -> None:
     """Acks reach Faust's commits: after a clean stop the group's committed offsets are the ends
     of the partitions, and a new worker has nothing to redo."""
     from kafka import KafkaConsumer
@@ -203,7 +207,7 @@ def test_processed_batches_are_committed(isolated: Settings, start: object) -> N
 
     values = make_input(5_000, seed=6)
     produce(isolated, values)
-    first = start()  # type: ignore[operator]
+    first = start()
     wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [first])
     # The last batch is acked after its produces and announcement, which follow the Redis write
     # this waited for; a stop before that (seen on the loaded machine) rightly leaves it
@@ -221,7 +225,7 @@ def test_processed_batches_are_committed(isolated: Settings, start: object) -> N
     finally:
         consumer.close()
     assert committed == ends and sum(ends.values()) == len(values)
-    second = start()  # type: ignore[operator]
+    second = start()
     wait_until(lambda: second.metric("sentistream_posts_in_total") == 0.0, 60, "second worker up",
              [second])
     time.sleep(3.0)
@@ -229,7 +233,7 @@ def test_processed_batches_are_committed(isolated: Settings, start: object) -> N
     assert_exact(isolated, values)
 
 
-def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: object) -> None:
+def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: Start) -> None:
     """Issue 12: a created_at of 400 digits raised OverflowError in parsing, the agent crashed,
     the 400 good posts of its fetch were never counted and the partition never committed."""
     from kafka import KafkaConsumer, KafkaProducer
@@ -249,7 +253,7 @@ def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: objec
     producer.close()
     _, dead, valid = ground_truth(isolated, values)
     assert (valid, dead) == (400, {"bad_timestamp": 1})
-    worker = start()  # type: ignore[operator]
+    worker = start()
     wait_until(lambda: applied_count(isolated) >= valid, 120, "the good posts applied", [worker])
     time.sleep(2.0)  # the ack follows the Redis write (see test_processed_batches_are_committed)
     assert worker.metric("sentistream_dead_letters_total") == 1
