@@ -6,33 +6,16 @@ model file and thread count come from sentistream's settings, read here at the C
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from model.errors import ModelError
+from sentistream.cli_errors import reported
 
-F = TypeVar("F", bound=Callable[..., Any])
 STDIN_CHUNK = 512
-
-
-def _model_errors(func: F) -> F:
-    """Print a ModelError as one line and exit with its code, instead of a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ModelError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _defaults() -> tuple[str, int, str]:
@@ -66,7 +49,7 @@ def _lines(stream: Any) -> Iterator[list[str]]:
 @click.option("--languages", default=None,
               help="Languages to score, comma-separated. [SENTISTREAM_LANGUAGES; default: all "
                    "of the model's]")
-@_model_errors
+@reported
 def score(texts: Sequence[str], as_json: bool, model_path: str | None, threads: int | None,
           lang: str | None, languages: str | None) -> None:
     """Score TEXTS (or stdin, one post per line): language, label, intensity, probabilities.
@@ -139,7 +122,7 @@ def _languages(value: str) -> tuple[str, ...]:
               help="Words in the vocabulary (the rest are hashed). [TokenizerConfig]")
 @click.option("--char-buckets", type=int, default=None,
               help="Hash buckets of character n-grams. [TokenizerConfig]")
-@_model_errors
+@reported
 def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
                   val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int, seed: int,
                   extra_csv: str, max_vocab: int | None, char_buckets: int | None) -> None:
@@ -175,7 +158,7 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the .tflite files go. [the model dir]")
 @click.option("--calibration-rows", type=int, default=1000, show_default=True)
-@_model_errors
+@reported
 def quantize_command(model_dir: Path, train_csvs: tuple[Path, ...], out_dir: Path | None,
                      calibration_rows: int) -> None:
     """Write float32, float16, int8-dynamic and int8-full .tflite variants."""
@@ -197,7 +180,7 @@ def quantize_command(model_dir: Path, train_csvs: tuple[Path, ...], out_dir: Pat
 @click.option("--companion", default="",
               help="Ship as a companion model of this name (model/shipped/NAME), which scores "
                    "the languages it was trained for that the main model does not list.")
-@_model_errors
+@reported
 def ship_command(model_dir: Path, variant: str, companion: str) -> None:
     """Make VARIANT the packaged model (model/shipped); then regenerate the golden outputs."""
     from model.quantize import ship
@@ -223,7 +206,7 @@ def ship_command(model_dir: Path, variant: str, companion: str) -> None:
               help="Also macro-F1 per language on UMSAB test, beside the published baselines. "
                    "[on unless --data is given]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_model_errors
+@reported
 def evaluate_command(data_csv: Path | None, model_path: Path | None, variants_dir: Path | None,
                      report_stem: Path | None, baselines: bool, umsab: bool | None,
                      as_json: bool) -> None:

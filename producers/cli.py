@@ -2,35 +2,62 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import click
 
-from producers.errors import ProducerError
 from producers.progress import Progress, RunStats
 from producers.records import KEY_CHOICES, KeyBy
 from producers.sink import CLIENTS, COMPRESSIONS, Client, Compression, Sink, SinkOptions, open_sink
-from sentistream.settings import env_name, get_settings
+from sentistream.cli_errors import reported
+from sentistream.settings import Settings, env_name, get_settings
 
 FLUSH_TIMEOUT_S = 30.0
+R = TypeVar("R")
 
 
-def _sink_options(compression: str, linger_ms: int, batch_kib: int, client: str) -> SinkOptions:
-    comp: Compression = compression  # type: ignore[assignment]  # click.Choice checked it
-    kind: Client = client  # type: ignore[assignment]
-    return SinkOptions(compression=comp, linger_ms=linger_ms, batch_size=batch_kib * 1024,
-                       client=kind)
+@dataclass(frozen=True)
+class SendOptions:
+    """The option block of every command that sends posts: client tuning, topic, key, output."""
+
+    quiet: bool
+    key_by: KeyBy
+    compression: str
+    linger_ms: int
+    batch_kib: int
+    topic: str | None
+    client: str
+
+    def open_sink(self, settings: Settings) -> Sink:
+        comp: Compression = self.compression  # type: ignore[assignment]  # click.Choice checked
+        kind: Client = self.client  # type: ignore[assignment]
+        return open_sink(settings, SinkOptions(compression=comp, linger_ms=self.linger_ms,
+                                               batch_size=self.batch_kib * 1024, client=kind),
+                         self.topic)
 
 
-def tuning_options(linger_ms: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return lambda f: _tuning_options(f, linger_ms)
+def send_options(linger_ms: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """The SendOptions block as click options, handed to the command as one ``send`` argument."""
+
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(command)
+        def with_send(*args: Any, **kwargs: Any) -> R:
+            send = SendOptions(**{f.name: kwargs.pop(f.name) for f in fields(SendOptions)})
+            return command(*args, send=send, **kwargs)
+
+        return _send_options(with_send, linger_ms)
+
+    return decorate
 
 
-def _tuning_options(f: Callable[..., Any], linger_ms: int) -> Callable[..., Any]:
+def _send_options(f: Callable[..., R], linger_ms: int) -> Callable[..., R]:
+    f = click.option("--quiet", is_flag=True, help="No progress output.")(f)
     f = click.option("--client", type=click.Choice(CLIENTS), default="kafka-python",
                      show_default=True,
                      help="Kafka client; aiokafka builds whole batches in C (see README).")(f)
@@ -45,6 +72,30 @@ def _tuning_options(f: Callable[..., Any], linger_ms: int) -> Callable[..., Any]
     f = click.option("--topic", default=None,
                      help="Topic to send to [default: SENTISTREAM_TOPIC_POSTS].")(f)
     return f
+
+
+def pace_options(max_help: str, rate_help: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """--max, --rate and --limit, as replay and generate both take them."""
+
+    def decorate(f: Callable[..., R]) -> Callable[..., R]:
+        f = click.option("--limit", type=click.IntRange(1), default=None,
+                         help="Stop after N posts.")(f)
+        f = click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
+                         help=rate_help)(f)
+        return click.option("--max", "as_fast", is_flag=True, help=max_help)(f)
+
+    return decorate
+
+
+@contextmanager
+def sending(sink: Sink, send: SendOptions, what: str, limit: int | None,
+            notes: tuple[str, ...] = ()) -> Iterator[tuple[RunStats, Progress]]:
+    """The body sends through ``sink`` with these counters; the end is ``producing``'s."""
+    stats = RunStats()
+    stats.notes.extend(notes)
+    progress = Progress(limit, enabled=not send.quiet)
+    with producing(sink, stats, progress, what):
+        yield stats, progress
 
 
 def _positive(value: int, setting: str) -> int:
@@ -85,10 +136,7 @@ def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Ite
 
 
 @click.command()
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Ordinary posts per second [default: 50].")
-@click.option("--max", "as_fast", is_flag=True, help="As fast as possible.")
-@click.option("--limit", type=click.IntRange(1), default=None, help="Stop after N posts.")
+@pace_options("As fast as possible.", "Ordinary posts per second [default: 50].")
 @click.option("--brands", default=None, help="Comma-separated brands [default: packaged list].")
 @click.option("--seed", type=int, default=None, help="Random seed [default: from the clock].")
 @click.option("--negative-share", type=click.FloatRange(0, 1), default=0.25, show_default=True)
@@ -101,14 +149,12 @@ def producing(sink: Sink, stats: RunStats, progress: Progress, what: str) -> Ite
               help="Extra negative posts per second during the burst.")
 @click.option("--burst-topic", default="battery", show_default=True,
               help="What the burst's posts complain about (the driver `why` should name).")
-@click.option("--quiet", is_flag=True, help="No progress output.")
-@tuning_options(linger_ms=20)
+@send_options(linger_ms=20)
+@reported
 def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str | None,
              seed: int | None, negative_share: float, positive_share: float,
              burst_brand: str | None, burst_at: float, burst_seconds: float, burst_rate: float,
-             burst_topic: str, quiet: bool, key_by: KeyBy, compression: str, linger_ms: int,
-             batch_kib: int,
-             topic: str | None, client: str) -> None:
+             burst_topic: str, send: SendOptions) -> None:
     """Send synthetic posts about brands, with a sentiment mix and an optional negative burst."""
     from producers.generator import DEFAULT_BRANDS, Burst, GeneratorSpec
     from producers.live import run_generate
@@ -119,39 +165,27 @@ def generate(rate: float | None, as_fast: bool, limit: int | None, brands: str |
     burst = (Burst(burst_brand, burst_at, burst_seconds, burst_rate, burst_topic)
              if burst_brand else None)
     brand_list = tuple(b.strip() for b in brands.split(",")) if brands else DEFAULT_BRANDS
-    try:
-        spec = GeneratorSpec(brand_list, negative_share, positive_share, seed, burst,
-                             id_prefix=f"gen{seed:x}-{time.time_ns() // 1_000_000:x}-")
-        sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
-                         topic)
-    except ProducerError as exc:
-        raise click.ClickException(str(exc)) from exc
-    stats = RunStats()
-    progress = Progress(limit, enabled=not quiet)
-    with producing(sink, stats, progress, "generate"):
+    spec = GeneratorSpec(brand_list, negative_share, positive_share, seed, burst,
+                         id_prefix=f"gen{seed:x}-{time.time_ns() // 1_000_000:x}-")
+    sink = send.open_sink(get_settings())
+    with sending(sink, send, "generate", limit) as (stats, progress):
         run_generate(sink, spec, None if as_fast else (rate or 50.0), limit, stats, progress,
-                     key_by)
+                     send.key_by)
 
 
 @click.command()
-@click.option("--quiet", is_flag=True, help="No progress output.")
-@tuning_options(linger_ms=0)  # a live line goes out at once; replays and generate batch
-def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_kib: int,
-            topic: str | None, client: str) -> None:
+@send_options(linger_ms=0)  # a live line goes out at once; replays and generate batch
+@reported
+def produce(send: SendOptions) -> None:
     """Send one post per stdin line (JSON object or plain text) as soon as it is read."""
     from producers.live import run_produce
     from producers.sources import capped_lines
 
-    try:
-        sink = open_sink(get_settings(), _sink_options(compression, linger_ms, batch_kib, client),
-                         topic)
-    except ProducerError as exc:
-        raise click.ClickException(str(exc)) from exc
-    stats = RunStats()
-    progress = Progress(None, enabled=not quiet)
-    with producing(sink, stats, progress, "produce"):
-        lines = capped_lines(sys.stdin.buffer, get_settings().replay_max_row_bytes)
-        run_produce(sink, lines, stats, progress, key_by)
+    settings = get_settings()
+    sink = send.open_sink(settings)
+    with sending(sink, send, "produce", None) as (stats, progress):
+        lines = capped_lines(sys.stdin.buffer, settings.replay_max_row_bytes)
+        run_produce(sink, lines, stats, progress, send.key_by)
 
 
 @click.command()
@@ -167,14 +201,11 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
 @click.option("--author-column", default=None, help="[default: author, else user]")
 @click.option("--encoding", default=None, help="Text encoding of CSV input [default: utf-8].")
 @click.option("--no-extra", is_flag=True, help="Drop unmapped columns instead of keeping them.")
-@click.option("--max", "as_fast", is_flag=True, help="As fast as possible (the default).")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Posts per second.")
+@pace_options("As fast as possible (the default).", "Posts per second.")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
               help="X times the original pace, from the rows' timestamps.")
 @click.option("--rebase-time", is_flag=True,
               help="Shift created_at so that the first post is now (live simulation).")
-@click.option("--limit", type=click.IntRange(1), default=None, help="Stop after N posts.")
 @click.option("--loop", is_flag=True,
               help="Start over at the end; with --rebase-time the timeline goes on.")
 @click.option("--order", type=click.Choice(["auto", "file", "time"]), default="auto",
@@ -194,8 +225,8 @@ def produce(quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_
               help="Report of rejected rows [default: $STATE_DIR/replay/bad-rows-<time>.tsv].")
 @click.option("--dry-run", is_flag=True,
               help="Read, map and encode, send nothing (checks a file; no broker needed).")
-@click.option("--quiet", is_flag=True, help="No progress output.")
-@tuning_options(linger_ms=20)
+@send_options(linger_ms=20)
+@reported
 def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
            text_column: str | None, time_column: str | None, id_column: str | None,
            brand_column: str | None, author_column: str | None, encoding: str | None,
@@ -203,8 +234,7 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
            rebase_time: bool, limit: int | None, loop: bool, order: str,
            sort_max_mib: int | None, max_row_bytes: int | None,
            max_decompressed_mib: int | None, bad_rows: str | None, dry_run: bool,
-           quiet: bool, key_by: KeyBy, compression: str, linger_ms: int, batch_kib: int,
-           topic: str | None, client: str) -> None:
+           send: SendOptions) -> None:
     """Replay CSV/JSONL/JSON files (gzip ok, - for stdin) into the posts topic."""
     import dataclasses
     from pathlib import Path
@@ -229,7 +259,7 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
     options = ReplayOptions(
         paths=files, columns=columns, fmt=fmt,  # type: ignore[arg-type]
         limit=limit, loop=loop, rebase_time=rebase_time,
-        order=order, key_by=key_by,  # type: ignore[arg-type]
+        order=order, key_by=send.key_by,  # type: ignore[arg-type]
         max_row_bytes=_positive(max_row_bytes or settings.replay_max_row_bytes,
                                 "replay_max_row_bytes"),
         max_decompressed_bytes=mib * _positive(
@@ -237,20 +267,14 @@ def replay(files: tuple[str, ...], preset: str | None, fmt: str | None,
             "replay_max_decompressed_mib"),
         sort_max_bytes=mib * _positive(sort_max_mib or settings.replay_sort_max_mib,
                                        "replay_sort_max_mib"))
+    pacer = (Pacer("rate", rate) if rate is not None else
+             Pacer("speed", speed) if speed is not None else Pacer("max"))
+    sink: Sink = (DiscardSink(send.topic or settings.topic_posts) if dry_run
+                  else send.open_sink(settings))
+    notes = ("dry run: nothing went to Kafka; 'sent' counts the posts that were read, mapped "
+             "and encoded",) if dry_run else ()
     try:
-        pacer = (Pacer("rate", rate) if rate is not None else
-                 Pacer("speed", speed) if speed is not None else Pacer("max"))
-        sink: Sink = (DiscardSink(topic or settings.topic_posts) if dry_run else open_sink(
-            settings, _sink_options(compression, linger_ms, batch_kib, client), topic))
-    except ProducerError as exc:
-        raise click.ClickException(str(exc)) from exc
-    stats = RunStats()
-    if dry_run:
-        stats.notes.append("dry run: nothing went to Kafka; 'sent' counts the posts that were "
-                           "read, mapped and encoded")
-    progress = Progress(limit, enabled=not quiet)
-    try:
-        with producing(sink, stats, progress, "replay"):
+        with sending(sink, send, "replay", limit, notes) as (stats, progress):
             Replay(options, sink, pacer, stats, progress, report).run()
     finally:
         report.close()

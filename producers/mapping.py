@@ -14,7 +14,7 @@ from typing import Any
 from producers.errors import MappingError
 from producers.records import content_id
 from producers.rows import RawBatch
-from producers.timefmt import BadTimestamp, parse_timestamp
+from sentistream.times import BadTimestamp, parse_timestamp
 
 ROLES = ("text", "time", "id", "brand", "author")
 DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {

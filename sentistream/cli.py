@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
 from typing import Any
 
 import click
 
 from sentistream import __version__
-from sentistream.errors import SentistreamError
-from sentistream.redact import install_log_redaction, redact_text
+from sentistream.cli_errors import reported
+from sentistream.redact import install_log_redaction
 from sentistream.settings import describe_environment, get_settings
 
 # name -> "module:attribute" of a click command or group.
@@ -79,6 +78,7 @@ EPILOG = "Environment variables (read once at start-up):\n\n" + describe_environ
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"max_content_width": 120})
 @click.version_option(__version__, prog_name="sentistream")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@reported  # its settings may be bad; each command's errors go through @reported too
 def cli(verbose: int) -> None:
     """sentistream: live per-brand social-media sentiment, from Kafka to Redis."""
     level = logging.WARNING - 10 * min(verbose, 2)
@@ -87,11 +87,7 @@ def cli(verbose: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    try:
-        return cli.main(args=argv, prog_name="sentistream", standalone_mode=True)
-    except SentistreamError as exc:  # pragma: no cover - click handles most exits itself
-        click.echo(f"error: {redact_text(str(exc))}", err=True)
-        sys.exit(exc.exit_code)
+    return cli.main(args=argv, prog_name="sentistream", standalone_mode=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

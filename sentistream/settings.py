@@ -232,11 +232,9 @@ class Settings:
         if not self.kafka_tls_port:
             object.__setattr__(self, "kafka_tls_port", self.kafka_port + 3)
         _check_kafka_security(self)
-        if self.explicit_brands not in ("any", "file"):
-            from sentistream.errors import ConfigError
+        from sentistream.settings_check import check_settings
 
-            raise ConfigError(f"{env_name('explicit_brands')}={self.explicit_brands!r}: "
-                              "use 'any' (every name counts) or 'file' (only the brands file's)")
+        check_settings(self)  # every value in range, or one error naming each bad variable
 
     def __repr__(self) -> str:
         # Secrets mask themselves; a password inside a URL setting (redis_url) must be masked too.

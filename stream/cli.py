@@ -6,12 +6,14 @@ import sys
 
 import click
 
+from sentistream.cli_errors import reported
 from sentistream.settings import get_settings
 
 
 @click.command()
 @click.option("--loglevel", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="Faust log level.")
+@reported
 def worker(loglevel: str) -> None:
     """Run a scoring worker: posts topic -> model -> exact aggregates in Redis.
 
@@ -25,6 +27,7 @@ def worker(loglevel: str) -> None:
 
 
 @click.command()
+@reported
 def topics() -> None:
     """Create the posts, scored and dead-letter topics (idempotent) and list them."""
     from sentistream.topics import ensure_topics, topic_names

@@ -7,14 +7,14 @@ Everything it starts (the worker and generator subprocesses) it stops again on C
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from sentistream.cli_errors import reported
+from sentistream.harness import Child, sentistream_argv
 from sentistream.settings import Settings, get_settings
 from stream.aggregates import BucketAggregate
 from stream.api.cli import dashboard_url
@@ -47,22 +47,9 @@ def render(rows: list[tuple[str, BucketAggregate]]) -> str:
     return "\n".join(lines)
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    exe = Path(sys.executable).parent / "sentistream"
-    with log.open("ab") as out:
-        # Own session: Ctrl-C reaches only us, and we stop the children in order.
-        return subprocess.Popen([str(exe), *args], stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _spawn(args: list[str], log: Path) -> Child:
+    # Own session: Ctrl-C reaches only us, and we stop the children in order.
+    return Child(sentistream_argv(*args), None, log, own_session=True)
 
 
 @click.command()
@@ -71,6 +58,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
               help="Stop after this many seconds (default: until Ctrl-C).")
 @click.option("--burst", default="tesla", show_default=True,
               help="Brand that gets a negative burst 200 s in ('' for none).")
+@reported
 def demo(rate: float, duration: float | None, burst: str) -> None:
     """Live demo: starts Kafka + Redis, a worker, the generator and the dashboard; shows per-brand
     sentiment over the last 15 minutes, refreshed every second. Ctrl-C stops it."""
@@ -97,23 +85,22 @@ def demo(rate: float, duration: float | None, burst: str) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop(server)
-        _stop(generator)
-        _stop(worker)
+        for child in (server, generator, worker):
+            child.stop(20)
     click.echo("stopped the generator and the worker; `sentistream infra down` stops Kafka/Redis")
 
 
 def _show(settings: Settings, duration: float | None,
-          children: list[subprocess.Popen[bytes]]) -> None:
+          children: list[Child]) -> None:
     tty = sys.stdout.isatty()
     started = time.monotonic()
     last_print = 0.0
     while duration is None or time.monotonic() - started < duration:
         for child in children:
-            if child.poll() is not None:
+            if not child.alive():
                 raise click.ClickException(
-                    f"`{child.args!r}` exited with {child.returncode}; "
-                    f"see its log in {settings.state_dir / 'demo'}")
+                    f"`{' '.join(child.argv)}` exited with {child.proc.returncode}; "
+                    f"see its log in {child.log}")
         now = time.time()
         table = render(asyncio.run(window_table(settings, now)))
         header = (f"sentistream live — last 15 minutes, {time.strftime('%H:%M:%S')} "

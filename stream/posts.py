@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
+
+from sentistream.times import BadTimestamp, parse_timestamp
 
 # Reasons of a rejected record (the ``reason`` field of a dead letter).
 INVALID_UTF8 = "invalid_utf8"
@@ -49,11 +49,8 @@ DEFAULT_MAX_POST_BYTES = 256 * 1024
 DEAD_LETTER_VALUE_BYTES = 256 * 1024
 _DETAIL_CHARS = 300
 
-# Epoch numbers at or above this are milliseconds (1e11 s is the year 5138, 1e11 ms is 1973).
-_MS_THRESHOLD = 1e11
 # Accepted event times: 1970 .. 2100; anything else is a producer bug, not a post.
 _MIN_S, _MAX_S = 0.0, 4102444800.0
-_NUMERIC = re.compile(r"[+-]?\d+(\.\d+)?")
 _MAX_BRAND_CHARS = 100
 _MAX_DEPTH = 200  # JSON nesting; a post is an object of scalars and short lists
 # Strings (skipped whole, so brackets inside them do not count) or single brackets.
@@ -357,38 +354,19 @@ def _check_text(value: Any, max_chars: int) -> None:
 
 
 def parse_created_at(value: Any, record_s: float) -> float:
-    """Event time in epoch seconds: ISO-8601, epoch s/ms (number or digits), or the record time."""
+    """Event time in epoch seconds: what ``sentistream.times`` reads (ISO-8601, epoch s/ms as a
+    number or digits, a Twitter date), or the record time when there is none."""
     if value is None:
         return record_s
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _Invalid(BAD_TIMESTAMP, f"'created_at' has type {type(value).__name__}")
-    if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
-        value = _to_float(value)
-    if isinstance(value, int | float):
-        seconds = _to_float(value)
-        if math.isfinite(seconds) and abs(seconds) >= _MS_THRESHOLD:
-            seconds /= 1000.0
-    else:
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)  # documented: naive times are UTC
-            seconds = parsed.timestamp()
-        except (ValueError, OverflowError):
-            raise _Invalid(BAD_TIMESTAMP, f"'created_at' {value[:60]!r} is not ISO-8601") from None
-    if not (math.isfinite(seconds) and _MIN_S <= seconds < _MAX_S):
+    try:
+        seconds = parse_timestamp(value)
+    except BadTimestamp as exc:  # also an int of 400 digits (issue 12's poison record)
+        raise _Invalid(BAD_TIMESTAMP, f"'created_at' {_excerpt(value)}: {exc}") from None
+    if not _MIN_S <= seconds < _MAX_S:
         raise _Invalid(BAD_TIMESTAMP, f"'created_at' {_excerpt(value)} is outside 1970..2100")
     return seconds
-
-
-def _to_float(value: int | float | str) -> float:
-    """float(), with numbers beyond its range as infinities (rejected by the range check):
-    float() raises OverflowError on an integer of 400 digits (issue 12's poison record)."""
-    try:
-        return float(value)
-    except OverflowError:
-        negative = value < 0 if isinstance(value, int) else str(value).strip().startswith("-")
-        return -math.inf if negative else math.inf
 
 
 def _excerpt(value: Any) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 from ops.bench import harness as h
 from ops.bench.e2e import RESULTS, machine
 from producers.sink import SinkOptions
+from sentistream.harness import Child, child_env, free_port, start_worker
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.keys import ALL_BRANDS, KeyScheme
@@ -102,13 +103,13 @@ def _client_process(port: int, streams: int, stalled: int, stop: Any, out: Any) 
     asyncio.run(_clients(port, streams, stalled, stop, out))
 
 
-def _start_api(rs: Settings, port: int, log_dir: Path, src: Path | None) -> h.Proc:
-    env = h.worker_env(rs.replace(api_port=port), rs.worker_web_port)
+def _start_api(rs: Settings, port: int, log_dir: Path, src: Path | None) -> Child:
+    env = child_env(rs.replace(api_port=port))
     if src is not None:
         env["PYTHONPATH"] = str(src)
     argv = [sys.executable, "-m", "sentistream.cli", "serve"]
     # `python -m` puts the working directory first on sys.path: it picks the source tree.
-    return h.Proc(argv, env, log_dir / "serve.log", port, cwd=src or h.REPO)
+    return Child(argv, env, log_dir / "serve.log", port, cwd=src or h.REPO)
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -177,8 +178,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rs = h.run_settings(base, "api")
         ensure_topics(rs)
         sink = h.StampedSink(rs, SinkOptions(linger_ms=5))
-        worker = h.start_worker(rs, rs.worker_web_port, log_dir)
-        api_port = _free_port()
+        worker = start_worker(rs, log_dir, rs.worker_web_port)
+        api_port = free_port()
         api = _start_api(rs, api_port, log_dir, args.api_src)
         stop, out = ctx.Event(), ctx.Queue()
         clients = ctx.Process(target=_client_process, daemon=True,
@@ -251,11 +252,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(md)
     return result
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def markdown(r: dict[str, Any]) -> str:

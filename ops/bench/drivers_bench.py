@@ -127,27 +127,27 @@ def main() -> None:
     tokenizer = Tokenizer.load(SHIPPED_DIR)
     tokens = [raw_tokens(texts[p]) for p in parts]
     n = len(texts)
-    result = {
+    us: dict[str, float] = {
+        "extract": best_us_per_post(
+            lambda: [extractor.extract(texts[p]) for p in parts], n, args.repeat),
+        "extract_cold": best_us_per_post(
+            lambda: [TermExtractor(brands).extract(texts[p]) for p in parts], n,
+            args.repeat),
+        "group_counts": best_us_per_post(
+            lambda: [b.group_counts(*plan) for b, plan in zip(extracted, plans,
+                                                               strict=True)],
+            n, args.repeat),
+        "reposts": best_us_per_post(
+            lambda: [(is_retweet(texts[p]), fingerprints(texts[p])) for p in parts], n,
+            args.repeat),
+        "tokenizer": best_us_per_post(
+            lambda: [tokenizer.encode(texts[p]) for p in parts], n, args.repeat),
+    }
+    result: dict[str, Any] = {
         "posts": n, "batch": BATCH, "distinct_brands": len(brands),
         "term_pairs_per_post": float(np.mean([len(b.post) / b.n_posts for b in extracted])),
-        "us_per_post": {
-            "extract": best_us_per_post(
-                lambda: [extractor.extract(texts[p]) for p in parts], n, args.repeat),
-            "extract_cold": best_us_per_post(
-                lambda: [TermExtractor(brands).extract(texts[p]) for p in parts], n,
-                args.repeat),
-            "group_counts": best_us_per_post(
-                lambda: [b.group_counts(*plan) for b, plan in zip(extracted, plans,
-                                                                   strict=True)],
-                n, args.repeat),
-            "reposts": best_us_per_post(
-                lambda: [(is_retweet(texts[p]), fingerprints(texts[p])) for p in parts], n,
-                args.repeat),
-            "tokenizer": best_us_per_post(
-                lambda: [tokenizer.encode(texts[p]) for p in parts], n, args.repeat),
-        },
+        "us_per_post": us,
     }
-    us = result["us_per_post"]
     us["extract_tokens"] = best_us_per_post(
         lambda: [extractor.extract_tokens(t, len(texts[p])) for t, p in zip(tokens, parts,
                                                                             strict=True)],

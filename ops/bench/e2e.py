@@ -40,6 +40,7 @@ from ops.bench.machine import cpu_model
 from ops.bench.measure import drain_stats, lag_timeline, phase_stats, resource_stats
 from ops.bench.naive import LABELS, counter_key, vader_label
 from producers.sink import SinkOptions
+from sentistream.harness import Child, start_worker, wait_until
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.aggregates import BucketAggregate
@@ -126,7 +127,7 @@ def run_worker(base: Settings, corpus: h.Corpus, args: argparse.Namespace,
     posts = h.repeated(corpus.posts, sum(n for _, _, n in plan))
     print(f"preloading {args.backlog} posts ...", flush=True)
     h.send_paced(sink, posts[:args.backlog], None)
-    worker = h.start_worker(rs, rs.worker_web_port, log_dir)
+    worker = start_worker(rs, log_dir, rs.worker_web_port)
     bounds: list[tuple[str, float | None, int, int, float, float]] = []
     try:
         with h.Observer(rs, [worker.pid]) as obs:
@@ -169,7 +170,7 @@ def drain_once(base: Settings, corpus: h.Corpus, n: int, log_dir: Path) -> float
     ensure_topics(rs)
     sink = h.StampedSink(rs, SinkOptions(linger_ms=5))
     h.send_paced(sink, h.repeated(corpus.posts, n), None)
-    worker = h.start_worker(rs, rs.worker_web_port, log_dir)
+    worker = start_worker(rs, log_dir, rs.worker_web_port)
     try:
         with h.Observer(rs, [worker.pid]) as obs:
             wait_applied(rs, n, [worker])
@@ -184,11 +185,11 @@ def drain_once(base: Settings, corpus: h.Corpus, n: int, log_dir: Path) -> float
     return steady
 
 
-def wait_applied(rs: Settings, n: int, procs: list[h.Proc], timeout: float = 600) -> None:
+def wait_applied(rs: Settings, n: int, procs: list[Child], timeout: float = 600) -> None:
     client = redis.Redis.from_url(rs.redis_url)
     key = KeyScheme(rs.redis_prefix).total(ALL_BRANDS)
-    h.wait_until(lambda: int(client.hget(key, "n") or 0) >= n, timeout,
-                 f"{n} posts in the aggregates", procs)
+    wait_until(lambda: int(client.hget(key, "n") or 0) >= n, timeout,
+               f"{n} posts in the aggregates", procs)
 
 
 _LABELS_CACHE: dict[str, np.ndarray] = {}

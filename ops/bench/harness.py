@@ -15,13 +15,10 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +28,10 @@ import numpy as np
 
 from producers.records import encode_keys, encode_values
 from producers.sink import PostSink, SinkOptions
+from sentistream.harness import Child, HarnessError
 from sentistream.infra.kafka import KafkaBroker
 from sentistream.infra.redis_server import RedisServer
-from sentistream.settings import Settings, env_name
+from sentistream.settings import Settings
 from stream.keys import ALL_BRANDS, KeyScheme
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +47,7 @@ BENCH_ENV = {
 }
 
 
-class BenchError(Exception):
+class BenchError(HarnessError):
     """A benchmark or fault run could not do what it needs; the message says what to fix."""
 
 
@@ -76,79 +74,8 @@ def services(settings: Settings) -> Iterator[tuple[RedisServer, KafkaBroker]]:
             service.down()
 
 
-# -- processes -------------------------------------------------------------------------------
-def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
-    env.update(settings.replace(worker_web_port=web_port).to_env())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-class Proc:
-    """A child process we started, with its log; stopped by its own pid only."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path, web_port: int,
-                 cwd: Path = REPO) -> None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self.log, self.web_port = log, web_port
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                         cwd=cwd, stdin=subprocess.DEVNULL)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hooks, no commit, no flush."""
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def tail(self, n: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-n:]
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}",
-                                        timeout=3) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except OSError:
-            return 0, b""
-
-    def wait_web(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise BenchError(f"process exited ({self.proc.returncode}):\n{self.tail()}")
-            if self.get("/")[0]:
-                return
-            time.sleep(0.2)
-        raise BenchError(f"no web answer on port {self.web_port} in {timeout}s:\n{self.tail()}")
-
-
-def start_worker(settings: Settings, web_port: int, log_dir: Path, name: str = "worker") -> Proc:
-    exe = Path(sys.executable).parent / "sentistream"
-    env = worker_env(settings, web_port)
-    # Each worker its own Faust data dir: two workers on one machine must not share it.
-    env[env_name("state_dir")] = str(settings.state_dir / "workers" / f"{name}-{web_port}")
-    return Proc([str(exe), "worker"], env, log_dir / f"{name}-{web_port}.log", web_port)
-
-
-def wait_assigned(workers: list[Proc], partitions: int, timeout: float = 120.0) -> None:
+# -- processes (sentistream/harness.py) ----------------------------------------------------
+def wait_assigned(workers: list[Child], partitions: int, timeout: float = 120.0) -> None:
     """Until the workers' /health pages together list every partition of the posts topic."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -167,14 +94,14 @@ def wait_assigned(workers: list[Proc], partitions: int, timeout: float = 120.0) 
 
 
 def start_naive(settings: Settings, topic: str, prefix: str, web_port: int,
-                log_dir: Path) -> Proc:
+                log_dir: Path) -> Child:
     argv = [sys.executable, "-m", "ops.bench.naive", "--bootstrap", settings.kafka_bootstrap,
             "--topic", topic, "--partitions", str(settings.partitions),
             "--redis-url", settings.redis_url, "--prefix", prefix, "--web-port", str(web_port),
             "--datadir", str(settings.state_dir / "workers" / f"naive-{web_port}")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
     env["PYTHONUNBUFFERED"] = "1"
-    return Proc(argv, env, log_dir / f"naive-{web_port}.log", web_port)
+    return Child(argv, env, log_dir / f"naive-{web_port}.log", web_port, cwd=REPO)
 
 
 # -- input -----------------------------------------------------------------------------------
@@ -360,17 +287,3 @@ def visible_times(stamped: np.ndarray,
         vis[ok] = times[idx[ok]]
         out[sel] = vis
     return out
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
-               procs: Sequence[Proc] = ()) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        for p in procs:
-            if not p.alive():
-                raise BenchError(f"process exited ({p.proc.returncode}) while waiting for "
-                                 f"{what}:\n{p.tail()}")
-        time.sleep(0.1)
-    raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")

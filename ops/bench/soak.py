@@ -27,6 +27,7 @@ import numpy as np
 from ops.bench import harness as h
 from ops.bench.e2e import RESULTS, machine
 from producers.sink import SinkOptions
+from sentistream.harness import start_worker
 from sentistream.topics import ensure_topics
 
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rs = h.run_settings(base, "soak")
         ensure_topics(rs)
         sink = h.StampedSink(rs, SinkOptions(linger_ms=5))
-        worker = h.start_worker(rs, rs.worker_web_port, log_dir)
+        worker = start_worker(rs, log_dir, rs.worker_web_port)
         try:
             h.wait_assigned([worker], rs.partitions)
             with h.Observer(rs, [worker.pid]) as obs:

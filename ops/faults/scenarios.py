@@ -23,6 +23,7 @@ import orjson
 from ops.bench import harness as h
 from ops.faults.truth import Verdict, actual, compare, expected
 from producers.sink import PostSink, SinkOptions
+from sentistream.harness import Child, start_worker, wait_until
 from sentistream.infra.kafka import KafkaBroker
 from sentistream.infra.process import wait_for_exit
 from sentistream.infra.redis_server import RedisServer
@@ -95,18 +96,18 @@ class Run:
         self.settings = h.run_settings(base, fault)
         self.fault, self.log_dir = fault, log_dir
         self.redis_server, self.broker = RedisServer(base), KafkaBroker(base)
-        self.workers: list[h.Proc] = []
+        self.workers: list[Child] = []
         self.killed: set[int] = set()
         self.notes: list[str] = []
         self.exits = 0
 
-    def start_worker(self, index: int) -> h.Proc:
+    def start_worker(self, index: int) -> Child:
         port = self.settings.worker_web_port + 10 + index
-        worker = h.start_worker(self.settings, port, self.log_dir, f"{self.fault}-w{index}")
+        worker = start_worker(self.settings, self.log_dir, port, f"{self.fault}-w{index}")
         self.workers.append(worker)
         return worker
 
-    def live(self) -> list[h.Proc]:
+    def live(self) -> list[Child]:
         return [w for w in self.workers if w.alive()]
 
     def supervise(self) -> None:
@@ -119,7 +120,7 @@ class Run:
                                   f"log tail: {w.tail(400)!r}")
                 self.start_worker(len(self.workers))
 
-    def kill(self, worker: h.Proc) -> None:
+    def kill(self, worker: Child) -> None:
         self.killed.add(worker.pid)
         worker.kill()
 
@@ -183,8 +184,8 @@ def run_fault(base: Settings, fault: str, values: list[bytes], rate: float, log_
         h.wait_assigned(run.workers, run.settings.partitions)
         producer = Producer(run.settings, values, rate)
         producer.start()
-        h.wait_until(lambda: producer.sent >= at * len(values) or not producer.is_alive(),
-                     timeout_s, "the producer to reach the fault point")
+        wait_until(lambda: producer.sent >= at * len(values) or not producer.is_alive(),
+                   timeout_s, "the producer to reach the fault point")
         inject(run)
         _wait(producer.is_alive, run, timeout_s, "the producer to finish")
         if producer.error is not None:

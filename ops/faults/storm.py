@@ -39,7 +39,8 @@ from typing import Any
 from ops.bench import harness as h
 from ops.faults.scenarios import known_input
 from ops.faults.truth import Verdict, actual, compare, expected
-from sentistream.settings import Settings, env_name
+from sentistream.harness import Child, HarnessError, sentistream_argv, start_worker
+from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.keys import ALL_BRANDS, KeyScheme
 
@@ -124,9 +125,9 @@ class Storm:
                  log_dir: Path) -> None:
         self.settings = h.run_settings(base, f"storm{round_no}")
         self.round, self.values, self.backlog, self.log_dir = round_no, values, backlog, log_dir
-        self.workers: list[h.Proc] = []
+        self.workers: list[Child] = []
         self.stopped: set[int] = set()  # pids we stopped or killed
-        self.termed: list[h.Proc] = []  # stopped with SIGTERM: must exit 0
+        self.termed: list[Child] = []  # stopped with SIGTERM: must exit 0
         self.consumed = 0
         self.sent = 0
         self.notes: list[str] = []
@@ -135,23 +136,18 @@ class Storm:
 
         self.sink = open_sink(self.settings, SinkOptions(linger_ms=20))
 
-    def start(self, n: int) -> list[h.Proc]:
+    def start(self, n: int) -> list[Child]:
         """``n`` workers at the same moment (each its own web port and state directory)."""
-        new = []
-        for _ in range(n):
-            port = _free_port()
-            env = h.worker_env(self.settings, port)
-            env[env_name("state_dir")] = str(self.settings.state_dir / "workers" / f"storm-{port}")
-            argv = [str(Path(sys.executable).parent / "sentistream"), "worker", "--loglevel",
-                    "info"]
-            new.append(h.Proc(argv, env, self.log_dir / f"r{self.round}-w{port}.log", port))
+        new = [start_worker(self.settings, self.log_dir, name=f"r{self.round}-w",
+                            argv=sentistream_argv("worker", "--loglevel", "info"))
+               for _ in range(n)]
         self.workers += new
         return new
 
-    def live(self) -> list[h.Proc]:
+    def live(self) -> list[Child]:
         return [w for w in self.workers if w.pid not in self.stopped]
 
-    def remove(self, worker: h.Proc, how: str) -> None:
+    def remove(self, worker: Child, how: str) -> None:
         self.consumed += _posts_in(worker)
         self.stopped.add(worker.pid)
         if how == "SIGKILL":
@@ -160,7 +156,7 @@ class Storm:
             self.termed.append(worker)
             threading.Thread(target=worker.stop, daemon=True).start()  # stops take seconds
 
-    def self_exits(self) -> list[h.Proc]:
+    def self_exits(self) -> list[Child]:
         return [w for w in self.workers if w.pid not in self.stopped and not w.alive()]
 
     def top_up(self) -> None:
@@ -175,7 +171,7 @@ class Storm:
                                    f"{self.sink.error_summary()}")
             self.sent = due
 
-    def step(self, name: str, action: Callable[[], list[h.Proc]], timeout_s: float) -> Step:
+    def step(self, name: str, action: Callable[[], list[Child]], timeout_s: float) -> Step:
         """One step, with the backlog kept topped up from its rebalance until every partition
         moves again: from the signals on, or from the new workers' first JoinGroup."""
         started = time.time()
@@ -191,7 +187,7 @@ class Storm:
         return Step(name, len(self.live()), moved - started,
                     self.progress.longest_gap(first_join, moved), join_s if joined else None)
 
-    def wait_joined(self, workers: list[h.Proc], timeout_s: float) -> float:
+    def wait_joined(self, workers: list[Child], timeout_s: float) -> float:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.check_exits()
@@ -277,7 +273,7 @@ def run_round(base: Settings, round_no: int, values: list[bytes], backlog: int,
         steps.append(storm.step("+1 (1->2)", lambda: storm.start(1), timeout_s))
         steps.append(storm.step("+2 at once (2->4)", lambda: storm.start(2), timeout_s))
 
-        def stop_two() -> list[h.Proc]:
+        def stop_two() -> list[Child]:
             a, b = rng.sample(storm.live(), 2)
             storm.remove(a, "SIGTERM")
             storm.remove(b, "SIGKILL")
@@ -286,7 +282,7 @@ def run_round(base: Settings, round_no: int, values: list[bytes], backlog: int,
         steps.append(storm.step("-2 at once, SIGTERM+SIGKILL (4->2)", stop_two, timeout_s))
         last_how = "SIGKILL" if round_no % 2 == 0 else "SIGTERM"
 
-        def stop_one() -> list[h.Proc]:
+        def stop_one() -> list[Child]:
             storm.remove(rng.choice(storm.live()), last_how)
             return []
 
@@ -364,7 +360,7 @@ def _end_offsets(settings: Settings) -> dict[int, int]:
         consumer.close()
 
 
-def _posts_in(worker: h.Proc) -> int:
+def _posts_in(worker: Child) -> int:
     status, body = worker.get("/metrics")
     if status != 200:
         return 0
@@ -375,7 +371,7 @@ def _posts_in(worker: h.Proc) -> int:
 _JOIN = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*\(Re-\)joining group", re.M)
 
 
-def _first_join(worker: h.Proc) -> float | None:
+def _first_join(worker: Child) -> float | None:
     """Wall time of the worker's first JoinGroup, from its log (aiokafka, level info)."""
     found = _JOIN.search(worker.log.read_text(errors="replace"))
     if not found:
@@ -383,13 +379,6 @@ def _first_join(worker: h.Proc) -> float | None:
     stamp = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f")
     return stamp.replace(tzinfo=UTC).timestamp()
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def summary(results: list[RoundResult]) -> str:
@@ -447,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         for round_no in range(args.first, args.first + args.rounds):
             try:
                 result = run_round(base, round_no, values, args.backlog, log_dir)
-            except h.BenchError as exc:
+            except HarnessError as exc:  # BenchError too
                 print(f"round {round_no} FAILED: {exc}", flush=True)
                 return 1
             results.append(result)

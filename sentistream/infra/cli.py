@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from sentistream.cli_errors import reported
 from sentistream.errors import InfraError
 from sentistream.infra.kafka import check_kafka
 from sentistream.infra.services import down_all, status_all, up_all
@@ -23,6 +24,7 @@ def infra() -> None:
               help="Also listen with SASL (PLAIN, SCRAM-SHA-256/512) on "
                    "SENTISTREAM_KAFKA_SASL_PORT for the user "
                    "SENTISTREAM_KAFKA_SASL_USERNAME/_PASSWORD.")
+@reported
 def up(sasl: bool) -> None:
     """Start Kafka and Redis (idempotent: reuses our running services)."""
     settings = get_settings()
@@ -33,6 +35,7 @@ def up(sasl: bool) -> None:
 
 @infra.command()
 @click.option("--purge", is_flag=True, help="Also delete their data and logs.")
+@reported
 def down(purge: bool) -> None:
     """Stop the services that `infra up` started (only ours, by pid)."""
     settings = get_settings()
@@ -47,6 +50,7 @@ def down(purge: bool) -> None:
 
 
 @infra.command()
+@reported
 def status() -> None:
     """Report each service as healthy or not, with its address. Exit 1 if any is down."""
     if not _print_status():
@@ -80,6 +84,7 @@ def _print_kafka_login(settings: Settings) -> bool:
 
 
 @click.command()
+@reported
 def smoke() -> None:
     """Send a message through Kafka and Redis and read it back."""
     result = round_trip(get_settings())

@@ -168,6 +168,7 @@ class BackgroundAlerts:
     def __init__(self, client: aioredis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        _rules(settings)  # a bad rule stops the worker now, not as a warning on every check
         webhook = WebhookConfig.from_settings(settings)
         self.webhook = WebhookSender(webhook) if webhook is not None else None
         self._pending: dict[str, set[int]] = {}

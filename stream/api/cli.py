@@ -6,6 +6,7 @@ import ipaddress
 
 import click
 
+from sentistream.cli_errors import reported
 from sentistream.settings import Settings, get_settings
 from stream.api.security import WILDCARD_BINDS
 
@@ -35,6 +36,7 @@ def is_loopback(host: str) -> bool:
 @click.option("--insecure", is_flag=True,
               help="Serve a non-loopback address without SENTISTREAM_API_TOKEN (anyone who "
                    "reaches the port reads everything).")
+@reported
 def serve(host: str | None, port: int | None, insecure: bool) -> None:
     """Serve the JSON API, the live SSE stream and the dashboard."""
     from aiohttp import web

@@ -6,18 +6,18 @@ Exit codes: 0 answered, 2 bad window/resolution/time, 3 Redis unreachable, 4 unk
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
 
+from sentistream.cli_errors import reported
 from sentistream.settings import get_settings
 from stream.keys import KeyScheme
 from stream.query import render
-from stream.query.errors import QueryError
 from stream.query.params import parse_lang, parse_range, parse_time, parse_why_window, parse_window
 from stream.query.reader import DEFAULT_PAGE, MAX_PAGE, Reader, reader
 
@@ -32,27 +32,15 @@ lang_option = click.option("--lang", default=None, help="Only posts in this lang
 
 
 def _run(query: Callable[[Reader], Awaitable[T]]) -> T:
-    """Run one query on a fresh connection; a QueryError becomes a message and an exit code."""
+    """Run one query on a fresh connection."""
     async def go() -> T:
         async with reader(get_settings()) as r:
             return await query(r)
-    try:
-        return asyncio.run(go())
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    return asyncio.run(go())
 
 
 def _end(at: str | None) -> float:
-    return _parse(parse_time, at) if at else time.time()
-
-
-def _parse(parser: Callable[..., T], *args: Any) -> T:
-    try:
-        return parser(*args)
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    return parse_time(at) if at else time.time()
 
 
 def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
@@ -68,6 +56,7 @@ def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
 @at_option
 @lang_option
 @json_option
+@reported
 def brands(window: str, limit: int, offset: int, at: str | None, lang: str | None,
            as_json: bool) -> None:
     """The busiest brands of a window: volume, NSS, mean intensity and share of voice.
@@ -75,7 +64,7 @@ def brands(window: str, limit: int, offset: int, at: str | None, lang: str | Non
     --json prints the page's rows (a list); the human table ends with which rows of how many
     brands with posts in the window it shows. --lang counts one language's posts (the order
     and share of voice stay those of every language)."""
-    win, end, code = _parse(parse_window, window), _end(at), _parse(parse_lang, lang)
+    win, end, code = parse_window(window), _end(at), parse_lang(lang)
     page = _run(lambda r: r.brand_page(win, end, limit, offset, code))
     rows = [r.to_json() for r in page.rows]
 
@@ -97,11 +86,12 @@ def brands(window: str, limit: int, offset: int, at: str | None, lang: str | Non
 @at_option
 @lang_option
 @json_option
+@reported
 def query(brand: str, window: str, at: str | None, lang: str | None, as_json: bool) -> None:
     """Summary of one brand over a window: counts per class, NSS, intensity, share of voice,
     language mix. NSS and intensity are over the scored posts (posts in languages the model
     does not score count in posts and in the language mix only)."""
-    win, end, code = _parse(parse_window, window), _end(at), _parse(parse_lang, lang)
+    win, end, code = parse_window(window), _end(at), parse_lang(lang)
     s = _run(lambda r: r.summary(brand, win, end, code))
     _emit(s, as_json, lambda: render.pairs([
         ("brand", s["brand"]), ("window", f"{s['window']}  ({s['from']} .. {s['to']})"),
@@ -127,12 +117,13 @@ def query(brand: str, window: str, at: str | None, lang: str | None, as_json: bo
 @click.option("--to", "end", default=None, help="Exclusive end [default: now].")
 @lang_option
 @json_option
+@reported
 def timeline(brand: str, resolution: str, start: str | None, end: str | None,
              lang: str | None, as_json: bool) -> None:
     """The brand's buckets between two times, empty buckets included, with their language
     mix (--lang: one language's counts)."""
-    trange = _parse(parse_range, resolution, start, end)
-    code = _parse(parse_lang, lang)
+    trange = parse_range(resolution, start, end)
+    code = parse_lang(lang)
     rows = _run(lambda r: r.timeline(brand, trange, code))
     _emit(rows, as_json, lambda: render.table(rows, render.TIMELINE_COLUMNS))
 
@@ -144,9 +135,10 @@ def timeline(brand: str, resolution: str, start: str | None, end: str | None,
 @click.option("--limit", "-n", type=click.IntRange(1, 100), default=5, show_default=True)
 @at_option
 @json_option
+@reported
 def top(brand: str, window: str, limit: int, at: str | None, as_json: bool) -> None:
     """The most positive and the most negative posts about a brand."""
-    win, end = _parse(parse_window, window), _end(at)
+    win, end = parse_window(window), _end(at)
     posts = _run(lambda r: r.top(brand, win, end, limit))
 
     def human() -> str:
@@ -165,11 +157,12 @@ def top(brand: str, window: str, limit: int, at: str | None, as_json: bool) -> N
               help="Up to 7d; rounded out to whole hours (terms are counted per hour).")
 @at_option
 @json_option
+@reported
 def why(brand: str, window: str, at: str | None, as_json: bool) -> None:
     """Why sentiment moved: the terms most over-represented in the brand's negative and in its
     positive posts of the window, against its own baseline (SENTISTREAM_WHY_BASELINE_DAYS days
     before), with z-score, posts and up to 2 example posts each."""
-    win, end = _parse(parse_why_window, window), _end(at)
+    win, end = parse_why_window(window), _end(at)
     settings = get_settings()
     data = _run(lambda r: r.why(brand, win, end, settings.why_baseline_days,
                                 settings.why_terms))
@@ -181,10 +174,11 @@ def why(brand: str, window: str, at: str | None, as_json: bool) -> None:
 @click.option("--limit", "-n", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--since", default=None, help="Only alerts of buckets from this time on.")
 @json_option
+@reported
 def alerts(brand: str | None, limit: int, since: str | None, as_json: bool) -> None:
     """Sentiment drops/rises and volume spikes, newest first, with the driver terms and
     example posts each alert carried when it fired."""
-    since_s = _parse(parse_time, since) if since else None
+    since_s = parse_time(since) if since else None
     rows = _run(lambda r: r.alerts(brand, limit, since_s))
     def human() -> str:
         if not rows:
@@ -199,16 +193,12 @@ def alerts(brand: str | None, limit: int, since: str | None, as_json: bool) -> N
 @click.option("--brand", "-b", default=None, help="Only this brand.")
 @click.option("--window", "-w", default="15m", show_default=True, help="Window of the table.")
 @json_option
+@reported
 def watch(brand: str | None, window: str, as_json: bool) -> None:
     """Live view: redrawn on each Redis announcement (pub/sub), never by polling."""
     from stream.query.watch import run_watch
 
-    win = _parse(parse_window, window)
+    win = parse_window(window)
     settings = get_settings()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
         asyncio.run(run_watch(settings, KeyScheme(settings.redis_prefix), win, brand, as_json))
-    except KeyboardInterrupt:
-        pass
-    except QueryError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)

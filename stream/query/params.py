@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sentistream.times import BadTimestamp, parse_timestamp
 from stream.keys import RESOLUTIONS
 from stream.query.errors import (
     BadParameterError,
@@ -86,7 +86,8 @@ def parse_resolution(text: str) -> str:
 
 
 def parse_time(text: str, now: float | None = None) -> float:
-    """ISO-8601 (naive = UTC), epoch seconds or milliseconds, ``now`` or ``now-2h`` / ``-2h``.
+    """What ``sentistream.times`` reads (ISO-8601, naive = UTC; epoch seconds or milliseconds;
+    a Twitter date), ``now`` or ``now-2h`` / ``-2h``.
 
     Refuses NaN, infinities and times before 1970 or after the year 9998: they would reach the
     bucket arithmetic or Redis (as a score) and fail there.
@@ -108,24 +109,11 @@ def _parse_time(text: str, now: float) -> float:
         unit = 1 if rel.group(2) == "s" else _UNITS[rel.group(2)]
         return now - int(rel.group(1)) * unit
     try:
-        value = float(raw)
-    except ValueError:
-        pass
-    else:
-        # Epoch milliseconds are 13 digits today; seconds stay below 1e11 until the year 5138.
-        return value / 1000.0 if abs(value) >= 1e11 else value
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        return parse_timestamp(raw)
+    except BadTimestamp:
         raise BadTimeRangeError(
             f"bad time {_shown(text)}: use ISO-8601 (2009-05-01T10:00Z), epoch seconds, "
             "'now' or a relative time like -2h") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.timestamp()
-    except (OverflowError, ValueError):  # 0001-01-01 with a positive offset, and the like
-        return math.nan
 
 
 def _shown(text: str, most: int = 60) -> str:

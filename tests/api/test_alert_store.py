@@ -11,6 +11,7 @@ from sentistream.settings import Settings
 from stream.alerts.detector import Alert
 from stream.alerts.store import list_alerts, save_alerts
 from stream.keys import KeyScheme
+from tests.replies import stream_entries
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ async def test_alerts_are_written_and_announced_once_and_capped(isolated: Settin
         # The same alerts again (a redelivered batch) plus one new: only the new one counts.
         again = [*first, alert("acme", 300, "volume_spike")]
         assert await save_alerts(client, keys, again, keep=4, live_maxlen=100) == 1
-        entries = await client.xrange(keys.live)
+        entries = stream_entries(await client.xrange(keys.live))
         announced = [a["id"] for _, f in entries for a in json.loads(f["data"])["alerts"]]
         assert announced == [a.id for a in first] + ["acme:volume_spike:300"]
         assert all(json.loads(f["data"])["brands"] == {} for _, f in entries)

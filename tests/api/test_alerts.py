@@ -24,12 +24,13 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from producers.generator import generate_posts
+from sentistream.harness import child_env, wait_until
 from sentistream.settings import Settings
 from stream.alerts.hook import check_alerts
 from stream.api.app import build_app
 from stream.keys import KeyScheme
 from tests.api.test_api import read_events
-from tests.query.harness import Pipeline, send_posts, settings_env, wait_for
+from tests.query.harness import Pipeline, send_posts
 
 pytestmark = pytest.mark.integration
 BRAND = "acme"
@@ -67,8 +68,9 @@ async def test_a_generated_negative_burst_raises_one_alert_within_one_bucket(
     baseline = list(generate_posts([BRAND], seed=11, rate=1.0, start=start, tick_s=1.0,
                                    limit=BASELINE_MINUTES * 60))
     sent = await loop.run_in_executor(None, send_posts, settings, baseline)
-    await loop.run_in_executor(None, lambda: wait_for(
-        "the baseline to be applied", lambda: pipeline.check() or applied(settings) >= sent, 90))
+    await loop.run_in_executor(None, lambda: wait_until(
+        lambda: applied(settings) >= sent, 90, "the baseline to be applied",
+        pipeline.children()))
 
     api: TestClient[Any, Any] = TestClient(TestServer(build_app(settings)))
     await api.start_server()
@@ -81,7 +83,7 @@ async def test_a_generated_negative_burst_raises_one_alert_within_one_bucket(
                     "--rate", "2", "--burst", BRAND, "--burst-at", "0", "--burst-seconds", "4",
                     "--burst-rate", "50", "--limit", "208", "--seed", "5", "--quiet"]
         done = await loop.run_in_executor(None, lambda: subprocess.run(
-            generate, env=settings_env(settings), capture_output=True, text=True, timeout=120))
+            generate, env=child_env(settings), capture_output=True, text=True, timeout=120))
         assert done.returncode == 0, done.stderr
         events = await read_events(
             live, lambda ev: any(n == "alert" for n, _ in ev), 60)
@@ -117,7 +119,7 @@ async def test_a_generated_negative_burst_raises_one_alert_within_one_bucket(
     assert again == 0
 
     cli = subprocess.run([sys.executable, "-m", "sentistream.cli", "alerts", "--brand", BRAND,
-                          "--json"], env=settings_env(settings), capture_output=True, text=True,
+                          "--json"], env=child_env(settings), capture_output=True, text=True,
                          timeout=60)
     assert cli.returncode == 0, cli.stderr
     # The pipeline keeps running, so a newer alert may have arrived since the API listing.

@@ -15,6 +15,7 @@ from sentistream.settings import Secret
 from tests.api.conftest import client_for
 from tests.query.dataset import MIX, WEIRD, Dataset
 from tests.query.harness import POSITIVE, post, send_posts
+from tests.replies import stream_entries
 
 # One server for the module: its live hub takes up to a second to stop.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -187,7 +188,7 @@ async def test_sse_for_an_unknown_brand_is_404(api: TestClient[Any, Any]) -> Non
 
 
 async def test_redis_down_is_a_503_with_what_to_do(dataset: Dataset) -> None:
-    from tests.query.harness import free_port
+    from sentistream.harness import free_port
 
     down = dataset.settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     client = await client_for(down)
@@ -216,7 +217,7 @@ async def test_sse_resumes_from_last_event_id(dataset: Dataset,
         deadline = time.monotonic() + 60
         while await client.xlen(live) <= before and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        entries = await client.xrange(live)
+        entries = stream_entries(await client.xrange(live))
     finally:
         await client.aclose()
     assert len(entries) >= 2

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
+from sentistream.harness import child_env, free_port
 from sentistream.settings import Secret, Settings
 from tests.query.dataset import MIX, Dataset
-from tests.query.harness import NEGATIVE, POSITIVE, free_port, post, send_posts, settings_env
+from tests.query.harness import NEGATIVE, POSITIVE, post, send_posts
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
@@ -49,7 +50,7 @@ def serving(settings: Settings) -> Iterator[str]:
     log = settings.state_dir / f"serve-{settings.redis_prefix}-{settings.api_port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "sentistream.cli", "-v", "serve"],
-                                env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT)
+                                env=child_env(settings), stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{settings.api_port}/"
     try:
         deadline = time.monotonic() + 30

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sentistream.harness import free_port
 from sentistream.settings import Secret
 from tests.api import rawhttp
 from tests.api.test_dashboard import serving
 from tests.query.dataset import WEIRD, Dataset
-from tests.query.harness import free_port
 
 pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))

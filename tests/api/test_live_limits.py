@@ -24,6 +24,7 @@ from sentistream.settings import Settings
 from stream.api.app import build_app
 from stream.api.appkeys import HUB, METRICS
 from stream.keys import KeyScheme
+from tests.replies import text
 
 pytestmark = pytest.mark.integration
 
@@ -243,7 +244,7 @@ async def test_a_replay_is_capped_and_then_asks_for_a_resync(isolated: Settings)
     async with serving(settings) as api, redis_for(settings) as r:
         port = api.server.port
         assert port is not None
-        ids = [(await r.xadd(live, {"data": announcement(2, n=i)})).decode() for i in range(30)]
+        ids = [text(await r.xadd(live, {"data": announcement(2, n=i)})) for i in range(30)]
         # Few missed events: all of them, in order, then live.
         near = await Stream.open(port, headers=f"Last-Event-ID: {ids[25]}\r\n")
         assert (await near.event())[0] == "hello"
@@ -259,7 +260,7 @@ async def test_a_replay_is_capped_and_then_asks_for_a_resync(isolated: Settings)
         assert (await ancient.event())[0] == "hello"
         name, event_id, _ = await ancient.event()
         assert name == "resync" and event_id == ids[-1]
-        newer = (await r.xadd(live, {"data": announcement(2)})).decode()
+        newer = text(await r.xadd(live, {"data": announcement(2)}))
         for stream in (near, far, ancient):
             assert (await stream.event())[1] == newer  # live again, nothing sent twice
             stream.close()

@@ -17,13 +17,13 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from sentistream.harness import child_env, free_port
 from sentistream.settings import Secret, Settings
 from stream.api.app import build_app
 from stream.api.cli import is_loopback
 from stream.api.security import allowed_hosts, host_name, redacted_target
 from stream.api.tickets import Tickets
 from tests.api import rawhttp
-from tests.query.harness import free_port, settings_env
 
 TOKEN = "t0ken-" + "x" * 20
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -55,12 +55,12 @@ def test_host_names(header: str, name: str) -> None:
 
 
 def test_allowed_hosts_default_to_loopback_names_and_the_bind_address() -> None:
-    assert allowed_hosts(Settings()) == {"localhost", "127.0.0.1", "::1"}
-    assert allowed_hosts(Settings(api_host="10.0.0.5")) == {"localhost", "127.0.0.1", "::1",
-                                                            "10.0.0.5"}
-    assert allowed_hosts(Settings(api_host="0.0.0.0")) == {"localhost", "127.0.0.1", "::1"}
-    assert allowed_hosts(Settings(api_allowed_hosts="a.example, B.example.")) == {
-        "a.example", "b.example"}
+    loopback = frozenset({"localhost", "127.0.0.1", "::1"})
+    assert allowed_hosts(Settings()) == loopback
+    assert allowed_hosts(Settings(api_host="10.0.0.5")) == loopback | {"10.0.0.5"}
+    assert allowed_hosts(Settings(api_host="0.0.0.0")) == loopback
+    assert allowed_hosts(Settings(api_allowed_hosts="a.example, B.example.")) == frozenset({
+        "a.example", "b.example"})
     assert allowed_hosts(Settings(api_allowed_hosts="*")) is None
 
 
@@ -164,7 +164,7 @@ def test_access_log_redaction_of_query_secrets() -> None:
 def _serve(settings: Settings, args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen([sys.executable, "-m", "sentistream.cli", "-v", "serve", *args],
-                                env=settings_env(settings), stdout=out, stderr=subprocess.STDOUT)
+                                env=child_env(settings), stdout=out, stderr=subprocess.STDOUT)
 
 
 def _wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -183,7 +183,7 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
 def test_serve_refuses_a_tokenless_public_bind(services: Settings, tmp_path: Path) -> None:
     settings = services.replace(api_port=free_port(), api_token=Secret(""))
     refused = subprocess.run([sys.executable, "-m", "sentistream.cli", "serve", "--host",
-                              "0.0.0.0"], env=settings_env(settings), capture_output=True,
+                              "0.0.0.0"], env=child_env(settings), capture_output=True,
                              text=True, timeout=60)
     assert refused.returncode == 2, refused.stderr
     assert "SENTISTREAM_API_TOKEN" in refused.stderr and "--insecure" in refused.stderr

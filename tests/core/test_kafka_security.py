@@ -17,7 +17,11 @@ from sentistream.kafka_security import (
 )
 from sentistream.settings import Secret, Settings
 
-SASL = {"kafka_sasl_username": "app", "kafka_sasl_password": Secret("pw-1234")}
+
+def sasl(protocol: str, mechanism: str = "SCRAM-SHA-256") -> Settings:
+    """Settings of a SASL client named app with password pw-1234."""
+    return Settings(kafka_security_protocol=protocol, kafka_sasl_mechanism=mechanism,
+                    kafka_sasl_username="app", kafka_sasl_password=Secret("pw-1234"))
 
 
 def test_plaintext_adds_nothing() -> None:
@@ -28,7 +32,7 @@ def test_plaintext_adds_nothing() -> None:
 
 
 def test_sasl_plaintext() -> None:
-    s = Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism="PLAIN", **SASL)
+    s = sasl("SASL_PLAINTEXT", "PLAIN")
     assert kafka_python_options(s) == {
         "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
         "sasl_plain_username": "app", "sasl_plain_password": "pw-1234"}
@@ -40,7 +44,7 @@ def test_sasl_plaintext() -> None:
 
 
 def test_sasl_ssl_verifies_the_broker() -> None:
-    s = Settings(kafka_security_protocol="SASL_SSL", **SASL)
+    s = sasl("SASL_SSL")
     context = aiokafka_options(s)["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
@@ -68,7 +72,7 @@ def test_bad_security_settings_say_what_to_set(env: dict[str, str], message: str
 
 
 def test_a_failure_description_names_the_settings_to_check() -> None:
-    s = Settings(kafka_security_protocol="SASL_PLAINTEXT", **SASL)
+    s = sasl("SASL_PLAINTEXT")
     auth = RuntimeError("[Error 58] SaslAuthenticationFailed: Authentication failed")
     assert "SENTISTREAM_KAFKA_SASL_PASSWORD" in describe_failure(s, auth)
     assert "pw-1234" not in describe_failure(s, auth)

@@ -54,3 +54,38 @@ def test_to_env_round_trips_through_from_env() -> None:
     s = Settings(kafka_port=19999, alert_z=2.5, state_dir=Path("/tmp/x"),
                  api_token=Secret("hunter2"))
     assert Settings.from_env(s.to_env()) == s
+
+
+# -- validated at start-up --
+@pytest.mark.parametrize(("env", "named", "allowed"), [
+    ({"SENTISTREAM_BATCH_SIZE": "0"}, "SENTISTREAM_BATCH_SIZE=0", ">= 1"),
+    ({"SENTISTREAM_API_PORT": "70000"}, "SENTISTREAM_API_PORT=70000", "1 to 65535"),
+    ({"SENTISTREAM_ALERT_METRIC": "mood"}, "SENTISTREAM_ALERT_METRIC='mood'", "nss, intensity"),
+    ({"SENTISTREAM_ALERT_MIN_BASELINE": "40"}, "SENTISTREAM_ALERT_MIN_BASELINE=40",
+     "between 1 and SENTISTREAM_ALERT_BASELINE_BUCKETS"),
+    ({"SENTISTREAM_ALERT_WEBHOOK_URL": "ftp://x"}, "SENTISTREAM_ALERT_WEBHOOK_URL='ftp://x'",
+     "http(s) URL"),
+    ({"SENTISTREAM_ALERT_Z": "0"}, "SENTISTREAM_ALERT_Z=0.0", "> 0"),
+])
+def test_a_value_out_of_range_names_the_variable_and_what_it_allows(
+        env: dict[str, str], named: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert named in str(caught.value) and allowed in str(caught.value)
+
+
+def test_every_bad_variable_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"SENTISTREAM_PARTITIONS": "0", "SENTISTREAM_TOP_POSTS": "-1"})
+    assert "SENTISTREAM_PARTITIONS" in str(caught.value)
+    assert "SENTISTREAM_TOP_POSTS" in str(caught.value)
+
+
+def test_a_password_in_a_bad_url_setting_is_not_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"SENTISTREAM_ALERT_WEBHOOK_URL": "ftp://u:hunter2@x"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_defaults_are_valid() -> None:
+    Settings()

@@ -15,6 +15,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from producers.sink import SinkOptions, open_sink
+from sentistream.harness import Child, start_worker, wait_until
 from sentistream.infra.kafka import KafkaBroker, check_kafka, metadata_ok
 from sentistream.infra.process import port_open
 from sentistream.infra.smoke import round_trip
@@ -22,7 +23,7 @@ from sentistream.kafka_security import KafkaAuthError, kafka_python_options
 from sentistream.settings import Secret, Settings
 from sentistream.topics import ensure_topics
 from tests.conftest import REQUIRE_SERVICES
-from tests.stream.workers import Worker, applied_count, make_input, wait_for
+from tests.stream.workers import applied_count, make_input
 
 pytestmark = pytest.mark.integration
 WRONG = Secret("not-the-password")
@@ -138,24 +139,24 @@ def test_cli_with_a_wrong_password_exits_3_without_printing_it(sasl: Settings) -
 
 
 @pytest.fixture
-def worker_dir(tmp_path: Path) -> Iterator[list[Worker]]:
-    started: list[Worker] = []
+def worker_dir(tmp_path: Path) -> Iterator[list[Child]]:
+    started: list[Child] = []
     yield started
     for worker in started:
         worker.stop()
 
 
 def test_a_worker_consumes_and_produces_through_sasl(secured: Settings, tmp_path: Path,
-                                                     worker_dir: list[Worker]) -> None:
+                                                     worker_dir: list[Child]) -> None:
     sasl = secured
     values = make_input(400, seed=13)
-    worker = Worker(sasl, tmp_path, sasl.worker_web_port + 170)
+    worker = start_worker(sasl, tmp_path, sasl.worker_web_port + 170)
     worker_dir.append(worker)
     sink = open_sink(sasl, SinkOptions())
     sink.send([str(i).encode() for i in range(len(values))], values)
     assert sink.flush(30)
     sink.close()
-    wait_for(lambda: applied_count(sasl) >= len(values), 180, "posts applied through SASL",
+    wait_until(lambda: applied_count(sasl) >= len(values), 180, "posts applied through SASL",
              [worker])
     # The worker's own produces (scored posts) went through the SASL listener too.
     assert len(_read_back(sasl, sasl.topic_scored, len(values))) == len(values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from model.languages import (
     normalize,
     parse_languages,
 )
-from model.scorer import SHIPPED_DIR, PostScores, SentimentScorer
+from model.scorer import SHIPPED_DIR, PostScores, ScoreBatch, SentimentScorer, _Model
 
 MODEL_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
 OTHER = Path(__file__).parent / "fixtures" / "other_languages.csv"
@@ -165,15 +166,26 @@ def _package(tmp_path: Path, companion_languages: list[str]) -> Path:
     return main / "sentiment.tflite"
 
 
-def test_companion_models_score_the_languages_they_list(tmp_path: Path) -> None:
+def _recording(model: _Model, calls: list[tuple[str, list[str]]]
+               ) -> Callable[[Sequence[str]], ScoreBatch]:
+    """``model.score`` that also notes which texts reached which model."""
+    original = model.score
+
+    def score(texts: Sequence[str]) -> ScoreBatch:
+        calls.append((model.version, list(texts)))
+        return original(texts)
+
+    return score
+
+
+def test_companion_models_score_the_languages_they_list(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     scorer = SentimentScorer(_package(tmp_path, ["de", "en"]))
     assert scorer.model_languages == ("de", "en")  # en stays with the main model
     assert scorer.version.endswith("+comp:int8-full")
     calls: list[tuple[str, list[str]]] = []
     for m in scorer._models:
-        original = m.score
-        m.score = (lambda texts, m=m, original=original:  # type: ignore[method-assign]
-                   calls.append((m.version, list(texts))) or original(texts))
+        monkeypatch.setattr(m, "score", _recording(m, calls))
     result = scorer.score_posts([SAMPLES["de"], SAMPLES["en"], "😍", SAMPLES["es"]])
     assert result.supported.tolist() == [True, True, True, False]
     assert sorted(calls) == sorted([(scorer._models[0].version, [SAMPLES["en"], "😍"]),

@@ -45,7 +45,7 @@ def test_empty_input_is_a_typed_error(scorer: SentimentScorer) -> None:
     with pytest.raises(EmptyInputError, match="at least one text"):
         scorer.score([])
     with pytest.raises(TypeError):
-        scorer.score("a single string")  # type: ignore[arg-type]
+        scorer.score("a single string")
 
 
 def test_threads_are_configurable() -> None:

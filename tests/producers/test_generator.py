@@ -8,7 +8,7 @@ import pytest
 
 from producers.errors import GeneratorConfigError
 from producers.generator import Burst, GeneratorSpec, generate_posts
-from producers.timefmt import parse_timestamp
+from sentistream.times import parse_timestamp
 
 
 def test_same_seed_same_posts_and_ids_are_unique() -> None:

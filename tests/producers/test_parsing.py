@@ -12,7 +12,8 @@ import pytest
 from producers.errors import MappingError
 from producers.mapping import PRESETS, ColumnMap
 from producers.records import encode_keys
-from producers.timefmt import iso_utc, iso_utc_many, parse_timestamp
+from producers.timefmt import iso_utc, iso_utc_many
+from sentistream.times import parse_timestamp
 from tests.producers.files import load
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -17,9 +17,9 @@ from statistics import median
 import pytest
 from click.testing import CliRunner
 
-from producers.timefmt import parse_timestamp
 from sentistream.cli import cli
 from sentistream.settings import Settings, env_name, get_settings
+from sentistream.times import parse_timestamp
 from tests.producers.kafka_helpers import consume, payloads
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,7 +41,8 @@ def run(*args: str) -> str:
     return result.output
 
 
-def write_posts(path: Path, n: int, brands: tuple[str, ...] = ("acme", "globex")) -> list[dict]:
+def write_posts(path: Path, n: int, brands: tuple[str, ...] = ("acme", "globex")
+                ) -> list[dict[str, str]]:
     rows = [{"id": f"r{i}", "text": f"post number {i}", "brand": brands[i % len(brands)],
              "created_at": f"2024-03-01T12:{i // 60 % 60:02d}:{i % 60:02d}Z"} for i in range(n)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

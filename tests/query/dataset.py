@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 
+from sentistream.harness import wait_until
 from sentistream.settings import Settings
 from stream.keys import ALL_BRANDS, KeyScheme
 from tests.query.harness import (
@@ -21,7 +22,6 @@ from tests.query.harness import (
     expected_labels,
     post,
     send_posts,
-    wait_for,
 )
 
 WEIRD = "at&t {x}:*"  # braces, colon and a glob star: must never reach a key raw
@@ -76,8 +76,8 @@ def dataset(services: Settings) -> Iterator[Dataset]:
     try:
         posts = build_posts(now)
         sent = send_posts(settings, posts)
-        wait_for("the pipeline to apply the dataset",
-                 lambda: pipeline.check() or applied_total(client, keys) >= sent, 90)
+        wait_until(lambda: applied_total(client, keys) >= sent, 90,
+                   "the pipeline to apply the dataset", pipeline.children())
         yield Dataset(settings, pipeline, now, expected_counts(posts))
     finally:
         pipeline.stop()

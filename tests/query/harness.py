@@ -1,40 +1,18 @@
 """The write side for read-side tests: posts go to the real Kafka, a real worker applies them.
 
-``Pipeline`` runs ``sentistream worker`` as a subprocess on the test's own topics and key
-prefix; ``expected_labels`` scores texts with the same shipped model, for exact expectations.
+``Pipeline`` runs ``sentistream worker`` (sentistream/harness.py) on the test's own topics and
+key prefix; ``expected_labels`` scores texts with the same shipped model, for exact expectations.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from sentistream.settings import Settings, env_name
+from sentistream.harness import Child, start_worker
+from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a subprocess use exactly these settings."""
-    env = dict(os.environ)
-    for name in ("kafka_bootstrap", "redis_url", "redis_prefix", "topic_posts", "topic_scored",
-                 "topic_dead_letters", "partitions", "worker_web_port", "api_port", "api_host",
-                 "state_dir", "alert_min_volume", "alert_min_baseline"):
-        env[env_name(name)] = str(getattr(settings, name))
-    if settings.api_token:
-        env[env_name("api_token")] = settings.api_token.reveal()
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def send_posts(settings: Settings, posts: Iterable[dict[str, Any]]) -> int:
@@ -53,50 +31,28 @@ def send_posts(settings: Settings, posts: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.2)
-
-
 class Pipeline:
     """A real worker on the test's topics and prefix; ``stop()`` ends it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = settings.state_dir / f"worker-{settings.redis_prefix}.log"
+        self.child: Child | None = None
 
     def start(self) -> Pipeline:
-        # Its own web port, so it runs beside any other worker on this machine.
-        self.settings = self.settings.replace(worker_web_port=free_port())
         ensure_topics(self.settings)
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sentistream.cli", "worker"],
-                env=settings_env(self.settings), stdout=out, stderr=subprocess.STDOUT)
+        self.child = start_worker(self.settings, self.settings.state_dir,
+                                  name=f"worker-{self.settings.redis_prefix}")
+        # Its own web port, so it runs beside any other worker on this machine.
+        self.settings = self.settings.replace(worker_web_port=self.child.web_port)
         return self
 
-    def check(self) -> None:
-        """Fail the test with the worker's own words when it died."""
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"the worker exited with {self.proc.returncode}:\n"
-                                 + self.log.read_text(errors="replace")[-3000:])
+    def children(self) -> list[Child]:
+        """The worker, for ``wait_until`` to watch (it fails with the worker's own words)."""
+        return [self.child] if self.child is not None else []
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.child is not None:
+            self.child.stop(20)
 
 
 def expected_labels(texts: list[str]) -> list[int]:

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from sentistream.harness import child_env
 from stream.query import cli
 from tests.query.dataset import MIX, WEIRD, Dataset
-from tests.query.harness import POSITIVE, post, send_posts, settings_env
+from tests.query.harness import POSITIVE, post, send_posts
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +101,7 @@ def test_a_brand_with_key_syntax_in_its_name_is_just_a_brand(dataset: Dataset, r
 def test_errors_have_a_message_and_an_exit_code(dataset: Dataset, args: list[str], code: int,
                                                  message: str) -> None:
     done = subprocess.run([sys.executable, "-m", "sentistream.cli", *args], capture_output=True,
-                          text=True, env=settings_env(dataset.settings), timeout=60)
+                          text=True, env=child_env(dataset.settings), timeout=60)
     assert done.returncode == code, done.stderr
     assert message in done.stderr
 
@@ -117,7 +118,7 @@ class Watcher:
         self.lines: queue.Queue[str] = queue.Queue()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sentistream.cli", "watch", *args], text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=settings_env(dataset.settings))
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env(dataset.settings))
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:

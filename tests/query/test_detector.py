@@ -83,8 +83,9 @@ def test_bad_rules_name_the_setting() -> None:
 
 
 def test_hook_reads_the_newest_touched_minutes_and_skips_all() -> None:
-    changes = {"_all": {"minutes": [60]}, "acme": {"minutes": list(range(0, 1200, 60))},
-               "globex": {"minutes": []}}
+    changes: dict[str, dict[str, list[int]]] = {
+        "_all": {"minutes": [60]}, "acme": {"minutes": list(range(0, 1200, 60))},
+        "globex": {"minutes": []}}
     assert touched_minutes(changes) == {"acme": list(range(720, 1200, 60))}
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from sentistream.harness import Child, free_port, start_worker
 from sentistream.settings import Settings
 from stream.errors import WorkerCrashedError
 from stream.lifeline import HARD_EXIT_AFTER_S
-from tests.stream.workers import Worker, free_port, make_input, produce
+from tests.stream.workers import make_input, produce
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +27,8 @@ pytestmark = pytest.mark.integration
 def test_worker_exits_nonzero_at_once_when_a_part_dies(isolated: Settings, tmp_path: Path,
                                                        part: str, name: str) -> None:
     produce(isolated, make_input(200, seed=31))
-    worker = Worker(isolated, tmp_path, free_port(),
-                    [sys.executable, "-m", "tests.stream.crashing_worker", part])
+    worker = start_worker(isolated, tmp_path, free_port(),
+                          argv=[sys.executable, "-m", "tests.stream.crashing_worker", part])
     try:
         induced = _wait_induced(worker, 120)
         worker.proc.wait(HARD_EXIT_AFTER_S + 10)  # raises TimeoutExpired if it lingers
@@ -42,7 +43,7 @@ def test_worker_exits_nonzero_at_once_when_a_part_dies(isolated: Settings, tmp_p
     assert exited_after < HARD_EXIT_AFTER_S and "exiting now" not in log, log[-3000:]
 
 
-def _wait_induced(worker: Worker, timeout: float) -> float:
+def _wait_induced(worker: Child, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         exited = worker.proc.poll() is not None

@@ -15,9 +15,11 @@ import redis
 
 from sentistream.settings import Settings
 from stream import pipeline
+from stream.aggregates import batch_deltas
 from stream.keys import ALL_BRANDS, OVERFLOW, KeyScheme
 from stream.posts import RawRecord
-from tests.stream.test_sink import processor
+from tests.replies import ints, stream_entries, texts
+from tests.stream.test_sink import only_dead_letter, processor
 
 pytestmark = pytest.mark.integration
 NOW = time.time()
@@ -40,7 +42,7 @@ async def test_a_5000_brand_post_is_dead_lettered_and_adds_no_brand(isolated: Se
     client = redis.Redis.from_url(isolated.redis_url)
     keys = KeyScheme(isolated.redis_prefix)
     assert client.hgetall(keys.dead_letters) == {b"too_many_brands": b"1"}
-    brands = {b.decode() for b in client.zrange(keys.brands, 0, -1)}
+    brands = set(texts(client.zrange(keys.brands, 0, -1)))
     assert brands == {ALL_BRANDS, *(f"ten{i}" for i in range(10))}
     # Per brand: total, offsets, 3 buckets, 3 indexes (the post has no top set: neutral-ish).
     assert len(keys_of(client, isolated)) <= 11 * 10 + 6
@@ -62,7 +64,7 @@ async def test_every_brand_key_expires_and_silent_brands_are_swept(isolated: Set
             assert 0 < client.ttl(key) <= 3, key
     time.sleep(3.5)
     await proc.process([record(1, brand="new")])
-    assert {b.decode() for b in client.zrange(keys.brands, 0, -1)} == {ALL_BRANDS, "new"}
+    assert set(texts(client.zrange(keys.brands, 0, -1))) == {ALL_BRANDS, "new"}
     assert not client.exists(keys.total("old"), keys.offsets("old"))
     await proc.sink.close()
 
@@ -76,12 +78,13 @@ async def test_a_post_dated_2099_does_not_erase_a_timeline(isolated: Settings) -
     await proc.process([record(179, record_s=far, brand="apple", created_at=far)])
     client = redis.Redis.from_url(isolated.redis_url)
     keys = KeyScheme(isolated.redis_prefix)
-    minutes = [int(m) for m in client.zrange(keys.bucket_index("apple", "m"), 0, -1)]
+    minutes = ints(client.zrange(keys.bucket_index("apple", "m"), 0, -1))
     assert len(minutes) == 180 and minutes[-1] == int(far) // 60 * 60
     assert sum(int(client.hget(keys.bucket("apple", "m", m), "n") or 0)
                for m in minutes[:-1]) == 179
     # last_seen is never later than the write (the 2099 post cannot pin it in the future).
-    assert client.zscore(keys.brands, "apple") <= time.time()
+    last_seen = client.zscore(keys.brands, "apple")
+    assert last_seen is not None and last_seen <= time.time()
     await proc.sink.close()
 
 
@@ -96,7 +99,7 @@ async def test_brands_beyond_the_limit_count_in_all_and_overflow(isolated: Setti
     await proc.process([record(5, brand="f"), record(6, brand="c")])
     client = redis.Redis.from_url(settings.redis_url)
     keys = KeyScheme(settings.redis_prefix)
-    assert {b.decode() for b in client.zrange(keys.brands, 0, -1)} == {ALL_BRANDS, "a", "b", "c"}
+    assert set(texts(client.zrange(keys.brands, 0, -1))) == {ALL_BRANDS, "a", "b", "c"}
 
     def n(brand: str) -> int:
         return int(client.hget(keys.total(brand), "n") or 0)
@@ -116,7 +119,7 @@ async def test_only_the_brands_of_the_file_when_asked(isolated: Settings) -> Non
                         record(2, text="about globex")])
     client = redis.Redis.from_url(settings.redis_url)
     keys = KeyScheme(settings.redis_prefix)
-    assert {b.decode() for b in client.zrange(keys.brands, 0, -1)} == {ALL_BRANDS, "acme",
+    assert set(texts(client.zrange(keys.brands, 0, -1))) == {ALL_BRANDS, "acme",
                                                                       "globex"}
     assert int(client.hget(keys.total(ALL_BRANDS), "n") or 0) == 3
     await proc.sink.close()
@@ -124,7 +127,7 @@ async def test_only_the_brands_of_the_file_when_asked(isolated: Settings) -> Non
 
 async def test_a_step_raising_on_one_record_dead_letters_it_alone(
         isolated: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = pipeline.batch_deltas
+    real = batch_deltas  # what the pipeline calls
 
     def fragile(posts: Any, *args: Any) -> Any:
         if "p37" in posts.ids:
@@ -136,13 +139,8 @@ async def test_a_step_raising_on_one_record_dead_letters_it_alone(
     proc = processor(isolated, produced)
     records = [record(i, partition=i % 3, brand="acme") for i in range(100)]
     await proc.process(records)
-    client = redis.Redis.from_url(isolated.redis_url)
-    keys = KeyScheme(isolated.redis_prefix)
-    assert int(client.hget(keys.total("acme"), "n") or 0) == 99
-    assert client.hgetall(keys.dead_letters) == {b"invalid_record": b"1"}
-    letters = [json.loads(v) for topic, v in produced if topic == isolated.topic_dead_letters]
-    assert [(x["reason"], x["offset"]) for x in letters] == [("invalid_record", 37)]
-    assert letters[0]["detail"].startswith("KeyError")
+    letter = only_dead_letter(isolated, produced, "invalid_record", 37, acme_posts=99)
+    assert letter["detail"].startswith("KeyError")
     assert proc.last_offsets == {0: 99, 1: 97, 2: 98}
     assert 0 < proc.metrics.batch_splits._value.get() <= 2 * 7  # ~2 log2(100) halves
     await proc.sink.close()
@@ -156,9 +154,9 @@ async def test_live_announcements_stay_small_for_a_brand_flood(isolated: Setting
                       created_at=NOW - 60 * (i % 50)) for i in range(100)]
     await proc.process(records)
     client = redis.Redis.from_url(isolated.redis_url)
-    (_, fields), = client.xrange(KeyScheme(isolated.redis_prefix).live)
-    payload = json.loads(fields[b"data"])
-    assert len(fields[b"data"]) < 8_000
+    (_, fields), = stream_entries(client.xrange(KeyScheme(isolated.redis_prefix).live))
+    payload = json.loads(fields["data"])
+    assert len(fields["data"].encode()) < 8_000
     assert payload["brands"][ALL_BRANDS]["n"] == 100  # what every reader sums
     listed = [b for b in payload["brands"] if b != ALL_BRANDS]
     assert len(listed) == isolated.live_max_brands

@@ -13,16 +13,10 @@ import pytest
 
 from ops.faults.scenarios import known_input
 from ops.faults.storm import run_round
+from sentistream.harness import Child, free_port, start_worker, wait_until
 from sentistream.settings import Settings
 from tests.stream.test_worker import assert_exact, assigned
-from tests.stream.workers import (
-    Worker,
-    applied_count,
-    free_port,
-    make_input,
-    produce,
-    wait_for,
-)
+from tests.stream.workers import applied_count, make_input, produce
 
 pytestmark = pytest.mark.integration
 
@@ -31,23 +25,23 @@ def test_workers_started_together_on_a_backlog_survive(isolated: Settings,
                                                        tmp_path: Path) -> None:
     settings = isolated.replace(batch_size=64)  # busy for longer on the same input
     values = make_input(60_000, seed=21)
-    started: list[Worker] = []
+    started: list[Child] = []
     try:
         for i in range(3):  # each round: a fresh backlog, then two workers at the same moment
             produce(settings, values[i * 20_000:(i + 1) * 20_000])
-            pair = [Worker(settings, tmp_path, free_port()) for _ in range(2)]
+            pair = [start_worker(settings, tmp_path, free_port()) for _ in range(2)]
             started += pair
-            wait_for(lambda p=pair: all(assigned(w) for w in p), 120,
+            wait_until(lambda: all(assigned(w) for w in pair), 120,  # noqa: B023 (called now)
                      "both workers assigned", pair)
             resumed = min((i + 1) * 20_000, applied_count(settings) + 500)
-            wait_for(lambda n=resumed: applied_count(settings) >= n, 60,
+            wait_until(lambda: applied_count(settings) >= resumed, 60,  # noqa: B023 (called now)
                      "posts applied after the rebalance", pair)
             for worker in pair:  # one by one: the first leaving rebalances the other, busy
                 worker.stop()
                 assert worker.proc.returncode == 0, worker.tail()
-        last = Worker(settings, tmp_path, free_port())
+        last = start_worker(settings, tmp_path, free_port())
         started.append(last)
-        wait_for(lambda: applied_count(settings) >= len(values), 180, "all applied", [last])
+        wait_until(lambda: applied_count(settings) >= len(values), 180, "all applied", [last])
         time.sleep(1.0)
         assert_exact(settings, values)
     finally:

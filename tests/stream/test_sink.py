@@ -10,13 +10,14 @@ import base64
 import json
 import random
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from sentistream.settings import Settings
 from stream.aggregates import BucketAggregate, batch_deltas
@@ -81,7 +82,44 @@ def truth(records: list[RawRecord], matcher: BrandMatcher) -> dict[str, BucketAg
     return totals
 
 
-def read_totals(client: redis.Redis, keys: KeyScheme, brands: list[str]) -> dict[str, Any]:
+def by_partition(records: list[RawRecord]) -> dict[int, list[RawRecord]]:
+    out: dict[int, list[RawRecord]] = {}
+    for r in records:
+        out.setdefault(r.partition, []).append(r)
+    return out
+
+
+def redeliveries(by_part: dict[int, list[RawRecord]], rng: random.Random, back: int,
+                 most: int) -> Iterator[list[RawRecord]]:
+    """Batches as Kafka delivers them again after crashes: per partition, each starts anywhere
+    from ``back`` records before the last applied one to one past it and holds up to ``most``
+    records, so batches overlap at random; until every record was applied at least once."""
+    applied = {p: 0 for p in by_part}
+    while any(applied[p] < len(rs) for p, rs in by_part.items()):
+        batch: list[RawRecord] = []
+        for p, rs in by_part.items():
+            start = rng.randrange(max(0, applied[p] - back), applied[p] + 1)
+            end = min(len(rs), start + rng.randrange(1, most))
+            batch += rs[start:end]
+            applied[p] = max(applied[p], end)
+        yield batch
+
+
+def only_dead_letter(settings: Settings, produced: list[tuple[str, bytes]], reason: str,
+                     offset: int, acme_posts: int) -> dict[str, Any]:
+    """The one dead letter a batch produced, checked against Redis: its reason counted once,
+    and ``acme_posts`` posts of the batch counted for acme."""
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = KeyScheme(settings.redis_prefix)
+    assert int(client.hget(keys.total("acme"), "n") or 0) == acme_posts
+    assert client.hgetall(keys.dead_letters) == {reason.encode(): b"1"}
+    letters = [json.loads(v) for topic, v in produced if topic == settings.topic_dead_letters]
+    assert [(x["reason"], x["offset"]) for x in letters] == [(reason, offset)]
+    return dict(letters[0])
+
+
+def read_totals(client: redis.Redis | RedisCluster, keys: KeyScheme,
+                brands: list[str]) -> dict[str, Any]:
     return {b: BucketAggregate.from_fields(client.hgetall(keys.total(b))) for b in brands}
 
 
@@ -104,17 +142,7 @@ async def test_redelivered_overlapping_batches_are_counted_once(isolated: Settin
     # Replay per partition like Kafka does after crashes: each batch starts anywhere between the
     # "committed" offset and one past the last applied, so batches overlap at random.
     rng = random.Random(7)
-    by_part: dict[int, list[RawRecord]] = {}
-    for r in records:
-        by_part.setdefault(r.partition, []).append(r)
-    applied = {p: 0 for p in by_part}
-    while any(applied[p] < len(rs) for p, rs in by_part.items()):
-        batch: list[RawRecord] = []
-        for p, rs in by_part.items():
-            start = rng.randrange(max(0, applied[p] - 200), applied[p] + 1)
-            end = min(len(rs), start + rng.randrange(1, 400))
-            batch += rs[start:end]
-            applied[p] = max(applied[p], end)
+    for batch in redeliveries(by_partition(records), rng, back=200, most=400):
         rng.shuffle(batch)  # partitions interleave; order within a partition is kept below
         batch.sort(key=lambda r: (r.partition, r.offset))
         await proc.process(batch)
@@ -184,11 +212,6 @@ async def test_posts_the_model_fails_on_become_dead_letters(isolated: Settings) 
               for i in range(6)]
     await proc.process([RawRecord(v.encode(), "t.posts", 0, i, 1.7e9)
                         for i, v in enumerate(values)])
-    client = redis.Redis.from_url(isolated.redis_url)
-    keys = KeyScheme(isolated.redis_prefix)
-    assert int(client.hget(keys.total("acme"), "n") or 0) == 5
-    assert client.hgetall(keys.dead_letters) == {b"model_error": b"1"}
-    letters = [json.loads(v) for topic, v in produced if topic == isolated.topic_dead_letters]
-    assert [(x["reason"], x["offset"]) for x in letters] == [("model_error", 3)]
-    assert base64.b64decode(letters[0]["value_b64"]) == values[3].encode()
+    letter = only_dead_letter(isolated, produced, "model_error", 3, acme_posts=5)
+    assert base64.b64decode(letter["value_b64"]) == values[3].encode()
     await proc.sink.close()

@@ -11,19 +11,22 @@ import json
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
 from kafka import TopicPartition
 
+from sentistream.harness import Child, start_worker, wait_until
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
 from stream.keys import KeyScheme
+from tests.replies import hash_fields, stream_entries
+from tests.replies import scored as scored_members
 from tests.stream.workers import (
     HOUR0,
-    Worker,
     applied_count,
     bad_values,
     ground_truth,
@@ -33,20 +36,21 @@ from tests.stream.workers import (
     read_dead_letters,
     read_topic,
     top_truth,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration
 _ports = itertools.count(0)
+Start = Callable[[], Child]  # the `start` fixture: one more worker on this test's topics
 
 
 @pytest.fixture
-def start(isolated: Settings, tmp_path: Path) -> Iterator[object]:
+def start(isolated: Settings, tmp_path: Path) -> Iterator[Start]:
     """Starts workers on this test's topics and prefix; stops them all at the end."""
-    started: list[Worker] = []
+    started: list[Child] = []
 
-    def _start() -> Worker:
-        worker = Worker(isolated, tmp_path, isolated.worker_web_port + 100 + next(_ports) % 50)
+    def _start() -> Child:
+        worker = start_worker(isolated, tmp_path,
+                              isolated.worker_web_port + 100 + next(_ports) % 50)
         started.append(worker)
         return worker
 
@@ -61,18 +65,18 @@ def assert_exact(settings: Settings, values: list[bytes]) -> None:
     assert set(got) == set(truth)
     wrong = {k: (got[k], truth[k]) for k in truth if got[k] != truth[k]}
     assert not wrong, f"{len(wrong)} buckets differ, e.g. {list(wrong.items())[:3]}"
-    counts = redis.Redis.from_url(settings.redis_url).hgetall(
-        KeyScheme(settings.redis_prefix).dead_letters)
-    assert {k.decode(): int(v) for k, v in counts.items()} == dead
+    counts = hash_fields(redis.Redis.from_url(settings.redis_url).hgetall(
+        KeyScheme(settings.redis_prefix).dead_letters))
+    assert {k: int(v) for k, v in counts.items()} == dead
 
 
-def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: object) -> None:
+def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: Start) -> None:
     values = make_input(12_000, seed=1, bad_every=100)
     _, dead, valid = ground_truth(isolated, values)
     assert valid >= 11_000 and set(dead) == {reason for _, reason in bad_values()}
     produce(isolated, values)
-    worker = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= valid, 240, "all posts applied", [worker])
+    worker = start()
+    wait_until(lambda: applied_count(isolated) >= valid, 240, "all posts applied", [worker])
     time.sleep(1.0)  # anything counted twice would show up now
     assert_exact(isolated, values)
     # Every bad record is in the dead-letter topic with its reason and its original bytes.
@@ -90,11 +94,12 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
     # Every applied batch was announced on the live stream with its increments.
     client = redis.Redis.from_url(isolated.redis_url)
     keys = KeyScheme(isolated.redis_prefix)
-    entries = [json.loads(fields[b"data"]) for _, fields in client.xrange(keys.live)]
+    entries = [json.loads(fields["data"])
+               for _, fields in stream_entries(client.xrange(keys.live))]
     assert sum(e["brands"]["_all"]["n"] for e in entries if "_all" in e["brands"]) == valid
     # The top posts per brand and hour are the best of their hour, bounded.
     for (brand, polarity, hour), scores in top_truth(isolated, values).items():
-        got = client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True)
+        got = scored_members(client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True))
         assert sorted((s for _, s in got), reverse=polarity == "pos") == scores
         assert {json.loads(m)["label"] for m, _ in got} == {
             "positive" if polarity == "pos" else "negative"}
@@ -106,22 +111,23 @@ def test_ten_thousand_posts_with_bad_input_are_exact(isolated: Settings, start: 
     # Posts in a language the model does not score count in n only, as unsupported_language.
     assert labels == Counter({(b, lab): count for (b, res, _), agg in truth.items()
                               if res == "total" for lab, count in
-                              (("negative", agg.neg), ("neutral", agg.neu),
-                               ("positive", agg.pos),
-                               ("unsupported_language", agg.n - agg.neg - agg.neu - agg.pos))
+                              (("negative", agg["neg"]), ("neutral", agg["neu"]),
+                               ("positive", agg["pos"]),
+                               ("unsupported_language",
+                                agg["n"] - agg["neg"] - agg["neu"] - agg["pos"]))
                               if count})
 
 
-def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: object) -> None:
+def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: Start) -> None:
     values = make_input(30_000, seed=2)  # a few seconds of work, so the kill lands mid-stream
     produce(isolated, values)
-    first = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= 2_000, 180, "a part applied", [first])
+    first = start()
+    wait_until(lambda: applied_count(isolated) >= 2_000, 180, "a part applied", [first])
     first.kill()
     killed_at = applied_count(isolated)
     assert killed_at < len(values), "the kill came too late to test anything"
-    second = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
+    second = start()
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
     time.sleep(1.0)
     assert_exact(isolated, values)
     # The killed worker had applied batches it had not committed: they came back, and were
@@ -129,23 +135,23 @@ def test_sigkill_mid_stream_then_restart_is_exact(isolated: Settings, start: obj
     assert second.metric("sentistream_redelivered_groups_total") > 0
 
 
-def test_two_workers_sharing_partitions_are_exact(isolated: Settings, start: object) -> None:
+def test_two_workers_sharing_partitions_are_exact(isolated: Settings, start: Start) -> None:
     values = make_input(10_000, seed=3)
-    a, b = start(), start()  # type: ignore[operator]
+    a, b = start(), start()
     # Both in the group before any input: one worker alone drains 5,000 posts in well under the
     # time the second one takes to join.
-    wait_for(lambda: sorted(assigned(a) + assigned(b)) == list(range(isolated.partitions))
+    wait_until(lambda: sorted(assigned(a) + assigned(b)) == list(range(isolated.partitions))
              and bool(assigned(a)) and bool(assigned(b)), 120, "partitions split", [a, b])
     produce(isolated, values[:5_000])
-    wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [a, b])
+    wait_until(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [a, b])
     produce(isolated, values[5_000:])
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [a, b])
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [a, b])
     time.sleep(1.0)
     assert a.metric("sentistream_posts_in_total") > 0 and b.metric("sentistream_posts_in_total") > 0
     assert_exact(isolated, values)
 
 
-def assigned(worker: Worker) -> list[int]:
+def assigned(worker: Child) -> list[int]:
     """The partitions a worker reports in /health ([] while it starts or rebalances)."""
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/health", timeout=5)
@@ -154,47 +160,49 @@ def assigned(worker: Worker) -> list[int]:
         return []
 
 
-def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: object) -> None:
-    values = make_input(10_000, seed=4)
-    worker = start()  # type: ignore[operator]
-    produce(isolated, values[:4_000])
-    wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [worker])
-    redis_server = RedisServer(isolated)
+@contextmanager
+def redis_down_after_first_posts(settings: Settings, worker: Child, values: list[bytes],
+                                 split: int) -> Iterator[None]:
+    """Send ``values[:split]``, wait until 1,000 are applied, stop the test Redis, send the
+    rest; the block runs during the outage, and Redis is started again after it."""
+    produce(settings, values[:split])
+    wait_until(lambda: applied_count(settings) >= 1_000, 180, "first posts", [worker])
+    redis_server = RedisServer(settings)
     redis_server.down()
     try:
-        produce(isolated, values[4_000:])
-        time.sleep(4.0)  # the worker retries with backoff, acking nothing
+        produce(settings, values[split:])
+        yield
     finally:
         redis_server.up()
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [worker])
+
+
+def test_redis_outage_mid_stream_is_exact(isolated: Settings, start: Start) -> None:
+    values = make_input(10_000, seed=4)
+    worker = start()
+    with redis_down_after_first_posts(isolated, worker, values, 4_000):
+        time.sleep(4.0)  # the worker retries with backoff, acking nothing
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [worker])
     time.sleep(1.0)
     assert worker.metric("sentistream_redis_retries_total") > 0
     assert_exact(isolated, values)
 
 
 def test_stop_during_redis_outage_is_prompt_and_loses_nothing(isolated: Settings,
-                                                              start: object) -> None:
+                                                              start: Start) -> None:
     values = make_input(6_000, seed=5)
-    first = start()  # type: ignore[operator]
-    produce(isolated, values[:3_000])
-    wait_for(lambda: applied_count(isolated) >= 1_000, 180, "first posts", [first])
-    redis_server = RedisServer(isolated)
-    redis_server.down()
-    try:
-        produce(isolated, values[3_000:])
+    first = start()
+    with redis_down_after_first_posts(isolated, first, values, 3_000):
         time.sleep(2.0)  # a batch is now stuck retrying its Redis write
         stopping = time.monotonic()
         first.stop()  # SIGTERM: must not wait for a batch that cannot be written
         assert first.proc.returncode == 0 and time.monotonic() - stopping < 20
-    finally:
-        redis_server.up()
-    second = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
+    second = start()
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [second])
     time.sleep(1.0)
     assert_exact(isolated, values)
 
 
-def test_processed_batches_are_committed(isolated: Settings, start: object) -> None:
+def test_processed_batches_are_committed(isolated: Settings, start: Start) -> None:
     """Acks reach Faust's commits: after a clean stop the group's committed offsets are the ends
     of the partitions, and a new worker has nothing to redo."""
     from kafka import KafkaConsumer
@@ -203,8 +211,8 @@ def test_processed_batches_are_committed(isolated: Settings, start: object) -> N
 
     values = make_input(5_000, seed=6)
     produce(isolated, values)
-    first = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= len(values), 180, "all applied", [first])
+    first = start()
+    wait_until(lambda: applied_count(isolated) >= len(values), 180, "all applied", [first])
     # The last batch is acked after its produces and announcement, which follow the Redis write
     # this waited for; a stop before that (seen on the loaded machine) rightly leaves it
     # uncommitted, to be redelivered and skipped.
@@ -221,15 +229,15 @@ def test_processed_batches_are_committed(isolated: Settings, start: object) -> N
     finally:
         consumer.close()
     assert committed == ends and sum(ends.values()) == len(values)
-    second = start()  # type: ignore[operator]
-    wait_for(lambda: second.metric("sentistream_posts_in_total") == 0.0, 60, "second worker up",
+    second = start()
+    wait_until(lambda: second.metric("sentistream_posts_in_total") == 0.0, 60, "second worker up",
              [second])
     time.sleep(3.0)
     assert second.metric("sentistream_posts_in_total") == 0.0
     assert_exact(isolated, values)
 
 
-def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: object) -> None:
+def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: Start) -> None:
     """Issue 12: a created_at of 400 digits raised OverflowError in parsing, the agent crashed,
     the 400 good posts of its fetch were never counted and the partition never committed."""
     from kafka import KafkaConsumer, KafkaProducer
@@ -249,8 +257,8 @@ def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: objec
     producer.close()
     _, dead, valid = ground_truth(isolated, values)
     assert (valid, dead) == (400, {"bad_timestamp": 1})
-    worker = start()  # type: ignore[operator]
-    wait_for(lambda: applied_count(isolated) >= valid, 120, "the good posts applied", [worker])
+    worker = start()
+    wait_until(lambda: applied_count(isolated) >= valid, 120, "the good posts applied", [worker])
     time.sleep(2.0)  # the ack follows the Redis write (see test_processed_batches_are_committed)
     assert worker.metric("sentistream_dead_letters_total") == 1
     worker.stop()

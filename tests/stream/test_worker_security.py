@@ -3,8 +3,6 @@ show the password, and its web server listens on loopback only."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,34 +11,20 @@ import psutil
 import pytest
 import redis
 
+from sentistream.harness import Child, sentistream_argv, start_worker, wait_until
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
 from tests.infra.test_redis_security import PASSWORD, private_redis_settings
 from tests.stream.test_worker import assert_exact
-from tests.stream.workers import (
-    Worker,
-    applied_count,
-    ground_truth,
-    make_input,
-    produce,
-    wait_for,
-    worker_env,
-)
+from tests.stream.workers import applied_count, ground_truth, make_input, produce
 
 pytestmark = pytest.mark.integration
 
 
-class InfoWorker(Worker):
+def info_worker(settings: Settings, log_dir: Path, web_port: int) -> Child:
     """A worker that logs at INFO, where it names its Redis URL."""
-
-    def __init__(self, settings: Settings, log_dir: Path, web_port: int) -> None:
-        self.web_port = web_port
-        self.log = log_dir / f"worker-{web_port}.log"
-        exe = Path(sys.executable).parent / "sentistream"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([str(exe), "worker", "--loglevel", "info"], stdout=out,
-                                         stderr=subprocess.STDOUT,
-                                         env=worker_env(settings, web_port))
+    return start_worker(settings, log_dir, web_port,
+                        argv=sentistream_argv("worker", "--loglevel", "info"))
 
 
 @pytest.fixture
@@ -75,9 +59,9 @@ def test_a_full_redis_delays_the_worker_and_loses_nothing(full_redis: Settings,
                                                           tmp_path: Path) -> None:
     values = make_input(1_500, seed=21)
     _, _, valid = ground_truth(full_redis, values)
-    worker = InfoWorker(full_redis, tmp_path, full_redis.worker_web_port + 180)
+    worker = info_worker(full_redis, tmp_path, full_redis.worker_web_port + 180)
     try:
-        wait_for(lambda: worker.metric("sentistream_redis_retries_total") == 0, 120,
+        wait_until(lambda: worker.metric("sentistream_redis_retries_total") == 0, 120,
                  "the worker's /metrics", [worker])
         # Faust's web server (/metrics, /router, /table) listens on loopback only.
         assert _listening_addresses(worker.proc.pid, worker.web_port) == {"127.0.0.1"}
@@ -85,11 +69,11 @@ def test_a_full_redis_delays_the_worker_and_loses_nothing(full_redis: Settings,
         client = redis.Redis.from_url(full_redis.redis_url)
         fillers = _fill(client)
         produce(full_redis, values)
-        wait_for(lambda: worker.metric("sentistream_redis_retries_total") >= 2, 120,
+        wait_until(lambda: worker.metric("sentistream_redis_retries_total") >= 2, 120,
                  "retries of the refused write", [worker])
         assert applied_count(full_redis) == 0
         client.delete(*[f"filler:{i}" for i in range(fillers)])  # memory is freed
-        wait_for(lambda: applied_count(full_redis) >= valid, 180, "all posts applied", [worker])
+        wait_until(lambda: applied_count(full_redis) >= valid, 180, "all posts applied", [worker])
         time.sleep(1.0)
         assert_exact(full_redis, values)
     finally:

@@ -1,92 +1,27 @@
-"""Helpers of the worker tests: a worker subprocess, a known input and its offline ground truth."""
+"""Helpers of the worker tests: a known input and its offline ground truth (the worker
+subprocess is sentistream/harness.py's)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from ops.faults.truth import Cell, TopKey, actual, expected
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.aggregates import BucketAggregate, batch_deltas
-from stream.brands import BrandsFile
 from stream.keys import KeyScheme
-from stream.languages import route_posts
-from stream.pipeline import validate
-from stream.posts import RawRecord
-from stream.worker import load_scorer
 
 BRAND_WORDS = ["apple", "iPhone", "#teampixel", "@Google", "xbox", "Microsoft", "nike",
                "air jordan", "Tesla", "model 3", "#justdoit"]
 MOODS = ["love it, works great", "terrible, broke again", "is out today", "amazing battery",
          "worst support ever", "meh, it is fine", "so happy with it", "refund please, awful"]
 HOUR0 = 1239055200  # 2009-04-06T22:00Z: replayed 2009 posts must give a 2009 timeline
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (the OS picks it), for one worker's web server."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
-    env.update(settings.replace(worker_web_port=web_port).to_env())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-class Worker:
-    """`sentistream worker` as a subprocess, its log in the test's tmp dir."""
-
-    def __init__(self, settings: Settings, log_dir: Path, web_port: int,
-                 argv: list[str] | None = None) -> None:
-        self.web_port = web_port
-        self.log = log_dir / f"worker-{web_port}-{time.monotonic_ns()}.log"
-        argv = argv or [str(Path(sys.executable).parent / "sentistream"), "worker"]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, stdout=out,
-                                         stderr=subprocess.STDOUT,
-                                         env=worker_env(settings, web_port))
-
-    def metric(self, name: str) -> float:
-        try:
-            body = urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics",
-                                          timeout=5).read().decode()
-        except OSError:
-            return float("nan")
-        return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-                   if line.startswith(name))
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
 
 
 def make_input(n: int, seed: int, bad_every: int = 0) -> list[bytes]:
@@ -132,39 +67,17 @@ def produce(settings: Settings, values: list[bytes]) -> None:
     producer.close()
 
 
-def ground_truth(settings: Settings, values: list[bytes]) -> tuple[dict[Any, BucketAggregate],
-                                                                   dict[str, int], int]:
-    """Buckets, dead-letter counts and valid-post count computed offline, same model and brands.
-
-    Offsets and partitions do not matter for the sums, so one batch with fake offsets is enough.
-    """
-    records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
-    posts, brands, rejected = validate(records, settings, BrandsFile().current())
-    scores = route_posts(load_scorer(settings), posts)
-    buckets: dict[Any, BucketAggregate] = {}
-    for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity, 0):
-        for (res, start), agg in d.buckets.items():
-            buckets[(d.brand, res, start)] = agg
-        buckets[(d.brand, "total", 0)] = d.total
-    dead: dict[str, int] = {}
-    for r in rejected:
-        dead[r.reason] = dead.get(r.reason, 0) + 1
-    return buckets, dead, len(posts)
+def ground_truth(settings: Settings, values: list[bytes]
+                 ) -> tuple[dict[Cell, dict[str, int]], dict[str, int], int]:
+    """Buckets, dead-letter counts and valid-post count computed offline, same model and brands
+    (the fault judge's truth, ops/faults/truth.py)."""
+    want = expected(settings, values)
+    return want.cells, want.dead, want.posts
 
 
-def read_aggregates(settings: Settings) -> dict[Any, BucketAggregate]:
+def read_aggregates(settings: Settings) -> dict[Cell, dict[str, int]]:
     """Every bucket the worker wrote, found through the brand index and the bucket indexes."""
-    client = redis.Redis.from_url(settings.redis_url)
-    keys = KeyScheme(settings.redis_prefix)
-    out: dict[Any, BucketAggregate] = {}
-    for raw in client.zrange(keys.brands, 0, -1):
-        brand = raw.decode()
-        out[(brand, "total", 0)] = BucketAggregate.from_fields(client.hgetall(keys.total(brand)))
-        for res in ("m", "h", "d"):
-            for start in client.zrange(keys.bucket_index(brand, res), 0, -1):
-                key = keys.bucket(brand, res, int(start))
-                out[(brand, res, int(start))] = BucketAggregate.from_fields(client.hgetall(key))
-    return out
+    return actual(settings).cells
 
 
 def applied_count(settings: Settings) -> int:
@@ -173,21 +86,6 @@ def applied_count(settings: Settings) -> int:
         return int(client.hget(KeyScheme(settings.redis_prefix).total("_all"), "n") or 0)
     except redis.RedisError:
         return -1
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
-             workers: list[Worker]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        for w in workers:
-            if w.proc.poll() is not None:
-                raise AssertionError(f"worker exited ({w.proc.returncode}) waiting for {what}:\n"
-                                     f"{w.tail()}")
-        time.sleep(0.2)
-    logs = "\n".join(w.tail() for w in workers)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
 
 
 def read_topic(settings: Settings, topic: str, expected: int,
@@ -215,14 +113,7 @@ def read_dead_letters(settings: Settings, expected: int) -> list[dict[str, Any]]
     return letters
 
 
-def top_truth(settings: Settings, values: list[bytes]) -> dict[tuple[str, str, int], list[float]]:
+def top_truth(settings: Settings, values: list[bytes]) -> dict[TopKey, list[float]]:
     """(brand, polarity, hour) -> the scores of the top posts, best first, computed offline."""
-    records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
-    posts, brands, _ = validate(records, settings, BrandsFile().current())
-    scores = route_posts(load_scorer(settings), posts)
-    out: dict[tuple[str, str, int], list[float]] = {}
-    for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity,
-                          settings.top_posts):
-        for c in d.top:
-            out.setdefault((d.brand, c.polarity, c.hour), []).append(c.score)
-    return {k: sorted(v, reverse=k[1] == "pos")[:settings.top_posts] for k, v in out.items()}
+    return {key: sorted((score for _, score in members), reverse=key[1] == "pos")
+            for key, members in expected(settings, values).tops.items()}

@@ -1,0 +1,98 @@
+"""What each setting allows, checked once when the settings are built.
+
+Every process builds its ``Settings`` at start-up (the CLI's group callback, the worker, the API),
+so a value out of range stops it there, with one message naming each bad variable and what it
+allows, instead of surfacing later in a background task (the alert check logged its
+AlertConfigError as a warning on every batch). A rule is a predicate over the whole settings, so
+it can relate fields (the alert baseline and its minimum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from sentistream.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentistream.settings import Settings
+
+ALERT_METRICS = ("nss", "intensity")
+EXPLICIT_BRANDS = ("any", "file")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``ok(settings)`` must hold for ``field``; ``allowed`` says what it takes, for the user."""
+
+    field: str
+    allowed: str
+    ok: Callable[[Settings], bool]
+
+
+def _at_least(field: str, low: float) -> Rule:
+    return Rule(field, f">= {low:g}", lambda s: getattr(s, field) >= low)
+
+
+def _above(field: str, low: float) -> Rule:
+    return Rule(field, f"> {low:g}", lambda s: getattr(s, field) > low)
+
+
+def _port(field: str) -> Rule:
+    return Rule(field, "a TCP port, 1 to 65535", lambda s: 1 <= getattr(s, field) <= 65535)
+
+
+def _one_of(field: str, choices: tuple[str, ...]) -> Rule:
+    return Rule(field, f"one of {', '.join(choices)}", lambda s: getattr(s, field) in choices)
+
+
+def _http_url_or_empty(s: Settings) -> bool:
+    if not s.alert_webhook_url:
+        return True
+    parts = urlsplit(s.alert_webhook_url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+RULES: tuple[Rule, ...] = (
+    *(_port(f) for f in ("kafka_port", "kafka_controller_port", "redis_port", "worker_web_port",
+                         "api_port", "kafka_sasl_port", "kafka_tls_port")),
+    *(_at_least(f, 1) for f in (
+        "partitions", "batch_size", "max_text_chars", "model_threads", "retention_minute_s",
+        "retention_hour_s", "live_maxlen", "max_post_bytes", "max_brands_per_post",
+        "max_brands_total", "live_max_brands", "api_ticket_ttl_s", "api_live_max_streams",
+        "api_live_max_streams_per_client", "api_live_queue_bytes", "api_live_event_max_bytes",
+        "api_live_replay_max", "alert_min_volume", "alert_keep", "alert_webhook_attempts",
+        "alert_webhook_queue", "replay_max_row_bytes", "replay_max_decompressed_mib",
+        "replay_sort_max_mib")),
+    *(_at_least(f, 0) for f in ("retention_day_s", "top_posts", "future_allowance_s",
+                                "alert_webhook_backoff_s")),
+    *(_above(f, 0) for f in ("api_live_write_timeout_s", "alert_z", "alert_volume_z",
+                             "alert_webhook_timeout_s")),
+    Rule("explicit_brands", "'any' (every name counts) or 'file' (only the brands file's)",
+         lambda s: s.explicit_brands in EXPLICIT_BRANDS),
+    _one_of("alert_metric", ALERT_METRICS),
+    _at_least("alert_baseline_buckets", 2),
+    Rule("alert_min_baseline", "between 1 and SENTISTREAM_ALERT_BASELINE_BUCKETS",
+         lambda s: 1 <= s.alert_min_baseline <= s.alert_baseline_buckets),
+    Rule("alert_webhook_url", "empty, or an http(s) URL with a host", _http_url_or_empty),
+    Rule("alert_webhook_backoff_max_s", "at least SENTISTREAM_ALERT_WEBHOOK_BACKOFF_S",
+         lambda s: s.alert_webhook_backoff_max_s >= s.alert_webhook_backoff_s),
+)
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise one ConfigError naming every variable whose value breaks its rule."""
+    from sentistream.redact import redact_url
+    from sentistream.settings import env_name
+
+    problems = []
+    for rule in RULES:
+        if not rule.ok(settings):
+            value = getattr(settings, rule.field)
+            shown = redact_url(value) if isinstance(value, str) and "://" in value else value
+            problems.append(f"{env_name(rule.field)}={shown!r}: must be {rule.allowed}")
+    if problems:
+        raise ConfigError("bad setting(s), fix the environment variable(s):\n  "
+                          + "\n  ".join(problems))
