@@ -41,6 +41,8 @@ from ops.bench import harness as h
 from ops.bench.machine import cpu_model
 from ops.bench.measure import phase_stats
 from producers.sink import SinkOptions
+from sentistream.harness import Child, wait_until, worker_env
+from sentistream.harness import start_worker as start_this_worker
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.keys import ALL_BRANDS, KeyScheme
@@ -157,15 +159,15 @@ def _cpu_s(procs: list[psutil.Process]) -> float:
 
 
 def start_worker(rs: Settings, web_port: int, log_dir: Path, name: str,
-                 code: str | None) -> h.Proc:
-    """``harness.start_worker``, optionally running the code of another checkout."""
+                 code: str | None) -> Child:
+    """``sentistream.harness.start_worker``, optionally running the code of another checkout."""
     if code is None:
-        return h.start_worker(rs, web_port, log_dir, name)
-    env = h.worker_env(rs, web_port)
+        return start_this_worker(rs, log_dir, web_port, name)
+    env = worker_env(rs, web_port)
     env["SENTISTREAM_STATE_DIR"] = str(rs.state_dir / "workers" / f"{name}-{web_port}")
     env["PYTHONPATH"] = code
     argv = [sys.executable, "-c", "from sentistream.cli import main; main()", "worker"]
-    return h.Proc(argv, env, log_dir / f"{name}-{web_port}.log", web_port, cwd=Path(code))
+    return Child(argv, env, log_dir / f"{name}-{web_port}.log", web_port, cwd=Path(code))
 
 
 def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespace,
@@ -243,7 +245,7 @@ def _drain(visible: np.ndarray, assigned: float, done: float, cpu_s: float) -> d
             "worker_cpu_pct": 100 * cpu_s / max(done - assigned, 1e-9)}
 
 
-def stage_seconds(workers: list[h.Proc]) -> dict[str, float]:
+def stage_seconds(workers: list[Child]) -> dict[str, float]:
     """Seconds per batch step so far (``sentistream_stage_seconds_sum``), summed over workers."""
     out: dict[str, float] = {}
     for w in workers:
@@ -284,10 +286,10 @@ def redis_per_post(before: dict[str, float], after: dict[str, float], posts: int
             "by_command": {k: round(v) for k, v in sorted(delta.items(), key=lambda kv: -kv[1])}}
 
 
-def wait_applied(rs: Settings, n: int, procs: list[h.Proc], timeout: float = 600) -> None:
+def wait_applied(rs: Settings, n: int, procs: list[Child], timeout: float = 600) -> None:
     client = redis.Redis.from_url(rs.redis_url)
     key = KeyScheme(rs.redis_prefix).total(ALL_BRANDS)
-    h.wait_until(lambda: int(client.hget(key, "n") or 0) >= n, timeout,
+    wait_until(lambda: int(client.hget(key, "n") or 0) >= n, timeout,
                  f"{n} posts in the aggregates", procs)
 
 

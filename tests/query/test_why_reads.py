@@ -157,7 +157,8 @@ def test_cli_why_prints_drivers_and_json(burst: Settings,
 
 def test_unique_authors_through_the_real_worker_is_within_2_percent_of_400(
         isolated: Settings) -> None:
-    from tests.query.harness import Pipeline, send_posts, wait_for
+    from sentistream.harness import wait_until
+    from tests.query.harness import Pipeline, send_posts
 
     rng = random.Random(4)
     now = time.time()
@@ -172,10 +173,8 @@ def test_unique_authors_through_the_real_worker_is_within_2_percent_of_400(
     keys = KeyScheme(isolated.redis_prefix)
     try:
         sent = send_posts(isolated, posts)
-        def applied() -> bool:
-            pipeline.check()
-            return int(client.hget(keys.total("acme"), "n") or 0) >= sent
-        wait_for("the worker to apply the posts", applied, 120)
+        wait_until(lambda: int(client.hget(keys.total("acme"), "n") or 0) >= sent, 120,
+                   "the worker to apply the posts", pipeline.children())
     finally:
         pipeline.stop()
     run = CliRunner()

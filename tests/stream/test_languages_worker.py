@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 import redis
 
+from sentistream.harness import start_worker, wait_until
 from sentistream.settings import Settings
 from stream.keys import KeyScheme
 from stream.languages import language_fields
 from stream.query.params import parse_window
 from stream.query.reader import reader
-from tests.stream.workers import Worker, produce, read_topic, wait_for
+from tests.stream.workers import produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -58,12 +59,12 @@ def test_languages_are_counted_and_unsupported_posts_never_labelled(
     now = time.time()
     values = build(now)
     produce(isolated, values)
-    worker = Worker(isolated, tmp_path, isolated.worker_web_port + 180)
+    worker = start_worker(isolated, tmp_path)
     client = redis.Redis.from_url(isolated.redis_url, decode_responses=True)
     keys = KeyScheme(isolated.redis_prefix)
     try:
-        wait_for(lambda: int(client.hget(keys.total("acme"), "n") or 0) >= len(POSTS), 120,
-                 "the posts applied", [worker])
+        wait_until(lambda: int(client.hget(keys.total("acme"), "n") or 0) >= len(POSTS), 120,
+                   "the posts applied", [worker])
     finally:
         worker.stop()
     want = Counter(code for _, _, code in POSTS)

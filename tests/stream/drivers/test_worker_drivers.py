@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from model.scorer import SentimentScorer
+from sentistream.harness import Child, start_worker, wait_until
 from sentistream.settings import Settings
 from stream.aggregates import intensity_e6
 from stream.brands import BrandsFile
@@ -32,7 +33,7 @@ from stream.drivers.terms import TermExtractor
 from stream.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
 from stream.pipeline import validate
 from stream.posts import RawRecord
-from tests.stream.workers import Worker, applied_count, produce, wait_for
+from tests.stream.workers import applied_count, produce
 
 pytestmark = pytest.mark.integration
 HOUR0 = 1_500_000_000 // 3600 * 3600
@@ -121,26 +122,26 @@ def read(client: redis.Redis, key: str, like: Any) -> Any:
 
 
 @pytest.fixture
-def workers(isolated: Settings, tmp_path: Path) -> Iterator[list[Worker]]:
-    started: list[Worker] = []
+def workers(isolated: Settings, tmp_path: Path) -> Iterator[list[Child]]:
+    started: list[Child] = []
     yield started
     for w in started:
         w.stop()
 
 
 def test_driver_keys_are_exact_after_a_kill_and_restart(isolated: Settings, tmp_path: Path,
-                                                        workers: list[Worker]) -> None:
+                                                        workers: list[Child]) -> None:
     settings = isolated.replace(driver_terms_hour=100_000, driver_terms_day=100_000,
                                 driver_examples=100_000)
     values = make_values(20_000, seed=15)
     produce(settings, values)
     port = settings.worker_web_port + 160
-    workers.append(Worker(settings, tmp_path, port))
-    wait_for(lambda: applied_count(settings) >= 2_000, 180, "a part applied", workers)
+    workers.append(start_worker(settings, tmp_path, port))
+    wait_until(lambda: applied_count(settings) >= 2_000, 180, "a part applied", workers)
     workers[0].kill()
     assert applied_count(settings) < len(values), "the kill came too late to test anything"
-    workers.append(Worker(settings, tmp_path, port + 1))
-    wait_for(lambda: applied_count(settings) >= len(values), 240, "all applied", workers[1:])
+    workers.append(start_worker(settings, tmp_path, port + 1))
+    wait_until(lambda: applied_count(settings) >= len(values), 240, "all applied", workers[1:])
     time.sleep(1.0)
     assert workers[1].metric("sentistream_redelivered_groups_total") > 0
 
