@@ -19,10 +19,12 @@ from sentistream.settings import Settings
 from stream.keys import ALL_BRANDS, BUCKET_FIELDS, MENTIONS_FIELD, KeyScheme, window_buckets
 from stream.query.client import Redis, connect
 from stream.query.errors import QueryUnavailableError, UnknownBrandError
-from stream.query.params import TimeRange, Window, iso
+from stream.query.params import TimeRange, Window
 from stream.query.ranking import PAGE_SCRIPT, parse_page, queue_page
-from stream.query.stats import Counts, rounded, share
+from stream.query.stats import share
 from stream.query.sums import SUM_SCRIPT, parse_sum, queue_sum
+from stream.schema.counts import BucketCounts, rounded
+from stream.schema.times import iso
 from stream.scripts import run_pipeline
 
 __all__ = ["BrandPage", "BrandRow", "Reader", "connect", "reader"]
@@ -35,7 +37,7 @@ MAX_PAGE = 1000
 @dataclass(frozen=True)
 class BrandRow:
     brand: str
-    counts: Counts
+    counts: BucketCounts
     share_of_voice: float | None
     last_seen: float | None
 
@@ -92,7 +94,7 @@ class Reader:
                 "(`sentistream brands` or GET /api/brands lists the known ones)")
 
     async def window_counts(self, brands: list[str], window: Window,
-                            end: float) -> dict[str, Counts]:
+                            end: float) -> dict[str, BucketCounts]:
         """Each brand's sum over the buckets covering (end - window, end], in one round trip
         (one script call per brand, summed in Redis)."""
         starts = window_buckets(end, window.seconds, window.resolution)
@@ -102,7 +104,7 @@ class Reader:
                 self._queue_counts(pipe, brand, window, starts)
 
         replies = await self._pipeline(queue)
-        return {b: Counts(*parse_sum(r)) for b, r in zip(brands, replies, strict=True)}
+        return {b: BucketCounts(*parse_sum(r)) for b, r in zip(brands, replies, strict=True)}
 
     def _queue_counts(self, pipe: Any, brand: str, window: Window, starts: list[int]) -> None:
         queue_sum(pipe, [self.keys.bucket(brand, window.resolution, s) for s in starts],
@@ -137,7 +139,7 @@ class Reader:
         *sums, seen = await self._pipeline(queue_rows)
         rows = []
         for brand, reply, last in zip(names, sums, seen, strict=True):
-            counts = Counts(*parse_sum(reply))
+            counts = BucketCounts(*parse_sum(reply))
             rows.append(BrandRow(brand, counts, share(counts.n, voice),
                                  None if last is None else float(last)))
         return BrandPage(rows, page.total, offset, limit)
@@ -155,7 +157,7 @@ class Reader:
 
         page, mentions, mine = await self._pipeline(queue)
         in_window, voice = parse_page(page).total, parse_sum(mentions)[0]
-        counts = Counts(*parse_sum(mine))
+        counts = BucketCounts(*parse_sum(mine))
         # `_all` is not a brand: share of voice is not defined for it.
         voice_share = None if brand == ALL_BRANDS else share(counts.n, voice)
         return {"brand": brand, "window": window.text, "from": iso(end - window.seconds),
@@ -175,7 +177,7 @@ class Reader:
         found = dict(zip(starts, await self._call(pipe.execute()), strict=True))
         out = []
         for start in trange.starts():
-            counts = Counts.from_values(found[start]) if start in found else Counts()
+            counts = BucketCounts.from_values(found[start]) if start in found else BucketCounts()
             out.append({"start": start, "time": iso(start), **counts.to_json()})
         return out
 
@@ -198,7 +200,7 @@ class Reader:
     async def alerts(self, brand: str | None, limit: int,
                      since: float | None) -> list[dict[str, Any]]:
         """Newest alerts first, of one brand (which must be known) or of all."""
-        from stream.alerts.store import list_alerts
+        from stream.query.alerts import list_alerts
 
         if brand is not None:
             await self.require_brand(brand)

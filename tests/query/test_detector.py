@@ -8,17 +8,18 @@ import pytest
 
 from stream.alerts.detector import AlertConfigError, AlertRules, detect
 from stream.alerts.hook import touched_minutes
-from stream.query.stats import Counts
+from stream.schema.counts import BucketCounts
+from stream.schema.live import BrandChange
 
 RULES = AlertRules(baseline_buckets=10, min_baseline=5, min_volume=30, z=4.0, volume_z=4.0)
 
 
-def bucket(pos: int, neu: int, neg: int, intensity: float = 0.0) -> Counts:
+def bucket(pos: int, neu: int, neg: int, intensity: float = 0.0) -> BucketCounts:
     n = pos + neu + neg
-    return Counts(n, neg, neu, pos, round(intensity * 1e6 * n))
+    return BucketCounts(n, neg, neu, pos, round(intensity * 1e6 * n))
 
 
-def steady(n: int = 10, seed: int = 1) -> list[Counts]:
+def steady(n: int = 10, seed: int = 1) -> list[BucketCounts]:
     """Minutes of about 100 posts, about 40% positive and 25% negative."""
     rng = random.Random(seed)
     out = []
@@ -28,7 +29,8 @@ def steady(n: int = 10, seed: int = 1) -> list[Counts]:
     return out
 
 
-def kinds(current: Counts, baseline: list[Counts], rules: AlertRules = RULES) -> list[str]:
+def kinds(current: BucketCounts, baseline: list[BucketCounts],
+          rules: AlertRules = RULES) -> list[str]:
     return [a.kind for a in detect("acme", 600, current, baseline, rules, 0.0)]
 
 
@@ -64,7 +66,7 @@ def test_a_young_bucket_is_judged_with_its_sampling_noise() -> None:
 
 def test_minimum_volume_and_baseline_are_required() -> None:
     assert kinds(bucket(0, 0, 29), steady()) == []  # under min_volume
-    sparse = [Counts()] * 6 + steady(4)  # only 4 baseline buckets with posts
+    sparse = [BucketCounts()] * 6 + steady(4)  # only 4 baseline buckets with posts
     assert kinds(bucket(0, 0, 80), sparse) == []
 
 
@@ -83,6 +85,7 @@ def test_bad_rules_name_the_setting() -> None:
 
 
 def test_hook_reads_the_newest_touched_minutes_and_skips_all() -> None:
-    changes = {"_all": {"minutes": [60]}, "acme": {"minutes": list(range(0, 1200, 60))},
-               "globex": {"minutes": []}}
+    changes = {"_all": BrandChange(minutes=[60]),
+               "acme": BrandChange(minutes=list(range(0, 1200, 60))),
+               "globex": BrandChange(minutes=[])}
     assert touched_minutes(changes) == {"acme": list(range(720, 1200, 60))}

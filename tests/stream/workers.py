@@ -22,11 +22,12 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.aggregates import BucketAggregate, batch_deltas
+from stream.aggregates import batch_deltas
 from stream.brands import BrandsFile
 from stream.keys import KeyScheme
 from stream.pipeline import validate
 from stream.posts import RawRecord
+from stream.schema.counts import BucketCounts
 
 BRAND_WORDS = ["apple", "iPhone", "#teampixel", "@Google", "xbox", "Microsoft", "nike",
                "air jordan", "Tesla", "model 3", "#justdoit"]
@@ -130,7 +131,7 @@ def produce(settings: Settings, values: list[bytes]) -> None:
     producer.close()
 
 
-def ground_truth(settings: Settings, values: list[bytes]) -> tuple[dict[Any, BucketAggregate],
+def ground_truth(settings: Settings, values: list[bytes]) -> tuple[dict[Any, BucketCounts],
                                                                    dict[str, int], int]:
     """Buckets, dead-letter counts and valid-post count computed offline, same model and brands.
 
@@ -141,7 +142,7 @@ def ground_truth(settings: Settings, values: list[bytes]) -> tuple[dict[Any, Buc
     records = [RawRecord(v, "truth", 0, i, 1.7e9) for i, v in enumerate(values)]
     posts, brands, rejected = validate(records, settings, BrandsFile().current())
     scores = SentimentScorer(num_threads=1).score(posts.texts)
-    buckets: dict[Any, BucketAggregate] = {}
+    buckets: dict[Any, BucketCounts] = {}
     for d in batch_deltas(posts, brands, np.asarray(scores.labels), scores.intensity, 0):
         for (res, start), agg in d.buckets.items():
             buckets[(d.brand, res, start)] = agg
@@ -152,18 +153,18 @@ def ground_truth(settings: Settings, values: list[bytes]) -> tuple[dict[Any, Buc
     return buckets, dead, len(posts)
 
 
-def read_aggregates(settings: Settings) -> dict[Any, BucketAggregate]:
+def read_aggregates(settings: Settings) -> dict[Any, BucketCounts]:
     """Every bucket the worker wrote, found through the brand index and the bucket indexes."""
     client = redis.Redis.from_url(settings.redis_url)
     keys = KeyScheme(settings.redis_prefix)
-    out: dict[Any, BucketAggregate] = {}
+    out: dict[Any, BucketCounts] = {}
     for raw in client.zrange(keys.brands, 0, -1):
         brand = raw.decode()
-        out[(brand, "total", 0)] = BucketAggregate.from_fields(client.hgetall(keys.total(brand)))
+        out[(brand, "total", 0)] = BucketCounts.from_fields(client.hgetall(keys.total(brand)))
         for res in ("m", "h", "d"):
             for start in client.zrange(keys.bucket_index(brand, res), 0, -1):
                 key = keys.bucket(brand, res, int(start))
-                out[(brand, res, int(start))] = BucketAggregate.from_fields(client.hgetall(key))
+                out[(brand, res, int(start))] = BucketCounts.from_fields(client.hgetall(key))
     return out
 
 
