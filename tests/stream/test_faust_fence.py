@@ -1,4 +1,6 @@
-"""The Faust fence: every private faust/aiokafka name stream/lean.py relies on is still there.
+"""The Faust fence: every private faust/aiokafka name the lean consumer relies on is still there.
+
+They are listed in stream/lean.py (``FENCED``).
 
 No broker: the methods' signatures are read with ``inspect``, the attributes from a consumer
 and a fetcher constructed (not started) as the worker's app builds them. An upgrade that renames
@@ -24,6 +26,8 @@ from stream.lean import (
     LeanApp,
 )
 
+FENCED = "stream/lean.py"  # where the borrowed names are listed, next to the code using them
+
 
 def parameters(method: Callable[..., Any]) -> tuple[str, ...]:
     marks: dict[Any, str] = {inspect.Parameter.VAR_POSITIONAL: "*",
@@ -33,14 +37,14 @@ def parameters(method: Callable[..., Any]) -> tuple[str, ...]:
 
 
 def method_problem(owner: type, name: str, expected: tuple[str, ...]) -> str | None:
-    """What changed about ``owner.name``, or None if it is as stream/lean.py expects."""
+    """What changed about ``owner.name``, or None if it is as BORROWED_METHODS expects."""
     where = f"{owner.__module__}.{owner.__qualname__}.{name}"
     method = getattr(owner, name, None)
     if not callable(method):
-        return f"{where} is gone (stream/lean.py BORROWED_METHODS uses it)"
+        return f"{where} is gone ({FENCED} BORROWED_METHODS uses it)"
     found = parameters(method)
     if found != expected:
-        return (f"{where} now takes ({', '.join(found)}), stream/lean.py expects "
+        return (f"{where} now takes ({', '.join(found)}), {FENCED} expects "
                 f"({', '.join(expected)})")
     return None
 
@@ -64,7 +68,7 @@ async def test_borrowed_attributes_exist() -> None:
     assert isinstance(consumer, lean.LeanConsumer)
     gone = missing(consumer, BORROWED_CONSUMER_ATTRIBUTES)
     gone += missing(Fetcher(app), BORROWED_FETCHER_ATTRIBUTES)
-    assert not gone, f"gone from Faust (stream/lean.py uses them): {', '.join(gone)}"
+    assert not gone, f"gone from Faust ({FENCED} uses them): {', '.join(gone)}"
 
 
 def test_aiokafka_reads_the_fetch_wait_when_it_starts() -> None:
@@ -74,7 +78,7 @@ def test_aiokafka_reads_the_fetch_wait_when_it_starts() -> None:
         for method in (AIOKafkaConsumer.__init__, AIOKafkaConsumer.start):
             assert f"self.{name}" in inspect.getsource(method), (
                 f"aiokafka.AIOKafkaConsumer.{method.__name__} no longer uses self.{name} "
-                "(stream/lean.py sets it to bound the broker's fetch wait)")
+                f"({FENCED} sets it to bound the broker's fetch wait)")
 
 
 def test_a_changed_signature_is_named() -> None:
@@ -83,7 +87,7 @@ def test_a_changed_signature_is_named() -> None:
 
     assert method_problem(Consumer, "_add_gap", ("self", "tp", "offset_from", "offset_to")) == (
         f"{__name__}.test_a_changed_signature_is_named.<locals>.Consumer._add_gap now takes "
-        "(self, tp, start, end), stream/lean.py expects (self, tp, offset_from, offset_to)")
+        f"(self, tp, start, end), {FENCED} expects (self, tp, offset_from, offset_to)")
     assert method_problem(Consumer, "_drain", ("self",)) == (
         f"{__name__}.test_a_changed_signature_is_named.<locals>.Consumer._drain is gone "
-        "(stream/lean.py BORROWED_METHODS uses it)")
+        f"({FENCED} BORROWED_METHODS uses it)")
