@@ -35,6 +35,7 @@ SIDES: dict[str, str] = {
     "stream.alerts": "worker",
     "stream.drivers": "worker",
     # The readers: query CLI, API, dashboard, demo.
+    "stream.readers": "readers",  # the readers' package after the move
     "stream.query": "readers",
     "stream.api": "readers",
     "stream.demo": "readers",
