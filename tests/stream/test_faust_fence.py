@@ -26,7 +26,8 @@ from stream.lean import (
     LeanApp,
 )
 
-FENCED = "stream/lean.py"  # where the borrowed names are listed, next to the code using them
+# Where the borrowed names are listed, next to the code that uses them.
+FENCED = "stream/lean.py"
 
 
 def parameters(method: Callable[..., Any]) -> tuple[str, ...]:
