@@ -8,9 +8,9 @@ candidates for the top-post sets, and the offset range it covers (the unit of de
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -18,12 +18,10 @@ import numpy.typing as npt
 from stream.keys import ALL_BRANDS, INTENSITY_SCALE, RESOLUTIONS
 from stream.languages import bucket_language_fields
 from stream.posts import Posts
+from stream.schema.counts import LABELS, BucketCounts
 
 if TYPE_CHECKING:
     from stream.drivers.deltas import DriverDelta
-
-LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
-_LABEL_FIELDS = ("neg", "neu", "pos")
 
 
 def intensity_e6(intensity: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
@@ -31,54 +29,6 @@ def intensity_e6(intensity: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
     model does not score (unsupported language: NaN) adds 0."""
     return np.rint(np.nan_to_num(intensity.astype(np.float64) * INTENSITY_SCALE)
                    ).astype(np.int64)
-
-
-@dataclass
-class BucketAggregate:
-    """Count, label counts and intensity sum of some posts; mergeable, order-independent.
-    ``n`` counts every post; the classes and the intensity only those the model scored
-    (label 3, unsupported_language, adds to ``n`` alone)."""
-
-    n: int = 0
-    neg: int = 0
-    neu: int = 0
-    pos: int = 0
-    isum_e6: int = 0
-
-    @classmethod
-    def initialize(cls) -> BucketAggregate:
-        return cls()
-
-    def add(self, label: int, intensity_millionths: int) -> BucketAggregate:
-        self.n += 1
-        if label < len(_LABEL_FIELDS):
-            setattr(self, _LABEL_FIELDS[label], getattr(self, _LABEL_FIELDS[label]) + 1)
-            self.isum_e6 += intensity_millionths
-        return self
-
-    def merge(self, other: BucketAggregate) -> BucketAggregate:
-        for name in ("n", "neg", "neu", "pos", "isum_e6"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[Any, Any]) -> BucketAggregate:
-        """From a Redis bucket hash (bytes or str keys); a missing hash is an empty bucket."""
-        def get(name: str) -> int:
-            return int(fields.get(name, fields.get(name.encode(), 0)))
-        return cls(get("n"), get("neg"), get("neu"), get("pos"), get("isum_e6"))
-
-    def fields(self) -> dict[str, int]:
-        return {"n": self.n, "neg": self.neg, "neu": self.neu, "pos": self.pos,
-                "isum_e6": self.isum_e6}
-
-    def result(self) -> dict[str, float]:
-        """Derived views over the scored posts (neg + neu + pos): NSS = (pos - neg) / scored and
-        the mean intensity (0 when none was scored)."""
-        scored = self.neg + self.neu + self.pos
-        return {"n": self.n, "neg": self.neg, "neu": self.neu, "pos": self.pos,
-                "nss": (self.pos - self.neg) / scored if scored else 0.0,
-                "mean_intensity": self.isum_e6 / INTENSITY_SCALE / scored if scored else 0.0}
 
 
 @dataclass(frozen=True)
@@ -98,8 +48,8 @@ class GroupDelta:
     min_offset: int
     max_offset: int
     newest_event_s: float
-    buckets: dict[tuple[str, int], BucketAggregate] = field(default_factory=dict)
-    total: BucketAggregate = field(default_factory=BucketAggregate)
+    buckets: dict[tuple[str, int], BucketCounts] = field(default_factory=dict)
+    total: BucketCounts = field(default_factory=BucketCounts)
     top: list[TopCandidate] = field(default_factory=list)
     # Only in ``_all``'s groups: per bucket, the posts of the same partition and offset range
     # about each brand, for the brand ranking (see ``KeyScheme.rank``). Carried by ``_all``
@@ -158,7 +108,7 @@ def batch_deltas(posts: Posts, brands: Sequence[tuple[str, ...]], labels: npt.ND
         for u, pair in enumerate(first.tolist()):
             n, neg, neu, pos, isum = (int(c[u]) for c in counts)
             deltas[int(group_of_pair[pair])].buckets[(res, int(bucket[pair]) * width)] = \
-                BucketAggregate(n, neg, neu, pos, isum)
+                BucketCounts(n, neg, neu, pos, isum)
             if langs is not None:
                 deltas[int(group_of_pair[pair])].languages[(res, int(bucket[pair]) * width)] = \
                     langs[u]
@@ -178,9 +128,9 @@ def _add_ranks(deltas: list[GroupDelta]) -> None:
             ranks.setdefault(bucket, {})[d.brand] = agg.n
 
 
-def _sum(lab: npt.NDArray[np.int64], ie6: npt.NDArray[np.int64]) -> BucketAggregate:
+def _sum(lab: npt.NDArray[np.int64], ie6: npt.NDArray[np.int64]) -> BucketCounts:
     counts = np.bincount(lab, minlength=3)
-    return BucketAggregate(len(lab), int(counts[0]), int(counts[1]), int(counts[2]),
+    return BucketCounts(len(lab), int(counts[0]), int(counts[1]), int(counts[2]),
                            int(ie6.sum()))
 
 

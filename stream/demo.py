@@ -16,35 +16,38 @@ import click
 from sentistream.cli_errors import reported
 from sentistream.harness import Child, sentistream_argv
 from sentistream.settings import Settings, get_settings
-from stream.aggregates import BucketAggregate
 from stream.api.cli import dashboard_url
 from stream.keys import ALL_BRANDS
 from stream.query.params import parse_window
 from stream.query.reader import reader
+from stream.schema.counts import BucketCounts
 
 WINDOW_S = 15 * 60
 TABLE_ROWS = 20  # brands under `_all`: what fits a terminal
 
 
 async def window_table(settings: Settings, now: float,
-                       limit: int = TABLE_ROWS) -> list[tuple[str, BucketAggregate]]:
+                       limit: int = TABLE_ROWS) -> list[tuple[str, BucketCounts]]:
     """``_all`` and the ``limit`` busiest brands of the last 15 minutes (1-minute buckets),
     from the ranking the worker keeps: the table costs the same however many brands exist."""
     window = parse_window(f"{WINDOW_S // 60}m")
     async with reader(settings) as r:
         page = await r.brand_page(window, now, limit)
         everything = (await r.window_counts([ALL_BRANDS], window, now))[ALL_BRANDS]
-    rows = [(ALL_BRANDS, everything), *((row.brand, row.counts) for row in page.rows)]
-    return [(brand, BucketAggregate(*c.as_tuple())) for brand, c in rows]
+    return [(ALL_BRANDS, everything), *((row.brand, row.counts) for row in page.rows)]
 
 
-def render(rows: list[tuple[str, BucketAggregate]]) -> str:
+def render(rows: list[tuple[str, BucketCounts]]) -> str:
     lines = [f"{'brand':<16}{'posts':>8}{'pos':>8}{'neu':>8}{'neg':>8}{'NSS':>8}{'mean int.':>11}"]
     for brand, agg in rows:
-        r = agg.result()
         lines.append(f"{brand:<16}{agg.n:>8}{agg.pos:>8}{agg.neu:>8}{agg.neg:>8}"
-                     f"{r['nss']:>+8.2f}{r['mean_intensity']:>+11.3f}")
+                     f"{_signed(agg.nss, 2):>8}{_signed(agg.mean_intensity, 3):>11}")
     return "\n".join(lines)
+
+
+def _signed(value: float | None, digits: int) -> str:
+    """A derived value, or "-" for a bucket without posts (it has none)."""
+    return "-" if value is None else f"{value:+.{digits}f}"
 
 
 def _spawn(args: list[str], log: Path) -> Child:

@@ -285,3 +285,31 @@ class LeanApp(faust.App):
 
     def _new_transport(self) -> Any:
         return LeanTransport(self.conf.broker_consumer, self)
+
+
+# -- What this module borrows from Faust and aiokafka --
+# Private names of faust-streaming 0.15 and aiokafka (pinned in pyproject.toml): an upgrade may
+# rename or reshape them without notice. tests/stream/test_faust_fence.py checks every one
+# against the installed libraries, without a broker, and names what changed; keep this list in
+# step with the code above. (The module-level names imported at the top fail at import.)
+
+# (class, method, parameters): the methods overridden or called above.
+BORROWED_METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
+    (faust_aiokafka.Consumer, "_drain_messages", ("self", "fetcher")),  # overridden
+    (faust_aiokafka.Consumer, "_new_consumer_thread", ("self",)),  # overridden
+    (faust_aiokafka.Consumer, "_wait_next_records", ("self", "timeout")),
+    (faust_aiokafka.Consumer, "_to_message", ("self", "tp", "record")),
+    (faust_aiokafka.Consumer, "_add_gap", ("self", "tp", "offset_from", "offset_to")),
+    (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer",
+     ("self", "transport")),  # overridden
+    (faust_aiokafka.AIOKafkaConsumerThread, "seek_to_beginning", ("self", "*partitions")),
+    (faust.App, "_new_transport", ("self",)),  # overridden
+)
+# Attributes of Faust's consumer read or written above (set by its constructor).
+BORROWED_CONSUMER_ATTRIBUTES: tuple[str, ...] = (
+    "_stopped", "_crashed", "_commit_every", "_n_acked", "_read_offset", "_committed_offset",
+    "_acked_index", "_acked", "_waiting_for_ack", "_buffered_partitions", "_thread")
+# Of Faust's fetcher service: its stop event.
+BORROWED_FETCHER_ATTRIBUTES: tuple[str, ...] = ("_stopped",)
+# Of aiokafka's consumer: set after its construction, read when it starts its fetcher.
+BORROWED_AIOKAFKA_ATTRIBUTES: tuple[str, ...] = ("_fetch_max_wait_ms",)

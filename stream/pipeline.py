@@ -47,6 +47,8 @@ from stream.posts import (
     describe,
     parse_batch,
 )
+from stream.schema.counts import LABELS
+from stream.schema.live import Announcement, BrandChange, Unlisted
 from stream.sink import APPLIED, PARTIAL, SKIPPED, Call, CallBuilder, RedisSink
 
 log = logging.getLogger(__name__)
@@ -296,13 +298,13 @@ class BatchProcessor:
         self._matcher = matcher
         return matcher
 
-    async def _apply(self, p: Prepared) -> dict[str, Any]:
+    async def _apply(self, p: Prepared) -> dict[str, BrandChange]:
         """Apply until no group is partial; returns the increments applied, per brand."""
         posts, brands, labels, intensity = p.posts, p.brands, p.labels, p.intensity
         deltas, calls = p.deltas, list(p.calls)  # a copy: a failed attempt runs it again
         dead = _dead_letter_groups(p.rejected)
         seen = _brands_seen(deltas)
-        applied: dict[str, Any] = {}
+        applied: dict[str, BrandChange] = {}
         while deltas or dead:
             calls += [self.calls.dead_letter_call(t, part, lo, hi, reasons)
                       for (t, part), (lo, hi, reasons) in dead.items()]
@@ -372,20 +374,21 @@ class BatchProcessor:
         return records
 
 
-def announcement(applied: dict[str, Any], max_brands: int,
-                 max_minutes: int = LIVE_MAX_MINUTES) -> dict[str, Any]:
+def announcement(applied: dict[str, BrandChange], max_brands: int,
+                 max_minutes: int = LIVE_MAX_MINUTES) -> Announcement:
     """A batch's live announcement, bounded whatever the batch holds: ``_all`` and the
     ``max_brands`` brands with the most posts, each with its increments and newest
     ``max_minutes`` minutes; the other brands summed in ``more``: {"brands", "n"}. Same shape
     for every reader (``brands.<name>.n``), so a brand flood cannot make it hundreds of KB."""
-    names = sorted((b for b in applied if b != ALL_BRANDS), key=lambda b: (-applied[b]["n"], b))
+    names = sorted((b for b in applied if b != ALL_BRANDS),
+                   key=lambda b: (-applied[b].counts.n, b))
     shown = ([ALL_BRANDS] if ALL_BRANDS in applied else []) + names[:max_brands]
-    out: dict[str, Any] = {"brands": {
-        b: {**applied[b], "minutes": applied[b]["minutes"][-max_minutes:]} for b in shown}}
     rest = names[max_brands:]
-    if rest:
-        out["more"] = {"brands": len(rest), "n": sum(applied[b]["n"] for b in rest)}
-    return out
+    return Announcement(
+        at=time.time(),
+        brands={b: BrandChange(applied[b].counts, applied[b].minutes[-max_minutes:])
+                for b in shown},
+        more=Unlisted(len(rest), sum(applied[b].counts.n for b in rest)) if rest else None)
 
 
 def _or_none(languages: list[str], n: int) -> Sequence[str | None]:
@@ -433,10 +436,8 @@ def _refilter(posts: Posts, brands: list[tuple[str, ...]], labels: npt.NDArray[n
             if d.brand == delta.brand]
 
 
-def _note_applied(applied: dict[str, Any], delta: GroupDelta) -> None:
-    entry = applied.setdefault(delta.brand, {"n": 0, "neg": 0, "neu": 0, "pos": 0,
-                                             "isum_e6": 0, "minutes": []})
-    for name, value in delta.total.fields().items():
-        entry[name] += value
-    entry["minutes"] = sorted(set(entry["minutes"]) | {start for (res, start) in delta.buckets
-                                                       if res == "m"})
+def _note_applied(applied: dict[str, BrandChange], delta: GroupDelta) -> None:
+    entry = applied.setdefault(delta.brand, BrandChange())
+    entry.counts.merge(delta.total)
+    entry.minutes = sorted(set(entry.minutes) | {start for (res, start) in delta.buckets
+                                                 if res == "m"})

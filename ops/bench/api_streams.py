@@ -37,6 +37,8 @@ from sentistream.harness import Child, child_env, free_port, start_worker
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.keys import ALL_BRANDS, KeyScheme
+from stream.schema.counts import BucketCounts
+from stream.schema.live import Announcement, BrandChange
 
 PER_ADDRESS = 8
 
@@ -129,17 +131,16 @@ def _metrics(port: int) -> dict[str, float]:
 def _inject(rs: Settings, size: int, rate: float, stop: threading.Event) -> int:
     """XADD announcements of about ``size`` bytes at ``rate``/s, as a huge batch would write
     them, until ``stop``; returns how many. (The worker's own announcements stay as they are.)"""
-    import orjson
     import redis
 
     brands = max(1, size // 80)
-    changes = {f"brand-{i:06d}": {"n": 1, "neg": 0, "neu": 0, "pos": 1, "isum_e6": 5,
-                                  "minutes": [1_700_000_000]} for i in range(brands)}
-    changes[ALL_BRANDS] = {"n": brands, "neg": 0, "neu": 0, "pos": brands, "isum_e6": 5}
+    changes = {f"brand-{i:06d}": BrandChange(BucketCounts(1, 0, 0, 1, 5), [1_700_000_000])
+               for i in range(brands)}
+    changes[ALL_BRANDS] = BrandChange(BucketCounts(brands, 0, 0, brands, 5))
     client = redis.Redis.from_url(rs.redis_url)
     live, sent = KeyScheme(rs.redis_prefix).live, 0
     while not stop.wait(1.0 / rate):
-        payload = orjson.dumps({"at": time.time(), "brands": changes})
+        payload = Announcement(at=time.time(), brands=changes).to_bytes()
         client.xadd(live, {"data": payload}, maxlen=rs.live_maxlen, approximate=True)
         sent += 1
     return sent

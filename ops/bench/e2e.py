@@ -43,8 +43,8 @@ from producers.sink import SinkOptions
 from sentistream.harness import Child, start_worker, wait_until
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.aggregates import BucketAggregate
 from stream.keys import ALL_BRANDS, KeyScheme
+from stream.schema.counts import BucketCounts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -206,10 +206,10 @@ def model_labels(corpus: h.Corpus) -> dict[str, int]:
 def counts_check(rs: Settings, corpus: h.Corpus, posts: list[dict[str, Any]]) -> dict[str, Any]:
     """The worker's `_all` total against the shipped model's labels of the same posts, offline."""
     labels = model_labels(corpus)
-    expected = BucketAggregate()
+    expected = BucketCounts()
     for p in posts:
         expected.add(labels[p["id"].split("~")[0]], 0)
-    got = BucketAggregate.from_fields(redis.Redis.from_url(rs.redis_url).hgetall(
+    got = BucketCounts.from_fields(redis.Redis.from_url(rs.redis_url).hgetall(
         KeyScheme(rs.redis_prefix).total(ALL_BRANDS)))
     fields = ("n", "neg", "neu", "pos")
     return {"expected": {f: getattr(expected, f) for f in fields},

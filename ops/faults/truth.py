@@ -20,12 +20,13 @@ import numpy as np
 import redis
 
 from sentistream.settings import Settings
-from stream.aggregates import BucketAggregate, batch_deltas
+from stream.aggregates import batch_deltas
 from stream.brands import BrandsFile
 from stream.keys import ALL_BRANDS, POLARITIES, KeyScheme
 from stream.languages import route_posts
 from stream.pipeline import validate
 from stream.posts import RawRecord
+from stream.schema.counts import BucketCounts
 from stream.worker import load_scorer
 
 Cell = tuple[str, str, int]  # (brand, resolution or "total", bucket start)
@@ -92,7 +93,7 @@ def expected_of(records: list[RawRecord], settings: Settings) -> Aggregates:
     return out
 
 
-def _merge(cells: dict[Cell, dict[str, int]], cell: Cell, agg: BucketAggregate) -> None:
+def _merge(cells: dict[Cell, dict[str, int]], cell: Cell, agg: BucketCounts) -> None:
     have = cells.get(cell)
     cells[cell] = agg.fields() if have is None else {k: v + have[k] for k, v in
                                                       agg.fields().items()}
@@ -141,7 +142,7 @@ def actual(settings: Settings, want: Aggregates | None = None) -> Aggregates:
 
 
 def _fields(raw: dict[Any, Any]) -> dict[str, int]:
-    return BucketAggregate.from_fields(raw).fields()
+    return BucketCounts.from_fields(raw).fields()
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def compare(want: Aggregates, got: Aggregates) -> Verdict:
         diff = got.cells.get(cell, {}).get("n", 0) - want.cells.get(cell, {}).get("n", 0)
         lost += max(0, -diff)
         double += max(0, diff)
-    empty = BucketAggregate().fields()
+    empty = BucketCounts().fields()
     bad_cells = sum(1 for c in want.cells.keys() | got.cells.keys()
                     if want.cells.get(c, empty) != got.cells.get(c, empty))
     bad_tops = sum(1 for t in want.tops.keys() | got.tops.keys()

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentistream.settings import Settings
+from stream.errors import StreamError
 from stream.keys import escape_brand
-from stream.query.errors import QueryError
-from stream.query.params import iso
-from stream.query.stats import Counts
+from stream.schema.counts import BucketCounts
+from stream.schema.times import iso
 
 KINDS = ("sentiment_drop", "sentiment_rise", "volume_spike")
 METRICS = ("nss", "intensity")
@@ -30,8 +30,10 @@ _SENTIMENT_SD_FLOOR = 0.02
 _VOLUME_SD_FLOOR = 1.0
 
 
-class AlertConfigError(QueryError):
+class AlertConfigError(StreamError):
     """An alert setting is out of range; fix the SENTISTREAM_ALERT_* variable it names."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,12 @@ def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(var)
 
 
-def _sentiment(counts: Counts, metric: str) -> float:
+def _sentiment(counts: BucketCounts, metric: str) -> float:
     value = counts.nss if metric == "nss" else counts.mean_intensity
     return 0.0 if value is None else value
 
 
-def _per_post_variance(pooled: Counts, metric: str) -> float:
+def _per_post_variance(pooled: BucketCounts, metric: str) -> float:
     if metric == "nss":
         p_pos, p_neg = pooled.pos / pooled.scored, pooled.neg / pooled.scored
         return p_pos + p_neg - (p_pos - p_neg) ** 2
@@ -111,7 +113,7 @@ def _per_post_variance(pooled: Counts, metric: str) -> float:
     return max(1.0 - mean * mean, 0.0)
 
 
-def detect(brand: str, bucket: int, current: Counts, baseline: Sequence[Counts],
+def detect(brand: str, bucket: int, current: BucketCounts, baseline: Sequence[BucketCounts],
            rules: AlertRules, now: float) -> list[Alert]:
     """Alerts for ``current`` against ``baseline`` (the trailing buckets; empty ones as zeros)."""
     if current.n < rules.min_volume or sum(c.n > 0 for c in baseline) < rules.min_baseline:
@@ -122,7 +124,7 @@ def detect(brand: str, bucket: int, current: Counts, baseline: Sequence[Counts],
     used = [c for c in baseline if c.scored > 0]
     if current.scored >= rules.min_volume and len(used) >= rules.min_baseline:
         metric = rules.metric
-        pooled = Counts.total(used)
+        pooled = BucketCounts.total(used)
         center = _sentiment(pooled, metric)
         # Weighted by volume: a minute with one post says little about how much sentiment moves.
         between_var = sum(c.scored * (_sentiment(c, metric) - center) ** 2

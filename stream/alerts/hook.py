@@ -30,7 +30,8 @@ from stream.alerts.store import save_new_alerts
 from stream.alerts.webhook import WebhookConfig, WebhookSender
 from stream.drivers.why import ALERT_TERMS, explain, for_alert
 from stream.keys import ALL_BRANDS, BUCKET_FIELDS, RESOLUTIONS, KeyScheme
-from stream.query.stats import Counts
+from stream.schema.counts import BucketCounts
+from stream.schema.live import BrandChange
 from stream.scripts import LuaScript, run_pipeline
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _rules(settings: Settings) -> AlertRules:
     return AlertRules.from_settings(settings)
 
 
-def touched_minutes(changes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[int]]:
+def touched_minutes(changes: Mapping[str, BrandChange]) -> dict[str, list[int]]:
     """Brand -> the newest minute buckets a batch touched (``_all`` is not a brand).
 
     Only minutes less than MAX_MINUTES_PER_BRAND minutes before the brand's newest one: the
@@ -56,7 +57,7 @@ def touched_minutes(changes: Mapping[str, Mapping[str, Any]]) -> dict[str, list[
     """
     out = {}
     for brand, change in changes.items():
-        minutes = sorted({int(m) for m in change.get("minutes", ())})
+        minutes = sorted(set(change.minutes))
         if brand != ALL_BRANDS and minutes:
             recent = minutes[-1] - MAX_MINUTES_PER_BRAND * MINUTE
             out[brand] = [m for m in minutes[-MAX_MINUTES_PER_BRAND:] if m > recent]
@@ -85,7 +86,7 @@ async def evaluate(client: aioredis.Redis, keys: KeyScheme, rules: AlertRules,
                                            for brand, _, starts in plan])
     alerts: list[Alert] = []
     for (brand, minutes, starts), values in zip(plan, replies, strict=True):
-        counts = {s: Counts.from_values(v) for s, v in zip(starts, values, strict=True)}
+        counts = {s: BucketCounts.from_values(v) for s, v in zip(starts, values, strict=True)}
         for minute in minutes:
             base = [counts[minute - i * MINUTE] for i in range(rules.baseline_buckets, 0, -1)]
             alerts.extend(detect(brand, minute, counts[minute], base, rules, now))
@@ -107,7 +108,7 @@ async def _read_buckets(client: aioredis.Redis, key_groups: list[list[str]]) -> 
 
 
 async def check_alerts(client: aioredis.Redis, settings: Settings,
-                       changes: Mapping[str, Mapping[str, Any]],
+                       changes: Mapping[str, BrandChange],
                        on_new: Callable[[list[dict[str, Any]]], None] | None = None) -> int:
     """Detect, store and announce alerts for a batch's changes; returns how many were new.
 
@@ -174,7 +175,7 @@ class BackgroundAlerts:
         self._pending: dict[str, set[int]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def submit(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
+    def submit(self, changes: Mapping[str, BrandChange]) -> None:
         for brand, minutes in touched_minutes(changes).items():
             self._pending.setdefault(brand, set()).update(minutes)
         if self._pending and (self._task is None or self._task.done()):
@@ -183,7 +184,7 @@ class BackgroundAlerts:
     async def _drain(self) -> None:
         while self._pending:
             started = time.monotonic()
-            merged = {b: {"minutes": sorted(m)} for b, m in self._pending.items()}
+            merged = {b: BrandChange(minutes=sorted(m)) for b, m in self._pending.items()}
             self._pending = {}
             try:
                 await check_alerts(self.client, self.settings, merged,

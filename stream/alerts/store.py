@@ -1,4 +1,5 @@
-"""Alerts in Redis: written once per (brand, kind, bucket), announced live, listed newest first.
+"""Alerts in Redis: written once per (brand, kind, bucket) and announced live (readers list them
+with ``stream.query.alerts``).
 
 The alert hash, its index and the live stream share the hash tag ``{<prefix>}``, so one script
 writes the alert and announces it atomically, and only when the alert is new: a redelivered batch
@@ -15,7 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from stream.alerts.detector import Alert
-from stream.keys import KeyScheme, escape_brand
+from stream.keys import KeyScheme
+from stream.schema.live import Announcement
 
 # KEYS: alerts hash, alerts index, live stream (= live channel name).
 # ARGV: keep, live maxlen, announcement JSON prefix, then (id, score, json) per alert.
@@ -56,32 +58,11 @@ async def save_new_alerts(client: aioredis.Redis, keys: KeyScheme, alerts: Seque
     webhook sends: only this call saw them new, so a second worker never sends them again)."""
     if not alerts:
         return []
-    head = json.dumps({"at": time.time(), "brands": {}})[:-1] + ', "alerts": ['
+    # The live announcement (stream.schema.live) with its alerts spliced in by the script.
+    head = Announcement(at=time.time()).to_bytes().decode()[:-1] + ',"alerts":['
     args: list[Any] = [keep, live_maxlen, head]
     for alert in alerts:
         args.extend((alert.id, alert.bucket, json.dumps(alert.to_json())))
     script = client.register_script(SAVE_LUA)
     new = await script(keys=[keys.alerts, keys.alerts_index, keys.live], args=args)
     return [json.loads(item) for item in new]
-
-
-async def list_alerts(client: aioredis.Redis, keys: KeyScheme, brand: str | None = None,
-                      limit: int = 50, since: float | None = None) -> list[dict[str, Any]]:
-    """Newest alerts first (by bucket), optionally of one brand and from ``since`` on."""
-    low = "-inf" if since is None else since
-    # Fetch more than asked when filtering by brand: the index is global.
-    fetch = limit if brand is None else max(limit * 20, 1000)
-    reply = await client.zrevrangebyscore(keys.alerts_index, "+inf", low, start=0, num=fetch)
-    ids = [_text(i) for i in reply]
-    if brand is not None:
-        mark = escape_brand(brand) + ":"
-        ids = [i for i in ids if i.startswith(mark)]
-    ids = ids[:limit]
-    if not ids:
-        return []
-    values = await client.hmget(keys.alerts, ids)
-    return [json.loads(v) for v in values if v is not None]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -34,6 +34,8 @@ from redis.exceptions import RedisError
 from sentistream.settings import Settings
 from stream.api.errors import TooManyClientStreamsError, TooManyStreamsError
 from stream.api.metrics import ApiMetrics
+from stream.keys import ALL_BRANDS
+from stream.schema.live import Announcement
 
 log = logging.getLogger(__name__)
 # XREAD returns the moment an entry arrives; the block only bounds how long shutdown waits
@@ -94,33 +96,23 @@ def sse(kind: str, payload: Any, event_id: str | None = None) -> bytes:
 
 def build_frame(entry_id: str, raw: Any, max_bytes: int) -> tuple[Frame, bool] | None:
     """The frame of one stream entry and whether it was compacted; None if it is not ours."""
-    try:
-        payload = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
+    announced = Announcement.from_json(raw)
+    if announced is None:
         return None
-    if not isinstance(payload, dict):
-        return None
-    changes = payload.get("brands")
-    changes = changes if isinstance(changes, dict) else {}
-    alerts = payload.get("alerts")
-    alerts = [a for a in alerts if isinstance(a, dict)] if isinstance(alerts, list) else []
-    kind = "alert" if alerts else "update"
-    data = sse(kind, payload, entry_id)
+    kind = "alert" if announced.alerts else "update"
+    data = sse(kind, announced.to_json(), entry_id)
     if len(data) <= max_bytes:
-        brands = set(changes) | {str(a.get("brand")) for a in alerts}
+        brands = set(announced.brands) | {str(a.get("brand")) for a in announced.alerts}
         return Frame(entry_id, frozenset(brands), data), False
-    total = changes.get("_all")
-    compact: dict[str, Any] = {"at": payload.get("at"), "truncated": True,
-                               "brands_changed": len(changes), "alerts_raised": len(alerts)}
-    compact["brands"] = {"_all": {k: v for k, v in total.items() if isinstance(v, int | float)}
-                         } if isinstance(total, dict) else {}
-    if alerts:
+    # Parsed, ``_all`` is five numbers: the hint stays small whatever the entry held.
+    total = announced.brands.get(ALL_BRANDS)
+    compact: dict[str, Any] = {
+        "at": announced.at, "truncated": True, "brands_changed": len(announced.brands),
+        "alerts_raised": len(announced.alerts),
+        "brands": {ALL_BRANDS: total.counts.fields()} if total is not None else {}}
+    if announced.alerts:
         compact["alerts"] = []
-    data = sse(kind, compact, entry_id)
-    if len(data) > max_bytes:  # only a hostile `_all` gets here: keep the bare hint
-        compact["brands"] = {}
-        data = sse(kind, compact, entry_id)
-    return Frame(entry_id, None, data), True
+    return Frame(entry_id, None, sse(kind, compact, entry_id)), True
 
 
 class Subscriber:

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from sentistream.settings import Settings
-from stream.sink import is_cluster
+from stream.cluster import is_cluster
 
 # Either client: they answer the commands the read side uses alike.
 Redis = Any

@@ -15,6 +15,7 @@ from stream.query.errors import (
     BadTimeRangeError,
     BadWindowError,
 )
+from stream.schema.times import iso
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # re.ASCII: \d would also take Arabic-Indic and other Unicode digits, which int() then accepts.
@@ -215,9 +216,3 @@ def parse_range(resolution: str, start: str | None, end: str | None,
             f"bad time range: {count} buckets of {resolution}; at most {MAX_BUCKETS} per request "
             "(narrow the range or use a coarser resolution)")
     return TimeRange(res, first, last)
-
-
-def iso(epoch_s: float) -> str:
-    """UTC ISO-8601 with a Z, as every output of the read side writes times."""
-    stamp = datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
-    return stamp.replace("+00:00", "Z")

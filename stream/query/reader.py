@@ -21,10 +21,12 @@ from stream.languages import language_fields
 from stream.query.client import Redis, connect
 from stream.query.errors import QueryUnavailableError, UnknownBrandError
 from stream.query.langs import LANG_SUM_SCRIPT, from_hash, parse_languages, queue_languages
-from stream.query.params import TimeRange, Window, iso
+from stream.query.params import TimeRange, Window
 from stream.query.ranking import PAGE_SCRIPT, parse_page, queue_page
-from stream.query.stats import READ_FIELDS, Counts, rounded, share
+from stream.query.stats import share
 from stream.query.sums import SUM_SCRIPT, parse_sum, queue_sum
+from stream.schema.counts import READ_FIELDS, BucketCounts, rounded
+from stream.schema.times import iso
 from stream.scripts import run_pipeline
 
 __all__ = ["BrandPage", "BrandRow", "Reader", "connect", "reader"]
@@ -37,7 +39,7 @@ MAX_PAGE = 1000
 @dataclass(frozen=True)
 class BrandRow:
     brand: str
-    counts: Counts
+    counts: BucketCounts
     share_of_voice: float | None
     last_seen: float | None
     unique_authors: int = 0
@@ -98,7 +100,7 @@ class Reader:
                 "(`sentistream brands` or GET /api/brands lists the known ones)")
 
     async def window_counts(self, brands: list[str], window: Window, end: float,
-                            lang: str | None = None) -> dict[str, Counts]:
+                            lang: str | None = None) -> dict[str, BucketCounts]:
         """Each brand's sum over the buckets covering (end - window, end], in one round trip
         (one script call per brand, summed in Redis); ``lang``: that language's posts only."""
         starts = window_buckets(end, window.seconds, window.resolution)
@@ -115,8 +117,8 @@ class Reader:
         queue_sum(pipe, [self.keys.bucket(brand, window.resolution, s) for s in starts],
                   _fields(lang))
 
-    def _counts(self, reply: Any) -> Counts:
-        return Counts(*parse_sum(reply)).counted(self.count_reposts)
+    def _counts(self, reply: Any) -> BucketCounts:
+        return BucketCounts(*parse_sum(reply)).counted(self.count_reposts)
 
     def _queue_authors(self, pipe: Any, brand: str, window: Window, starts: list[int]) -> None:
         """PFCOUNT over the window's author HyperLogLogs (one slot: the brand's hash tag):
@@ -211,7 +213,7 @@ class Reader:
         out = []
         for start in trange.starts():
             bucket = found.get(start, {})
-            counts = Counts.from_values([bucket.get(name) for name in fields])
+            counts = BucketCounts.from_values([bucket.get(name) for name in fields])
             out.append({"start": start, "time": iso(start),
                         **counts.counted(self.count_reposts).to_json(),
                         "unique_authors": int(authors.get(start, 0)),
@@ -248,7 +250,7 @@ class Reader:
     async def alerts(self, brand: str | None, limit: int,
                      since: float | None) -> list[dict[str, Any]]:
         """Newest alerts first, of one brand (which must be known) or of all."""
-        from stream.alerts.store import list_alerts
+        from stream.query.alerts import list_alerts
 
         if brand is not None:
             await self.require_brand(brand)

@@ -16,10 +16,12 @@ from typing import Any
 import click
 
 from sentistream.settings import Settings
-from stream.keys import ALL_BRANDS, KeyScheme
+from stream.keys import KeyScheme
 from stream.query import render
-from stream.query.params import Window, iso
+from stream.query.params import Window
 from stream.query.reader import Reader, connect
+from stream.schema.live import Announcement
+from stream.schema.times import iso
 
 REDRAW_EVERY_S = 0.25
 CLEAR = "\x1b[H\x1b[2J"
@@ -33,23 +35,16 @@ class Tally:
         self.messages = 0
         self.alerts: list[dict[str, Any]] = []
 
-    def add(self, payload: dict[str, Any], brand: str | None) -> None:
+    def add(self, announced: Announcement, brand: str | None) -> None:
         self.messages += 1
-        changes = payload.get("brands", {})
-        if brand is None:
-            self.posts += int(changes.get(ALL_BRANDS, {}).get("n", 0))
-        else:
-            self.posts += int(changes.get(brand, {}).get("n", 0))
-        self.alerts.extend(a for a in payload.get("alerts", [])
+        self.posts += announced.posts(brand)
+        self.alerts.extend(a for a in announced.alerts
                            if brand is None or a.get("brand") == brand)
         del self.alerts[:-5]
 
 
-def _wanted(payload: dict[str, Any], brand: str | None) -> bool:
-    if brand is None:
-        return True
-    return brand in payload.get("brands", {}) or any(
-        a.get("brand") == brand for a in payload.get("alerts", []))
+def _wanted(announced: Announcement, brand: str | None) -> bool:
+    return brand is None or announced.mentions(brand)
 
 
 async def _draw(r: Reader, window: Window, brand: str | None, tally: Tally) -> str:
@@ -83,12 +78,12 @@ async def run_watch(settings: Settings, keys: KeyScheme, window: Window, brand: 
             timeout = REDRAW_EVERY_S if dirty else None
             message = await _next_message(pubsub, timeout)
             if message is not None:
-                payload = json.loads(message["data"])
-                if not _wanted(payload, brand):
+                announced = Announcement.from_json(message["data"])
+                if announced is None or not _wanted(announced, brand):  # None: not ours
                     continue
-                tally.add(payload, brand)
+                tally.add(announced, brand)
                 if as_json:
-                    click.echo(json.dumps(payload, ensure_ascii=False))
+                    click.echo(json.dumps(announced.to_json(), ensure_ascii=False))
                     continue
                 dirty = True
             if dirty and time.monotonic() - last_draw >= REDRAW_EVERY_S:

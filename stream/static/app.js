@@ -218,6 +218,10 @@ async function connectLive() {
   // The server could not resend everything missed: re-read the aggregates.
   source.addEventListener("resync", () => scheduleRefresh());
   const pulse = () => { live.classList.add("pulse"); setTimeout(() => live.classList.remove("pulse"), 150); };
+  // An update is a live announcement, shaped as documented in stream/schema/live.py
+  // (Announcement.to_json; tests/stream/test_schema.py pins it): brands.<name>.n is what a batch
+  // added to a brand, brands._all.n to every brand. A compact hint ({"truncated": true}) keeps
+  // brands._all alone. Anything else is only a cue to re-read the API.
   source.addEventListener("update", (e) => {
     const data = JSON.parse(e.data);
     const all = data.brands._all;

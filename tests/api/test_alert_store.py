@@ -9,8 +9,9 @@ import redis.asyncio as aioredis
 
 from sentistream.settings import Settings
 from stream.alerts.detector import Alert
-from stream.alerts.store import list_alerts, save_alerts
+from stream.alerts.store import save_alerts
 from stream.keys import KeyScheme
+from stream.query.alerts import list_alerts
 from tests.replies import stream_entries
 
 pytestmark = pytest.mark.integration

@@ -29,6 +29,7 @@ from sentistream.settings import Settings
 from stream.alerts.hook import check_alerts
 from stream.api.app import build_app
 from stream.keys import KeyScheme
+from stream.schema.live import BrandChange
 from tests.api.test_api import read_events
 from tests.query.harness import Pipeline, send_posts
 
@@ -113,7 +114,7 @@ async def test_a_generated_negative_burst_raises_one_alert_within_one_bucket(
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
         again = await check_alerts(client, settings,
-                                   {BRAND: {"minutes": [a["bucket"] for a in listed]}})
+                                   {BRAND: BrandChange(minutes=[a["bucket"] for a in listed])})
     finally:
         await client.aclose()
     assert again == 0

@@ -30,6 +30,7 @@ from stream.alerts.webhook import (
     slack_text,
 )
 from stream.keys import KeyScheme
+from stream.schema.live import BrandChange
 
 SECRET = "s3cret-key"
 ALERT = Alert("at&t {x}", "sentiment_drop", 1_764_622_800, "nss", -0.62, 0.18, -7.25, 140,
@@ -264,7 +265,7 @@ async def test_the_worker_alert_path_posts_each_new_alert_once(isolated: Setting
                           mapping={"n": 60, "neg": 55, "neu": 5, "pos": 0, "isum_e6": 0})
         alerts = BackgroundAlerts(client, settings)
         assert alerts.webhook is not None
-        alerts.submit({"acme": {"minutes": [minute]}})
+        alerts.submit({"acme": BrandChange(minutes=[minute])})
         await alerts.idle()
         await alerts.webhook.idle()
         assert len(ok_hook.requests) == 1
@@ -275,7 +276,7 @@ async def test_the_worker_alert_path_posts_each_new_alert_once(isolated: Setting
         # The same minute checked again (a redelivered batch, a second worker): not new, so
         # not posted again.
         again = BackgroundAlerts(client, settings)
-        again.submit({"acme": {"minutes": [minute]}})
+        again.submit({"acme": BrandChange(minutes=[minute])})
         await again.idle()
         assert again.webhook is not None
         await again.webhook.idle()

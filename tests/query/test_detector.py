@@ -8,17 +8,18 @@ import pytest
 
 from stream.alerts.detector import AlertConfigError, AlertRules, detect
 from stream.alerts.hook import touched_minutes
-from stream.query.stats import Counts
+from stream.schema.counts import BucketCounts
+from stream.schema.live import BrandChange
 
 RULES = AlertRules(baseline_buckets=10, min_baseline=5, min_volume=30, z=4.0, volume_z=4.0)
 
 
-def bucket(pos: int, neu: int, neg: int, intensity: float = 0.0) -> Counts:
+def bucket(pos: int, neu: int, neg: int, intensity: float = 0.0) -> BucketCounts:
     n = pos + neu + neg
-    return Counts(n, neg, neu, pos, round(intensity * 1e6 * n))
+    return BucketCounts(n, neg, neu, pos, round(intensity * 1e6 * n))
 
 
-def steady(n: int = 10, seed: int = 1) -> list[Counts]:
+def steady(n: int = 10, seed: int = 1) -> list[BucketCounts]:
     """Minutes of about 100 posts, about 40% positive and 25% negative."""
     rng = random.Random(seed)
     out = []
@@ -28,7 +29,8 @@ def steady(n: int = 10, seed: int = 1) -> list[Counts]:
     return out
 
 
-def kinds(current: Counts, baseline: list[Counts], rules: AlertRules = RULES) -> list[str]:
+def kinds(current: BucketCounts, baseline: list[BucketCounts],
+          rules: AlertRules = RULES) -> list[str]:
     return [a.kind for a in detect("acme", 600, current, baseline, rules, 0.0)]
 
 
@@ -64,7 +66,7 @@ def test_a_young_bucket_is_judged_with_its_sampling_noise() -> None:
 
 def test_minimum_volume_and_baseline_are_required() -> None:
     assert kinds(bucket(0, 0, 29), steady()) == []  # under min_volume
-    sparse = [Counts()] * 6 + steady(4)  # only 4 baseline buckets with posts
+    sparse = [BucketCounts()] * 6 + steady(4)  # only 4 baseline buckets with posts
     assert kinds(bucket(0, 0, 80), sparse) == []
 
 
@@ -83,21 +85,21 @@ def test_bad_rules_name_the_setting() -> None:
 
 
 def test_hook_reads_the_newest_touched_minutes_and_skips_all() -> None:
-    changes: dict[str, dict[str, list[int]]] = {
-        "_all": {"minutes": [60]}, "acme": {"minutes": list(range(0, 1200, 60))},
-        "globex": {"minutes": []}}
+    changes = {"_all": BrandChange(minutes=[60]),
+               "acme": BrandChange(minutes=list(range(0, 1200, 60))),
+               "globex": BrandChange(minutes=[])}
     assert touched_minutes(changes) == {"acme": list(range(720, 1200, 60))}
 
 
-def with_unsupported(counts: Counts, extra: int) -> Counts:
+def with_unsupported(counts: BucketCounts, extra: int) -> BucketCounts:
     """``counts`` plus ``extra`` posts in a language the model does not score (in n only)."""
-    return Counts(counts.n + extra, counts.neg, counts.neu, counts.pos, counts.isum_e6)
+    return BucketCounts(counts.n + extra, counts.neg, counts.neu, counts.pos, counts.isum_e6)
 
 
 def test_posts_in_unsupported_languages_raise_no_sentiment_alert() -> None:
     happy = [bucket(68 + i % 5, 20, 12 - i % 5) for i in range(10)]  # NSS about +0.6
     # A minute of posts the model does not score has no sentiment: not a drop to NSS 0.
-    assert kinds(Counts(n=100), happy) == []
+    assert kinds(BucketCounts(n=100), happy) == []
     # Five scored posts among 100 are too few to judge, whatever their NSS.
     assert kinds(with_unsupported(bucket(1, 1, 3), 95), happy) == []
     # Scored posts keep their NSS beside unscored ones: a real drop is still seen.

@@ -10,6 +10,7 @@ from sentistream.settings import Settings
 from stream.demo import WINDOW_S, render, window_table
 from stream.keys import window_buckets
 from stream.posts import RawRecord
+from stream.schema.counts import BucketCounts
 from tests.query.brand_load import load_brands
 from tests.stream.test_sink import processor
 
@@ -48,3 +49,8 @@ async def test_window_table_shows_the_busiest_brands_not_every_brand(
     rows = await window_table(isolated, now, limit=4)
     assert [(brand, agg.n) for brand, agg in rows] == [("_all", sum(counts.values())), *busiest]
     assert {brand for brand, _ in busiest[:3]} == {"busy1", "busy2", "busy3"}
+
+
+def test_render_shows_a_dash_for_a_window_without_posts() -> None:
+    table = render([("_all", BucketCounts())])
+    assert table.splitlines()[1].split() == ["_all", "0", "0", "0", "0", "-", "-"]

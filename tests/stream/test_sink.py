@@ -20,13 +20,14 @@ import redis
 from redis.cluster import RedisCluster
 
 from sentistream.settings import Settings
-from stream.aggregates import BucketAggregate, batch_deltas
+from stream.aggregates import batch_deltas
 from stream.brands import Brand, BrandMatcher, BrandsFile
 from stream.keys import ALL_BRANDS, KeyScheme
 from stream.languages import Routed
 from stream.metrics import WorkerMetrics
 from stream.pipeline import BatchProcessor
 from stream.posts import RawRecord, parse_batch
+from stream.schema.counts import BucketCounts
 from stream.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
 
 pytestmark = pytest.mark.integration
@@ -72,13 +73,13 @@ def make_records(n: int, partitions: int = 3, seed: int = 1) -> list[RawRecord]:
     return out
 
 
-def truth(records: list[RawRecord], matcher: BrandMatcher) -> dict[str, BucketAggregate]:
+def truth(records: list[RawRecord], matcher: BrandMatcher) -> dict[str, BucketCounts]:
     posts, _ = parse_batch(records, 2000)
     s = StandIn().score(posts.texts)
     brands = matcher.brands_of(posts.texts, posts.explicit_brands)
-    totals: dict[str, BucketAggregate] = {}
+    totals: dict[str, BucketCounts] = {}
     for d in batch_deltas(posts, brands, s.labels, s.intensity, 0):
-        totals.setdefault(d.brand, BucketAggregate()).merge(d.total)
+        totals.setdefault(d.brand, BucketCounts()).merge(d.total)
     return totals
 
 
@@ -120,7 +121,7 @@ def only_dead_letter(settings: Settings, produced: list[tuple[str, bytes]], reas
 
 def read_totals(client: redis.Redis | RedisCluster, keys: KeyScheme,
                 brands: list[str]) -> dict[str, Any]:
-    return {b: BucketAggregate.from_fields(client.hgetall(keys.total(b))) for b in brands}
+    return {b: BucketCounts.from_fields(client.hgetall(keys.total(b))) for b in brands}
 
 
 def processor(settings: Settings, produced: list[tuple[str, bytes]]) -> BatchProcessor:
@@ -184,7 +185,7 @@ async def test_script_skip_apply_partial_and_lost_script(isolated: Settings) -> 
     rest = posts.select(posts.offsets > outcome.stored_offset)
     assert [o.status for o in await sink.apply([call_for(rest)], {ALL_BRANDS: 1.6e9})] == [APPLIED]
     keys = KeyScheme(isolated.redis_prefix)
-    total = BucketAggregate.from_fields(client.hgetall(keys.total(ALL_BRANDS)))
+    total = BucketCounts.from_fields(client.hgetall(keys.total(ALL_BRANDS)))
     assert total.n == len(posts)
     minute = client.keys(keys.bucket(ALL_BRANDS, "m", 0).replace(":0", ":*").replace("{", "\\{"))
     assert minute and 0 < client.ttl(minute[0]) <= isolated.retention_minute_s
