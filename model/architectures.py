@@ -31,6 +31,9 @@ class ArchConfig:
     # An ensemble of bag members averaged in one model: "all" sees every feature, "no-chars"
     # ignores the character n-grams (a different view of the post, so their errors differ).
     members: tuple[str, ...] = ("all", "no-chars", "all")
+    # Share of a post's features dropped at random while training (never at inference): on
+    # 1,839 tweets per language it keeps a member from leaning on a few rare words.
+    feature_dropout: float = 0.0
 
 
 def build(config: ArchConfig, num_features: int, width: int, member: str = "all",
@@ -46,6 +49,9 @@ def build(config: ArchConfig, num_features: int, width: int, member: str = "all"
         else:
             ids_in = ids
         emb = keras.layers.Embedding(num_features, config.dim, name="embedding")(ids_in)
+        if config.feature_dropout:  # whole feature vectors, i.e. features, go
+            emb = keras.layers.Dropout(config.feature_dropout, noise_shape=(None, width, 1),
+                                       name="feature_dropout")(emb)
         mask = keras.ops.expand_dims(keras.ops.cast(ids_in > 0, "float32"), -1)
         total = keras.ops.sum(emb * mask, axis=1)
         h = total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
