@@ -53,8 +53,12 @@ def build(config: ArchConfig, num_features: int, width: int, member: str = "all"
             emb = keras.layers.Dropout(config.feature_dropout, noise_shape=(None, width, 1),
                                        name="feature_dropout")(emb)
         mask = keras.ops.expand_dims(keras.ops.cast(ids_in > 0, "float32"), -1)
-        total = keras.ops.sum(emb * mask, axis=1)
-        h = total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+        # The mean as a sum of pre-divided rows, not a sum then a division: in full-integer
+        # int8 the sum of up to 160 rows would get one coarse scale for its whole range and
+        # crush short posts (-1.3 val macro-F1 on the 7-language model); this way every
+        # intermediate tensor stays in the range of one row.
+        share = mask / keras.ops.maximum(keras.ops.sum(mask, axis=1, keepdims=True), 1.0)
+        h = keras.ops.sum(emb * share, axis=1)
         if config.dropout:
             h = keras.layers.Dropout(config.dropout)(h)
         if config.hidden:
