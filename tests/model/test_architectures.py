@@ -1,5 +1,5 @@
-"""The bag network survives full-integer int8: a short post keeps its float32 probabilities
-even when the calibration data hold long posts (needs the `train` extra)."""
+"""The bag network survives full-integer int8: short and long posts keep their float32
+probabilities whatever lengths the calibration data hold (needs the `train` extra)."""
 
 from __future__ import annotations
 
@@ -37,20 +37,33 @@ def _posts(rows: list[list[int]]) -> npt.NDArray[np.int32]:
     return out
 
 
-def test_short_posts_keep_their_probabilities_in_int8_full() -> None:
+def _long(seed: int) -> list[int]:
+    return list(np.random.default_rng(seed).integers(1, LOUD, WIDTH))
+
+
+def _int8_error(calibration: npt.NDArray[np.int32], posts: npt.NDArray[np.int32]) -> float:
+    """Largest difference of a probability between full-integer int8 and float32."""
     tf = import_tensorflow()
     net = _network()
-    # Calibration as in a real corpus: long posts (here: one loud feature, 160 times) beside
-    # short ones. A sum over all rows would be quantized with the long posts' range.
-    calibration = _posts([[LOUD] * WIDTH] * 8 + [[i, i + 1] for i in range(1, 40, 2)])
     converter = tf.lite.TFLiteConverter.from_keras_model(net)
     _configure(tf, converter, "int8-full", calibration)
     interpreter = Interpreter(model_content=converter.convert())
-    short = _posts([[i, i + 7] for i in range(1, 40, 3)])
-    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], short.shape)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, posts.shape)
     interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], short)
+    interpreter.set_tensor(index, posts)
     interpreter.invoke()
     quantized = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    expected = net.predict(short, verbose=0)  # type: ignore[attr-defined]
-    assert np.abs(quantized - expected).max() < 0.05
+    return float(np.abs(quantized - net.predict(posts, verbose=0)).max())  # type: ignore[attr-defined]
+
+
+def test_short_posts_keep_their_probabilities_beside_long_loud_ones() -> None:
+    # A sum of rows (then a division) is quantized with the range of the long loud posts.
+    calibration = _posts([[LOUD] * WIDTH] * 8 + [[i, i + 1] for i in range(1, 40, 2)])
+    assert _int8_error(calibration, _posts([[i, i + 7] for i in range(1, 40, 3)])) < 0.05
+
+
+def test_long_posts_keep_their_probabilities_beside_short_loud_ones() -> None:
+    # Rows divided before the sum are quantized with the range of the short loud posts.
+    calibration = _posts([[LOUD]] * 8 + [_long(i) for i in range(20)])
+    assert _int8_error(calibration, _posts([_long(100 + i) for i in range(8)])) < 0.05
