@@ -77,7 +77,10 @@ def train(train_csvs: Sequence[Path], val_csvs: Sequence[Path], out_dir: Path,
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran in this process (tests): keep its pool
+        pass
     started = time.time()
     (train_set, sizes), (val_set, _) = load_csvs(train_csvs), load_csvs(val_csvs)
     tok_config = config.tokenizer
