@@ -24,7 +24,7 @@ from model.architectures import ArchConfig
 from model.data import load_csv, tweeteval, umsab
 from model.metrics import scores
 from model.tokenizer import Tokenizer, TokenizerConfig
-from model.train import KERAS_FILE, TrainConfig, encode, train
+from model.train import KERAS_FILE, TrainConfig, encode, import_tensorflow, train
 
 NON_ENGLISH = ("ar", "de", "es", "fr", "hi", "it", "pt")
 SHIPPED_TOKENIZER = TokenizerConfig(max_vocab=60000, char_buckets=40000)
@@ -87,9 +87,8 @@ def training_csvs(data: str) -> list[Path]:
 
 
 def val_scores(model_dir: Path) -> dict[str, float]:
-    import keras
-
-    net = keras.models.load_model(model_dir / KERAS_FILE, safe_mode=False)
+    tf = import_tensorflow()  # through TensorFlow: keras is the train extra's, not bench's
+    net = tf.keras.models.load_model(model_dir / KERAS_FILE, safe_mode=False)
     tokenizer = Tokenizer.load(model_dir)
     out = {}
     for code in NON_ENGLISH:
