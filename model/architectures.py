@@ -31,6 +31,9 @@ class ArchConfig:
     # An ensemble of bag members averaged in one model: "all" sees every feature, "no-chars"
     # ignores the character n-grams (a different view of the post, so their errors differ).
     members: tuple[str, ...] = ("all", "no-chars", "all")
+    # Share of a post's features dropped at random while training (never at inference): on
+    # 1,839 tweets per language it keeps a member from leaning on a few rare words.
+    feature_dropout: float = 0.0
 
 
 def build(config: ArchConfig, num_features: int, width: int, member: str = "all",
@@ -46,9 +49,17 @@ def build(config: ArchConfig, num_features: int, width: int, member: str = "all"
         else:
             ids_in = ids
         emb = keras.layers.Embedding(num_features, config.dim, name="embedding")(ids_in)
-        mask = keras.ops.expand_dims(keras.ops.cast(ids_in > 0, "float32"), -1)
-        total = keras.ops.sum(emb * mask, axis=1)
-        h = total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+        if config.feature_dropout:  # whole feature vectors, i.e. features, go
+            emb = keras.layers.Dropout(config.feature_dropout, noise_shape=(None, width, 1),
+                                       name="feature_dropout")(emb)
+        mask = keras.ops.cast(ids_in > 0, "float32")
+        # The masked mean as one (1 x width) @ (width x dim) product of each post's weights
+        # (1/count per feature) and rows. In full-integer int8 a matmul accumulates in int32
+        # and only its result, the mean, is rescaled. A sum of rows then a division (the sum's
+        # scale set by the longest posts) crushed short posts, and a sum of pre-divided rows
+        # (their scale set by the shortest) crushed long ones: -1.3 and -0.7 val macro-F1.
+        share = mask / keras.ops.maximum(keras.ops.sum(mask, axis=1, keepdims=True), 1.0)
+        h = keras.ops.squeeze(keras.ops.matmul(keras.ops.expand_dims(share, 1), emb), 1)
         if config.dropout:
             h = keras.layers.Dropout(config.dropout)(h)
         if config.hidden:

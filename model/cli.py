@@ -116,6 +116,12 @@ def _languages(value: str) -> tuple[str, ...]:
               default=Path("build/model"), show_default=True)
 @click.option("--arch", type=click.Choice(["bag", "simplernn"]), default="bag", show_default=True)
 @click.option("--epochs", type=int, default=8, show_default=True)
+@click.option("--patience", type=int, default=2, show_default=True,
+              help="Epochs without a better validation macro-recall before stopping.")
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--dim", type=int, default=16, show_default=True, help="Embedding width.")
+@click.option("--members", default="all,no-chars,all", show_default=True,
+              help="The ensemble's members, comma-separated: all (every feature) or no-chars.")
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--extra", "extra_csv", default="", help="Extra training CSV, down-weighted.")
 @click.option("--max-vocab", type=int, default=None,
@@ -124,7 +130,8 @@ def _languages(value: str) -> tuple[str, ...]:
               help="Hash buckets of character n-grams. [TokenizerConfig]")
 @reported
 def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
-                  val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int, seed: int,
+                  val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int,
+                  patience: int, learning_rate: float, dim: int, members: str, seed: int,
                   extra_csv: str, max_vocab: int | None, char_buckets: int | None) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
     from dataclasses import replace
@@ -140,8 +147,12 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
     default = TokenizerConfig()
     tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
                         char_buckets=char_buckets or default.char_buckets)
-    config = TrainConfig(arch=ArchConfig(name=arch), epochs=epochs, seed=seed, tokenizer=tokenizer,
-                         extra_csv=extra_csv, languages=codes,
+    kinds = tuple(m.strip() for m in members.split(",") if m.strip())
+    if not kinds or set(kinds) - {"all", "no-chars"}:
+        raise click.BadParameter(f"{members!r}: list all and/or no-chars", param_hint="--members")
+    config = TrainConfig(arch=ArchConfig(name=arch, dim=dim, members=kinds), epochs=epochs,
+                         patience=patience, learning_rate=learning_rate, seed=seed,
+                         tokenizer=tokenizer, extra_csv=extra_csv, languages=codes,
                          source_weights=() if train_csvs else weights)
     summary = train(train_paths, list(val_csvs) or recipe(codes, "val"), out_dir, config)
     click.echo(json.dumps({k: summary[k] for k in ("best_val_macro_recall", "bias_offsets",

@@ -4,27 +4,39 @@ Read at training time from the vaderSentiment and textblob packages (the `train`
 in tokenizer.json, so serving needs neither. Valences use VADER's scale, -4 .. +4.
   * VADER's word and emoticon lexicon (MIT licence);
   * VADER's emoji lexicon gives each emoji a description; its VADER compound score, times 4;
-  * TextBlob's (pattern's) adjective polarities, -1 .. +1 times 4, for words VADER lacks.
+  * TextBlob's (pattern's) adjective polarities, -1 .. +1 times 4, for words VADER lacks;
+  * the German and French polarity lexicons of textblob-de (Klenner et al.'s German Polarity
+    Lexicon, Apache-2.0) and textblob-fr (pattern's French adjectives, BSD), same scale: the
+    multilingual model's only prior knowledge of those languages. English words win over them.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from importlib.resources import files
+from importlib.util import find_spec
+from pathlib import Path
 
 
 def sentiment_lexicon() -> dict[str, float]:
     """The merged lexicon; empty when neither package is installed."""
-    lexicon = _textblob()
+    lexicon = _pattern_xml("textblob_de", "data/de-sentiment.xml")
+    lexicon.update(_pattern_xml("textblob_fr", "fr-sentiment.xml"))
+    lexicon.update(_pattern_xml("textblob", "en/en-sentiment.xml"))
     lexicon.update(_vader_emoji())
     lexicon.update(_vader_words())  # VADER wins where both have a word: it is made for tweets
     return {word: value for word, value in lexicon.items() if value != 0.0}
 
 
 def _read(package: str, name: str) -> str:
+    # find_spec locates the package without importing it: textblob-de's __init__ fails with
+    # today's textblob (it imports the removed textblob.translate), its data file does not.
     try:
-        return (files(package) / name).read_text(encoding="utf-8")
+        spec = find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            return ""
+        return (Path(next(iter(spec.submodule_search_locations))) / name).read_text(
+            encoding="utf-8")
     except (ImportError, OSError):
         return ""
 
@@ -53,11 +65,18 @@ def _vader_emoji() -> dict[str, float]:
     return lexicon
 
 
-_WORD = re.compile(r'<word form="([^"]+)"[^>]*? polarity="([-0-9.]+)"')
+_WORD = re.compile(r"<word [^>]*>")
+_ATTRIBUTE = re.compile(r'(form|polarity)="([^"]*)"')
 
 
-def _textblob() -> dict[str, float]:
+def _pattern_xml(package: str, name: str) -> dict[str, float]:
+    """Mean polarity of each word form of a pattern-style sentiment XML (attributes in any
+    order: textblob-de writes them alphabetically)."""
     senses: dict[str, list[float]] = defaultdict(list)
-    for form, polarity in _WORD.findall(_read("textblob", "en/en-sentiment.xml")):
-        senses[form.lower()].append(float(polarity))
+    for element in _WORD.findall(_read(package, name)):
+        attributes = dict(_ATTRIBUTE.findall(element))
+        try:
+            senses[attributes["form"].lower()].append(float(attributes["polarity"]))
+        except (KeyError, ValueError):
+            continue
     return {word: round(4 * sum(p) / len(p), 3) for word, p in senses.items()}

@@ -7,6 +7,7 @@ TensorFlow is imported only here and in quantize.py, never by the scorer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -77,7 +78,9 @@ def train(train_csvs: Sequence[Path], val_csvs: Sequence[Path], out_dir: Path,
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    # TensorFlow already ran in this process (tests) cannot change its pool: keep it then.
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     started = time.time()
     (train_set, sizes), (val_set, _) = load_csvs(train_csvs), load_csvs(val_csvs)
     tok_config = config.tokenizer

@@ -1,0 +1,136 @@
+"""Choices for the multilingual companion model, made on UMSAB's VALIDATION split only.
+
+Usage: nice -n 10 .venv/bin/python ops/bench/multilingual_sweep.py NAME [NAME...] \
+           [--out build/sweep] [--log model/sweeps/multilingual.jsonl]
+
+Each NAME is one configuration of ``CONFIGS``: it is trained (float32 Keras, early stopping on
+the pooled val split of the 7 non-English languages), then scored language by language on those
+val splits (macro-F1); one JSON line per run is appended to the log, so every choice in the
+model card can be traced to a run. Test is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.architectures import ArchConfig
+from model.data import load_csv, tweeteval, umsab
+from model.metrics import scores
+from model.tokenizer import Tokenizer, TokenizerConfig
+from model.train import KERAS_FILE, TrainConfig, encode, import_tensorflow, train
+
+NON_ENGLISH = ("ar", "de", "es", "fr", "hi", "it", "pt")
+SHIPPED_TOKENIZER = TokenizerConfig(max_vocab=60000, char_buckets=40000)
+# The shipped companion's recipe (model card), as the reference point of every change.
+BASE = TrainConfig(tokenizer=SHIPPED_TOKENIZER, languages=("ar", "de", "en", "es", "fr", "hi",
+                                                           "it", "pt"))
+
+
+def _arch(**changes: Any) -> ArchConfig:
+    return replace(ArchConfig(), **changes)
+
+
+def _tok(**changes: Any) -> TokenizerConfig:
+    return replace(SHIPPED_TOKENIZER, **changes)
+
+
+# name -> (training data, config). Data: "te+7" = TweetEval + UMSAB's 7 others (shipped),
+# "7" = UMSAB's 7 non-English train splits only, "8" = UMSAB's 8 train splits.
+CONFIGS: dict[str, tuple[str, float, TrainConfig]] = {
+    "one-7": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)))),
+    "one-7-fd20": ("7", 1.0, replace(BASE, arch=_arch(members=("all",), feature_dropout=0.2))),
+    "one-7-fd40": ("7", 1.0, replace(BASE, arch=_arch(members=("all",), feature_dropout=0.4))),
+    "one-7-c25": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)),
+                                    tokenizer=_tok(char_min=2, char_max=5))),
+    "one-7-d32": ("7", 1.0, replace(BASE, arch=_arch(members=("all",), dim=32))),
+    # after model/lexicon.py gained the German and French lexicons (lexicon_words in the log)
+    "lex-one-7": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)))),
+    "lex-one-7-d32": ("7", 1.0, replace(BASE, arch=_arch(members=("all",), dim=32))),
+    "lex-one-7-e15": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)), epochs=15,
+                                        patience=3)),
+    "lex-one-7-lr3": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)), epochs=12,
+                                        learning_rate=3e-3)),
+    "lex-one-8": ("8", 1.0, replace(BASE, arch=_arch(members=("all",)))),
+    "lex-3m-7-e10": ("7", 1.0, replace(BASE, epochs=10)),
+    "lex-5m-7-e10": ("7", 1.0, replace(BASE, epochs=10, arch=_arch(
+        members=("all", "no-chars", "all", "no-chars", "all")))),
+    # after the pre-divided mean (int8-friendly, same float math)
+    "pre-one-7-w256": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)),
+                                         tokenizer=_tok(max_features=256))),
+    "pre-one-7-s7": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)), seed=7)),
+    "pre-one-7-mc1": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)),
+                                        tokenizer=_tok(min_count=1, max_vocab=200000))),
+    "pre-one-7-cb100k": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)),
+                                           tokenizer=_tok(char_buckets=100000))),
+    "pre-one-7-cb100k-s7": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)), seed=7,
+                                              tokenizer=_tok(char_buckets=100000))),
+    "pre-one-7-cb100k-slow": ("7", 1.0, replace(BASE, arch=_arch(members=("all",)),
+                                                learning_rate=5e-4, epochs=16, patience=3,
+                                                tokenizer=_tok(char_buckets=100000))),
+    "one-te7-x3": ("te+7", 3.0, replace(BASE, arch=_arch(members=("all",)))),
+    "one-te7-x3-fd30": ("te+7", 3.0, replace(BASE, arch=_arch(members=("all",),
+                                                              feature_dropout=0.3))),
+}
+
+
+def training_csvs(data: str) -> list[Path]:
+    tweets = [tweeteval("train")] if data.startswith("te") else []
+    codes = NON_ENGLISH + (("en",) if data == "8" else ())
+    return tweets + [umsab(code, "train") for code in sorted(codes)]
+
+
+def val_scores(model_dir: Path) -> dict[str, float]:
+    tf = import_tensorflow()  # through TensorFlow: keras is the train extra's, not bench's
+    net = tf.keras.models.load_model(model_dir / KERAS_FILE, safe_mode=False)
+    tokenizer = Tokenizer.load(model_dir)
+    out = {}
+    for code in NON_ENGLISH:
+        data = load_csv(umsab(code, "val"))
+        probs = net.predict(encode(tokenizer, data.texts), batch_size=2048, verbose=0)
+        out[code] = scores(data.labels, probs.argmax(1))["macro_f1"]
+    return out
+
+
+def run(name: str, out: Path, log: Path) -> dict[str, Any]:
+    data, weight, config = CONFIGS[name]
+    csvs = training_csvs(data)
+    weights = tuple(1.0 if "tweeteval" in str(p) else weight for p in csvs)
+    config = replace(config, source_weights=weights)
+    started = time.time()
+    summary = train(csvs, [umsab(c, "val") for c in NON_ENGLISH], out / name, config)
+    per_language = val_scores(out / name)
+    row = {"name": name, "data": data, "umsab_weight": weight, "config": asdict(config),
+           "lexicon_words": len(Tokenizer.load(out / name).lexicon),
+           "val_macro_f1": per_language,
+           "val_avg_7": round(float(np.mean(list(per_language.values()))), 2),
+           "epochs": [(e["member"], e["epoch"], e["val_macro_recall"])
+                      for e in summary["epochs"]],
+           "seconds": round(time.time() - started, 1),
+           "at": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="+", choices=sorted(CONFIGS))
+    parser.add_argument("--out", type=Path, default=Path("build/sweep"))
+    parser.add_argument("--log", type=Path, default=Path("model/sweeps/multilingual.jsonl"))
+    args = parser.parse_args()
+    for name in args.names:
+        row = run(name, args.out, args.log)
+        print(f"{name}: avg {row['val_avg_7']}  {row['val_macro_f1']}  ({row['seconds']} s)",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
