@@ -32,6 +32,17 @@ INTENSITY_SCALE = 1_000_000
 # ``n``), the denominator of share of voice. A post naming two brands adds 2 here and 1 to ``n``.
 MENTIONS_FIELD = "mentions"
 
+# Per-language fields of a bucket hash (stream.languages): ``lang:<code>`` counts the bucket's posts
+# in that language, ``lang:<code>:neg|neu|pos|isum_e6`` the scored ones among them.
+FIELD_PREFIX = "lang:"
+
+
+def language_fields(code: str) -> tuple[str, str, str, str, str]:
+    """The hash fields of one language, in the order of ``BUCKET_FIELDS``."""
+    base = FIELD_PREFIX + code
+    return (base, f"{base}:neg", f"{base}:neu", f"{base}:pos", f"{base}:isum_e6")
+
+
 # Top-post sets: members are JSON posts, scores are their intensity.
 POLARITIES: tuple[str, ...] = ("pos", "neg")
 

@@ -26,24 +26,18 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from stream.keys import language_fields  # the key scheme names the fields
 from stream.posts import Posts
 
 UNSUPPORTED = 3  # label of a post the model does not score (model.scorer.PostScores)
 RECORD_LABELS: tuple[str, ...] = ("negative", "neutral", "positive", "unsupported_language")
 UNDETERMINED = "und"
-FIELD_PREFIX = "lang:"
 _CODE = re.compile(r"[a-z]{2,3}")
 
 
 def safe_code(code: str) -> str:
     """``code`` when it is 2-3 lower-case ASCII letters, else "und": safe in a hash field."""
     return code if _CODE.fullmatch(code) else UNDETERMINED
-
-
-def language_fields(code: str) -> tuple[str, str, str, str, str]:
-    """The hash fields of one language, in the order of ``stream.keys.BUCKET_FIELDS``."""
-    base = FIELD_PREFIX + code
-    return (base, f"{base}:neg", f"{base}:neu", f"{base}:pos", f"{base}:isum_e6")
 
 
 class ScoresLike(Protocol):

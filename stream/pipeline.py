@@ -47,7 +47,6 @@ from stream.posts import (
     describe,
     parse_batch,
 )
-from stream.schema.counts import LABELS
 from stream.schema.live import Announcement, BrandChange, Unlisted
 from stream.sink import APPLIED, PARTIAL, SKIPPED, Call, CallBuilder, RedisSink
 

@@ -35,7 +35,6 @@ import numpy as np
 import numpy.typing as npt
 
 from model.tokenizer import HASHTAG, SEP, normal_form, raw_tokens, tokenize
-from stream.brands import Brand
 from stream.drivers.stopwords import STOPWORDS
 
 MAX_TERM_CHARS = 40
@@ -118,6 +117,18 @@ class BatchTerms:
         count_list = count.tolist()
         return [dict(zip(names[lo:hi], count_list[lo:hi], strict=True))
                 for lo, hi in pairwise(bounds)]
+
+
+class Brand(Protocol):
+    """What term extraction needs of a brand (``stream.brands.Brand`` has it): the names whose
+    words are left out of that brand's own terms."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+    @property
+    def hashtags(self) -> tuple[str, ...]: ...
 
 
 class TermExtractor:

@@ -42,22 +42,23 @@ import orjson
 
 from stream.drivers.fightin_words import DEFAULT_A0, Driver, top_drivers
 from stream.drivers.terms import TermExtractor
+from stream.errors import StreamError
 from stream.keys import RESOLUTIONS, KeyScheme, bucket_start, window_buckets
-from stream.query.errors import QueryError
-from stream.query.params import MAX_WHY_WINDOW_S
 
 CLASSES = {"negative": "neg", "positive": "pos"}
 EXAMPLES_PER_TERM = 2
 RECENT_POSTS = 64  # newest posts a brand without history is explained by (one hour's list)
-MAX_WINDOW_S = MAX_WHY_WINDOW_S
+MAX_WINDOW_S = 7 * 86400  # the longest window `why` answers (a week of hour sets)
 MAX_BASELINE_DAYS = 60
 MAX_TERMS = 50
 HOUR, DAY = RESOLUTIONS["h"], RESOLUTIONS["d"]
 
 
-class WhyConfigError(QueryError):
-    """SENTISTREAM_WHY_BASELINE_DAYS or SENTISTREAM_WHY_TERMS is out of range; fix it."""
+class WhyConfigError(StreamError):
+    """SENTISTREAM_WHY_BASELINE_DAYS or SENTISTREAM_WHY_TERMS is out of range; fix it. (The
+    settings' start-up check refuses both first; this guards direct callers.)"""
 
+    exit_code = 2
     http_status = 500  # the server's configuration, not the request, is wrong
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sentistream.times import BadTimestamp, parse_timestamp
+from stream.drivers.why import MAX_WINDOW_S as MAX_WHY_WINDOW_S
 from stream.keys import RESOLUTIONS
 from stream.query.errors import (
     BadParameterError,
@@ -29,8 +29,6 @@ MIN_TIME_S = 0.0
 MAX_TIME_S = 253_402_300_800.0 - 400 * 86400  # 9998-12-27, a window of 366 d before 9999 ends
 MAX_BRAND_CHARS = 1000
 MAX_WINDOW_S = 366 * 86400
-# `why` reads one term set per hour of its window: a week is 168 per class.
-MAX_WHY_WINDOW_S = 7 * 86400
 # The longest timeline one request may ask for: enough for a day of minutes or a year of days,
 # small enough that one answer stays a few hundred KiB.
 MAX_BUCKETS = 1500
@@ -72,7 +70,7 @@ def parse_window(text: str) -> Window:
 def parse_why_window(text: str) -> Window:
     """A ``why`` window: like ``parse_window``, at most 7 days (it reads hour term sets)."""
     window = parse_window(text)
-    if window.seconds > MAX_WHY_WINDOW_S:
+    if window.seconds > MAX_WHY_WINDOW_S:  # one term set per hour: a week is 168 per class
         raise BadWindowError(f"bad window {text!r} for why: at most 7d (drivers are kept per "
                              "hour; compare shorter windows)")
     return window

@@ -16,8 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
-from stream.keys import ALL_BRANDS, MENTIONS_FIELD, KeyScheme, window_buckets
-from stream.languages import language_fields
+from stream.keys import ALL_BRANDS, MENTIONS_FIELD, KeyScheme, language_fields, window_buckets
 from stream.query.client import Redis, connect
 from stream.query.errors import QueryUnavailableError, UnknownBrandError
 from stream.query.langs import LANG_SUM_SCRIPT, from_hash, parse_languages, queue_languages

@@ -15,7 +15,8 @@ reposts (``counted``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields as dataclass_fields
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from stream.keys import BUCKET_FIELDS, INTENSITY_SCALE, REPOST_FIELDS

@@ -17,6 +17,7 @@ from sentistream.settings import Settings
 from stream.alerts.hook import BackgroundAlerts
 from stream.keys import KeyScheme
 from stream.query import cli
+from stream.schema.live import BrandChange
 from tests.api.test_webhook import Hook, ok_hook
 from tests.stream.drivers.test_why import NOW, burst_posts
 from tests.stream.drivers.written import write_driver_keys
@@ -42,7 +43,7 @@ async def test_a_new_alert_carries_its_drivers_and_examples_everywhere(
         await client.hset(keys.total("acme"), "n", 660)
         alerts = BackgroundAlerts(client, settings)
         assert alerts.webhook is not None
-        alerts.submit({"acme": {"minutes": [MINUTE]}})
+        alerts.submit({"acme": BrandChange(minutes=[MINUTE])})
         await alerts.idle()
         await alerts.webhook.idle()
     finally:

@@ -8,23 +8,23 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.aggregates import BucketAggregate, batch_deltas, intensity_e6
-from stream.keys import ALL_BRANDS, RESOLUTIONS, bucket_start
-from stream.languages import UNSUPPORTED, language_fields, safe_code
+from stream.aggregates import batch_deltas, intensity_e6
+from stream.keys import ALL_BRANDS, RESOLUTIONS, bucket_start, language_fields
+from stream.languages import UNSUPPORTED, safe_code
 from stream.posts import RawRecord, parse_batch
-from stream.query.stats import Counts
+from stream.schema.counts import BucketCounts
 
 CODES = ["en", "de", "ja", "und"]
 
 
 def test_an_unsupported_post_counts_in_volume_only() -> None:
-    agg = BucketAggregate().add(2, 500_000).add(UNSUPPORTED, 0).add(UNSUPPORTED, 0)
+    agg = BucketCounts().add(2, 500_000).add(UNSUPPORTED, 0).add(UNSUPPORTED, 0)
     assert agg.fields() == {"n": 3, "neg": 0, "neu": 0, "pos": 1, "isum_e6": 500_000}
     assert agg.result()["nss"] == 1.0 and agg.result()["mean_intensity"] == 0.5
-    counts = Counts(*agg.fields().values())
+    counts = BucketCounts(*agg.fields().values())
     assert counts.nss == 1.0 and counts.mean_intensity == 0.5 and counts.scored == 1
     assert counts.to_json()["unsupported_language"] == 2
-    assert Counts(n=4).nss is None and Counts(n=4).mean_intensity is None
+    assert BucketCounts(n=4).nss is None and BucketCounts(n=4).mean_intensity is None
     assert intensity_e6(np.array([np.nan, 0.5], np.float32)).tolist() == [0, 500_000]
 
 
@@ -54,12 +54,12 @@ def test_language_fields_equal_naive(
 
     ie6 = intensity_e6(intensity)
     expected: dict[tuple[str, int, str, int], dict[str, int]] = {}
-    plain: dict[tuple[str, int, str, int], BucketAggregate] = {}
+    plain: dict[tuple[str, int, str, int], BucketCounts] = {}
     for i, (part, label, t, _, bs, code) in enumerate(rows):
         for brand in (*bs, ALL_BRANDS):
             for res in RESOLUTIONS:
                 key = (brand, part, res, bucket_start(1.6e9 + t, res))
-                plain.setdefault(key, BucketAggregate()).add(label, int(ie6[i]))
+                plain.setdefault(key, BucketCounts()).add(label, int(ie6[i]))
                 fields = expected.setdefault(key, {})
                 n, neg, neu, pos, isum = language_fields(code)
                 fields[n] = fields.get(n, 0) + 1

@@ -18,8 +18,7 @@ import redis
 
 from sentistream.harness import start_worker, wait_until
 from sentistream.settings import Settings
-from stream.keys import KeyScheme
-from stream.languages import language_fields
+from stream.keys import KeyScheme, language_fields
 from stream.query.params import parse_window
 from stream.query.reader import reader
 from tests.stream.workers import produce, read_topic
