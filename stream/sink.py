@@ -228,7 +228,7 @@ class CallBuilder:
         self.top_k = settings.top_posts
         self.drivers = DriverLimits(
             {"h": settings.driver_terms_hour, "d": settings.driver_terms_day},
-            settings.driver_examples, settings.driver_fingerprints, self.ttl)
+            settings.driver_examples, settings.driver_fingerprints, self.ttl, self.brand_ttl)
 
     def group_call(self, topic: str, delta: GroupDelta) -> Call:
         k = self.keys

@@ -54,6 +54,7 @@ class DriverLimits:
     examples: int
     fingerprints: int
     ttl: dict[str, int]  # resolution -> expiry of its keys, seconds (0 = none)
+    brand_ttl: int = 0  # expiry of the brand's long-lived keys (``keys.brand_ttl_s``; 0 = none)
 
 
 @dataclass(frozen=True)
@@ -375,5 +376,7 @@ def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
                          ref(keys.fingerprints(brand, hour - 3600)), _LABEL_INDEX[label]])
     fps = r.fps.astype(">u8").tobytes().hex()
     rts = (r.retweet.astype(np.uint8) + ord("0")).tobytes().decode("ascii")
-    return [["r", ref(keys.total(brand)), "0", str(limits.fingerprints), str(FINGERPRINT_TTL_S),
+    # 2 h, or less when the brand's own keys go sooner (a set must not outlive its data).
+    fp_ttl = min(FINGERPRINT_TTL_S, limits.brand_ttl or FINGERPRINT_TTL_S)
+    return [["r", ref(keys.total(brand)), "0", str(limits.fingerprints), str(fp_ttl),
              profiles, fps, rts, of.tolist(), np.where(label < 3, r.ie6, 0).tolist()]]
