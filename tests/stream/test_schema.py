@@ -74,6 +74,7 @@ def test_counts_sum_and_derive() -> None:
     total = BucketCounts.total(parts)
     assert total == BucketCounts(3, 1, 1, 1, 500_000)
     assert total.nss == 0.0 and total.mean_intensity == pytest.approx(0.5 / 3)
-    assert total.to_json() == {"n": 3, "negative": 1, "neutral": 1, "positive": 1, "nss": 0.0,
-                               "mean_intensity": 0.166667}
+    assert total.to_json() == {"n": 3, "negative": 1, "neutral": 1, "positive": 1,
+                               "unsupported_language": 0, "nss": 0.0,
+                               "mean_intensity": 0.166667, "reposts": 0}
     assert BucketCounts().nss is None and BucketCounts().to_json()["nss"] is None
