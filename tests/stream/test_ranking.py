@@ -7,6 +7,7 @@ the brands' own buckets after any pattern of overlapping redeliveries.
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 import redis
@@ -29,6 +30,7 @@ async def test_ranking_equals_the_brand_buckets_after_redeliveries(isolated: Set
         rs = by_part[r.partition]
         rs.append(RawRecord(r.value, r.topic, r.partition, len(rs), r.timestamp_s))
     proc = processor(isolated.replace(top_posts=0), [])
+    began = time.monotonic()
     rng = random.Random(9)
     applied = {p: 0 for p in by_part}
     while any(applied[p] < len(rs) for p, rs in by_part.items()):
@@ -60,6 +62,9 @@ async def test_ranking_equals_the_brand_buckets_after_redeliveries(isolated: Set
             assert int(mentions or 0) == sum(want.values())
             assert client.ttl(keys.rank(res, start)) == (
                 -1 if res == "d" and not isolated.retention_day_s else
-                pytest.approx(client.ttl(keys.bucket(ALL_BRANDS, res, start)), abs=2))
+                # A bucket's last write may have had no branded post (no rank write): its
+                # rank set's expiry was set at most the whole replay earlier.
+                pytest.approx(client.ttl(keys.bucket(ALL_BRANDS, res, start)),
+                              abs=2 + time.monotonic() - began))
             checked += 1
     assert checked > 3 * 24
