@@ -152,7 +152,7 @@ class Settings:
     alert_metric: str = _doc("sentiment measure the alerts watch: nss or intensity",
                              default="nss")
     alert_keep: int = _doc("alerts kept in Redis; the oldest are dropped first", default=1000)
-    # -- Alert webhook (stream/alerts/webhook.py) ---------------------------------------------
+    # -- Alert webhook (stream/worker/alerts/webhook.py) -------------------------------------------
     alert_webhook_url: str = _doc("POST each new alert here as JSON (Slack-compatible `text`); "
                                   "empty: no webhook", default="")
     alert_webhook_secret: Secret = _doc(

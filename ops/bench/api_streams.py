@@ -36,8 +36,8 @@ from producers.sink import SinkOptions
 from sentistream.harness import Child, child_env, free_port, start_worker
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.keys import ALL_BRANDS, KeyScheme
 from stream.schema.counts import BucketCounts
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 from stream.schema.live import Announcement, BrandChange
 
 PER_ADDRESS = 8

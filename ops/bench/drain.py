@@ -45,7 +45,7 @@ from sentistream.harness import Child, wait_until, worker_env
 from sentistream.harness import start_worker as start_this_worker
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.keys import ALL_BRANDS, KeyScheme
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

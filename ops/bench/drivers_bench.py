@@ -42,9 +42,9 @@ import numpy as np
 
 from model.scorer import SHIPPED_DIR
 from model.tokenizer import Tokenizer, raw_tokens
-from stream.brands import Brand
 from stream.drivers.reposts import fingerprints, is_retweet, member
 from stream.drivers.terms import BatchTerms, TermExtractor
+from stream.worker.brands import Brand
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tweeteval-sentiment"
 BATCH = 2048

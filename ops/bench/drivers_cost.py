@@ -37,7 +37,7 @@ from ops.bench.machine import cpu_model
 from ops.bench.worker_throughput import _cpu_s, _env
 from sentistream.settings import Settings, get_settings
 from sentistream.topics import ensure_topics
-from stream.keys import KeyScheme, unescape_brand
+from stream.schema.keys import KeyScheme, unescape_brand
 
 SANDERS = Path(__file__).resolve().parents[3] / "shared" / "data" / "sanders-brands" / "posts.csv"
 DRIVER_KINDS = ("terms", "ex", "authors", "fp")

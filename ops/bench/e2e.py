@@ -43,8 +43,8 @@ from producers.sink import SinkOptions
 from sentistream.harness import Child, start_worker, wait_until
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.keys import ALL_BRANDS, KeyScheme
 from stream.schema.counts import BucketCounts
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -32,7 +32,7 @@ from sentistream.harness import Child, HarnessError
 from sentistream.infra.kafka import KafkaBroker
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
-from stream.keys import ALL_BRANDS, KeyScheme
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"

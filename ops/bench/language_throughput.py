@@ -38,7 +38,7 @@ from ops.bench.machine import cpu_model
 from ops.bench.worker_throughput import _cpu_s, _env
 from sentistream.settings import Settings, get_settings
 from sentistream.topics import ensure_topics
-from stream.keys import KeyScheme
+from stream.schema.keys import KeyScheme
 
 BRANDS = [f"brand{i:02d}" for i in range(20)]
 

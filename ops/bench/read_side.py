@@ -32,9 +32,9 @@ import redis
 
 from ops.bench.machine import cpu_model
 from sentistream.settings import Settings, env_name, get_settings
-from stream.aggregates import batch_deltas
-from stream.posts import RawRecord, parse_batch
-from stream.sink import CallBuilder, RedisSink
+from stream.worker.aggregates import batch_deltas
+from stream.worker.posts import RawRecord, parse_batch
+from stream.worker.sink import CallBuilder, RedisSink
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENDPOINTS = {"brands": "/api/brands?window=1h&limit=20",

@@ -29,18 +29,18 @@ import numpy as np
 from ops.bench import harness as h
 from ops.bench.machine import cpu_model
 from sentistream.settings import Settings
-from stream.aggregates import batch_deltas
-from stream.brands import BrandsFile
-from stream.keys import ALL_BRANDS
-from stream.pipeline import validate
-from stream.posts import RawRecord
-from stream.sink import CallBuilder
+from stream.schema.keys import ALL_BRANDS
+from stream.worker.aggregates import batch_deltas
+from stream.worker.brands import BrandsFile
+from stream.worker.pipeline import validate
+from stream.worker.posts import RawRecord
+from stream.worker.sink import CallBuilder
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def script_commands(args: list[str]) -> int:
-    """Commands APPLY_LUA runs for one call (see its source in stream/sink.py)."""
+    """Commands APPLY_LUA runs for one call (see its source in stream/worker/sink.py)."""
     n = 2  # HGET of the stored offset, HSET of the new one
     n += 1 if len(args) > 4 and int(args[4] or 0) > 0 else 0  # EXPIRE of the offsets hash
     for op in json.loads(args[3]):

@@ -30,9 +30,9 @@ import redis
 
 from ops.bench.machine import cpu_model
 from sentistream.settings import get_settings
-from stream.keys import KeyScheme
-from stream.query.params import parse_why_window
-from stream.query.reader import Reader, connect
+from stream.readers.query.params import parse_why_window
+from stream.readers.query.reader import Reader, connect
+from stream.schema.keys import KeyScheme
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BRAND = "busy"

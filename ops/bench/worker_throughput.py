@@ -27,7 +27,7 @@ import redis
 
 from sentistream.settings import Settings, env_name, get_settings
 from sentistream.topics import ensure_topics
-from stream.keys import KeyScheme
+from stream.schema.keys import KeyScheme
 
 
 def _env(settings: Settings) -> dict[str, str]:

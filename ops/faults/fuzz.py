@@ -34,7 +34,7 @@ from ops.faults.scenarios import Producer, Run, known_input
 from ops.faults.truth import Verdict, actual, compare, expected_of, records_in_topic
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.posts import RawRecord
+from stream.worker.posts import RawRecord
 
 MAX_PAYLOAD = 900_000  # under the broker's default message.max.bytes (1 MiB)
 STALL_S = 60.0  # no progress for this long after the last send: the worker is stuck
@@ -234,7 +234,7 @@ def uncommitted(settings: Settings) -> int:
     """Records between the group's committed offsets and the ends of the partitions."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from stream.app import app_id
+    from stream.worker.app import app_id
 
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                              group_id=app_id(settings), enable_auto_commit=False)

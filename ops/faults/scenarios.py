@@ -29,7 +29,7 @@ from sentistream.infra.process import wait_for_exit
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.keys import ALL_BRANDS, KeyScheme
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 
 FAULTS = ("none", "kill-worker", "restart-redis", "restart-kafka", "two-workers-kill-one")
 

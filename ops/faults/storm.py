@@ -42,7 +42,7 @@ from ops.faults.truth import Verdict, actual, compare, expected
 from sentistream.harness import Child, HarnessError, sentistream_argv, start_worker
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.keys import ALL_BRANDS, KeyScheme
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 
 
 @dataclass
@@ -338,7 +338,7 @@ def _wait_committed(storm: Storm, timeout_s: float) -> bool:
 def _committed(settings: Settings) -> dict[int, int]:
     from kafka import KafkaConsumer, TopicPartition
 
-    from stream.app import app_id
+    from stream.worker.app import app_id
 
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                              group_id=app_id(settings), enable_auto_commit=False)

@@ -20,14 +20,14 @@ import numpy as np
 import redis
 
 from sentistream.settings import Settings
-from stream.aggregates import batch_deltas
-from stream.brands import BrandsFile
-from stream.keys import ALL_BRANDS, POLARITIES, KeyScheme
-from stream.languages import route_posts
-from stream.pipeline import validate
-from stream.posts import RawRecord
 from stream.schema.counts import BucketCounts
-from stream.worker import load_scorer
+from stream.schema.keys import ALL_BRANDS, POLARITIES, KeyScheme
+from stream.worker.aggregates import batch_deltas
+from stream.worker.brands import BrandsFile
+from stream.worker.languages import route_posts
+from stream.worker.main import load_scorer
+from stream.worker.pipeline import validate
+from stream.worker.posts import RawRecord
 
 Cell = tuple[str, str, int]  # (brand, resolution or "total", bucket start)
 TopKey = tuple[str, str, int]  # (brand, polarity, hour)

@@ -120,8 +120,8 @@ class BatchTerms:
 
 
 class Brand(Protocol):
-    """What term extraction needs of a brand (``stream.brands.Brand`` has it): the names whose
-    words are left out of that brand's own terms."""
+    """What term extraction needs of a brand (``stream.worker.brands.Brand`` has it): the names
+    whose words are left out of that brand's own terms."""
 
     @property
     def name(self) -> str: ...

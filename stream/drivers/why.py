@@ -43,7 +43,7 @@ import orjson
 from stream.drivers.fightin_words import DEFAULT_A0, Driver, top_drivers
 from stream.drivers.terms import TermExtractor
 from stream.errors import StreamError
-from stream.keys import RESOLUTIONS, KeyScheme, bucket_start, window_buckets
+from stream.schema.keys import RESOLUTIONS, KeyScheme, bucket_start, window_buckets
 
 CLASSES = {"negative": "neg", "positive": "pos"}
 EXAMPLES_PER_TERM = 2

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from stream.keys import BUCKET_FIELDS, INTENSITY_SCALE, REPOST_FIELDS
+from stream.schema.keys import BUCKET_FIELDS, INTENSITY_SCALE, REPOST_FIELDS
 
 # The model's classes, indexed by label id; a bucket counts them in ``neg``, ``neu`` and ``pos``.
 # Label 3 (unsupported_language) has no class field: such a post counts in ``n`` only.

@@ -12,8 +12,9 @@ not a ledger. Its JSON (``Announcement.to_json``)::
      "alerts": [{"id": ..., "brand": ..., "kind": ...}]}   # new alerts (optional)
 
 Readers: the alert hook (``BrandChange``), the API's live hub, ``sentistream watch`` and the
-dashboard (stream/static/app.js reads ``brands._all.n`` and ``brands.<name>.n``). Anything in the
-stream that does not parse is ignored: ``from_json`` returns None instead of raising.
+dashboard (stream/readers/dashboard/app.js reads ``brands._all.n`` and ``brands.<name>.n``).
+Anything in the stream that does not parse is ignored: ``from_json`` returns None instead of
+raising.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from stream.keys import ALL_BRANDS, BUCKET_FIELDS
 from stream.schema.counts import BucketCounts
+from stream.schema.keys import ALL_BRANDS, BUCKET_FIELDS
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from sentistream.settings import Settings
-from stream.api.app import build_app
+from stream.readers.api.app import build_app
 from tests.query.dataset import Dataset, dataset
 
 __all__ = ["api", "client_for", "dataset"]

@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from click.testing import CliRunner
 
 from sentistream.settings import Settings
-from stream.alerts.hook import BackgroundAlerts
-from stream.keys import KeyScheme
-from stream.query import cli
+from stream.readers.query import cli
+from stream.schema.keys import KeyScheme
 from stream.schema.live import BrandChange
+from stream.worker.alerts.hook import BackgroundAlerts
 from tests.api.test_webhook import Hook, ok_hook
 from tests.stream.drivers.test_why import NOW, burst_posts
 from tests.stream.drivers.written import write_driver_keys

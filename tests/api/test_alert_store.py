@@ -8,10 +8,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from sentistream.settings import Settings
-from stream.alerts.detector import Alert
-from stream.alerts.store import save_alerts
-from stream.keys import KeyScheme
-from stream.query.alerts import list_alerts
+from stream.readers.query.alerts import list_alerts
+from stream.schema.keys import KeyScheme
+from stream.worker.alerts.detector import Alert
+from stream.worker.alerts.store import save_alerts
 from tests.replies import stream_entries
 
 pytestmark = pytest.mark.integration

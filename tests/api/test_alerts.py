@@ -26,10 +26,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from producers.generator import generate_posts
 from sentistream.harness import child_env, wait_until
 from sentistream.settings import Settings
-from stream.alerts.hook import check_alerts
-from stream.api.app import build_app
-from stream.keys import KeyScheme
+from stream.readers.api.app import build_app
+from stream.schema.keys import KeyScheme
 from stream.schema.live import BrandChange
+from stream.worker.alerts.hook import check_alerts
 from tests.api.test_api import read_events
 from tests.query.harness import Pipeline, send_posts
 

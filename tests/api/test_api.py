@@ -46,8 +46,8 @@ async def test_brands_and_query(dataset: Dataset, api: TestClient[Any, Any]) -> 
 
 
 async def test_the_same_numbers_as_the_cli(dataset: Dataset, api: TestClient[Any, Any]) -> None:
-    from stream.query.params import parse_window
-    from stream.query.reader import reader
+    from stream.readers.query.params import parse_window
+    from stream.readers.query.reader import reader
 
     async with reader(dataset.settings) as r:
         direct = await r.summary("globex", parse_window("15m"), time.time())
@@ -206,7 +206,7 @@ async def test_sse_resumes_from_last_event_id(dataset: Dataset,
                                               api: TestClient[Any, Any]) -> None:
     import redis.asyncio as aioredis
 
-    from stream.keys import KeyScheme
+    from stream.schema.keys import KeyScheme
 
     live = KeyScheme(dataset.settings.redis_prefix).live
     client = aioredis.Redis.from_url(dataset.settings.redis_url, decode_responses=True)

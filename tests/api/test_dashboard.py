@@ -77,9 +77,9 @@ def server(dataset: Dataset) -> Iterator[str]:
 async def _save_alert(dataset: Dataset) -> None:
     import redis.asyncio as aioredis
 
-    from stream.alerts.detector import Alert
-    from stream.alerts.store import save_alerts
-    from stream.keys import KeyScheme
+    from stream.schema.keys import KeyScheme
+    from stream.worker.alerts.detector import Alert
+    from stream.worker.alerts.store import save_alerts
 
     client = aioredis.Redis.from_url(dataset.settings.redis_url)
     try:
@@ -103,7 +103,7 @@ def _write_drivers(dataset: Dataset) -> None:
 
     import redis
 
-    from stream.keys import KeyScheme
+    from stream.schema.keys import KeyScheme
 
     client = redis.Redis.from_url(dataset.settings.redis_url)
     keys = KeyScheme(dataset.settings.redis_prefix)

@@ -21,9 +21,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from sentistream.settings import Settings
-from stream.api.app import build_app
-from stream.api.appkeys import HUB, METRICS
-from stream.keys import KeyScheme
+from stream.readers.api.app import build_app
+from stream.readers.api.appkeys import HUB, METRICS
+from stream.schema.keys import KeyScheme
 from tests.replies import text
 
 pytestmark = pytest.mark.integration
@@ -137,7 +137,7 @@ async def test_streams_are_capped_in_total_and_per_client(isolated: Settings) ->
 
 
 def _frame() -> Any:
-    from stream.api.live import Frame
+    from stream.readers.api.live import Frame
 
     return Frame("1-0", frozenset(), b": nudge\n\n")
 

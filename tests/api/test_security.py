@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from sentistream.harness import child_env, free_port
 from sentistream.settings import Secret, Settings
-from stream.api.app import build_app
-from stream.api.cli import is_loopback
-from stream.api.security import allowed_hosts, host_name, redacted_target
-from stream.api.tickets import Tickets
+from stream.readers.api.app import build_app
+from stream.readers.api.cli import is_loopback
+from stream.readers.api.security import allowed_hosts, host_name, redacted_target
+from stream.readers.api.tickets import Tickets
 from tests.api import rawhttp
 
 TOKEN = "t0ken-" + "x" * 20

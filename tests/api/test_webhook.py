@@ -21,16 +21,16 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from sentistream.settings import Secret, Settings
-from stream.alerts.detector import Alert
-from stream.alerts.hook import BackgroundAlerts
-from stream.alerts.webhook import (
+from stream.schema.keys import KeyScheme
+from stream.schema.live import BrandChange
+from stream.worker.alerts.detector import Alert
+from stream.worker.alerts.hook import BackgroundAlerts
+from stream.worker.alerts.webhook import (
     WebhookConfig,
     WebhookConfigError,
     WebhookSender,
     slack_text,
 )
-from stream.keys import KeyScheme
-from stream.schema.live import BrandChange
 
 SECRET = "s3cret-key"
 ALERT = Alert("at&t {x}", "sentiment_drop", 1_764_622_800, "nss", -0.62, 0.18, -7.25, 140,

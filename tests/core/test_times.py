@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sentistream.times import BadTimestamp, parse_timestamp
-from stream.posts import parse_created_at
-from stream.query.params import parse_time
+from stream.readers.query.params import parse_time
+from stream.worker.posts import parse_created_at
 
 T = 1242011860.0  # 2009-05-11T03:17:40Z
 SAME_MOMENT = ["2009-05-11T03:17:40Z", "2009-05-11T03:17:40z", "2009-05-11 03:17:40",

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 
 from ops.faults.fuzz import payload
 from sentistream.settings import Settings
-from stream.brands import BrandsFile
-from stream.pipeline import validate
-from stream.posts import REASONS, RawRecord, parse_batch
+from stream.worker.brands import BrandsFile
+from stream.worker.pipeline import validate
+from stream.worker.posts import REASONS, RawRecord, parse_batch
 
 MATCHER = BrandsFile().current()
 SETTINGS = Settings()

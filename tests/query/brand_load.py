@@ -11,7 +11,7 @@ import random
 import time
 
 from sentistream.settings import Settings
-from stream.posts import RawRecord
+from stream.worker.posts import RawRecord
 from tests.stream.test_sink import processor
 
 BUSY = [f"busy{i}" for i in range(1, 4)]

@@ -13,7 +13,7 @@ import redis
 
 from sentistream.harness import wait_until
 from sentistream.settings import Settings
-from stream.keys import ALL_BRANDS, KeyScheme
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 from tests.query.harness import (
     NEGATIVE,
     NEUTRAL,

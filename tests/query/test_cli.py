@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sentistream.harness import child_env
-from stream.query import cli
+from stream.readers.query import cli
 from tests.query.dataset import MIX, WEIRD, Dataset
 from tests.query.harness import POSITIVE, post, send_posts
 

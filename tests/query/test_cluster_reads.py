@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from redis.crc import key_slot
 
 from sentistream.settings import Settings
-from stream.api.app import build_app
-from stream.keys import ALL_BRANDS, KeyScheme
-from stream.query import cli
-from stream.query.params import parse_range, parse_window
-from stream.query.reader import reader
+from stream.readers.api.app import build_app
+from stream.readers.query import cli
+from stream.readers.query.params import parse_range, parse_window
+from stream.readers.query.reader import reader
+from stream.schema.keys import ALL_BRANDS, KeyScheme
 from tests.query.brand_load import BUSY, load_brands
 from tests.stream.test_cluster import cluster_url
 

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from stream.alerts.detector import AlertConfigError, AlertRules, detect
-from stream.alerts.hook import touched_minutes
 from stream.schema.counts import BucketCounts
 from stream.schema.live import BrandChange
+from stream.worker.alerts.detector import AlertConfigError, AlertRules, detect
+from stream.worker.alerts.hook import touched_minutes
 
 RULES = AlertRules(baseline_buckets=10, min_baseline=5, min_volume=30, z=4.0, volume_z=4.0)
 

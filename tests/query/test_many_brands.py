@@ -13,7 +13,7 @@ import redis
 from aiohttp.test_utils import TestClient, TestServer
 
 from sentistream.settings import Settings
-from stream.api.app import build_app
+from stream.readers.api.app import build_app
 from tests.query.brand_load import BUSY, load_brands
 
 pytestmark = pytest.mark.integration

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from stream.query.errors import (
+from stream.readers.query.errors import (
     BadParameterError,
     BadResolutionError,
     BadTimeRangeError,
     BadWindowError,
 )
-from stream.query.params import (
+from stream.readers.query.params import (
     MAX_BUCKETS,
     parse_brand,
     parse_lang,
@@ -20,7 +20,7 @@ from stream.query.params import (
     parse_time,
     parse_window,
 )
-from stream.query.render import BRAND_COLUMNS, table
+from stream.readers.query.render import BRAND_COLUMNS, table
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 

@@ -14,10 +14,10 @@ import redis
 from click.testing import CliRunner
 
 from sentistream.settings import Settings
-from stream.keys import INTENSITY_SCALE, KeyScheme
-from stream.query import cli
-from stream.query.params import parse_range, parse_window
-from stream.query.reader import Reader, connect
+from stream.readers.query import cli
+from stream.readers.query.params import parse_range, parse_window
+from stream.readers.query.reader import Reader, connect
+from stream.schema.keys import INTENSITY_SCALE, KeyScheme
 from tests.api.conftest import client_for
 from tests.stream.drivers.test_why import NOW, burst_posts
 from tests.stream.drivers.written import write_driver_keys

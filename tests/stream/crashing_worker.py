@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from sentistream.cli import main
-from stream.lean import LeanConsumer
-from stream.pipeline import BatchProcessor
+from stream.worker.batch_consumer import LeanConsumer
+from stream.worker.pipeline import BatchProcessor
 
 
 class InducedCrash(RuntimeError):

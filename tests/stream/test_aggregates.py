@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.aggregates import batch_deltas, intensity_e6
-from stream.keys import ALL_BRANDS, RESOLUTIONS, bucket_start
-from stream.posts import RawRecord, parse_batch
 from stream.schema.counts import BucketCounts
+from stream.schema.keys import ALL_BRANDS, RESOLUTIONS, bucket_start
+from stream.worker.aggregates import batch_deltas, intensity_e6
+from stream.worker.posts import RawRecord, parse_batch
 
 
 def test_bucket_aggregate_add_merge_result() -> None:

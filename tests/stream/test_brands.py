@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.brands import Brand, BrandMatcher, BrandsFile, load_brands
 from stream.errors import BrandsFileError
+from stream.worker.brands import Brand, BrandMatcher, BrandsFile, load_brands
 
 BRANDS = [Brand("apple", ("iphone", "apple watch"), ("shotoniphone",), ("applesupport",)),
           Brand("at&t", (), (), ("att",)),

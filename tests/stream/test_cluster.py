@@ -17,8 +17,8 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
 from sentistream.settings import Settings
-from stream.keys import KeyScheme
-from stream.sink import RedisSink
+from stream.schema.keys import KeyScheme
+from stream.worker.sink import RedisSink
 from tests.stream.test_sink import make_records, processor, read_totals, truth
 
 pytestmark = pytest.mark.integration

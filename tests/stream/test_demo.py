@@ -7,10 +7,10 @@ import time
 from collections import Counter
 
 from sentistream.settings import Settings
-from stream.demo import WINDOW_S, render, window_table
-from stream.keys import window_buckets
-from stream.posts import RawRecord
+from stream.readers.demo import WINDOW_S, render, window_table
 from stream.schema.counts import BucketCounts
+from stream.schema.keys import window_buckets
+from stream.worker.posts import RawRecord
 from tests.query.brand_load import load_brands
 from tests.stream.test_sink import processor
 

@@ -1,6 +1,6 @@
 """The Faust fence: every private faust/aiokafka name the lean consumer relies on is still there.
 
-They are listed in stream/lean.py (``FENCED``).
+They are listed in stream/worker/batch_consumer.py (``FENCED``).
 
 No broker: the methods' signatures are read with ``inspect``, the attributes from a consumer
 and a fetcher constructed (not started) as the worker's app builds them. An upgrade that renames
@@ -17,8 +17,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from faust.transport.consumer import Fetcher
 
-from stream import lean
-from stream.lean import (
+from stream.worker import batch_consumer as lean
+from stream.worker.batch_consumer import (
     BORROWED_AIOKAFKA_ATTRIBUTES,
     BORROWED_CONSUMER_ATTRIBUTES,
     BORROWED_FETCHER_ATTRIBUTES,
@@ -27,7 +27,7 @@ from stream.lean import (
 )
 
 # Where the borrowed names are listed, next to the code that uses them.
-FENCED = "stream/lean.py"
+FENCED = "stream/worker/batch_consumer.py"
 
 
 def parameters(method: Callable[..., Any]) -> tuple[str, ...]:

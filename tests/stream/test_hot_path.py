@@ -10,8 +10,8 @@ import redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sentistream.settings import Settings
-from stream.keys import KeyScheme
-from stream.posts import RawRecord
+from stream.schema.keys import KeyScheme
+from stream.worker.posts import RawRecord
 from tests.stream.test_sink import make_records, processor, read_totals, truth
 
 pytestmark = pytest.mark.integration
@@ -66,8 +66,8 @@ async def test_a_redis_that_never_answers_a_batch_write_times_out(
     and it still ends as a Redis timeout (retried by the processor), never a hang."""
     import socket
 
-    from stream import sink as sink_module
-    from stream.sink import Call, RedisSink
+    from stream.worker import sink as sink_module
+    from stream.worker.sink import Call, RedisSink
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

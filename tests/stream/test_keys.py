@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.keys import KeyScheme, bucket_start, escape_brand, unescape_brand, window_buckets
+from stream.schema.keys import KeyScheme, bucket_start, escape_brand, unescape_brand, window_buckets
 
 
 @given(st.text(min_size=1, max_size=40))

@@ -8,11 +8,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.aggregates import batch_deltas, intensity_e6
-from stream.keys import ALL_BRANDS, RESOLUTIONS, bucket_start, language_fields
-from stream.languages import UNSUPPORTED, safe_code
-from stream.posts import RawRecord, parse_batch
 from stream.schema.counts import BucketCounts
+from stream.schema.keys import ALL_BRANDS, RESOLUTIONS, bucket_start, language_fields
+from stream.worker.aggregates import batch_deltas, intensity_e6
+from stream.worker.languages import UNSUPPORTED, safe_code
+from stream.worker.posts import RawRecord, parse_batch
 
 CODES = ["en", "de", "ja", "und"]
 

@@ -18,9 +18,9 @@ import redis
 
 from sentistream.harness import start_worker, wait_until
 from sentistream.settings import Settings
-from stream.keys import KeyScheme, language_fields
-from stream.query.params import parse_window
-from stream.query.reader import reader
+from stream.readers.query.params import parse_window
+from stream.readers.query.reader import reader
+from stream.schema.keys import KeyScheme, language_fields
 from tests.stream.workers import produce, read_topic
 
 pytestmark = pytest.mark.integration

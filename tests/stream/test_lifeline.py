@@ -17,7 +17,7 @@ import pytest
 from sentistream.harness import Child, free_port, start_worker
 from sentistream.settings import Settings
 from stream.errors import WorkerCrashedError
-from stream.lifeline import HARD_EXIT_AFTER_S
+from stream.worker.lifeline import HARD_EXIT_AFTER_S
 from tests.stream.workers import make_input, produce
 
 pytestmark = pytest.mark.integration

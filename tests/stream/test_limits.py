@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from sentistream.settings import Settings
-from stream import pipeline
-from stream.aggregates import batch_deltas
-from stream.keys import ALL_BRANDS, OVERFLOW, KeyScheme
-from stream.posts import RawRecord
+from stream.schema.keys import ALL_BRANDS, OVERFLOW, KeyScheme
+from stream.worker import pipeline
+from stream.worker.aggregates import batch_deltas
+from stream.worker.posts import RawRecord
 from tests.replies import ints, stream_entries, texts
 from tests.stream.test_sink import only_dead_letter, processor
 

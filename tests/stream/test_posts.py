@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from stream import posts as p
-from stream.posts import RawRecord, parse_batch
+from stream.worker import posts as p
+from stream.worker.posts import RawRecord, parse_batch
 
 RECORD_TIME = 1_700_000_000.0
 

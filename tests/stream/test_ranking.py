@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from sentistream.settings import Settings
-from stream.keys import ALL_BRANDS, MENTIONS_FIELD, RESOLUTIONS, KeyScheme
-from stream.posts import RawRecord
+from stream.schema.keys import ALL_BRANDS, MENTIONS_FIELD, RESOLUTIONS, KeyScheme
+from stream.worker.posts import RawRecord
 from tests.query.brand_load import brand_records
 from tests.replies import scored, texts
 from tests.stream.test_sink import by_partition, make_records, processor, redeliveries

@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream.keys import ALL_BRANDS
 from stream.schema.counts import BucketCounts
+from stream.schema.keys import ALL_BRANDS
 from stream.schema.live import Announcement, BrandChange, Unlisted
 
-APP_JS = Path(__file__).resolve().parents[2] / "stream/static/app.js"
+APP_JS = Path(__file__).resolve().parents[2] / "stream/readers/dashboard/app.js"
 
 
 def sample() -> Announcement:

@@ -20,15 +20,15 @@ import redis
 from redis.cluster import RedisCluster
 
 from sentistream.settings import Settings
-from stream.aggregates import batch_deltas
-from stream.brands import Brand, BrandMatcher, BrandsFile
-from stream.keys import ALL_BRANDS, KeyScheme
-from stream.languages import Routed
-from stream.metrics import WorkerMetrics
-from stream.pipeline import BatchProcessor
-from stream.posts import RawRecord, parse_batch
 from stream.schema.counts import BucketCounts
-from stream.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
+from stream.schema.keys import ALL_BRANDS, KeyScheme
+from stream.worker.aggregates import batch_deltas
+from stream.worker.brands import Brand, BrandMatcher, BrandsFile
+from stream.worker.languages import Routed
+from stream.worker.metrics import WorkerMetrics
+from stream.worker.pipeline import BatchProcessor
+from stream.worker.posts import RawRecord, parse_batch
+from stream.worker.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
 
 pytestmark = pytest.mark.integration
 BRANDS = ["acme", "globex", "initech"]

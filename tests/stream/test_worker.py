@@ -22,7 +22,7 @@ from kafka import TopicPartition
 from sentistream.harness import Child, start_worker, wait_until
 from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings
-from stream.keys import KeyScheme
+from stream.schema.keys import KeyScheme
 from tests.replies import hash_fields, stream_entries
 from tests.replies import scored as scored_members
 from tests.stream.workers import (
@@ -207,7 +207,7 @@ def test_processed_batches_are_committed(isolated: Settings, start: Start) -> No
     of the partitions, and a new worker has nothing to redo."""
     from kafka import KafkaConsumer
 
-    from stream.app import app_id
+    from stream.worker.app import app_id
 
     values = make_input(5_000, seed=6)
     produce(isolated, values)
@@ -243,7 +243,7 @@ def test_poison_record_in_a_fetch_of_good_posts(isolated: Settings, start: Start
     from kafka import KafkaConsumer, KafkaProducer
 
     from sentistream.topics import ensure_topics
-    from stream.app import app_id
+    from stream.worker.app import app_id
 
     poison = b'{"id":"a","text":"hi","created_at":1' + b"0" * 400 + b"}"
     good = make_input(400, seed=12)

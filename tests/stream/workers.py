@@ -15,7 +15,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from ops.faults.truth import Cell, TopKey, actual, expected
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.keys import KeyScheme
+from stream.schema.keys import KeyScheme
 
 BRAND_WORDS = ["apple", "iPhone", "#teampixel", "@Google", "xbox", "Microsoft", "nike",
                "air jordan", "Tesla", "model 3", "#justdoit"]

@@ -16,11 +16,11 @@ import pytest
 import redis
 
 from sentistream.settings import Settings
-from stream.drivers.deltas import _largest_first
 from stream.drivers.fightin_words import merge_top_k
 from stream.drivers.reposts import member
-from stream.keys import KeyScheme
-from stream.sink import APPLY_LUA
+from stream.schema.keys import KeyScheme
+from stream.worker.driver_deltas import _largest_first
+from stream.worker.sink import APPLY_LUA
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from stream.brands import Brand
 from stream.drivers.fightin_words import (
     log_odds_z,
     merge_top_k,
@@ -17,6 +16,7 @@ from stream.drivers.fightin_words import (
     why,
 )
 from stream.drivers.terms import TermExtractor
+from stream.worker.brands import Brand
 
 
 def test_z_scores_match_the_formula_worked_by_hand() -> None:

@@ -20,8 +20,8 @@ import pytest
 import redis
 
 from sentistream.settings import Settings
-from stream.keys import REPOST_FIELDS, KeyScheme
-from stream.posts import RawRecord
+from stream.schema.keys import REPOST_FIELDS, KeyScheme
+from stream.worker.posts import RawRecord
 from tests.stream.test_sink import processor
 
 pytestmark = pytest.mark.integration

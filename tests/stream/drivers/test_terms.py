@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.tokenizer import Tokenizer, raw_tokens
-from stream.brands import Brand
 from stream.drivers import terms as terms_module
 from stream.drivers.terms import MAX_TERM_CHARS, BatchTerms, TermExtractor
+from stream.worker.brands import Brand
 
 BRANDS = [Brand("apple", aliases=("iphone", "apple watch"), hashtags=("shotoniphone",),
                 handles=("applesupport",)),

@@ -24,7 +24,7 @@ from stream.drivers.why import (
     explain,
     for_alert,
 )
-from stream.keys import KeyScheme
+from stream.schema.keys import KeyScheme
 from tests.stream.drivers.test_fightin_words import BURST, chatter
 from tests.stream.drivers.written import Post, write_driver_keys
 

@@ -26,13 +26,13 @@ import redis
 from model.scorer import SentimentScorer
 from sentistream.harness import Child, start_worker, wait_until
 from sentistream.settings import Settings
-from stream.aggregates import intensity_e6
-from stream.brands import BrandsFile
 from stream.drivers.reposts import fingerprints, is_retweet, member
 from stream.drivers.terms import TermExtractor
-from stream.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
-from stream.pipeline import validate
-from stream.posts import RawRecord
+from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
+from stream.worker.aggregates import intensity_e6
+from stream.worker.brands import BrandsFile
+from stream.worker.pipeline import validate
+from stream.worker.posts import RawRecord
 from tests.stream.workers import applied_count, produce
 
 pytestmark = pytest.mark.integration

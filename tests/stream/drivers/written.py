@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from stream.brands import Brand
 from stream.drivers.fightin_words import merge_top_k
 from stream.drivers.terms import TermExtractor
-from stream.keys import KeyScheme, bucket_start
+from stream.schema.keys import KeyScheme, bucket_start
+from stream.worker.brands import Brand
 
 CLASS_CODES = {0: "neg", 2: "pos"}  # neutral posts add no terms
 TOP_K = {"h": 128, "d": 512}

@@ -1,0 +1,1 @@
+"""The worker: Kafka fetches -> parse -> score -> brands -> exact aggregates in Redis."""

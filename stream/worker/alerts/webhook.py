@@ -1,0 +1,240 @@
+"""Alert delivery: POST each new alert to ``SENTISTREAM_ALERT_WEBHOOK_URL``, signed, retried.
+
+Request (one per alert, the same body on every retry)::
+
+    POST <url>
+    Content-Type: application/json
+    Idempotency-Key: <alert id>              e.g. "apple:sentiment_drop:1764622800"
+    X-Sentistream-Timestamp: <unix seconds>  of this attempt
+    X-Sentistream-Signature: v1=<hex>        only when SENTISTREAM_ALERT_WEBHOOK_SECRET is set
+
+    {<the alert as `sentistream alerts --json` shows it>, "text": "<one line for humans>"}
+
+``text`` is what a Slack (or Mattermost, Discord /slack) incoming webhook displays. The
+signature is HMAC-SHA256 with the secret as key over ``"<timestamp>." + body`` (the raw body
+bytes); a receiver recomputes it, compares with ``hmac.compare_digest``, rejects a timestamp
+more than a few minutes old (a replayed request), and drops a second request with an
+``Idempotency-Key`` it has seen (an alert retried after a lost response).
+
+Retries: a connection error, a timeout (``SENTISTREAM_ALERT_WEBHOOK_TIMEOUT_S``), 408, 429 or
+5xx is retried after ``backoff_s``, then twice that, ..., capped at ``backoff_max_s``, for
+``SENTISTREAM_ALERT_WEBHOOK_ATTEMPTS`` POSTs in all; then the alert is given up (it stays in
+Redis and in `sentistream alerts`). Another 4xx is given up at once: the URL or the secret is
+wrong, and retrying will not fix it.
+
+Bounds: alert detection never waits for the webhook. ``offer`` only appends to a queue of at
+most ``SENTISTREAM_ALERT_WEBHOOK_QUEUE`` alerts (the oldest waiting one is dropped, and
+counted, beyond it) plus the one being sent; one task sends them one after the other, and one
+alert holds it at most ``attempts x timeout + the sum of the delays`` (45.5 s with the
+defaults). Memory is the queue's alerts (under 1 KB of JSON each today).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from sentistream.settings import Secret, Settings
+from stream.worker.alerts.detector import AlertConfigError
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Sentistream-Signature"
+TIMESTAMP_HEADER = "X-Sentistream-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+RETRY_STATUSES = frozenset({408, 429})  # and every 5xx
+
+
+class WebhookConfigError(AlertConfigError):
+    """A SENTISTREAM_ALERT_WEBHOOK_* setting is unusable; fix the variable it names."""
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    secret: Secret = Secret("")
+    timeout_s: float = 5.0
+    attempts: int = 6
+    backoff_s: float = 0.5
+    backoff_max_s: float = 30.0
+    queue: int = 100
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise WebhookConfigError(
+                f"SENTISTREAM_ALERT_WEBHOOK_URL must be an http(s) URL with a host, not "
+                f"{_where(self.url)!r}")
+        if self.timeout_s <= 0 or self.attempts < 1 or self.queue < 1:
+            raise WebhookConfigError("SENTISTREAM_ALERT_WEBHOOK_TIMEOUT_S must be > 0, "
+                                     "_ATTEMPTS and _QUEUE >= 1")
+        if self.backoff_s < 0 or self.backoff_max_s < self.backoff_s:
+            raise WebhookConfigError("SENTISTREAM_ALERT_WEBHOOK_BACKOFF_S must be >= 0 and "
+                                     "_BACKOFF_MAX_S at least as large")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookConfig | None:
+        """The webhook's configuration, or None when no URL is set."""
+        if not settings.alert_webhook_url:
+            return None
+        return cls(settings.alert_webhook_url, settings.alert_webhook_secret,
+                   settings.alert_webhook_timeout_s, settings.alert_webhook_attempts,
+                   settings.alert_webhook_backoff_s, settings.alert_webhook_backoff_max_s,
+                   settings.alert_webhook_queue)
+
+    def delays(self) -> list[float]:
+        """The waits before the 2nd, 3rd, ... POST of one alert."""
+        return [min(self.backoff_s * 2 ** i, self.backoff_max_s)
+                for i in range(self.attempts - 1)]
+
+
+def _where(url: str) -> str:
+    """Scheme and host of a URL: enough for a log line (Slack's URL path is its credential)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" if parts.hostname else "<not a URL>"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header's value: ``v1=`` + hex HMAC-SHA256 of ``"<timestamp>." + body``."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
+                   hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+_KIND_TEXT = {"sentiment_drop": "sentiment drop", "sentiment_rise": "sentiment rise",
+              "volume_spike": "volume spike"}
+
+
+def slack_text(alert: Mapping[str, Any]) -> str:
+    """One line that says what happened, for a chat channel (Slack's control characters in
+    brands and terms escaped)."""
+    kind = _KIND_TEXT.get(str(alert.get("kind")), str(alert.get("kind")))
+    head = f"sentistream: {_escape(alert.get('brand'))} {_escape(kind)} at {alert.get('time')}"
+    try:
+        if alert.get("kind") == "volume_spike":
+            body = (f"{float(alert['value']):.0f} posts in the minute vs "
+                    f"{float(alert['baseline']):.1f} usual")
+        else:
+            body = (f"{alert.get('metric')} {float(alert['value']):+.2f} vs baseline "
+                    f"{float(alert['baseline']):+.2f}, {alert.get('n')} posts")
+        body += f" (z {float(alert['z']):+.1f})"
+    except (KeyError, TypeError, ValueError):
+        body = "see `sentistream alerts`"
+    return f"{head}: {body}{_drivers_text(alert.get('drivers'))}"
+
+
+def _drivers_text(drivers: Any) -> str:
+    """"; drivers: battery, screen" once alerts carry their drivers ({"negative": [...]})."""
+    if not isinstance(drivers, Mapping):
+        return ""
+    side = "positive" if drivers.get("side") == "positive" else "negative"
+    terms = [str(d["term"]) for d in drivers.get(side) or [] if isinstance(d, Mapping)
+             and "term" in d]
+    return f"; drivers: {_escape(', '.join(terms[:3]))}" if terms else ""
+
+
+def _escape(value: Any) -> str:
+    """Slack's escaping of &, < and >: a brand named "<!channel>" (brands come from posts)
+    must not notify a whole channel."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class WebhookSender:
+    """Queues alerts and POSTs them in one background task (see the module docstring)."""
+
+    def __init__(self, config: WebhookConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self._queue: deque[Mapping[str, Any]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = self.given_up = self.dropped = self.posts = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def offer(self, alerts: Iterable[Mapping[str, Any]]) -> None:
+        """Queue alerts for delivery; never waits (call it from the event loop's thread)."""
+        for alert in alerts:
+            if len(self._queue) >= self.config.queue:
+                old = self._queue.popleft()
+                self.dropped += 1
+                log.warning("alert webhook %s is behind: dropped alert %s (queue of %d full)",
+                            _where(self.config.url), old.get("id"), self.config.queue)
+            self._queue.append(alert)
+        if self._queue and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def idle(self) -> None:
+        """Wait until every queued alert was delivered or given up (tests, orderly shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        """Stop sending; alerts still queued are dropped (they stay in Redis)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._queue.clear()
+
+    async def _drain(self) -> None:
+        # A session per drain: an idle sender holds no connection and needs no closing.
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while self._queue:
+                alert = self._queue.popleft()
+                try:
+                    ok = await self._deliver(session, alert)
+                except Exception as exc:  # a bug here must not stop the alerts behind it
+                    log.error("alert webhook: cannot send alert %s: %s", alert.get("id"), exc)
+                    ok = False
+                if ok:
+                    self.delivered += 1
+                else:
+                    self.given_up += 1
+
+    async def _deliver(self, session: aiohttp.ClientSession, alert: Mapping[str, Any]) -> bool:
+        body = json.dumps({**alert, "text": slack_text(alert)}, ensure_ascii=False).encode()
+        alert_id = str(alert.get("id", ""))
+        secret = self.config.secret.reveal()
+        delays = [*self.config.delays(), None]
+        for attempt, delay in enumerate(delays, start=1):
+            timestamp = str(int(self._clock()))
+            headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: alert_id,
+                       TIMESTAMP_HEADER: timestamp}
+            if secret:
+                headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
+            self.posts += 1
+            try:
+                async with session.post(self.config.url, data=body, headers=headers) as resp:
+                    status = resp.status
+                    await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                if status < 300:
+                    return True
+                if status < 500 and status not in RETRY_STATUSES:
+                    log.error("alert webhook %s refused alert %s with HTTP %d; not retrying "
+                              "(check SENTISTREAM_ALERT_WEBHOOK_URL and _SECRET)",
+                              _where(self.config.url), alert_id, status)
+                    return False
+                problem = f"HTTP {status}"
+            if delay is None:
+                log.error("alert webhook %s: gave up alert %s after %d attempts (%s)",
+                          _where(self.config.url), alert_id, attempt, problem)
+                return False
+            log.warning("alert webhook %s: attempt %d for alert %s failed (%s); retrying in "
+                        "%.1fs", _where(self.config.url), attempt, alert_id, problem, delay)
+            await asyncio.sleep(delay)
+        return False

@@ -1,0 +1,183 @@
+"""The Faust app: the posts topic, the scoring agent and the worker's /metrics and /health pages.
+
+The agent receives each Kafka fetch of the posts topic as one batch of raw bytes (see
+``stream.worker.batch_consumer``), so invalid JSON or UTF-8 reaches the batch processor as data. It
+acks a batch only after ``BatchProcessor.process`` has returned, that is after the Redis write and
+the Kafka produces succeeded. (Faust's ``take`` would ack a batch even when the loop body is
+interrupted, e.g. by a shutdown during a Redis outage, and so lose it.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from sentistream.kafka_security import faust_credentials
+from sentistream.redact import redact_url
+from sentistream.settings import Settings
+from stream.worker.batch_consumer import FetchedBatch, LeanApp
+from stream.worker.metrics import WorkerMetrics
+from stream.worker.pipeline import BatchProcessor, PreparedBatch, Scorer
+from stream.worker.sink import RedisSink
+
+log = logging.getLogger(__name__)
+
+
+def app_id(settings: Settings) -> str:
+    """The consumer group: one per posts topic, so workers of one topic share its partitions."""
+    return f"sentistream-{settings.topic_posts}"
+
+
+def create_app(settings: Settings, scorer: Scorer) -> LeanApp:
+    app = LeanApp(
+        app_id(settings),
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        topic_partitions=settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        web_port=settings.worker_web_port,
+        web_bind=settings.worker_web_bind,  # loopback unless told: /metrics, /router, /table
+        broker_credentials=faust_credentials(settings),  # SASL/TLS as configured (or None)
+        web_in_thread=False,
+        datadir=str(settings.state_dir / "faust"),
+        autodiscover=False,
+        # A crashed worker's partitions move to the others after this long (Faust's default
+        # is 60 s). Heartbeats stay on time because scoring runs off the event loop.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
+        # Stop and rebalance without waiting for in-flight batches to be acked: during a Redis
+        # outage they never would be. Their records are redelivered, and deduplicated by the
+        # offsets in Redis.
+        stream_wait_empty=False,
+        # A fetch is a batch (stream.worker.batch_consumer): at most this many records, fewer when
+        # fewer wait, so a quiet stream is scored at once instead of after a batching timeout.
+        broker_max_poll_records=settings.batch_size,
+    )
+    metrics = WorkerMetrics()
+    sink = RedisSink(settings)
+    # Raw bytes: the batch path never decodes through Faust (stream.worker.posts parses them).
+    topic = app.topic(settings.topic_posts, key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+
+    async def produce(topic_name: str,
+                      records: Sequence[tuple[bytes | None, bytes, int]]) -> None:
+        """Send records in whole batches per partition; returns when the broker has them all.
+
+        Per-record sends cost ~10x more CPU than filling aiokafka batches ourselves. Output
+        records go to the partition number of their source post (mod the topic's own count,
+        which may differ if the topic was created elsewhere).
+        """
+        faust_producer: Any = app.producer
+        producer = faust_producer._ensure_producer()  # the AIOKafkaProducer Faust manages
+        partitions = sorted(await producer.partitions_for(topic_name))
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        for key, value, source in records:
+            partition = partitions[source % len(partitions)]
+            by_partition.setdefault(partition, []).append((key, value))
+        futures = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # batch full
+                    futures.append(await producer.send_batch(batch, topic_name,
+                                                             partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic_name, partition=partition))
+        await asyncio.gather(*futures)
+
+    processor = BatchProcessor(settings, scorer, sink, produce, metrics)
+    app.stages = metrics.stages  # the consumer times its offset commits there
+
+    stages = metrics.stages
+
+    async def write_and_ack(prepared: PreparedBatch, fetched: FetchedBatch) -> None:
+        try:
+            await processor.write(prepared)
+        except BaseException as exc:  # unacked: no later offset of its partitions commits
+            if not app.should_stop and not isinstance(exc, asyncio.CancelledError):
+                app.lifeline.fail(app, "batch writer", exc)
+            raise
+        with stages.time("ack"):
+            app.ack_batch(fetched)
+            _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+        stages.batch_done(len(fetched.records))
+
+    @app.agent(app.batch_channel(topic), concurrency=1)
+    async def score_posts(batches: Any) -> None:
+        """Batch k+1 is parsed and scored while the writes of batch k are in flight
+        (SENTISTREAM_OVERLAP_WRITES): those wait on Redis's fsync and the broker's acks, not
+        on this process. Writes stay one at a time and in fetch order, and each batch is acked
+        by its own writer once its writes are done."""
+        fetched: FetchedBatch
+        in_flight: asyncio.Future[None] | None = None
+        waited_from = time.perf_counter()
+        try:
+            async for fetched in batches:
+                stages.add("fetch_wait", time.perf_counter() - waited_from)
+                if fetched.generation_id != app.consumer_generation_id:
+                    # Fetched before a rebalance: its partitions may be another worker's now,
+                    # and Faust seeks back to the committed offsets, so it comes again if ours.
+                    waited_from = time.perf_counter()
+                    continue
+                prepared = await processor.prepare(fetched.records)
+                if in_flight is not None:
+                    with stages.time("write_wait"):  # the writes of the batch before
+                        await in_flight
+                    in_flight = None
+                if settings.overlap_writes:
+                    in_flight = asyncio.ensure_future(write_and_ack(prepared, fetched))
+                else:
+                    await write_and_ack(prepared, fetched)
+                waited_from = time.perf_counter()
+        except BaseException as exc:
+            # The batch in hand is unacked: restarted in place (Faust's default), the agent
+            # would go on without it and no later offset of its partitions could be committed.
+            if not app.should_stop:
+                app.lifeline.fail(app, "scoring agent", exc)
+            raise
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()  # unacked: read again from the committed offsets
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def check_redis() -> None:
+        await sink.ping()  # fail loudly at start-up rather than at the first batch
+        log.info("worker %s: Redis at %s answers; scoring with model %s", app.conf.id,
+                 redact_url(settings.redis_url), scorer.version)
+
+    @app.page("/metrics")
+    async def metrics_page(self: Any, request: Any) -> Any:
+        return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/health")
+    async def health_page(self: Any, request: Any) -> Any:
+        try:
+            await sink.ping()
+            redis_ok = True
+        except Exception:
+            redis_ok = False
+        assigned = sorted(tp.partition for tp in app.consumer.assignment()
+                          if tp.topic == settings.topic_posts)
+        body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok,
+                "partitions": assigned, "model_version": scorer.version}
+        return self.json(body, status=200 if redis_ok else 503)
+
+    return app
+
+
+def _update_lag(app: faust.App, metrics: WorkerMetrics, topic: str,
+                last_offsets: dict[int, int]) -> None:
+    for partition, offset in last_offsets.items():
+        try:
+            highwater = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # partition revoked meanwhile: no lag to report from here
+            continue
+        if highwater is not None:
+            metrics.lag.labels(str(partition)).set(max(0, int(highwater) - offset - 1))

@@ -1,0 +1,382 @@
+"""What a batch adds to the driver keys of each (brand, partition) group, and the script ops.
+
+Per group (``stream.worker.aggregates.GroupDelta``), computed with numpy over the whole batch:
+
+* the authors of each bucket (m, h, d) for the unique-authors HyperLogLogs;
+* for real brands, the posts per term of each class (neg, pos) and bucket (h, d), from the
+  terms the scorer's own token pass found (``TermExtractor.extract_rows``), and the newest
+  example posts of each class and hour (retweets left out: they repeat someone else);
+* the group's posts in offset order for the repost op: its script decides, post by post, which
+  are reposts (a retweet, or a fingerprint already in the brand's set of this hour or the
+  previous one), atomically with the other increments.
+
+``_all`` and ``_overflow`` get authors and reposts only (README "Why sentiment moved").
+Everything rides in the group's one APPLY_LUA call (``stream.worker.sink``), so a redelivered group
+is skipped before any of it is written, and a partial one is recomputed from its later records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from stream.drivers.reposts import FINGERPRINT_TTL_S, fingerprints, is_retweet
+from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
+from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
+from stream.worker.aggregates import GroupDelta, intensity_e6
+
+if TYPE_CHECKING:
+    from sentistream.settings import Settings
+    from stream.worker.brands import BrandMatcher
+    from stream.worker.posts import Posts
+
+Int64Array = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_CLASSES = ((0, "neg"), (2, "pos"))  # label -> driver class
+# label -> its slot in the repost op's sums (neg, neu, pos; 6: no sentiment, not written)
+_LABEL_INDEX = ("2", "3", "4", "6")
+_GROUP_SHIFT = 40  # (group << 40) + bucket offset: one int64 key per (group, bucket)
+
+
+@dataclass(frozen=True)
+class DriverLimits:
+    """Bounds of the driver keys (settings ``driver_*``) and retention of each resolution."""
+
+    terms: dict[str, int]  # resolution ("h"/"d") -> top K
+    examples: int
+    fingerprints: int
+    ttl: dict[str, int]  # resolution -> expiry of its keys, seconds (0 = none)
+    brand_ttl: int = 0  # expiry of the brand's long-lived keys (``keys.brand_ttl_s``; 0 = none)
+
+
+@dataclass(frozen=True)
+class PostFeatures:
+    """Per post of a batch: its terms, whether it is a retweet, its text fingerprint and its
+    author ("" = none)."""
+
+    terms: BatchTerms
+    retweet: BoolArray
+    fps: npt.NDArray[np.uint64]
+    authors: list[str]
+
+
+@dataclass
+class RepostPosts:
+    """A group's posts in offset order, as the repost op reads them."""
+
+    minute: Int64Array
+    label: Int64Array
+    ie6: Int64Array
+    retweet: BoolArray
+    fps: npt.NDArray[np.uint64]
+
+
+@dataclass
+class DriverDelta:
+    """The driver increments of one group."""
+
+    reposts: RepostPosts
+    authors: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    terms: dict[tuple[str, str, int], dict[str, int]] = field(default_factory=dict)
+    examples: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # oldest first
+
+
+class FeatureExtractor:
+    """Per-batch features, from the scorer's token rows when it has them (no second pass)."""
+
+    def __init__(self, extractor: TermExtractor) -> None:
+        self.extractor = extractor
+
+    def features(self, posts: Posts, scorer: object) -> PostFeatures:
+        texts = posts.texts
+        rows = scorer.token_rows(texts) if isinstance(scorer, _HasRows) else None
+        if rows is not None:
+            table: TokenRows = scorer.tokenizer.table  # type: ignore[attr-defined]
+            terms = self.extractor.extract_rows(rows, table, len(texts))
+        else:
+            terms = self.extractor.extract(texts)
+        retweet = is_retweet(texts)
+        return PostFeatures(terms, retweet, fingerprints(texts, retweet), _authors(posts.docs))
+
+
+class BatchDrivers:
+    """The worker's one entry point (``stream.worker.pipeline``): features of a scored batch, and
+    the driver increments of its groups; does nothing when SENTISTREAM_DRIVERS is off."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.drivers
+        self.examples = settings.driver_examples
+        self._extractor: FeatureExtractor | None = None
+        self._matcher: BrandMatcher | None = None
+
+    def attach(self, deltas: Sequence[GroupDelta], posts: Posts,
+               brands: Sequence[tuple[str, ...]], labels: Int64Array,
+               intensity: npt.NDArray[np.float32], scorer: object,
+               matcher: BrandMatcher) -> PostFeatures | None:
+        """Attach the drivers of a freshly computed batch; returns its features (kept for the
+        partial case, ``attach_partial``)."""
+        if not self.enabled or not len(posts):
+            return None
+        if self._extractor is None or matcher is not self._matcher:  # a reloaded brands file
+            self._extractor = FeatureExtractor(TermExtractor(matcher.definitions))
+            self._matcher = matcher
+        features = self._extractor.features(posts, scorer)
+        attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None,
+               self.examples)
+        return features
+
+    def attach_partial(self, deltas: Sequence[GroupDelta], posts: Posts,
+                       brands: Sequence[tuple[str, ...]], labels: Int64Array,
+                       intensity: npt.NDArray[np.float32], features: PostFeatures | None,
+                       mask: BoolArray) -> None:
+        if features is not None:
+            attach(deltas, posts, brands, labels, intensity_e6(intensity), features, mask,
+                   self.examples)
+
+
+def _authors(docs: Sequence[dict[str, Any]]) -> list[str]:
+    authors = [d.get("author") or "" for d in docs]
+    try:
+        "\x1f".join(authors).encode("utf-8")  # one C pass; a lone surrogate is rare
+    except UnicodeEncodeError:
+        authors = [a.encode("utf-8", "replace").decode("utf-8") for a in authors]
+    return authors
+
+
+@runtime_checkable
+class _HasRows(Protocol):
+    def token_rows(self, texts: Sequence[str]) -> Int64Array | None: ...
+
+
+def attach(deltas: Sequence[GroupDelta], posts: Posts, brands: Sequence[tuple[str, ...]],
+           labels: Int64Array, ie6: Int64Array, features: PostFeatures, mask: BoolArray | None,
+           examples: int) -> None:
+    """Set ``delta.drivers`` on every group of ``deltas``, computed by ``batch_deltas`` from the
+    batch, or from the posts of ``mask`` only (a partial group resent without the records
+    already applied); the other arguments are always the whole batch's."""
+    if not deltas:
+        return
+    index = np.flatnonzero(mask) if mask is not None else np.arange(len(posts))
+    where = {(d.brand, d.partition): g for g, d in enumerate(deltas)}
+    pair_post, pair_group = _pairs(brands, posts.partitions, index, where)
+    order = np.lexsort((posts.offsets[pair_post], pair_group))
+    pair_post, pair_group = pair_post[order], pair_group[order]
+    bounds = np.searchsorted(pair_group, np.arange(len(deltas) + 1)).tolist()
+    created = posts.created_s
+    for g, d in enumerate(deltas):
+        p = pair_post[bounds[g]:bounds[g + 1]]
+        d.drivers = DriverDelta(RepostPosts(
+            (np.floor(created[p] / 60).astype(np.int64) * 60), labels[p], ie6[p],
+            features.retweet[p], features.fps[p]))
+    _add_authors(deltas, pair_post, pair_group, created, features.authors)
+    real = np.fromiter((d.brand not in RESERVED_BRANDS for d in deltas), bool, len(deltas))
+    keep = real[pair_group]
+    _add_terms(deltas, pair_post[keep], pair_group[keep], labels, created, features.terms)
+    _add_examples(deltas, pair_post[keep], pair_group[keep], labels, created, features,
+                  posts, examples)
+
+
+def _pairs(brands: Sequence[tuple[str, ...]], partitions: Int64Array, index: Int64Array,
+           where: dict[tuple[str, int], int]) -> tuple[Int64Array, Int64Array]:
+    """(post, group) for every post of ``index`` and every group it counts in (C-level maps
+    over the brand tuples, then numpy)."""
+    names = sorted({b for b, _ in where})
+    code = {b: i for i, b in enumerate(names)}
+    parts = sorted({p for _, p in where})
+    part_code = np.full(int(partitions.max()) + 1, -1, np.int64)
+    part_code[parts] = np.arange(len(parts))
+    table = np.full((len(names), len(parts)), -1, np.int64)
+    for (b, p), g in where.items():
+        table[code[b], part_code[p]] = g
+    chosen = [brands[i] for i in index.tolist()] if len(index) != len(brands) else brands
+    lengths = np.fromiter(map(len, chosen), np.int64, len(chosen)) + 1
+    flat = list(map(code.get, chain.from_iterable(map(_with_all, chosen)), repeat(-1)))
+    brand = np.asarray(flat, np.int64)
+    post = np.repeat(index, lengths)
+    part = part_code[partitions[post]]
+    ok = (brand >= 0) & (part >= 0)
+    group = np.full(len(post), -1, np.int64)
+    group[ok] = table[brand[ok], part[ok]]
+    ok &= group >= 0
+    return post[ok], group[ok]
+
+
+def _with_all(brands: tuple[str, ...]) -> tuple[str, ...]:
+    return (*brands, ALL_BRANDS)
+
+
+def _bucket_keys(pair_group: Int64Array, created: Int64Array | npt.NDArray[np.float64],
+                 width: int) -> tuple[Int64Array, Int64Array, int]:
+    bucket = np.floor(created / width).astype(np.int64)
+    low = int(bucket.min()) if len(bucket) else 0
+    return (pair_group << _GROUP_SHIFT) + (bucket - low), bucket, low
+
+
+def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
+                 created: npt.NDArray[np.float64], authors: list[str]) -> None:
+    """The distinct authors of each group and minute: authors become integer codes once (one
+    C-level sort of the batch's names), then one integer unique; hours and days are the
+    unions of their minutes (the same list when a group's posts share one minute, the live
+    case, which ``driver_ops`` then sends once for the three keys)."""
+    names, code = np.unique(np.asarray(authors, dtype=str), return_inverse=True)
+    has = names[code] != ""
+    post, group = pair_post[has[pair_post]], pair_group[has[pair_post]]
+    if not len(post):
+        return
+    key, _, low = _bucket_keys(group, created[post], 60)
+    buckets, bucket_of = np.unique(key, return_inverse=True)
+    pairs = np.unique(bucket_of.astype(np.int64) * len(names) + code[post].astype(np.int64))
+    members = names[pairs % len(names)].tolist()
+    bounds = np.searchsorted(pairs // len(names), np.arange(len(buckets) + 1)).tolist()
+    for u, lo, hi in zip(buckets.tolist(), bounds[:-1], bounds[1:], strict=True):
+        minute = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 60
+        _drivers(deltas[u >> _GROUP_SHIFT]).authors[("m", minute)] = members[lo:hi]
+    for g in np.unique(group).tolist():
+        _roll_up(_drivers(deltas[g]).authors)
+
+
+def _roll_up(authors: dict[tuple[str, int], list[str]]) -> None:
+    """Hour and day author lists from the minute lists of one group."""
+    for res, width in (("h", 3600), ("d", 86400)):
+        parts: dict[int, list[list[str]]] = {}
+        for (r, start), members in list(authors.items()):
+            if r == "m":
+                parts.setdefault(start // width * width, []).append(members)
+        for start, lists in parts.items():
+            authors[(res, start)] = (lists[0] if len(lists) == 1
+                                     else sorted(set().union(*lists)))
+
+
+def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
+               labels: Int64Array, created: npt.NDArray[np.float64], terms: BatchTerms) -> None:
+    """Posts per term of each group, class and hour in one ``group_counts`` pass; a day's
+    counts are the sum of its hours' (the same dict when the group's posts share one hour)."""
+    posts: list[Int64Array] = []
+    groups: list[Int64Array] = []
+    meta: list[tuple[int, str, int]] = []  # term group -> (delta, cls, hour)
+    for label, cls in _CLASSES:
+        sel = labels[pair_post] == label
+        post, group = pair_post[sel], pair_group[sel]
+        key, _, low = _bucket_keys(group, created[post], 3600)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        posts.append(post)
+        groups.append(inverse.astype(np.int64) + len(meta))
+        meta += [(u >> _GROUP_SHIFT, cls, ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 3600)
+                 for u in uniq.tolist()]
+    if not meta:
+        return
+    counts = terms.group_counts(np.concatenate(posts), np.concatenate(groups),
+                                [deltas[g].brand for g, _, _ in meta])
+    days: dict[tuple[int, str, int], list[dict[str, int]]] = {}
+    for (g, cls, hour), found in zip(meta, counts, strict=True):
+        if found:
+            _drivers(deltas[g]).terms[(cls, "h", hour)] = found
+            days.setdefault((g, cls, hour // 86400 * 86400), []).append(found)
+    for (g, cls, day), found_list in days.items():
+        total = found_list[0] if len(found_list) == 1 else dict(sum(map(Counter, found_list),
+                                                                    Counter()))
+        _drivers(deltas[g]).terms[(cls, "d", day)] = total
+
+
+def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
+                  labels: Int64Array, created: npt.NDArray[np.float64], features: PostFeatures,
+                  posts: Posts, keep: int) -> None:
+    """The newest ``keep`` posts of each group, class and hour (pairs are in offset order)."""
+    if keep <= 0:
+        return
+    for label, cls in _CLASSES:
+        sel = (labels[pair_post] == label) & ~features.retweet[pair_post]
+        post, group = pair_post[sel], pair_group[sel]
+        if not len(post):
+            continue
+        key, _, low = _bucket_keys(group, created[post], 3600)
+        order = np.argsort(key, kind="stable")  # stable: offset order within a key
+        key, post = key[order], post[order]
+        ends = np.r_[np.flatnonzero(key[1:] != key[:-1]) + 1, len(key)]
+        starts = np.r_[0, ends[:-1]]
+        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+            u = int(key[lo])
+            members = [_example(posts, i) for i in post[max(lo, hi - keep):hi].tolist()]
+            hour = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 3600
+            _drivers(deltas[u >> _GROUP_SHIFT]).examples[(cls, hour)] = members
+
+
+def _drivers(delta: GroupDelta) -> DriverDelta:
+    assert delta.drivers is not None  # set by attach() before anything else
+    return delta.drivers
+
+
+def _example(posts: Posts, i: int) -> str:
+    return orjson.dumps({"id": posts.ids[i], "text": posts.texts[i]}).decode("utf-8")
+
+
+def driver_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
+               limits: DriverLimits) -> list[list[Any]]:
+    """The script ops of one group's driver increments (see ``stream.worker.sink.APPLY_LUA``)."""
+    d = delta.drivers
+    if d is None:
+        return []
+    brand, ttl = delta.brand, limits.ttl
+    ops: list[list[Any]] = []
+    shared: dict[int, list[list[Any]]] = {}  # one op per list: the live case sends it once
+    for (res, start), members in sorted(d.authors.items()):
+        target = [ref(keys.authors(brand, res, start)), str(ttl[res])]
+        if id(members) in shared:
+            shared[id(members)][0][3].append(target)
+        else:
+            shared[id(members)] = [["a", *target, [], *members]]
+    ops += [op for group in shared.values() for op in group]
+    flats: dict[int, list[Any]] = {}  # a day's dict is often its one hour's
+    for (cls, res, start), counts in sorted(d.terms.items()):
+        flat = flats.get(id(counts))
+        if flat is None:
+            flat = flats[id(counts)] = _largest_first(counts)
+        ops.append(["s", ref(keys.terms(brand, cls, res, start)), str(ttl[res]),
+                    str(limits.terms[res]), *flat])
+    for (cls, hour), members in sorted(d.examples.items()):
+        ops.append(["l", ref(keys.examples(brand, cls, hour)), str(ttl["h"]),
+                    str(limits.examples), *members])
+    ops += _repost_ops(delta, keys, ref, limits)
+    return ops
+
+
+def _largest_first(counts: dict[str, int]) -> list[Any]:
+    """term, count, ... with the largest count first, ties by term (merge_top_k's order), by
+    two C-level sorts (a sort with reverse=True keeps the order of equal items)."""
+    ordered = sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
+    flat: list[Any] = [None] * (2 * len(ordered))
+    flat[0::2] = map(itemgetter(0), ordered)
+    flat[1::2] = map(itemgetter(1), ordered)
+    return flat
+
+
+def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
+                limits: DriverLimits) -> list[list[Any]]:
+    assert delta.drivers is not None
+    r, brand = delta.drivers.reposts, delta.brand
+    if not len(r.minute):
+        return []
+    label = np.minimum(r.label, 3)
+    profile_key = r.minute * 4 + label  # (minute, label): the buckets and sets a post adds to
+    uniq, of = np.unique(profile_key, return_inverse=True)
+    profiles = []
+    for value in uniq.tolist():
+        minute, label = value // 4, value % 4
+        hour, day = minute // 3600 * 3600, minute // 86400 * 86400
+        profiles.append([ref(keys.bucket(brand, "m", minute)), ref(keys.bucket(brand, "h", hour)),
+                         ref(keys.bucket(brand, "d", day)), ref(keys.fingerprints(brand, hour)),
+                         ref(keys.fingerprints(brand, hour - 3600)), _LABEL_INDEX[label]])
+    fps = r.fps.astype(">u8").tobytes().hex()
+    rts = (r.retweet.astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+    # 2 h, or less when the brand's own keys go sooner (a set must not outlive its data).
+    fp_ttl = min(FINGERPRINT_TTL_S, limits.brand_ttl or FINGERPRINT_TTL_S)
+    return [["r", ref(keys.total(brand)), "0", str(limits.fingerprints), str(fp_ttl),
+             profiles, fps, rts, of.tolist(), np.where(label < 3, r.ie6, 0).tolist()]]

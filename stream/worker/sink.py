@@ -1,0 +1,413 @@
+"""The Redis sink: applies a batch's increments exactly once, in one round trip.
+
+Each (brand, partition) group of a batch is one call of ``APPLY_LUA``, atomic in the brand's slot:
+it compares the group's Kafka offset range with the last offset applied to that brand from that
+partition (stored in the same slot) and
+
+* skips the group when everything in it was applied before (a redelivery),
+* applies the increments and stores the new offset when nothing in it was,
+* answers "partial" otherwise; the caller then drops the records at or below the stored offset,
+  recomputes the group and sends it again.
+
+All the groups of a batch are pipelined into one round trip. A lost connection, a timeout or a
+restarted Redis (which forgets loaded scripts) only makes the caller retry the whole batch, which
+the offsets make harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from sentistream.settings import Settings
+from stream.cluster import is_cluster
+from stream.errors import RedisFullError, ScriptError
+from stream.schema.keys import (
+    ALL_BRANDS,
+    MENTIONS_FIELD,
+    RESOLUTIONS,
+    KeyScheme,
+    brand_ttl_s,
+    index_keep,
+)
+from stream.schema.live import Announcement
+from stream.scripts import LuaScript, run_pipeline
+from stream.worker.aggregates import GroupDelta
+from stream.worker.driver_deltas import DriverLimits, driver_ops
+
+APPLIED, SKIPPED, PARTIAL = 0, 1, 2
+# A batch of a brand flood (SENTISTREAM_MAX_BRANDS_PER_POST brands x 2,048 posts) is ~20,000
+# group calls: in one round trip, Redis took longer than the socket timeout on this machine, and
+# every retry the same, which would stall the partition. Chunks keep each answer prompt.
+CALLS_PER_ROUND_TRIP = 1000
+SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long counts as a failed write
+
+# KEYS[1] = offsets hash, KEYS[2..] = the keys the ops name by index.
+# ARGV = offsets field, min offset, max offset, JSON list of ops (numbers as strings, so nothing
+# is rounded by Lua's doubles), expiry of the offsets hash (optional, 0 = none). Ops:
+#   {"h", k, ttl, field, incr, ...}            HINCRBY each field, then EXPIRE when ttl > 0
+#   {"i", k, ttl, keep, start, ...}            bucket index: ZADD start start, keep the newest
+#   {"t", k, ttl, keep, sign, score, member, ...}  top set: ZADD, keep the `keep` best
+#   {"z", k, ttl, incr, member, ...}           brand ranking: ZINCRBY each member
+#   {"a", k, ttl, also, member, ...}           unique authors: PFADD the members to k and to
+#                                              each {k, ttl} of the list `also`
+#   {"s", k, ttl, keep, term, incr, ...}       driver terms: weighted Space-Saving top-K, the
+#                                              increments largest first (merge_top_k's order)
+#   {"l", k, ttl, keep, member, ...}           example posts: LPUSH oldest first, LTRIM to keep
+#   {"r", k, 0, cap, fp ttl, profiles, fps, rts, profile of each post, ie6 of each post}
+#        reposts, post by post in offset order (stream/worker/driver_deltas.py builds it): a post is
+#        a repost when it is a retweet (rts: "1"/"0" per post) or its fingerprint (fps: 16 hex
+#        digits per post, zeros = none) is in its hour's set or the previous hour's; new
+#        fingerprints are added while the hour's set holds fewer than cap. A profile is {minute
+#        bucket, hour bucket, day bucket, hour set, previous hour set (key indexes), class
+#        (2, 3, 4 = neg, neu, pos; 6 = none)}; reposts are summed into REPOST_FIELDS of its
+#        buckets and of KEYS[k] (the total).
+APPLY_LUA = """
+local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if stored >= tonumber(ARGV[3]) then return {1, stored} end
+if stored >= tonumber(ARGV[2]) then return {2, stored} end
+for _, op in ipairs(cjson.decode(ARGV[4])) do
+  local kind, key, ttl = op[1], KEYS[tonumber(op[2])], tonumber(op[3])
+  if kind == 'h' then
+    for i = 4, #op, 2 do redis.call('HINCRBY', key, op[i], op[i + 1]) end
+  elseif kind == 'i' then
+    for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
+    local keep = tonumber(op[4])
+    if keep > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1)) end
+  elseif kind == 'z' then
+    for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
+  elseif kind == 'a' then
+    local also = op[4]
+    for i = 5, #op, 512 do
+      local last = math.min(i + 511, #op)
+      redis.call('PFADD', key, unpack(op, i, last))
+      for _, t in ipairs(also) do redis.call('PFADD', KEYS[tonumber(t[1])], unpack(op, i, last)) end
+    end
+    for _, t in ipairs(also) do
+      if tonumber(t[2]) > 0 then redis.call('EXPIRE', KEYS[tonumber(t[1])], t[2]) end
+    end
+  elseif kind == 'l' then
+    for i = 5, #op, 512 do redis.call('LPUSH', key, unpack(op, i, math.min(i + 511, #op))) end
+    redis.call('LTRIM', key, 0, tonumber(op[4]) - 1)
+  elseif kind == 's' then
+    local keep, card = tonumber(op[4]), redis.call('ZCARD', key)
+    for i = 5, #op, 2 do
+      local term, incr = op[i], tonumber(op[i + 1])
+      if redis.call('ZADD', key, 'XX', 'INCR', incr, term) then
+        -- kept already: incremented in the same call
+      elseif card < keep then
+        redis.call('ZADD', key, incr, term)
+        card = card + 1
+      else
+        local low = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+        redis.call('ZREM', key, low[1])
+        redis.call('ZADD', key, tonumber(low[2]) + incr, term)
+      end
+    end
+  elseif kind == 'r' then
+    local cap, profiles, fps, rts = tonumber(op[4]), op[6], op[7], op[8]
+    local of, ie6, card, sums, sets, met = op[9], op[10], {}, {}, {}, {}
+    for i = 1, #of do
+      local p = profiles[of[i] + 1]
+      local fp = string.sub(fps, 16 * i - 15, 16 * i)
+      local seen, dup = fp .. ':' .. p[4], false
+      if met[seen] ~= nil then  -- met before in this call: what SADD/SISMEMBER would say now
+        dup = met[seen]
+      elseif fp ~= '0000000000000000' then
+        local set, prev, later = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])], false
+        if card[set] == nil then
+          card[set] = redis.call('SCARD', set)
+          sets[#sets + 1] = set
+        end
+        if card[set] < cap then
+          if redis.call('SADD', set, fp) == 0 then dup = true else card[set] = card[set] + 1 end
+          later = true
+        elseif redis.call('SISMEMBER', set, fp) == 1 then
+          dup, later = true, true
+        end
+        if not dup and redis.call('SISMEMBER', prev, fp) == 1 then dup, later = true, true end
+        met[seen] = later
+      end
+      local copy = dup or string.byte(rts, i) == 49
+      if copy then
+        for _, b in ipairs({tonumber(p[1]), tonumber(p[2]), tonumber(p[3]), tonumber(op[2])}) do
+          local s = sums[b] or {0, 0, 0, 0, 0, 0}
+          s[1] = s[1] + 1
+          s[tonumber(p[6])] = s[tonumber(p[6])] + 1
+          s[5] = s[5] + ie6[i]
+          sums[b] = s
+        end
+      end
+    end
+    for b, s in pairs(sums) do
+      for f, name in ipairs({'reposts', 'rp_neg', 'rp_neu', 'rp_pos', 'rp_isum_e6'}) do
+        if s[f] ~= 0 then redis.call('HINCRBY', KEYS[b], name, string.format('%.0f', s[f])) end
+      end
+    end
+    for _, set in ipairs(sets) do redis.call('EXPIRE', set, op[5]) end
+  elseif kind == 't' then
+    for i = 6, #op, 2 do redis.call('ZADD', key, op[i], op[i + 1]) end
+    local keep = tonumber(op[4])
+    if op[5] == '1' then
+      redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1))
+    else
+      redis.call('ZREMRANGEBYRANK', key, keep, -1)
+    end
+  end
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if tonumber(ARGV[5] or '0') > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+return {0, tonumber(ARGV[3])}
+"""
+APPLY_SCRIPT = LuaScript(APPLY_LUA)
+
+# The brand index, bounded. KEYS[1] = brand index, KEYS[2] = last-write times. ARGV = most brands
+# (``_all`` not counted), force ("1": add even beyond the limit, for brands whose data is being
+# written anyway), now, idle expiry (0 = no sweep), then brand, score pairs. Sweeps a bounded
+# number of brands silent longer than the idle expiry (their keys have expired), then adds or
+# refreshes each brand; answers {brands in the index, refused brand...}.
+REGISTER_LUA = """
+local limit, force = tonumber(ARGV[1]), ARGV[2] == '1'
+local now, idle = tonumber(ARGV[3]), tonumber(ARGV[4])
+if idle > 0 then
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - idle), 'LIMIT', 0, 256)
+  for _, brand in ipairs(gone) do
+    redis.call('ZREM', KEYS[1], brand)
+    redis.call('ZREM', KEYS[2], brand)
+  end
+end
+local count = redis.call('ZCARD', KEYS[1])
+if redis.call('ZSCORE', KEYS[1], '_all') then count = count - 1 end
+local out = {0}
+for i = 5, #ARGV, 2 do
+  local brand, score = ARGV[i], ARGV[i + 1]
+  if redis.call('ZSCORE', KEYS[1], brand) then
+    redis.call('ZADD', KEYS[1], 'GT', score, brand)
+    redis.call('ZADD', KEYS[2], now, brand)
+  elseif brand == '_all' or force or count < limit then
+    redis.call('ZADD', KEYS[1], score, brand)
+    redis.call('ZADD', KEYS[2], now, brand)
+    if brand ~= '_all' then count = count + 1 end
+  else
+    out[#out + 1] = brand
+  end
+end
+out[1] = count
+return out
+"""
+REGISTER_SCRIPT = LuaScript(REGISTER_LUA)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One script call: a group's keys and arguments."""
+
+    keys: list[str]
+    args: list[str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int  # APPLIED, SKIPPED or PARTIAL
+    stored_offset: int
+
+
+class CallBuilder:
+    """Turns increments into script calls, with the retention of each resolution."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.keys = KeyScheme(settings.redis_prefix)
+        self.ttl = {"m": settings.retention_minute_s, "h": settings.retention_hour_s,
+                    "d": settings.retention_day_s}
+        self.brand_ttl = brand_ttl_s(self.ttl)
+        self.keep = {res: index_keep(ttl, res) for res, ttl in self.ttl.items()}
+        self.top_k = settings.top_posts
+        self.drivers = DriverLimits(
+            {"h": settings.driver_terms_hour, "d": settings.driver_terms_day},
+            settings.driver_examples, settings.driver_fingerprints, self.ttl, self.brand_ttl)
+
+    def group_call(self, topic: str, delta: GroupDelta) -> Call:
+        k = self.keys
+        keys = [k.offsets(delta.brand)]
+        ops: list[list[Any]] = []
+        named: dict[str, str] = {}
+
+        def ref(key: str) -> str:  # each key once: the driver ops name the buckets again
+            found = named.get(key)
+            if found is None:
+                keys.append(key)
+                found = named[key] = str(len(keys))
+            return found
+
+        ops.append(["h", ref(k.total(delta.brand)), str(self.brand_ttl),
+                    *_flat(delta.total.fields())])
+        starts: dict[str, list[int]] = {res: [] for res in RESOLUTIONS}
+        for (res, start), agg in sorted(delta.buckets.items()):
+            fields = {**agg.fields(), **delta.languages.get((res, start), {})}
+            if delta.brand == ALL_BRANDS:
+                fields[MENTIONS_FIELD] = delta.mentions((res, start))
+            ops.append(["h", ref(k.bucket(delta.brand, res, start)), str(self.ttl[res]),
+                        *_flat(fields)])
+            starts[res].append(start)
+        for (res, start), volumes in sorted(delta.ranks.items()):
+            ops.append(["z", ref(k.rank(res, start)), str(self.ttl[res]),
+                        *(x for brand, n in sorted(volumes.items()) for x in (str(n), brand))])
+        for res, values in starts.items():
+            if values:
+                ops.append(["i", ref(k.bucket_index(delta.brand, res)),
+                            str(self.ttl[res] or self.brand_ttl), str(self.keep[res]),
+                            *map(str, values)])
+        tops: dict[tuple[str, int], list[str]] = {}
+        for c in delta.top:
+            tops.setdefault((c.polarity, c.hour), []).extend((repr(c.score), c.member))
+        for (polarity, hour), pairs in sorted(tops.items()):
+            ops.append(["t", ref(k.top(delta.brand, polarity, hour)), str(self.ttl["h"]),
+                        str(self.top_k), "1" if polarity == "pos" else "0", *pairs])
+        ops += driver_ops(delta, k, ref, self.drivers)
+        field = f"{topic}:{delta.partition}"
+        return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), _ops_json(ops),
+                           str(self.brand_ttl)])
+
+    def dead_letter_call(self, topic: str, partition: int, min_offset: int, max_offset: int,
+                         reasons: dict[str, int]) -> Call:
+        k = self.keys
+        ops = [["h", "2", "0", *_flat(reasons)]]
+        return Call([k.dead_letter_offsets, k.dead_letters],
+                    [f"{topic}:{partition}", str(min_offset), str(max_offset), _ops_json(ops)])
+
+
+def _ops_json(ops: Sequence[Sequence[Any]]) -> str:
+    """The ops as JSON for the script's cjson.decode: orjson, ~4x faster than json.dumps on the
+    top-post members (themselves JSON, so full of escapes); every value is a valid str."""
+    return orjson.dumps(ops).decode("utf-8")
+
+
+def _flat(fields: dict[str, int]) -> list[str]:
+    return [x for name, value in fields.items() if value for x in (name, str(value))]
+
+
+class RedisSink:
+    """Runs script calls (one pipeline per batch) plus the idempotent index and announcements.
+
+    Works with a single Redis and with Redis Cluster (detected at start-up): every script call
+    names only keys of one brand's hash tag, so the cluster pipeline routes each call to the node
+    of that slot and the round trips to the nodes run in parallel.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = KeyScheme(settings.redis_prefix)
+        self.brand_ttl = CallBuilder(settings).brand_ttl
+        options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S,
+                                   "socket_connect_timeout": 5}
+        self.cluster = is_cluster(settings.redis_url)
+        self.client: Any = self._connect(options)
+        # The batch writes' own client: redis-py arms a timer per reply read (asyncio.timeout),
+        # ~9% of the worker's main thread with TweetEval's ~100-150 calls per batch (py-spy,
+        # README "Throughput of one worker"); one timer per round trip bounds it instead.
+        self._apply_client: Any = self._connect({**options, "socket_timeout": None})
+
+    def _connect(self, options: dict[str, Any]) -> Any:
+        url = self.settings.redis_url
+        return (RedisCluster.from_url(url, **options) if self.cluster
+                else aioredis.Redis.from_url(url, **options))
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    def _register_args(self, brands: dict[str, float], force: bool) -> tuple[list[str], list[str]]:
+        now = time.time()
+        # A post dated ahead must not leave its brand "last seen" in the future for good.
+        pairs = [x for brand, seen in brands.items() for x in (brand, repr(min(seen, now)))]
+        return ([self.keys.brands, self.keys.brands_written],
+                [str(self.settings.max_brands_total), "1" if force else "0", repr(now),
+                 str(self.brand_ttl), *pairs])
+
+    async def admit(self, brands: dict[str, float]) -> tuple[int, set[str]]:
+        """Add new brands to the index while it holds fewer than SENTISTREAM_MAX_BRANDS_TOTAL;
+        returns the brands in the index and the refused brands. Atomic in the index's slot,
+        so concurrent workers never take it past the limit."""
+        keys, args = self._register_args(brands, force=False)
+        reply = (await run_pipeline(self.client, [REGISTER_SCRIPT],
+                                    lambda pipe: REGISTER_SCRIPT.queue(pipe, keys, args)))[0]
+        if isinstance(reply, OutOfMemoryError):  # a full Redis refuses new brands too
+            raise _redis_full(reply)
+        if isinstance(reply, Exception):
+            raise reply
+        return int(reply[0]), {b.decode("utf-8") for b in reply[1:]}
+
+    async def apply(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Outcome]:
+        """Run every call, in one round trip per CALLS_PER_ROUND_TRIP calls (one for a normal
+        batch); raises RedisError when Redis is not reachable."""
+        outcomes: list[Outcome] = []
+        for start in range(0, max(len(calls), 1), CALLS_PER_ROUND_TRIP):
+            outcomes += await self._apply_chunk(calls[start:start + CALLS_PER_ROUND_TRIP],
+                                                brands_seen if start == 0 else {})
+        return outcomes
+
+    async def _apply_chunk(self, calls: Sequence[Call],
+                           brands_seen: dict[str, float]) -> list[Outcome]:
+        register = self._register_args(brands_seen, force=True) if brands_seen else None
+
+        def queue(pipe: Any) -> None:
+            if register:
+                # Before the scripts: a crash in between leaves a listed brand with no data
+                # yet, never data missing from the index. Idempotent (ZADD GT, event times).
+                REGISTER_SCRIPT.queue(pipe, *register)
+            for call in calls:
+                APPLY_SCRIPT.queue(pipe, call.keys, call.args)
+
+        if not register and not calls:
+            return []
+        try:
+            async with asyncio.timeout(SOCKET_TIMEOUT_S):  # the whole round trip, as one read
+                results = await run_pipeline(self._apply_client, [REGISTER_SCRIPT, APPLY_SCRIPT],
+                                             queue)
+        except TimeoutError as exc:  # redis-py disconnects a read it was cancelled in
+            raise RedisTimeoutError(f"Redis did not answer a batch's writes within "
+                                    f"{SOCKET_TIMEOUT_S:.0f} s") from exc
+        for r in results:
+            if isinstance(r, RedisError):
+                if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
+                    raise r
+                if isinstance(r, OutOfMemoryError):  # scripts fail before their first write
+                    raise _redis_full(r)
+                raise ScriptError(f"the apply script failed: {r}")
+        return [Outcome(int(r[0]), int(r[1])) for r in (results[1:] if register else results)]
+
+    async def announce(self, announcement: Announcement) -> None:
+        """Tell live readers what was just applied (a hint to re-read, not a ledger); the
+        announcement is built, bounded, by ``stream.worker.pipeline.announcement``."""
+        payload = announcement.to_bytes()
+        # One round trip for both (the same key, so one slot on a cluster too).
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(self.keys.live, {"data": payload}, maxlen=self.settings.live_maxlen,
+                  approximate=True)
+        pipe.publish(self.keys.live, payload)
+        await pipe.execute()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self._apply_client.aclose()
+
+
+def _redis_full(error: OutOfMemoryError) -> RedisFullError:
+    return RedisFullError(
+        f"Redis is full ({error}): this batch waits and is retried; free memory, shorten "
+        "retention or raise maxmemory (SENTISTREAM_REDIS_MAXMEMORY for the local Redis)")
+
+
+def _transient(error: RedisError) -> bool:
+    text = str(error)
+    return text.startswith(("LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"))
