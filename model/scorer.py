@@ -28,25 +28,33 @@ METADATA_FILE = "model.json"
 MAX_CHUNK = 256  # larger batches run in chunks of this many posts
 
 
-@dataclass(frozen=True)
-class ScoreBatch:
-    """Scores of a batch, row i for text i."""
+class _Labelled:
+    """A batch's rows, whose ``labels`` index ``NAMES``: row i's label is NAMES[labels[i]]."""
 
-    LABELS: ClassVar[tuple[str, str, str]] = ("negative", "neutral", "positive")
-
+    NAMES: ClassVar[tuple[str, ...]]
     labels: npt.NDArray[np.int64]
-    probs: npt.NDArray[np.float32]
-    intensity: npt.NDArray[np.float32]
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def label_names(self) -> list[str]:
-        return [self.LABELS[i] for i in self.labels.tolist()]
+        return [self.NAMES[i] for i in self.labels.tolist()]
 
 
 @dataclass(frozen=True)
-class PostScores:
+class ScoreBatch(_Labelled):
+    """Scores of a batch, row i for text i."""
+
+    LABELS: ClassVar[tuple[str, str, str]] = ("negative", "neutral", "positive")
+    NAMES = LABELS
+
+    labels: npt.NDArray[np.int64]
+    probs: npt.NDArray[np.float32]
+    intensity: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class PostScores(_Labelled):
     """Scores of a batch of posts routed by language, row i for post i.
 
     Posts in a language the scorer does not score get label ``UNSUPPORTED``
@@ -56,18 +64,13 @@ class PostScores:
 
     UNSUPPORTED: ClassVar[int] = 3
     LABEL_NAMES: ClassVar[tuple[str, ...]] = (*ScoreBatch.LABELS, "unsupported_language")
+    NAMES = LABEL_NAMES
 
     languages: list[str]  # ISO 639 code, "und" (undetermined) or "zxx" (no words)
     supported: npt.NDArray[np.bool_]
     labels: npt.NDArray[np.int64]  # 0..2 as in ScoreBatch, or 3 = UNSUPPORTED
     probs: npt.NDArray[np.float32]
     intensity: npt.NDArray[np.float32]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def label_names(self) -> list[str]:
-        return [self.LABEL_NAMES[i] for i in self.labels.tolist()]
 
 
 class _Model:

@@ -6,7 +6,7 @@
 #   drain    python -m ops.bench.drain: drain / bare scorer side by side, posts per worker
 #            CPU-second, 1 vs 2 workers on 4 partitions, with a py-spy profile (drain.*)
 #   replay   ops/bench/replay_bench.py (replay-bench.json)
-#   worker   ops/bench/worker_throughput.py, generated posts (worker-throughput.json)
+#   worker   python -m ops.bench.worker_throughput, generated posts (worker-throughput.json)
 #   infra    ops/bench/infra_startup.py, broker start-up and RSS (infra-startup.json)
 #   redis    python -m ops.bench.redis_ops: Redis commands per batch, per brand (redis-ops.json)
 # BENCH_STEPS picks some ("drain e2e"); arguments go to `python -m ops.bench.e2e` (see its
@@ -18,12 +18,7 @@ cd "$ROOT"
 
 ensure_venv "dev,bench"
 # The benchmarks' own services and ports (ops/bench/harness.py BENCH_ENV); SENTISTREAM_* win.
-export SENTISTREAM_STATE_DIR="${SENTISTREAM_STATE_DIR:-$ROOT/.state/bench}"
-export SENTISTREAM_KAFKA_PORT="${SENTISTREAM_KAFKA_PORT:-29092}"
-export SENTISTREAM_KAFKA_CONTROLLER_PORT="${SENTISTREAM_KAFKA_CONTROLLER_PORT:-29093}"
-export SENTISTREAM_REDIS_PORT="${SENTISTREAM_REDIS_PORT:-26379}"
-export SENTISTREAM_WORKER_WEB_PORT="${SENTISTREAM_WORKER_WEB_PORT:-26066}"
-export SENTISTREAM_API_PORT="${SENTISTREAM_API_PORT:-28000}"
+default_services bench 29092 29093 26379 26066 28000
 STEPS="${BENCH_STEPS:-e2e drain replay worker infra redis}"
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 
@@ -35,7 +30,7 @@ if step replay || step worker; then
   "$VENV/bin/sentistream" infra up
   step replay && "$PY" -m ops.bench.record replay-bench -- "$PY" ops/bench/replay_bench.py --json ${REPLAY_ARGS:-}
   step worker && "$PY" -m ops.bench.record worker-throughput -- \
-    "$PY" ops/bench/worker_throughput.py --posts 100000 --json
+    "$PY" -m ops.bench.worker_throughput --posts 100000 --json
   "$VENV/bin/sentistream" infra down
   trap - EXIT
 fi

@@ -37,6 +37,18 @@ ensure_venv() {
   fi
 }
 
+# default_services NAME KAFKA CONTROLLER REDIS WORKER_WEB API: the state dir (.state/NAME) and
+# ports of one set of services (the tests', the benchmarks'), so that they never touch a running
+# demo; SENTISTREAM_* variables already set win.
+default_services() {
+  export SENTISTREAM_STATE_DIR="${SENTISTREAM_STATE_DIR:-$ROOT/.state/$1}"
+  export SENTISTREAM_KAFKA_PORT="${SENTISTREAM_KAFKA_PORT:-$2}"
+  export SENTISTREAM_KAFKA_CONTROLLER_PORT="${SENTISTREAM_KAFKA_CONTROLLER_PORT:-$3}"
+  export SENTISTREAM_REDIS_PORT="${SENTISTREAM_REDIS_PORT:-$4}"
+  export SENTISTREAM_WORKER_WEB_PORT="${SENTISTREAM_WORKER_WEB_PORT:-$5}"
+  export SENTISTREAM_API_PORT="${SENTISTREAM_API_PORT:-$6}"
+}
+
 # ensure_chromium: the dashboard's browser test drives Debian's Chromium (no browser downloads
 # are possible here). Installs it when missing and we are root on Debian.
 ensure_chromium() {

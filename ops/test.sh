@@ -10,12 +10,7 @@ ensure_venv "dev,train"
 ensure_chromium
 
 # Test services live on their own ports and state dir, so a running demo is never touched.
-export SENTISTREAM_STATE_DIR="${SENTISTREAM_STATE_DIR:-$ROOT/.state/test}"
-export SENTISTREAM_KAFKA_PORT="${SENTISTREAM_KAFKA_PORT:-19092}"
-export SENTISTREAM_KAFKA_CONTROLLER_PORT="${SENTISTREAM_KAFKA_CONTROLLER_PORT:-19093}"
-export SENTISTREAM_REDIS_PORT="${SENTISTREAM_REDIS_PORT:-16379}"
-export SENTISTREAM_WORKER_WEB_PORT="${SENTISTREAM_WORKER_WEB_PORT:-16066}"
-export SENTISTREAM_API_PORT="${SENTISTREAM_API_PORT:-18000}"
+default_services test 19092 19093 16379 16066 18000
 # The broker also listens with SASL, without and with TLS (SENTISTREAM_KAFKA_SASL_PORT and
 # SENTISTREAM_KAFKA_TLS_PORT, default Kafka port + 2 and + 3), for this user, so that
 # tests/infra/test_sasl.py can log in; PLAINTEXT stays the default of the other tests.

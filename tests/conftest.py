@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sentistream.harness import Child
 from sentistream.infra.kafka import metadata_ok
 from sentistream.redact import redact_url
 from sentistream.settings import Settings, get_settings
@@ -45,6 +46,15 @@ def services() -> Settings:
 def unique() -> str:
     """A short unique suffix for one test's topics and Redis key prefix."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def children() -> Iterator[list[Child]]:
+    """The child processes a test starts (it appends them); each is stopped at the test's end."""
+    started: list[Child] = []
+    yield started
+    for child in started:
+        child.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import multiprocessing as mp
 import os
 import socket
@@ -32,6 +31,7 @@ from typing import Any
 
 from ops.bench import harness as h
 from ops.bench.e2e import RESULTS, machine
+from ops.bench.report import write_report
 from producers.sink import SinkOptions
 from sentistream.harness import Child, child_env, free_port, start_worker
 from sentistream.settings import Settings
@@ -246,10 +246,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "api_cpu_mean_pct": sum(api_cpu) / len(api_cpu) if api_cpu else None,
         "worker_rss_peak_mib": max(worker_rss) if worker_rss else None,
         "api_metrics": metrics})
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     md = markdown(result)
-    (args.out / f"{args.name}.md").write_text(md)
+    write_report(result, md, args.out, args.name)
     print(md)
     return result
 

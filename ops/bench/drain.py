@@ -40,6 +40,7 @@ import redis
 from ops.bench import harness as h
 from ops.bench.machine import cpu_model
 from ops.bench.measure import phase_stats
+from ops.bench.report import write_report
 from producers.sink import SinkOptions
 from sentistream.harness import Child, wait_until, worker_env
 from sentistream.harness import start_worker as start_this_worker
@@ -104,10 +105,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 result["runs"].append(run)
     result["loadavg_end"] = os.getloadavg()
     result["summary"] = summary(result["runs"], counts, [v for v, _ in variants])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
     md = markdown(result)
-    (args.out / f"{args.name}.md").write_text(md)
+    write_report(result, md, args.out, args.name)
     print(md)
     return result
 

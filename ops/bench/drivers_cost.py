@@ -6,9 +6,9 @@ Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--ou
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). Each
 round runs one worker with the drivers off and one with them on (alternating which goes first,
 so a drift of the shared machine's load hits both), each on fresh topics and a fresh prefix
-holding the same ``sentistream generate --max --seed 1`` posts (ops/bench/worker_throughput.py
-times one run the same way). The ratio on/off is reported for the sustained rate and for posts
-per worker CPU-second, the figure that a busy shared machine disturbs least.
+holding the same ``sentistream generate --max --seed 1`` posts (ops/bench/sustained.py times
+each run, as for worker_throughput.py). The ratio on/off is reported for the sustained rate and
+for posts per worker CPU-second, the figure that a busy shared machine disturbs least.
 
 Memory, two inputs:
 * the generated posts of the first "on" run (a heavy hour: every brand has thousands of posts,
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -34,10 +33,11 @@ from typing import Any
 import redis
 
 from ops.bench.machine import cpu_model
-from ops.bench.worker_throughput import _cpu_s, _env
+from ops.bench.sustained import cleanup, counted, sentistream_run, time_worker
+from sentistream.harness import start_worker
 from sentistream.settings import Settings, get_settings
 from sentistream.topics import ensure_topics
-from stream.schema.keys import KeyScheme, unescape_brand
+from stream.schema.keys import unescape_brand
 
 SANDERS = Path(__file__).resolve().parents[3] / "shared" / "data" / "sanders-brands" / "posts.csv"
 DRIVER_KINDS = ("terms", "ex", "authors", "fp")
@@ -50,52 +50,13 @@ def fresh(settings: Settings, drivers: bool) -> Settings:
                             redis_prefix=f"dc{run}", drivers=drivers)
 
 
-def feed(settings: Settings, argv: list[str]) -> None:
-    ensure_topics(settings)
-    exe = str(Path(sys.executable).parent / "sentistream")
-    subprocess.run([exe, *argv, "--quiet"], env=_env(settings), check=True,
-                   stdout=subprocess.DEVNULL)
-
-
 def run_worker(settings: Settings, posts: int) -> dict[str, float]:
     """Start a worker, wait until ``_all`` holds ``posts`` posts; rates of the sustained phase."""
-    client = redis.Redis.from_url(settings.redis_url)
-    total_key = KeyScheme(settings.redis_prefix).total("_all")
-    exe = str(Path(sys.executable).parent / "sentistream")
-    log = settings.state_dir / f"drivers-cost-{settings.redis_prefix}.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen([exe, "worker"], env=_env(settings), stdout=out,
-                                  stderr=subprocess.STDOUT)
-    first: tuple[float, int, float] | None = None
-    try:
-        while True:
-            n = int(client.hget(total_key, "n") or 0)
-            if n and first is None:
-                first = (time.monotonic(), n, _cpu_s(worker.pid))
-                redis0 = _redis_cpu_s(client)
-            if n >= posts:
-                done, done_cpu = time.monotonic(), _cpu_s(worker.pid)
-                redis_cpu = _redis_cpu_s(client) - redis0
-                break
-            if worker.poll() is not None:
-                sys.exit(f"the worker exited with {worker.returncode}; see {log}")
-            time.sleep(0.05)
-    finally:
-        worker.terminate()
-        worker.wait(30)
-    assert first is not None
-    t0, n0, cpu0 = first
-    return {"sustained_posts_per_s": (posts - n0) / max(done - t0, 1e-9),
-            "posts_per_worker_cpu_s": (posts - n0) / max(done_cpu - cpu0, 1e-9),
-            "worker_cpu_s": done_cpu - cpu0,
-            "redis_cpu_us_per_post": redis_cpu * 1e6 / max(posts - n0, 1)}
-
-
-def _redis_cpu_s(client: redis.Redis) -> float:
-    """CPU seconds the Redis server has used (its own, this bench's Redis is not shared with
-    other workers but may serve other clients of the same infra)."""
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    timed = time_worker(settings, posts, f"drivers-cost-{settings.redis_prefix}")
+    return {"sustained_posts_per_s": timed.sustained_posts_per_s,
+            "posts_per_worker_cpu_s": timed.posts_per_worker_cpu_s,
+            "worker_cpu_s": timed.worker_cpu_s,
+            "redis_cpu_us_per_post": timed.redis_cpu_us_per_post}
 
 
 def key_bytes(settings: Settings) -> dict[tuple[str, str, str], int]:
@@ -114,12 +75,6 @@ def key_bytes(settings: Settings) -> dict[tuple[str, str, str], int]:
         size = int(client.memory_usage(raw, samples=0) or 0)
         out[(brand, kind, bucket)] = out.get((brand, kind, bucket), 0) + size
     return out
-
-
-def cleanup(settings: Settings) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
-    for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
-        client.delete(key)
 
 
 def heavy_hour(sizes: dict[tuple[str, str, str], int]) -> dict[str, Any]:
@@ -142,27 +97,25 @@ def heavy_hour(sizes: dict[tuple[str, str, str], int]) -> dict[str, Any]:
 
 
 def real_days(settings: Settings) -> dict[str, Any]:
-    feed(settings, ["replay", str(SANDERS), "--max"])
+    ensure_topics(settings)
+    sentistream_run(settings, "replay", str(SANDERS), "--max")
     posts = sum(1 for _ in SANDERS.open()) - 1
     client = redis.Redis.from_url(settings.redis_url)
-    total_key = KeyScheme(settings.redis_prefix).total("_all")
-    exe = str(Path(sys.executable).parent / "sentistream")
-    worker = subprocess.Popen([exe, "worker"], env=_env(settings), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT)
+    worker = start_worker(settings, settings.state_dir,
+                          name=f"drivers-cost-{settings.redis_prefix}")
     try:  # until the count stops growing for 10 s (dead letters never reach it)
         deadline, last, still = time.monotonic() + 900, -1, time.monotonic()
         while True:
-            n = int(client.hget(total_key, "n") or 0)
+            n = counted(client, settings)
             if n != last:
                 last, still = n, time.monotonic()
             if (n and time.monotonic() - still > 10) or n >= posts:
                 break
-            if time.monotonic() > deadline or worker.poll() is not None:
+            if time.monotonic() > deadline or not worker.alive():
                 sys.exit(f"the Sanders replay did not finish ({n} of {posts} posts applied)")
             time.sleep(0.2)
     finally:
-        worker.terminate()
-        worker.wait(30)
+        worker.stop()
     sizes = key_bytes(settings)
     cleanup(settings)
     brands = {b for b, _, _ in sizes if not b.startswith("_")}
@@ -188,8 +141,9 @@ def main() -> None:
     for r in range(args.rounds):
         for drivers in ((False, True) if r % 2 == 0 else (True, False)):
             settings = fresh(base, drivers)
-            feed(settings, ["generate", "--max", "--limit", str(args.posts), "--seed", "1",
-                            "--key", "id"])
+            ensure_topics(settings)
+            sentistream_run(settings, "generate", "--max", "--limit", str(args.posts),
+                            "--seed", "1", "--key", "id")
             runs["on" if drivers else "off"].append(run_worker(settings, args.posts))
             if drivers and not heavy:
                 heavy = heavy_hour(key_bytes(settings))

@@ -1,6 +1,6 @@
 """Worker throughput with language ID on vs off, side by side in one run (issue 16: <= 15% drop).
 
-Usage: .venv/bin/python ops/bench/language_throughput.py [--posts N] [--rounds R]
+Usage: .venv/bin/python -m ops.bench.language_throughput [--posts N] [--rounds R]
        [--input umsab|english] [--out ops/bench/results/language-throughput]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). The same
@@ -23,22 +23,19 @@ import csv
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import redis
 from kafka import KafkaProducer
 
 from model.data import UMSAB, shared_data_dir, tweeteval
 from ops.bench.machine import cpu_model
-from ops.bench.worker_throughput import _cpu_s, _env
+from ops.bench.sustained import cleanup, time_worker
 from sentistream.settings import Settings, get_settings
 from sentistream.topics import ensure_topics
-from stream.schema.keys import KeyScheme
 
 BRANDS = [f"brand{i:02d}" for i in range(20)]
 
@@ -82,35 +79,13 @@ def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, 
                             topic_dead_letters=f"lbench{run}.dead-letters",
                             redis_prefix=f"lbench{run}", language_id=language_id)
     produce(settings, values)
-    client = redis.Redis.from_url(settings.redis_url)
-    total_key = KeyScheme(settings.redis_prefix).total("_all")
-    log = settings.state_dir / f"lbench-worker-{run}.log"
-    exe = str(Path(sys.executable).parent / "sentistream")
-    with log.open("wb") as out:
-        worker = subprocess.Popen([exe, "worker"], env=_env(settings), stdout=out,
-                                  stderr=subprocess.STDOUT)
-    first = None
     try:
-        while True:
-            n = int(client.hget(total_key, "n") or 0)
-            if n and first is None:
-                first, first_n, first_cpu = time.monotonic(), n, _cpu_s(worker.pid)
-            if n >= len(values):
-                done, done_cpu = time.monotonic(), _cpu_s(worker.pid)
-                break
-            if worker.poll() is not None:
-                sys.exit(f"the worker exited with {worker.returncode}; see {log}")
-            time.sleep(0.05)
+        timed = time_worker(settings, len(values), f"lbench-worker-{run}")
     finally:
-        worker.terminate()
-        worker.wait(30)
-        for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
-            client.delete(key)
-    assert first is not None
-    counted = len(values) - first_n
+        cleanup(settings)
     return {"language_id": language_id,
-            "sustained_posts_per_s": round(counted / max(done - first, 1e-9)),
-            "posts_per_worker_cpu_s": round(counted / max(done_cpu - first_cpu, 1e-9)),
+            "sustained_posts_per_s": round(timed.sustained_posts_per_s),
+            "posts_per_worker_cpu_s": round(timed.posts_per_worker_cpu_s),
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 

@@ -5,7 +5,7 @@ Usage: .venv/bin/python -m ops.bench.record NAME -- COMMAND [ARGS...]
 Writes ops/bench/results/NAME.json: the command, the date, the CPU model, the CPU count and the
 load average at start and end (figures only travel between machines with those), and the JSON
 the command printed last. Used by ``make bench`` (ops/bench.sh) for the scripts that print their
-figures instead of writing files (replay_bench.py, worker_throughput.py, infra_startup.py).
+figures instead of writing files (replay_bench.py, worker_throughput, infra_startup.py).
 """
 
 from __future__ import annotations

@@ -8,12 +8,17 @@ from typing import Any
 
 
 def write_all(result: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     md = markdown(result)
-    (out / "results.md").write_text(md)
+    write_report(result, md, out, "results")
     plot(result, out / "results.png")
     print(md)
+
+
+def write_report(result: dict[str, Any], md: str, out: Path, name: str) -> None:
+    """``<out>/<name>.json`` (the result) and ``<out>/<name>.md`` (its Markdown report)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / f"{name}.md").write_text(md)
 
 
 def _f(value: Any, fmt: str = "{:,.0f}") -> str:

@@ -1,6 +1,6 @@
 """Sustained end-to-end throughput of ONE worker, in posts/s: Kafka -> model -> Redis.
 
-Usage: .venv/bin/python ops/bench/worker_throughput.py [--posts N] [--json]
+Usage: .venv/bin/python -m ops.bench.worker_throughput [--posts N] [--json]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`), fresh
 topics and a fresh Redis prefix of its own. It pre-produces N posts with `sentistream generate
@@ -16,30 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
-from dataclasses import fields
-from pathlib import Path
 
-import redis
-
-from sentistream.settings import Settings, env_name, get_settings
+from ops.bench.sustained import cleanup, sentistream_run, time_worker
+from sentistream.settings import get_settings
 from sentistream.topics import ensure_topics
-from stream.schema.keys import KeyScheme
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTISTREAM_")}
-    env.update({env_name(f.name): str(getattr(settings, f.name)) for f in fields(Settings)})
-    return env
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its threads (Linux /proc)."""
-    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -52,44 +34,22 @@ def main() -> None:
         topic_posts=f"bench{run}.posts", topic_scored=f"bench{run}.scored",
         topic_dead_letters=f"bench{run}.dead-letters", redis_prefix=f"bench{run}")
     ensure_topics(settings)
-    exe = str(Path(sys.executable).parent / "sentistream")
     produced = time.monotonic()
-    subprocess.run([exe, "generate", "--max", "--limit", str(args.posts), "--seed", "1",
-                    "--quiet", "--key", "id"], env=_env(settings), check=True)
+    sentistream_run(settings, "generate", "--max", "--limit", str(args.posts), "--seed", "1",
+                    "--key", "id")
     produce_s = time.monotonic() - produced
-
-    client = redis.Redis.from_url(settings.redis_url)
-    total_key = KeyScheme(settings.redis_prefix).total("_all")
-    log = settings.state_dir / f"bench-worker-{run}.log"
-    started = time.monotonic()
-    with log.open("wb") as out:
-        worker = subprocess.Popen([exe, "worker"], env=_env(settings), stdout=out,
-                                  stderr=subprocess.STDOUT)
-    first = None
     try:
-        while True:
-            n = int(client.hget(total_key, "n") or 0)
-            if n and first is None:
-                first, first_n, first_cpu = time.monotonic(), n, _cpu_s(worker.pid)
-            if n >= args.posts:
-                done, done_cpu = time.monotonic(), _cpu_s(worker.pid)
-                break
-            if worker.poll() is not None:
-                sys.exit(f"the worker exited with {worker.returncode}; see {log}")
-            time.sleep(0.05)
+        timed = time_worker(settings, args.posts, f"bench-worker-{run}")
     finally:
-        worker.terminate()
-        worker.wait(30)
-        for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
-            client.delete(key)
-    assert first is not None
+        cleanup(settings)
+    done = timed.done.wall
     result = {
         "posts": args.posts, "produce_s": round(produce_s, 2),
-        "wall_s": round(done - started, 2),
-        "sustained_posts_per_s": round((args.posts - first_n) / max(done - first, 1e-9)),
-        "wall_posts_per_s": round(args.posts / (done - started)),
-        "worker_cpu_s": round(done_cpu - first_cpu, 2),
-        "posts_per_worker_cpu_s": round((args.posts - first_n) / max(done_cpu - first_cpu, 1e-9)),
+        "wall_s": round(done - timed.started, 2),
+        "sustained_posts_per_s": round(timed.sustained_posts_per_s),
+        "wall_posts_per_s": round(args.posts / (done - timed.started)),
+        "worker_cpu_s": round(timed.worker_cpu_s, 2),
+        "posts_per_worker_cpu_s": round(timed.posts_per_worker_cpu_s),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "batch_size": settings.batch_size, "model_threads": settings.model_threads,
         "cpus": os.cpu_count(),

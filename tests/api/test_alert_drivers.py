@@ -16,9 +16,7 @@ from click.testing import CliRunner
 from sentistream.settings import Settings
 from stream.readers.query import cli
 from stream.schema.keys import KeyScheme
-from stream.schema.live import BrandChange
-from stream.worker.alerts.hook import BackgroundAlerts
-from tests.api.test_webhook import Hook, ok_hook
+from tests.api.test_webhook import Hook, alert_on_a_drop, ok_hook
 from tests.stream.drivers.test_why import NOW, burst_posts
 from tests.stream.drivers.written import write_driver_keys
 
@@ -35,17 +33,8 @@ async def test_a_new_alert_carries_its_drivers_and_examples_everywhere(
                       burst_posts(random.Random(15)))
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        for i in range(1, 11):  # ten ordinary minutes, then one of nearly only complaints
-            await client.hset(keys.bucket("acme", "m", MINUTE - 60 * i),
-                              mapping={"n": 60, "neg": 12, "neu": 24, "pos": 24, "isum_e6": 0})
-        await client.hset(keys.bucket("acme", "m", MINUTE),
-                          mapping={"n": 60, "neg": 55, "neu": 5, "pos": 0, "isum_e6": 0})
         await client.hset(keys.total("acme"), "n", 660)
-        alerts = BackgroundAlerts(client, settings)
-        assert alerts.webhook is not None
-        alerts.submit({"acme": BrandChange(minutes=[MINUTE])})
-        await alerts.idle()
-        await alerts.webhook.idle()
+        await alert_on_a_drop(client, settings, "acme", MINUTE)
     finally:
         await client.aclose()
     assert len(ok_hook.requests) == 1

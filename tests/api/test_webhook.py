@@ -255,19 +255,9 @@ async def test_the_worker_alert_path_posts_each_new_alert_once(isolated: Setting
     settings = isolated.replace(alert_webhook_url=ok_hook.url,
                                 alert_webhook_secret=Secret(SECRET))
     client = aioredis.Redis.from_url(settings.redis_url)
-    keys = KeyScheme(settings.redis_prefix)
     minute = (int(time.time()) // 60 - 2) * 60
     try:
-        for i in range(1, 11):  # ten ordinary minutes, then one of nearly only complaints
-            await client.hset(keys.bucket("acme", "m", minute - 60 * i),
-                              mapping={"n": 60, "neg": 12, "neu": 24, "pos": 24, "isum_e6": 0})
-        await client.hset(keys.bucket("acme", "m", minute),
-                          mapping={"n": 60, "neg": 55, "neu": 5, "pos": 0, "isum_e6": 0})
-        alerts = BackgroundAlerts(client, settings)
-        assert alerts.webhook is not None
-        alerts.submit({"acme": BrandChange(minutes=[minute])})
-        await alerts.idle()
-        await alerts.webhook.idle()
+        await alert_on_a_drop(client, settings, "acme", minute)
         assert len(ok_hook.requests) == 1
         check_signature(ok_hook.requests[0])
         payload = json.loads(ok_hook.requests[0].body)
@@ -283,3 +273,20 @@ async def test_the_worker_alert_path_posts_each_new_alert_once(isolated: Setting
         assert len(ok_hook.requests) == 1
     finally:
         await client.aclose()
+
+
+async def alert_on_a_drop(client: aioredis.Redis, settings: Settings, brand: str,
+                          minute: int) -> None:
+    """Ten ordinary minutes of ``brand``, then one of nearly only complaints at ``minute``, through
+    the worker's alert path; returns when its webhook has posted what it will."""
+    keys = KeyScheme(settings.redis_prefix)
+    for i in range(1, 11):
+        await client.hset(keys.bucket(brand, "m", minute - 60 * i),
+                          mapping={"n": 60, "neg": 12, "neu": 24, "pos": 24, "isum_e6": 0})
+    await client.hset(keys.bucket(brand, "m", minute),
+                      mapping={"n": 60, "neg": 55, "neu": 5, "pos": 0, "isum_e6": 0})
+    alerts = BackgroundAlerts(client, settings)
+    assert alerts.webhook is not None
+    alerts.submit({brand: BrandChange(minutes=[minute])})
+    await alerts.idle()
+    await alerts.webhook.idle()

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,20 +137,12 @@ def test_cli_with_a_wrong_password_exits_3_without_printing_it(sasl: Settings) -
     assert WRONG.reveal() not in result.stdout + result.stderr
 
 
-@pytest.fixture
-def worker_dir(tmp_path: Path) -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
 def test_a_worker_consumes_and_produces_through_sasl(secured: Settings, tmp_path: Path,
-                                                     worker_dir: list[Child]) -> None:
+                                                     children: list[Child]) -> None:
     sasl = secured
     values = make_input(400, seed=13)
     worker = start_worker(sasl, tmp_path, sasl.worker_web_port + 170)
-    worker_dir.append(worker)
+    children.append(worker)
     sink = open_sink(sasl, SinkOptions())
     sink.send([str(i).encode() for i in range(len(values))], values)
     assert sink.flush(30)

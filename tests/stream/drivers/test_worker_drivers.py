@@ -15,7 +15,6 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,29 +120,21 @@ def read(client: redis.Redis, key: str, like: Any) -> Any:
     return Counter({f: int(got[f.encode()]) for f in like if f.encode() in got})
 
 
-@pytest.fixture
-def workers(isolated: Settings, tmp_path: Path) -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    for w in started:
-        w.stop()
-
-
 def test_driver_keys_are_exact_after_a_kill_and_restart(isolated: Settings, tmp_path: Path,
-                                                        workers: list[Child]) -> None:
+                                                        children: list[Child]) -> None:
     settings = isolated.replace(driver_terms_hour=100_000, driver_terms_day=100_000,
                                 driver_examples=100_000)
     values = make_values(20_000, seed=15)
     produce(settings, values)
     port = settings.worker_web_port + 160
-    workers.append(start_worker(settings, tmp_path, port))
-    wait_until(lambda: applied_count(settings) >= 2_000, 180, "a part applied", workers)
-    workers[0].kill()
+    children.append(start_worker(settings, tmp_path, port))
+    wait_until(lambda: applied_count(settings) >= 2_000, 180, "a part applied", children)
+    children[0].kill()
     assert applied_count(settings) < len(values), "the kill came too late to test anything"
-    workers.append(start_worker(settings, tmp_path, port + 1))
-    wait_until(lambda: applied_count(settings) >= len(values), 240, "all applied", workers[1:])
+    children.append(start_worker(settings, tmp_path, port + 1))
+    wait_until(lambda: applied_count(settings) >= len(values), 240, "all applied", children[1:])
     time.sleep(1.0)
-    assert workers[1].metric("sentistream_redelivered_groups_total") > 0
+    assert children[1].metric("sentistream_redelivered_groups_total") > 0
 
     expected = truth(settings, values)
     client = redis.Redis.from_url(settings.redis_url)

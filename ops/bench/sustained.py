@@ -1,0 +1,119 @@
+"""One worker timed over a backlog already in Kafka: the sustained phase, from the first post
+counted in the global ``_all`` aggregate to the last, with the CPU the worker and Redis used in it.
+
+The start-up and consumer-group join are left out of the sustained figures (``started`` keeps
+them for a wall figure). On a shared machine wall-clock rates move with the load; posts per
+worker CPU-second is the rate of a worker that has a core. Used by worker_throughput.py,
+language_throughput.py and drivers_cost.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from sentistream.harness import child_env, sentistream_argv, start_worker
+from sentistream.settings import Settings
+from stream.schema.keys import KeyScheme
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads (Linux /proc)."""
+    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_s(client: redis.Redis) -> float:
+    """CPU seconds the Redis server has used (it may serve other clients of the same infra)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def counted(client: redis.Redis, settings: Settings) -> int:
+    """Posts counted so far in the prefix's ``_all`` aggregate."""
+    return int(client.hget(KeyScheme(settings.redis_prefix).total("_all"), "n") or 0)
+
+
+def sentistream_run(settings: Settings, *args: str) -> None:
+    """``sentistream <args> --quiet`` with these settings, to its end (generate, replay)."""
+    subprocess.run(sentistream_argv(*args, "--quiet"), env=child_env(settings), check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def cleanup(settings: Settings) -> None:
+    """Delete every Redis key of the prefix."""
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
+        client.delete(key)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Wall time and CPU seconds (worker, Redis) at one moment of the run."""
+
+    wall: float
+    worker_cpu: float
+    redis_cpu: float
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """A worker's run over ``posts`` posts: first and last count, ``first_n`` counted at first."""
+
+    posts: int
+    started: float
+    first_n: int
+    first: Mark
+    done: Mark
+
+    @property
+    def sustained_posts(self) -> int:
+        return self.posts - self.first_n
+
+    @property
+    def sustained_posts_per_s(self) -> float:
+        return self.sustained_posts / max(self.done.wall - self.first.wall, 1e-9)
+
+    @property
+    def worker_cpu_s(self) -> float:
+        return self.done.worker_cpu - self.first.worker_cpu
+
+    @property
+    def posts_per_worker_cpu_s(self) -> float:
+        return self.sustained_posts / max(self.worker_cpu_s, 1e-9)
+
+    @property
+    def redis_cpu_us_per_post(self) -> float:
+        return (self.done.redis_cpu - self.first.redis_cpu) * 1e6 / max(self.sustained_posts, 1)
+
+
+def time_worker(settings: Settings, posts: int, name: str) -> WorkerRun:
+    """Start a worker, wait until ``_all`` counts ``posts`` posts, stop it; its log is
+    ``<state_dir>/<name>-<port>.log``. HarnessError, with the log's tail, if it exits early."""
+    client = redis.Redis.from_url(settings.redis_url)
+    started = time.monotonic()
+    worker = start_worker(settings, settings.state_dir, name=name)
+
+    def mark() -> Mark:
+        return Mark(time.monotonic(), cpu_s(worker.pid), redis_cpu_s(client))
+
+    first: tuple[int, Mark] | None = None
+    try:
+        while True:
+            n = counted(client, settings)
+            if n and first is None:
+                first = (n, mark())
+            if n >= posts:
+                done = mark()
+                break
+            worker.check()
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert first is not None
+    return WorkerRun(posts, started, first[0], first[1], done)
