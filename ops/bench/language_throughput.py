@@ -110,7 +110,7 @@ def main() -> None:
         for metric in ("sustained_posts_per_s", "posts_per_worker_cpu_s")}
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
               "cpus": os.cpu_count(), "input": args.input, "posts": args.posts,
-              "command": " ".join(["ops/bench/language_throughput.py", *sys.argv[1:]]),
+              "command": " ".join(["python -m ops.bench.language_throughput", *sys.argv[1:]]),
               "batch_size": base.batch_size, "runs": runs, "on_over_off_median": ratio}
     print(json.dumps(result["on_over_off_median"]))
     if args.out:
@@ -127,8 +127,9 @@ def _pairs(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, A
 
 def _markdown(result: dict[str, Any]) -> str:
     lines = [f"# Worker throughput, language ID on vs off ({result['input']} input)", "",
-             f"{result['date']}, {result['cpu']} ({result['cpus']} vCPUs, shared with other "
-             f"engineers' runs), `{result['command']}`, {result['posts']} posts per run.", "",
+             f"{result['date']}, {result['cpu']} ({result['cpus']} vCPUs; the load column says "
+             f"how busy the machine was), `{result['command']}`, {result['posts']} posts per run.",
+             "",
              "| round | language ID | posts/s (sustained) | posts per worker CPU-s | load 1m |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['round']} | {r['language_id']} | {r['sustained_posts_per_s']:,} | "
