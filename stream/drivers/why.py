@@ -43,12 +43,18 @@ import orjson
 from stream.drivers.fightin_words import DEFAULT_A0, Driver, top_drivers
 from stream.drivers.terms import TermExtractor
 from stream.errors import StreamError
-from stream.schema.keys import RESOLUTIONS, KeyScheme, bucket_start, window_buckets
+from stream.schema.keys import (
+    MAX_WHY_WINDOW_S,
+    RESOLUTIONS,
+    KeyScheme,
+    bucket_start,
+    window_buckets,
+)
 
 CLASSES = {"negative": "neg", "positive": "pos"}
 EXAMPLES_PER_TERM = 2
 RECENT_POSTS = 64  # newest posts a brand without history is explained by (one hour's list)
-MAX_WINDOW_S = 7 * 86400  # the longest window `why` answers (a week of hour sets)
+MAX_WINDOW_S = MAX_WHY_WINDOW_S
 MAX_BASELINE_DAYS = 60
 MAX_TERMS = 50
 HOUR, DAY = RESOLUTIONS["h"], RESOLUTIONS["d"]

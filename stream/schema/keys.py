@@ -28,6 +28,10 @@ RESERVED_BRANDS = frozenset({ALL_BRANDS, OVERFLOW})
 BUCKET_FIELDS: tuple[str, ...] = ("n", "neg", "neu", "pos", "isum_e6")
 INTENSITY_SCALE = 1_000_000
 
+# The longest window `why` reads: driver terms are kept per hour, so a week is 168 term sets per
+# class. A bound of the key scheme, shared by `why` and the parameters that validate it.
+MAX_WHY_WINDOW_S = 7 * 86400
+
 # Extra field of the ``_all`` bucket hashes: brand mentions in the bucket (the sum of every brand's
 # ``n``), the denominator of share of voice. A post naming two brands adds 2 here and 1 to ``n``.
 MENTIONS_FIELD = "mentions"

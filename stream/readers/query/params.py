@@ -7,14 +7,13 @@ import time
 from dataclasses import dataclass
 
 from sentistream.times import BadTimestamp, parse_timestamp
-from stream.drivers.why import MAX_WINDOW_S as MAX_WHY_WINDOW_S
 from stream.readers.query.errors import (
     BadParameterError,
     BadResolutionError,
     BadTimeRangeError,
     BadWindowError,
 )
-from stream.schema.keys import RESOLUTIONS
+from stream.schema.keys import MAX_WHY_WINDOW_S, RESOLUTIONS
 from stream.schema.times import iso
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
