@@ -124,6 +124,9 @@ def _languages(value: str) -> tuple[str, ...]:
               help="The ensemble's members, comma-separated: all (every feature) or no-chars.")
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--extra", "extra_csv", default="", help="Extra training CSV, down-weighted.")
+@click.option("--fold-val", is_flag=True,
+              help="Also train on UMSAB val of the non-English languages; early stopping then "
+                   "looks at TweetEval val only (needs en).")
 @click.option("--max-vocab", type=int, default=None,
               help="Words in the vocabulary (the rest are hashed). [TokenizerConfig]")
 @click.option("--char-buckets", type=int, default=None,
@@ -132,18 +135,19 @@ def _languages(value: str) -> tuple[str, ...]:
 def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
                   val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int,
                   patience: int, learning_rate: float, dim: int, members: str, seed: int,
-                  extra_csv: str, max_vocab: int | None, char_buckets: int | None) -> None:
+                  extra_csv: str, fold_val: bool, max_vocab: int | None,
+                  char_buckets: int | None) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
     from dataclasses import replace
 
     from model.architectures import ArchConfig
-    from model.data import recipe
+    from model.data import training_recipe
     from model.tokenizer import TokenizerConfig
     from model.train import TrainConfig, train
 
     codes = _languages(languages)
-    train_paths = list(train_csvs) or recipe(codes, "train")
-    weights = (1.0,) * ("en" in codes) + (language_weight,) * (len(train_paths) - ("en" in codes))
+    recipe_train, weights, recipe_val = training_recipe(codes, language_weight, fold_val)
+    train_paths = list(train_csvs) or recipe_train
     default = TokenizerConfig()
     tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
                         char_buckets=char_buckets or default.char_buckets)
@@ -154,7 +158,7 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
                          patience=patience, learning_rate=learning_rate, seed=seed,
                          tokenizer=tokenizer, extra_csv=extra_csv, languages=codes,
                          source_weights=() if train_csvs else weights)
-    summary = train(train_paths, list(val_csvs) or recipe(codes, "val"), out_dir, config)
+    summary = train(train_paths, list(val_csvs) or recipe_val, out_dir, config)
     click.echo(json.dumps({k: summary[k] for k in ("best_val_macro_recall", "bias_offsets",
                                                    "val_after_offsets", "seconds")}))
 

@@ -65,6 +65,27 @@ def recipe(languages: Sequence[str], split: str) -> list[Path]:
     return paths + [umsab(code, split) for code in sorted(set(languages)) if code != "en"]
 
 
+def training_recipe(languages: Sequence[str], language_weight: float, fold_val: bool = False
+                    ) -> tuple[list[Path], tuple[float, ...], list[Path]]:
+    """Training CSVs, their row weights (TweetEval 1.0, each UMSAB CSV ``language_weight``) and
+    the validation CSVs for early stopping.
+
+    ``fold_val`` also trains on UMSAB's val split of the non-English languages (324 tweets each,
+    +18% data where data is the limit); early stopping then looks at TweetEval val only, so no
+    row it trained on decides the epoch, and UMSAB test stays unseen."""
+    codes = sorted(set(languages))
+    train = recipe(codes, "train")
+    val = recipe(codes, "val")
+    if fold_val:
+        if "en" not in codes:
+            raise DataError("folding UMSAB val into training needs English (TweetEval val) "
+                            "for early stopping: add en to the languages")
+        train += [umsab(code, "val") for code in codes if code != "en"]
+        val = [tweeteval("val")]
+    english = int("en" in codes)
+    return train, (1.0,) * english + (language_weight,) * (len(train) - english), val
+
+
 def load_csvs(paths: Sequence[Path]) -> tuple[Labelled, list[int]]:
     """Several labelled CSVs as one, and the number of rows each contributed."""
     parts = [load_csv(path) for path in paths]
