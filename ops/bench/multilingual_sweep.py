@@ -83,6 +83,13 @@ CONFIGS: dict[str, tuple[str, float, TrainConfig]] = {
     # stopping on TweetEval val in both, as --fold-val does.
     "sel-one-te7-x3": ("sel:te+7", 3.0, replace(BASE, arch=_arch(members=("all",)))),
     "sel-one-te7-x3-fold": ("sel:te+7+val", 3.0, replace(BASE, arch=_arch(members=("all",)))),
+    "sel-one-te7-x3-s7": ("sel:te+7", 3.0, replace(BASE, arch=_arch(members=("all",)), seed=7)),
+    "sel-one-te7-x3-fold-s7": ("sel:te+7+val", 3.0, replace(BASE, arch=_arch(members=("all",)),
+                                                            seed=7)),
+    "sel-one-te7-x3-fold-d32": ("sel:te+7+val", 3.0, replace(BASE, arch=_arch(members=("all",),
+                                                                             dim=32))),
+    "sel-one-te7-x3-fold-cb100k": ("sel:te+7+val", 3.0, replace(
+        BASE, arch=_arch(members=("all",)), tokenizer=_tok(char_buckets=100000))),
 }
 SELECTION_ROWS = 324  # per language, like UMSAB val
 
