@@ -1,12 +1,13 @@
-"""Choices for the multilingual companion model, made on UMSAB's VALIDATION split only.
+"""Choices for the multilingual companion model, made on UMSAB val or a selection split only.
 
 Usage: nice -n 10 .venv/bin/python ops/bench/multilingual_sweep.py NAME [NAME...] \
            [--out build/sweep] [--log model/sweeps/multilingual.jsonl]
 
 Each NAME is one configuration of ``CONFIGS``: it is trained (float32 Keras, early stopping on
 the pooled val split of the 7 non-English languages), then scored language by language on those
-val splits (macro-F1); one JSON line per run is appended to the log, so every choice in the
-model card can be traced to a run. Test is never read here.
+val splits (macro-F1); the ``sel-*`` runs stop on TweetEval val and are scored on a selection
+split cut from UMSAB train instead. One JSON line per run is appended to the log, so every
+choice in the model card can be traced to a run. Test is never read here.
 """
 
 from __future__ import annotations
