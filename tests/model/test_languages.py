@@ -230,3 +230,17 @@ def test_token_rows_cover_a_batch_routed_to_several_models() -> None:
     expected = [raw_tokens([text])[:-1] for text in texts]
     assert _main_rows(scorer, texts) == expected
     assert scorer.token_rows(list(texts)) is None  # rows of another list are not handed out
+
+
+def test_token_rows_stay_right_after_the_tables_are_reset() -> None:
+    """The companion -> main row map is per generation of both tables (each resets at its
+    size bound): after a reset the rows must name the same tokens, not stale rows."""
+    scorer = SentimentScorer()
+    first = [SAMPLES["de"], SAMPLES["fr"], SAMPLES["en"]]
+    scorer.score_posts(first)
+    assert _main_rows(scorer, first) == [raw_tokens([t])[:-1] for t in first]
+    for model in scorer._models:
+        model.tokenizer.table.reset()
+    second = [SAMPLES["it"] + " nuovo", SAMPLES["es"] + " nuevo"]  # no English post
+    scorer.score_posts(second)
+    assert _main_rows(scorer, second) == [raw_tokens([t])[:-1] for t in second]
