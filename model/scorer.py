@@ -20,12 +20,14 @@ from ai_edge_litert.interpreter import Interpreter
 
 from model.errors import EmptyInputError, LanguageSettingError, ModelFileError
 from model.languages import NO_WORDS, LanguageRouter
+from model.token_table import MAX_ROWS
 from model.tokenizer import TOKENIZER_FILE, Tokenizer
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 SHIPPED_MODEL = SHIPPED_DIR / "sentiment.tflite"  # model.json says which variant it is
 METADATA_FILE = "model.json"
 MAX_CHUNK = 256  # larger batches run in chunks of this many posts
+Rows = npt.NDArray[np.int64]
 
 
 class _Labelled:
@@ -166,6 +168,12 @@ class SentimentScorer:
         self._model_of[NO_WORDS] = 0  # emoji-only posts: the main model
         self.model_languages = tuple(sorted(set(self._model_of) - {NO_WORDS}))
         self.router = LanguageRouter(self.model_languages, languages)
+        # The last score_posts call: its texts, and (model index, its posts, the texts it got)
+        # per model that scored some; what token_rows splices the main table's rows from.
+        self._routed: tuple[Sequence[str], list[tuple[int, Rows, Sequence[str]]]] | None = None
+        # Per companion: its table's row -> the main table's row of the same raw token, valid
+        # for one (companion generation, main generation).
+        self._to_main: dict[int, tuple[tuple[int, int], Rows]] = {}
 
     def score_posts(self, texts: Sequence[str],
                     langs: Sequence[str | None] | None = None) -> PostScores:
@@ -184,19 +192,59 @@ class SentimentScorer:
         which = np.fromiter((self._model_of.get(code, -1) if ok else -1 for code, ok in
                              zip(routed.codes, routed.supported.tolist(), strict=True)),
                             dtype=np.int64, count=n)
+        parts: list[tuple[int, Rows, Sequence[str]]] = []
         for index, m in enumerate(self._models):
             rows = np.flatnonzero(which == index)
             if len(rows):
-                scored = m.score(texts if len(rows) == n else [texts[i] for i in rows.tolist()])
+                sub = texts if len(rows) == n else [texts[i] for i in rows.tolist()]
+                scored = m.score(sub)
                 labels[rows], probs[rows], intensity[rows] = (scored.labels, scored.probs,
                                                               scored.intensity)
+                parts.append((index, rows, sub))
+        self._routed = (texts, parts)
         return PostScores(routed.codes, routed.supported, labels, probs, intensity)
 
-    def token_rows(self, texts: Sequence[str]) -> npt.NDArray[np.int64] | None:
-        """The main model's token-table rows of ``texts`` when its last call scored exactly
-        that list (for readers of the same tokens: ``stream.drivers.terms.extract_rows``, with
-        ``tokenizer.table``); None otherwise (e.g. some posts went to a companion model)."""
-        return self._models[0].token_rows(texts)
+    def token_rows(self, texts: Sequence[str]) -> Rows | None:
+        """The main tokenizer's table rows of ``texts`` (``Tokenizer.encode_rows``: row 0 ends
+        each post) when the last ``score`` or ``score_posts`` call scored exactly that list,
+        for readers of the same tokens (``stream.drivers.terms.extract_rows``, with
+        ``tokenizer.table``); None otherwise. A batch routed to several models gets its rows
+        spliced from each model's, mapped to the main table, and the unsupported posts' rows
+        looked up: a second tokenization of the batch cost ~10 us per post."""
+        main = self._models[0]
+        rows = main.token_rows(texts)
+        if rows is not None or self._routed is None or texts is not self._routed[0]:
+            return rows
+        table = main.tokenizer.table
+        parts = self._routed[1]
+        if len(table) > MAX_ROWS and all(index for index, _, _ in parts):
+            table.reset()  # bounded as encode_rows keeps it (it checked when main scored)
+        generation = table.generation
+        pieces: list[tuple[Rows, Rows]] = []
+        covered = np.zeros(len(texts), bool)
+        for index, posts, sub in parts:
+            found = self._models[index].token_rows(sub)
+            if found is None:
+                return None
+            pieces.append((posts, self._in_main(index, found) if index else found))
+            covered[posts] = True
+        rest = np.flatnonzero(~covered)
+        if len(rest):
+            pieces.append((rest, main.tokenizer.table_rows([texts[i] for i in rest.tolist()])))
+        return _splice(pieces, len(texts)) if table.generation == generation else None
+
+    def _in_main(self, index: int, rows: Rows) -> Rows:
+        """A companion's table rows as the main table's rows of the same raw tokens."""
+        own, main = self._models[index].tokenizer.table, self._models[0].tokenizer
+        generations = (own.generation, main.table.generation)
+        known, mapping = self._to_main.get(index, (generations, np.zeros(0, np.int64)))
+        if known != generations:
+            mapping = np.zeros(0, np.int64)
+        if len(own.raws) > len(mapping):  # only the tokens new to the companion's table
+            mapping = np.concatenate((mapping, main.rows_of(own.raws[len(mapping):])))
+        self._to_main[index] = (generations, mapping)
+        mapped: Rows = mapping[rows]
+        return mapped
 
     def score(self, texts: Sequence[str]) -> ScoreBatch:
         """Score a non-empty list of texts with the main model, whatever their language (raises
@@ -214,6 +262,23 @@ class SentimentScorer:
             raise LanguageSettingError(f"no model scores {language!r}; the models know "
                                        f"{', '.join(self.model_languages)}")
         return self._models[index].score(texts)
+
+
+def _splice(pieces: Sequence[tuple[Rows, Rows]], n: int) -> Rows | None:
+    """One batch's token rows from pieces (the posts of a piece, ascending; their rows, each
+    post ended by row 0) that cover posts 0..n-1 once; None if a piece's posts do not match."""
+    ends = [np.flatnonzero(rows == 0) for _, rows in pieces]
+    if any(len(e) != len(posts) for e, (posts, _) in zip(ends, pieces, strict=True)):
+        return None
+    lengths = np.zeros(n, np.int64)
+    for e, (posts, _) in zip(ends, pieces, strict=True):
+        lengths[posts] = np.diff(e, prepend=-1)
+    offsets = np.cumsum(lengths) - lengths  # where each post's rows start in the batch
+    out = np.empty(int(lengths.sum()), np.int64)
+    for e, (posts, rows) in zip(ends, pieces, strict=True):
+        length = lengths[posts]
+        out[np.repeat(offsets[posts] - (e + 1 - length), length) + np.arange(len(rows))] = rows
+    return out
 
 
 def _load_interpreter(path: Path, num_threads: int) -> Interpreter:

@@ -222,6 +222,17 @@ class Tokenizer:
         rows = np.fromiter(map(table.__getitem__, tokens), dtype=np.int64, count=len(tokens))
         return self._features(texts, rows), rows
 
+    def table_rows(self, texts: Sequence[str]) -> Int64Array:
+        """The table rows of ``encode_rows`` without the features (for a reader of the tokens
+        of posts this tokenizer does not score); never resets the table (``encode_rows`` does,
+        so the rows handed out with a batch's scores stay valid)."""
+        return self.rows_of(raw_tokens(texts))
+
+    def rows_of(self, tokens: Sequence[str]) -> Int64Array:
+        """The table row of each raw token (``raw_tokens``), interning the new ones."""
+        return np.fromiter(map(self._table.__getitem__, tokens), dtype=np.int64,
+                           count=len(tokens))
+
     def _features(self, texts: Sequence[str], rows: Int64Array) -> IntArray:
         table, cfg = self._table, self.config
         table.flush()  # fills the rows of tokens seen for the first time, all at once

@@ -12,8 +12,10 @@ worker_throughput.py does (sustained phase, from the first aggregate write to th
 Inputs: ``umsab`` = the 8 x 870 UMSAB test tweets (8 languages) without a ``lang`` field, so
 every post goes through detection (the worst case); ``english`` = TweetEval test tweets with
 ``"lang": "en"`` as the generator and most platforms send (the explicit field wins: no
-detection). Each post names one of 20 brands. On a shared machine wall-clock rates move with
-the load: compare posts per worker CPU-second, and the on/off ratio of the same round.
+detection); ``english-detect`` = the same tweets without ``lang`` (an English stream whose
+posts carry no language: every post detected). Each post names one of 20 brands. On a shared
+machine wall-clock rates move with the load: compare posts per worker CPU-second, and the
+on/off ratio of the same round.
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--input", choices=("umsab", "english"), default="umsab")
+    parser.add_argument("--input", choices=("umsab", "english", "english-detect"),
+                        default="umsab")
     parser.add_argument("--out", type=Path, default=None,
                         help="write <out>.json and <out>.md")
     args = parser.parse_args()

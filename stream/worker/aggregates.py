@@ -58,8 +58,9 @@ class GroupDelta:
     # Driver terms, examples, authors and reposts (``stream.worker.driver_deltas.attach``); None
     # when SENTISTREAM_DRIVERS is off.
     drivers: DriverDelta | None = None
-    # Per bucket, the per-language fields (``stream.worker.languages``) added to its hash.
-    languages: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    # Per bucket, the per-language fields (``stream.worker.languages``) added to its hash, flat:
+    # name, value, name, value... (as the script takes them).
+    languages: dict[tuple[str, int], list[str]] = field(default_factory=dict)
 
     def mentions(self, bucket: tuple[str, int]) -> int:
         """Brand mentions in one bucket of this group (``_all`` groups; 0 elsewhere)."""

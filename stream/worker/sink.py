@@ -254,11 +254,11 @@ class CallBuilder:
                     *_flat(delta.total.fields())])
         starts: dict[str, list[int]] = {res: [] for res in RESOLUTIONS}
         for (res, start), agg in sorted(delta.buckets.items()):
-            fields = {**agg.fields(), **delta.languages.get((res, start), {})}
+            fields = agg.fields()
             if delta.brand == ALL_BRANDS:
                 fields[MENTIONS_FIELD] = delta.mentions((res, start))
             ops.append(["h", ref(k.bucket(delta.brand, res, start)), str(self.ttl[res]),
-                        *_flat(fields)])
+                        *_flat(fields), *delta.languages.get((res, start), ())])
             starts[res].append(start)
         for (res, start), volumes in sorted(delta.ranks.items()):
             ops.append(["z", ref(k.rank(res, start)), str(self.ttl[res]),

@@ -24,6 +24,7 @@ from model.languages import (
     parse_languages,
 )
 from model.scorer import SHIPPED_DIR, PostScores, ScoreBatch, SentimentScorer, _Model
+from model.tokenizer import raw_tokens
 
 MODEL_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
 OTHER = Path(__file__).parent / "fixtures" / "other_languages.csv"
@@ -199,3 +200,47 @@ def test_a_companion_that_is_not_a_sub_directory_is_refused(tmp_path: Path) -> N
                                             encoding="utf-8")
     with pytest.raises(ModelFileError, match="sub-directory"):
         SentimentScorer(path)
+
+
+def _main_rows(scorer: SentimentScorer, texts: list[str]) -> list[list[str]]:
+    """Each text's raw tokens as the main tokenizer's table rows name them, post by post."""
+    rows = scorer.token_rows(texts)
+    assert rows is not None
+    raws = scorer.tokenizer.table.raws
+    posts: list[list[str]] = [[]]
+    for row in rows.tolist():
+        if row == 0:
+            posts.append([])
+        else:
+            posts[-1].append(raws[row])
+    assert posts.pop() == []  # a separator ends every post
+    return posts
+
+
+def test_token_rows_cover_a_batch_routed_to_several_models() -> None:
+    """The drivers read the scorer's token rows instead of tokenizing again: a batch split
+    between the English model, the companion and unsupported posts must still have them, in
+    the main table, post by post (None made the worker tokenize every batch twice)."""
+    scorer = SentimentScorer()
+    texts = [SAMPLES["de"], SAMPLES["en"], "wo shi zhongguo ren ni hao ma xiexie", SAMPLES["es"],
+             "", "@someone 🎉🎉", SAMPLES["ar"], SAMPLES["en"] + " #great"]
+    scored = scorer.score_posts(texts)
+    assert set(scored.labels.tolist()) >= {PostScores.UNSUPPORTED}  # three routes at least
+    assert len(set(scorer._model_of[c] for c in scored.languages if c in scorer._model_of)) == 2
+    expected = [raw_tokens([text])[:-1] for text in texts]
+    assert _main_rows(scorer, texts) == expected
+    assert scorer.token_rows(list(texts)) is None  # rows of another list are not handed out
+
+
+def test_token_rows_stay_right_after_the_tables_are_reset() -> None:
+    """The companion -> main row map is per generation of both tables (each resets at its
+    size bound): after a reset the rows must name the same tokens, not stale rows."""
+    scorer = SentimentScorer()
+    first = [SAMPLES["de"], SAMPLES["fr"], SAMPLES["en"]]
+    scorer.score_posts(first)
+    assert _main_rows(scorer, first) == [raw_tokens([t])[:-1] for t in first]
+    for model in scorer._models:
+        model.tokenizer.table.reset()
+    second = [SAMPLES["it"] + " nuovo", SAMPLES["es"] + " nuevo"]  # no English post
+    scorer.score_posts(second)
+    assert _main_rows(scorer, second) == [raw_tokens([t])[:-1] for t in second]

@@ -68,8 +68,11 @@ def test_language_fields_equal_naive(
                     fields[name] = fields.get(name, 0) + 1
                     fields[isum] = fields.get(isum, 0) + int(ie6[i])
     expected = {k: {f: v for f, v in fields.items() if v} for k, fields in expected.items()}
-    got = {(d.brand, d.partition, res, start): fields
-           for d in deltas for (res, start), fields in d.languages.items()}
+    got = {(d.brand, d.partition, res, start): {f: int(v) for f, v in zip(flat[::2], flat[1::2],
+                                                                            strict=True)}
+           for d in deltas for (res, start), flat in d.languages.items()}
+    assert all(len(flat) == 2 * len(got[d.brand, d.partition, res, start])  # each field once
+               for d in deltas for (res, start), flat in d.languages.items())
     assert got == expected
     assert {(d.brand, d.partition, res, start): agg for d in deltas
             for (res, start), agg in d.buckets.items()} == plain
