@@ -203,9 +203,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
       elseif card < keep then
         redis.call('ZADD', key, incr, term)
         card = card + 1
-      else
-        local low = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-        redis.call('ZREM', key, low[1])
+      else  -- ZPOPMIN: the smallest score, ties the smallest member (the set's own order)
+        local low = redis.call('ZPOPMIN', key)
         redis.call('ZADD', key, tonumber(low[2]) + incr, term)
       end
     end
