@@ -22,13 +22,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
 import redis
 
 from ops.bench.machine import cpu_model
+from ops.bench.sustained import redis_cpu_s
 from producers.generator import generate_posts
 from sentistream.settings import get_settings
 from stream.worker.aggregates import batch_deltas
@@ -80,11 +80,6 @@ def lua_of(sink_py: Path) -> str:
     return text[start:text.index('"""', start)]
 
 
-def redis_cpu_s(client: redis.Redis) -> float:
-    info: dict[str, Any] = client.info("cpu")  # type: ignore[assignment]
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
 def one_pass(client: redis.Redis, script: str, calls: list[Call]) -> float:
     """Redis CPU seconds of running ``calls`` on a flushed db, 8 calls per round trip."""
     client.flushdb()
@@ -93,7 +88,7 @@ def one_pass(client: redis.Redis, script: str, calls: list[Call]) -> float:
     for start in range(0, len(calls), 8):
         pipe = client.pipeline(transaction=False)
         for call in calls[start:start + 8]:
-            pipe.execute_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args)
+            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
         pipe.execute()
     return redis_cpu_s(client) - before
 
