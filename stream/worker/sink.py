@@ -73,6 +73,101 @@ SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long counts as 
 #        (2, 3, 4 = neg, neu, pos; 6 = none)}; reposts are summed into REPOST_FIELDS of its
 #        buckets and of KEYS[k] (the total).
 APPLY_LUA = """
+-- Reposts (op r), post by post in offset order, with one SMISMEMBER per set for every
+-- fingerprint it is asked about (before any write) and one SADD per set at the end: the loop
+-- tracks its own additions, so each post sees what a SADD/SISMEMBER per post would have seen.
+local function reposts(op)
+  local cap, profiles, fps, rts = tonumber(op[4]), op[6], op[7], op[8]
+  local of, ie6, n = op[9], op[10], #op[9]
+  local zero = '0000000000000000'
+  local asked, member, card, adds, touched, sets = {}, {}, {}, {}, {}, {}
+  for i = 1, n do
+    local fp = string.sub(fps, 16 * i - 15, 16 * i)
+    if fp ~= zero then
+      local p = profiles[of[i] + 1]
+      for j = 4, 5 do
+        local set = KEYS[tonumber(p[j])]
+        local a = asked[set]
+        if a == nil then
+          a = {list = {}, seen = {}}
+          asked[set] = a
+        end
+        if not a.seen[fp] then
+          a.seen[fp] = true
+          a.list[#a.list + 1] = fp
+        end
+      end
+    end
+  end
+  for set, a in pairs(asked) do
+    local m = {}
+    for i = 1, #a.list, 4096 do
+      local last = math.min(i + 4095, #a.list)
+      local r = redis.call('SMISMEMBER', set, unpack(a.list, i, last))
+      for j = 1, #r do
+        if r[j] == 1 then m[a.list[i + j - 1]] = true end
+      end
+    end
+    member[set] = m
+  end
+  local count, isum = {}, {}  -- per profile: reposts, intensity sum
+  for i = 1, n do
+    local pi = of[i] + 1
+    local fp = string.sub(fps, 16 * i - 15, 16 * i)
+    local copy = string.byte(rts, i) == 49
+    if fp ~= zero then
+      local p = profiles[pi]
+      local set, prev = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])]
+      if not touched[set] then
+        touched[set] = true
+        sets[#sets + 1] = set
+      end
+      local in_set = member[set]
+      if in_set[fp] then
+        copy = true
+      else
+        if card[set] == nil then card[set] = redis.call('SCARD', set) end
+        if card[set] < cap then
+          in_set[fp] = true
+          card[set] = card[set] + 1
+          local add = adds[set]
+          if add == nil then
+            add = {}
+            adds[set] = add
+          end
+          add[#add + 1] = fp
+        end
+        if member[prev][fp] then copy = true end
+      end
+    end
+    if copy then
+      count[pi] = (count[pi] or 0) + 1
+      isum[pi] = (isum[pi] or 0) + ie6[i]
+    end
+  end
+  for set, add in pairs(adds) do
+    for i = 1, #add, 4096 do redis.call('SADD', set, unpack(add, i, math.min(i + 4095, #add))) end
+  end
+  local sums = {}
+  for pi, c in pairs(count) do
+    local p = profiles[pi]
+    local label = tonumber(p[6])
+    for _, b in ipairs({tonumber(p[1]), tonumber(p[2]), tonumber(p[3]), tonumber(op[2])}) do
+      local s = sums[b] or {0, 0, 0, 0, 0, 0}
+      s[1] = s[1] + c
+      s[label] = s[label] + c
+      s[5] = s[5] + isum[pi]
+      sums[b] = s
+    end
+  end
+  for b, s in pairs(sums) do
+    for f, name in ipairs({'reposts', 'rp_neg', 'rp_neu', 'rp_pos', 'rp_isum_e6'}) do
+      if s[f] ~= 0 then redis.call('HINCRBY', KEYS[b], name, string.format('%.0f', s[f])) end
+    end
+  end
+  for _, set in ipairs(sets) do redis.call('EXPIRE', set, op[5]) end
+end
+
 local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if stored >= tonumber(ARGV[3]) then return {1, stored} end
 if stored >= tonumber(ARGV[2]) then return {2, stored} end
@@ -108,53 +203,13 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
       elseif card < keep then
         redis.call('ZADD', key, incr, term)
         card = card + 1
-      else
-        local low = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-        redis.call('ZREM', key, low[1])
+      else  -- ZPOPMIN: the smallest score, ties the smallest member (the set's own order)
+        local low = redis.call('ZPOPMIN', key)
         redis.call('ZADD', key, tonumber(low[2]) + incr, term)
       end
     end
   elseif kind == 'r' then
-    local cap, profiles, fps, rts = tonumber(op[4]), op[6], op[7], op[8]
-    local of, ie6, card, sums, sets, met = op[9], op[10], {}, {}, {}, {}
-    for i = 1, #of do
-      local p = profiles[of[i] + 1]
-      local fp = string.sub(fps, 16 * i - 15, 16 * i)
-      local seen, dup = fp .. ':' .. p[4], false
-      if met[seen] ~= nil then  -- met before in this call: what SADD/SISMEMBER would say now
-        dup = met[seen]
-      elseif fp ~= '0000000000000000' then
-        local set, prev, later = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])], false
-        if card[set] == nil then
-          card[set] = redis.call('SCARD', set)
-          sets[#sets + 1] = set
-        end
-        if card[set] < cap then
-          if redis.call('SADD', set, fp) == 0 then dup = true else card[set] = card[set] + 1 end
-          later = true
-        elseif redis.call('SISMEMBER', set, fp) == 1 then
-          dup, later = true, true
-        end
-        if not dup and redis.call('SISMEMBER', prev, fp) == 1 then dup, later = true, true end
-        met[seen] = later
-      end
-      local copy = dup or string.byte(rts, i) == 49
-      if copy then
-        for _, b in ipairs({tonumber(p[1]), tonumber(p[2]), tonumber(p[3]), tonumber(op[2])}) do
-          local s = sums[b] or {0, 0, 0, 0, 0, 0}
-          s[1] = s[1] + 1
-          s[tonumber(p[6])] = s[tonumber(p[6])] + 1
-          s[5] = s[5] + ie6[i]
-          sums[b] = s
-        end
-      end
-    end
-    for b, s in pairs(sums) do
-      for f, name in ipairs({'reposts', 'rp_neg', 'rp_neu', 'rp_pos', 'rp_isum_e6'}) do
-        if s[f] ~= 0 then redis.call('HINCRBY', KEYS[b], name, string.format('%.0f', s[f])) end
-      end
-    end
-    for _, set in ipairs(sets) do redis.call('EXPIRE', set, op[5]) end
+    reposts(op)
   elseif kind == 't' then
     for i = 6, #op, 2 do redis.call('ZADD', key, op[i], op[i + 1]) end
     local keep = tonumber(op[4])

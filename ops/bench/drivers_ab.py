@@ -1,0 +1,87 @@
+"""Before/after of a change to the drivers' cost: workers with the drivers on running code A (a
+source tree put first on PYTHONPATH, e.g. ``git archive <commit> stream model sentistream |
+tar -x -C /tmp/base``) and code B (this tree), alternating, plus one with the drivers off (this
+tree) per round for the on/off ratio.
+
+Usage: .venv/bin/python -m ops.bench.drivers_ab --base /tmp/base [--posts N] [--rounds R]
+       [--out FILE]
+
+Same posts, topics and timing as ``ops.bench.drivers_cost`` (fresh topics and prefix per run);
+reports posts per worker CPU-second, the sustained rate and Redis CPU per post of each side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ops.bench.drivers_cost import fresh, run_worker
+from ops.bench.machine import cpu_model
+from ops.bench.sustained import cleanup, sentistream_run
+from sentistream.settings import get_settings
+from sentistream.topics import ensure_topics
+
+SIDES = ("off", "on_a", "on_b")
+
+
+def one_run(side: str, base: Path, posts: int) -> dict[str, float]:
+    settings = fresh(get_settings(), side != "off")
+    ensure_topics(settings)
+    sentistream_run(settings, "generate", "--max", "--limit", str(posts), "--seed", "1",
+                    "--key", "id")
+    saved = os.environ.get("PYTHONPATH")
+    if side == "on_a":  # the worker child inherits it: code A is imported first
+        os.environ["PYTHONPATH"] = str(base)
+    try:
+        return run_worker(settings, posts)
+    finally:
+        if side == "on_a":
+            if saved is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = saved
+        cleanup(settings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", type=Path, required=True)
+    parser.add_argument("--posts", type=int, default=40_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
+    for r in range(args.rounds):
+        order = SIDES if r % 2 == 0 else tuple(reversed(SIDES))
+        for side in order:
+            runs[side].append(one_run(side, args.base, args.posts))
+            print(f"round {r} {side}: {runs[side][-1]}", flush=True)
+
+    def mean(side: str, name: str) -> float:
+        return sum(x[name] for x in runs[side]) / len(runs[side])
+
+    names = ("posts_per_worker_cpu_s", "sustained_posts_per_s", "redis_cpu_us_per_post")
+    result: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
+        "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "command": "python -m ops.bench.drivers_ab " + " ".join(sys.argv[1:]),
+        "posts": args.posts, "rounds": runs,
+        "mean": {side: {n: round(mean(side, n), 2) for n in names} for side in SIDES},
+        "ratio_on_off_per_cpu_s": {s: round(mean(s, names[0]) / mean("off", names[0]), 3)
+                                   for s in ("on_a", "on_b")},
+        "ratio_on_off_sustained": {s: round(mean(s, names[1]) / mean("off", names[1]), 3)
+                                   for s in ("on_a", "on_b")},
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

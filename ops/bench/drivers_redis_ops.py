@@ -1,0 +1,135 @@
+"""Where the drivers' Redis CPU goes: the worker's own script calls for generated posts, replayed
+against Redis with only some op kinds kept, Redis CPU (``INFO cpu``) per post of each.
+
+Usage: .venv/bin/python -m ops.bench.drivers_redis_ops [--posts 40000] [--passes 3]
+       [--base-sink PATH] [--out FILE]
+
+Builds the calls in-process as the worker does (``validate``, the scorer, ``batch_deltas``,
+``BatchDrivers.attach``, ``CallBuilder.group_call``) for ``sentistream generate --seed 1``'s posts,
+created now, in batches of 2,048 on one partition, then runs them on a scratch database of the
+running Redis (SENTISTREAM_REDIS_URL, db 15, flushed before each pass) with every driver op
+kind removed but one: ``none`` is the aggregates alone, ``a`` adds the author HyperLogLogs,
+``s`` the term sets, ``l`` the example lists, ``r`` the repost op, ``all`` everything. Each
+variant's best of ``--passes`` passes (alternating variants, so the shared machine's drift hits
+all of them); ``--base-sink`` (a sink.py of another tree) adds the same for its APPLY_LUA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import redis
+
+from ops.bench.machine import cpu_model
+from ops.bench.sustained import redis_cpu_s
+from producers.generator import generate_posts
+from sentistream.settings import get_settings
+from stream.worker.aggregates import batch_deltas
+from stream.worker.brands import BrandsFile
+from stream.worker.driver_deltas import BatchDrivers
+from stream.worker.pipeline import validate
+from stream.worker.posts import RawRecord
+from stream.worker.sink import APPLY_LUA, Call, CallBuilder
+
+BATCH = 2048
+DRIVER_OPS = ("a", "s", "l", "r")
+VARIANTS = {"none": (), "a": ("a",), "s": ("s",), "l": ("l",), "r": ("r",), "all": DRIVER_OPS}
+
+
+def build_calls(posts: int) -> list[Call]:
+    from model.scorer import SentimentScorer
+
+    settings = get_settings()
+    now = time.time()
+    values = []
+    for doc in generate_posts(seed=1, rate=200.0, limit=posts):
+        doc["created_at"] = now
+        values.append(json.dumps(doc).encode())
+    matcher = BrandsFile().current()
+    scorer = SentimentScorer(num_threads=1)
+    drivers, builder = BatchDrivers(settings), CallBuilder(settings)
+    calls: list[Call] = []
+    for start in range(0, len(values), BATCH):
+        records = [RawRecord(v, "bench", 0, i, now)
+                   for i, v in enumerate(values[start:start + BATCH], start)]
+        batch, brands, _ = validate(records, settings, matcher)
+        scores = scorer.score(batch.texts)
+        labels = np.asarray(scores.labels, np.int64)
+        intensity = np.asarray(scores.intensity, np.float32)
+        deltas = batch_deltas(batch, brands, labels, intensity, settings.top_posts)
+        drivers.attach(deltas, batch, brands, labels, intensity, scorer, matcher)
+        calls += [builder.group_call("bench", d) for d in deltas]
+    return calls
+
+
+def keep_ops(call: Call, kinds: tuple[str, ...]) -> Call:
+    ops = [op for op in orjson.loads(call.args[3]) if op[0] not in DRIVER_OPS or op[0] in kinds]
+    return Call(call.keys, [*call.args[:3], orjson.dumps(ops).decode(), *call.args[4:]])
+
+
+def lua_of(sink_py: Path) -> str:
+    text = sink_py.read_text()
+    start = text.index('APPLY_LUA = """\n') + len('APPLY_LUA = """\n')
+    return text[start:text.index('"""', start)]
+
+
+def one_pass(client: redis.Redis, script: str, calls: list[Call]) -> float:
+    """Redis CPU seconds of running ``calls`` on a flushed db, 8 calls per round trip."""
+    client.flushdb()
+    sha = client.script_load(script)
+    before = redis_cpu_s(client)
+    for start in range(0, len(calls), 8):
+        pipe = client.pipeline(transaction=False)
+        for call in calls[start:start + 8]:
+            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
+        pipe.execute()
+    return redis_cpu_s(client) - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=40_000)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--base-sink", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    calls = build_calls(args.posts)
+    scripts = {"this tree": APPLY_LUA}
+    if args.base_sink:
+        scripts["base"] = lua_of(args.base_sink)
+    client = redis.Redis.from_url(get_settings().redis_url, db=15)
+    variants = {name: [keep_ops(c, kinds) for c in calls] for name, kinds in VARIANTS.items()}
+    best: dict[str, dict[str, float]] = {s: {} for s in scripts}
+    for p in range(args.passes):
+        order = list(scripts.items()) if p % 2 == 0 else list(reversed(scripts.items()))
+        for script_name, script in order:
+            for name, variant in variants.items():
+                us = one_pass(client, script, variant) * 1e6 / args.posts
+                got = best[script_name].get(name)
+                best[script_name][name] = us if got is None else min(got, us)
+    client.flushdb()
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
+        "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
+        "command": "python -m ops.bench.drivers_redis_ops " + " ".join(sys.argv[1:]),
+        "posts": args.posts, "calls": len(calls),
+        "redis_cpu_us_per_post_best": {s: {k: round(v, 2) for k, v in b.items()}
+                                       for s, b in best.items()},
+        "driver_op_us_per_post": {s: {k: round(b[k] - b["none"], 2) for k in (*DRIVER_OPS, "all")}
+                                  for s, b in best.items()},
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
