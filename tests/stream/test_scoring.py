@@ -15,8 +15,10 @@ import psutil
 import pytest
 
 from model.scorer import SentimentScorer
+from sentistream.errors import ConfigError
 from sentistream.harness import start_worker, wait_until
 from sentistream.settings import Settings, get_settings
+from sentistream.settings_check import check_settings
 from stream.drivers.terms import TermExtractor
 from stream.errors import ModelUnavailableError
 from stream.worker.brands import Brand
@@ -159,3 +161,11 @@ def scoring_children(pid: int) -> list[int]:
         except psutil.Error:  # gone meanwhile
             pass
     return found
+
+
+def test_the_scoring_settings_are_checked_at_start() -> None:
+    base = get_settings()
+    for bad in ({"scorer_process": 2}, {"scorer_timeout_s": 0.0}, {"scorer_attempts": 0}):
+        with pytest.raises(ConfigError, match=f"SENTISTREAM_{next(iter(bad)).upper()}="):
+            check_settings(base.replace(**bad))
+    check_settings(base.replace(scorer_process=1))
