@@ -147,11 +147,16 @@ def bare_scorer(texts: list[str], batch: int, seconds: float) -> dict[str, float
 
 
 def _cpu_s(procs: list[psutil.Process]) -> float:
+    """CPU seconds of the processes and of all their children, live or exited (a worker's
+    scoring process, SENTISTREAM_SCORER_PROCESS=1, is part of the worker)."""
     total = 0.0
     for p in procs:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            total += t.user + t.system + t.children_user + t.children_system
+            for child in p.children(recursive=True):
+                c = child.cpu_times()
+                total += c.user + c.system
         except psutil.Error:
             pass
     return total
