@@ -11,7 +11,12 @@
 #   redis    python -m ops.bench.redis_ops: Redis commands per batch, per brand (redis-ops.json)
 # BENCH_STEPS picks some ("drain e2e"); arguments go to `python -m ops.bench.e2e` (see its
 # --help), e.g. `ops/bench.sh --backlog 20000 --repeats 1 --out /tmp/bench`; DRAIN_ARGS and
-# REPLAY_ARGS to the drain and replay benchmarks (e.g. DRAIN_ARGS="--posts 60000 --repeats 2").
+# REPLAY_ARGS, WORKER_ARGS to the drain, replay and worker benchmarks (e.g. DRAIN_ARGS="--posts
+# 60000 --repeats 2"). A quick smoke run of every step (minutes, figures not meaningful):
+#   BENCH_ARGS="--backlog 3000 --loads 500 --phase-seconds 3 --max-posts 2000 --naive-posts 500
+#   --repeats 1 --out /tmp/bench" DRAIN_ARGS="--posts 4000 --repeats 1 --rate 500 --phase-seconds 3
+#   --scorer-seconds 1 --out /tmp/bench" REPLAY_ARGS="--rows 20000 --repeat 1"
+#   WORKER_ARGS="--posts 5000" make bench
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -30,7 +35,7 @@ if step replay || step worker; then
   "$VENV/bin/sentistream" infra up
   step replay && "$PY" -m ops.bench.record replay-bench -- "$PY" ops/bench/replay_bench.py --json ${REPLAY_ARGS:-}
   step worker && "$PY" -m ops.bench.record worker-throughput -- \
-    "$PY" -m ops.bench.worker_throughput --posts 100000 --json
+    "$PY" -m ops.bench.worker_throughput ${WORKER_ARGS:---posts 100000} --json
   "$VENV/bin/sentistream" infra down
   trap - EXIT
 fi

@@ -207,6 +207,18 @@ class Settings:
         "1: every scored post also goes to the scored topic; 0: it does not (the aggregates in "
         "Redis are then the only output, and the worker skips a JSON record per post)",
         default=1)
+    # -- Scoring process (stream/worker/scoring.py, README "Throughput of one worker") -------
+    scorer_process: int = _doc(
+        "1: tokenizing, language detection and the models run in a child process of the worker "
+        "(started with it; replaced if it dies or hangs), while the worker parses, builds and "
+        "writes the batches around it; 0: in a thread of the worker, under its one GIL",
+        default=0)
+    scorer_timeout_s: float = _doc(
+        "a scoring process that has not answered a batch after this long is deemed hung: it "
+        "is killed, a new one started and the batch scored again", default=60.0)
+    scorer_attempts: int = _doc(
+        "tries of one batch on a fresh scoring process before the worker gives up and exits "
+        "70 with the batch unacked (a supervisor restarts it)", default=3)
     # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
     replay_max_row_bytes: int = _doc(
         "longest row `replay` or `produce` reads (a line, a JSON array item); longer: bad rows",

@@ -84,6 +84,11 @@ RULES: tuple[Rule, ...] = (
     Rule("why_baseline_days", "1 to 60", lambda s: 1 <= s.why_baseline_days <= 60),
     Rule("why_terms", "1 to 50", lambda s: 1 <= s.why_terms <= 50),
     _one_of("language_id", ("on", "off")),
+    # -- scoring process --
+    Rule("scorer_process", "0 (score in a thread of the worker) or 1 (in a process of its own)",
+         lambda s: s.scorer_process in (0, 1)),
+    _above("scorer_timeout_s", 0),
+    _at_least("scorer_attempts", 1),
 )
 
 

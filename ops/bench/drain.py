@@ -125,7 +125,10 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
             continue
         if key not in kinds:
             raise SystemExit(f"--variant {text}: {key} is not a Settings field")
-        changes[key] = int(value) if kinds[key] in ("int", int) else value
+        kind = kinds[key]
+        changes[key] = (int(value) if kind in ("int", int)
+                        else value.lower() in ("1", "true", "on", "yes") if kind in ("bool", bool)
+                        else float(value) if kind in ("float", float) else value)
     return name, changes
 
 
@@ -146,12 +149,20 @@ def bare_scorer(texts: list[str], batch: int, seconds: float) -> dict[str, float
     return {"posts_per_s": n / wall, "posts_per_cpu_s": n / cpu}
 
 
-def _cpu_s(procs: list[psutil.Process]) -> float:
+def _cpu_s(procs: list[psutil.Process], children: bool = True) -> float:
+    """CPU seconds of the processes and of all their children, live or exited (a worker's
+    scoring process, SENTISTREAM_SCORER_PROCESS=1, is part of the worker)."""
     total = 0.0
     for p in procs:
         try:
             t = p.cpu_times()
             total += t.user + t.system
+            if not children:
+                continue
+            total += t.children_user + t.children_system
+            for child in p.children(recursive=True):
+                c = child.cpu_times()
+                total += c.user + c.system
         except psutil.Error:
             pass
     return total
@@ -188,9 +199,11 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
             poller = psutil.Process(obs.proc.pid)
             h.wait_assigned(workers, rs.partitions)
             assigned, cpu0, stages0 = time.time(), _cpu_s(procs), stage_seconds(workers)
+            main0 = _cpu_s(procs, children=False)
             redis0 = redis_counters(rs)
             wait_applied(rs, args.posts, workers)
             done, cpu1, stages1 = time.time(), _cpu_s(procs), stage_seconds(workers)
+            main1 = _cpu_s(procs, children=False)
             redis1 = redis_counters(rs)
             if spy is not None and raw is not None and profile is not None:
                 _stop_pyspy(spy, raw, profile)
@@ -212,6 +225,9 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
     stamped = sink.stamped()
     visible = h.visible_times(stamped, progress)
     out.update(_drain(visible[:args.posts], assigned, done, cpu1 - cpu0))
+    # The worker's own process alone (its GIL): what bounds the drain when the scoring
+    # process has a core of its own. Equal to the above without a scoring process.
+    out["posts_per_main_cpu_s"] = out["drain_posts_after_assignment"] / max(main1 - main0, 1e-9)
     batches = stages1.pop("batch_size_count", 0.0) - stages0.pop("batch_size_count", 0.0)
     out["mean_batch"] = (stages1.pop("batch_size_sum", 0.0)
                          - stages0.pop("batch_size_sum", 0.0)) / max(batches, 1.0)
@@ -360,6 +376,8 @@ def summary(runs: list[dict[str, Any]], counts: list[int], variants: list[str]
                "scorer_posts_per_s": med(lambda r: r["scorer"]["posts_per_s"]),
                "drain_to_scorer": med(lambda r: r["drain_to_scorer"]),
                "posts_per_worker_cpu_s": med(lambda r: r["posts_per_worker_cpu_s"]),
+               "posts_per_main_cpu_s": med(lambda r: r.get("posts_per_main_cpu_s",
+                                                           float("nan"))),
                "scorer_posts_per_cpu_s": med(lambda r: r["scorer"]["posts_per_cpu_s"]),
                "worker_cpu_pct": med(lambda r: r["worker_cpu_pct"]),
                "poller_cpu_pct_of_drain": med(lambda r: r["poller_cpu_pct_of_drain"]),
@@ -406,6 +424,17 @@ def markdown(r: dict[str, Any]) -> str:
             f"{s.get('p50_s', float('nan')):.3f} s | {s.get('p99_s', float('nan')):.3f} s | "
             f"{s.get('latency_worker_cpu_pct', float('nan')):.0f} | "
             f"{s['worker_rss_peak_mib']:.0f} |")
+    lines += ["", "In CPU terms, which the machine's load moves little: the drain's posts per "
+              "CPU-second of all the worker's processes, and of its main process alone (its "
+              "one GIL: what bounds the drain when a scoring process has a core of its own), "
+              "each divided by the bare scorer's posts per CPU-second.", "",
+              "| variant x workers | posts per worker CPU-s (all processes) | / scorer | "
+              "posts per main-process CPU-s | / scorer |", "|---|---|---|---|---|"]
+    for k, s in r["summary"].items():
+        main = s.get("posts_per_main_cpu_s", float("nan"))
+        lines.append(f"| {k} | {s['posts_per_worker_cpu_s']:,.0f} | "
+                     f"{s['posts_per_worker_cpu_s'] / s['scorer_posts_per_cpu_s']:.2f} | "
+                     f"{main:,.0f} | {main / s['scorer_posts_per_cpu_s']:.2f} |")
     lines += ["", "Redis during the drain (INFO commandstats and cpu; the poller's HGETALLs left "
               "out): what the capacity plan rests on.", "",
               "| variant x workers | posts/batch | Redis commands per post (scripts' inner "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import sys
@@ -79,21 +80,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scorer.append(bare_scorer(texts, base.batch_size, 4.0))
         result["sentistream"] = run_worker(base, corpus, args, log_dir)
         result["naive"] = run_naive(base, corpus, args, log_dir)
-        drains = {"sentistream": [result["sentistream"]["drain"]["steady_throughput"]],
-                  "naive": [result["naive"]["drain"]["steady_throughput"]]}
+        drains = {"sentistream": [steady(result["sentistream"]["drain"])],
+                  "naive": [steady(result["naive"]["drain"])]}
         for _ in range(args.repeats - 1):
             scorer.append(bare_scorer(texts, base.batch_size, 4.0))
             drains["sentistream"].append(drain_once(base, corpus, args.backlog, log_dir))
-            drains["naive"].append(run_naive(base, corpus, args, log_dir)["drain"]
-                                   ["steady_throughput"])
+            drains["naive"].append(steady(run_naive(base, corpus, args, log_dir)["drain"]))
     result["loadavg_end"] = os.getloadavg()
     result["accuracy"] = accuracy(corpus)
-    result["drains"] = drains
-    result["throughput_ratio"] = (float(np.median(drains["sentistream"]))
-                                  / float(np.median(drains["naive"])))
-    result["scorer"] = scorer
-    result["drain_to_scorer"] = (float(np.median(drains["sentistream"]))
-                                 / float(np.median([x["posts_per_s"] for x in scorer])))
+    result.update(ratios(drains, scorer))
     drain = result["sentistream"]["drain"]
     if drain.get("cpu_mean_pct") and drain.get("steady_throughput"):
         # Over the first drain: posts/s divided by the worker's mean share of a core.
@@ -105,6 +100,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     write_all(result, args.out)
     return result
+
+
+def steady(drain: dict[str, Any]) -> float | None:
+    """A drain's steady posts/s; None when it had too few distinct times to measure one (a
+    backlog of a batch or two, all visible at once)."""
+    value = drain.get("steady_throughput")
+    return float(value) if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def ratios(drains: dict[str, list[float | None]], scorer: list[dict[str, float]]
+           ) -> dict[str, Any]:
+    """The medians' ratios, over the drains that could be measured (None if none could)."""
+    def median(values: list[float | None]) -> float | None:
+        ok = [v for v in values if v is not None]
+        return float(np.median(ok)) if ok else None
+
+    ours, naive = median(drains["sentistream"]), median(drains["naive"])
+    bare = median([x["posts_per_s"] for x in scorer])
+    return {"drains": drains, "scorer": scorer,
+            "throughput_ratio": ours / naive if ours and naive else None,
+            "drain_to_scorer": ours / bare if ours and bare else None}
 
 
 def machine() -> dict[str, Any]:
@@ -164,7 +180,7 @@ def run_worker(base: Settings, corpus: h.Corpus, args: argparse.Namespace,
             "counts_check": counts_check(rs, corpus, posts[:cursor])}
 
 
-def drain_once(base: Settings, corpus: h.Corpus, n: int, log_dir: Path) -> float:
+def drain_once(base: Settings, corpus: h.Corpus, n: int, log_dir: Path) -> float | None:
     """One more backlog drain of n posts by a fresh worker on fresh topics: steady posts/s."""
     rs = h.run_settings(base, "e2e-drain")
     ensure_topics(rs)
@@ -179,10 +195,10 @@ def drain_once(base: Settings, corpus: h.Corpus, n: int, log_dir: Path) -> float
         worker.stop()
         sink.close()
     stamped = sink.stamped()
-    steady = float(drain_stats(stamped, h.visible_times(stamped, progress))["steady_throughput"])
+    rate = steady(drain_stats(stamped, h.visible_times(stamped, progress)))
     print(json.dumps({"phase": "backlog drain (repeat)", "posts": n,
-                      "steady_throughput": steady}), flush=True)
-    return steady
+                      "steady_throughput": rate}), flush=True)
+    return rate
 
 
 def wait_applied(rs: Settings, n: int, procs: list[Child], timeout: float = 600) -> None:
@@ -263,9 +279,12 @@ def run_naive(base: Settings, corpus: h.Corpus, args: argparse.Namespace,
                              "visible": int(counts[-1]) if len(counts) else 0}
     if len(times) > 1:
         lo, hi = np.searchsorted(counts, [0.1 * len(posts), 0.9 * len(posts)])
+        hi = min(hi, len(counts) - 1)
         drain["seconds"] = float(times[-1] - times[0])
         drain["throughput"] = float(counts[-1] / (times[-1] - times[0]))
-        drain["steady_throughput"] = float((counts[hi] - counts[lo]) / (times[hi] - times[lo]))
+        if times[hi] > times[lo]:  # else too few distinct times (a tiny backlog)
+            drain["steady_throughput"] = float((counts[hi] - counts[lo])
+                                               / (times[hi] - times[lo]))
     drain.update(resource_stats(samples, naive.pid, 0, float("inf")))
     print(json.dumps(drain), flush=True)
     expected: dict[str, int] = {}

@@ -40,7 +40,7 @@ def drain_stats(stamped: np.ndarray, visible: np.ndarray) -> dict[str, Any]:
     seen = np.sort(visible[np.isfinite(visible)])
     out: dict[str, Any] = {"phase": "backlog drain", "posts": len(stamped),
                            "visible": len(seen)}
-    if len(seen) > 1:
+    if len(seen) > 1 and seen[-1] > seen[0]:
         out["seconds"] = float(seen[-1] - seen[0])
         out["throughput"] = len(seen) / (seen[-1] - seen[0])
         lo, hi = seen[int(0.1 * (len(seen) - 1))], seen[int(0.9 * (len(seen) - 1))]

@@ -70,9 +70,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"| {n['counts_check']['equal']} |",
         "",
         f"Steady drain rates of {len(r['drains']['sentistream'])} alternating runs each "
-        f"(posts/s): sentistream {', '.join(f'{x:,.0f}' for x in r['drains']['sentistream'])}; "
-        f"naive {', '.join(f'{x:,.0f}' for x in r['drains']['naive'])}. "
-        f"Throughput ratio (median drain, sentistream / naive): **{r['throughput_ratio']:.1f}x**."
+        f"(posts/s): sentistream {', '.join(_f(x) for x in r['drains']['sentistream'])}; "
+        f"naive {', '.join(_f(x) for x in r['drains']['naive'])}. "
+        f"Throughput ratio (median drain, sentistream / naive): "
+        f"**{_f(r['throughput_ratio'], '{:.1f}x')}**."
         f" Redis fsync: sentistream `appendfsync always`; naive {n['redis_fsync'].split(' ')[0]}"
         " (favourable to the naive one).",
         "",
@@ -99,7 +100,7 @@ def _travelling(r: dict[str, Any]) -> list[str]:
     per_cpu = r["sentistream"]["drain"].get("posts_per_worker_cpu_s")
     return [f"Bare scorer (`SentimentScorer.score`, batches of the worker's size, one thread) "
             f"right before each drain: {rates} posts/s. **Median drain / median bare scorer: "
-            f"{r['drain_to_scorer']:.2f}** (same run, same machine). Posts per worker "
+            f"{_f(r['drain_to_scorer'], '{:.2f}')}** (same run, same machine). Posts per worker "
             f"CPU-second in the first drain: {_f(per_cpu)}. Command: `{r.get('command', '')}`.",
             ""]
 

@@ -23,7 +23,8 @@ from sentistream.redact import redact_url
 from sentistream.settings import Settings
 from stream.worker.batch_consumer import FetchedBatch, LeanApp
 from stream.worker.metrics import WorkerMetrics
-from stream.worker.pipeline import BatchProcessor, PreparedBatch, Scorer
+from stream.worker.pipeline import BatchProcessor, PreparedBatch, Scorer, Started
+from stream.worker.scoring import ProcessScoring
 from stream.worker.sink import RedisSink
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def app_id(settings: Settings) -> str:
     return f"sentistream-{settings.topic_posts}"
 
 
-def create_app(settings: Settings, scorer: Scorer) -> LeanApp:
+def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
     app = LeanApp(
         app_id(settings),
         broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
@@ -93,6 +94,8 @@ def create_app(settings: Settings, scorer: Scorer) -> LeanApp:
         await asyncio.gather(*futures)
 
     processor = BatchProcessor(settings, scorer, sink, produce, metrics)
+    if isinstance(scorer, ProcessScoring):
+        scorer.on_restart = metrics.scorer_restarts.inc
     app.stages = metrics.stages  # the consumer times its offset commits there
 
     stages = metrics.stages
@@ -109,12 +112,65 @@ def create_app(settings: Settings, scorer: Scorer) -> LeanApp:
             _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
         stages.batch_done(len(fetched.records))
 
+    async def finish_and_write(begun: asyncio.Queue[tuple[Started, FetchedBatch]]) -> None:
+        """With a scoring process: builds and writes, in fetch order, the batches the agent
+        began (their scoring under way in the child), each write after the one before."""
+        in_flight: asyncio.Future[None] | None = None
+        try:
+            while True:
+                started, fetched = await begun.get()
+                prepared = await processor.finish(started)
+                if in_flight is not None:
+                    with stages.time("write_wait"):
+                        await in_flight
+                in_flight = asyncio.ensure_future(write_and_ack(prepared, fetched))
+        except BaseException as exc:
+            if not app.should_stop and not isinstance(exc, asyncio.CancelledError):
+                app.lifeline.fail(app, "batch builder", exc)
+            raise
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()  # unacked: read again from the committed offsets
+
+    async def score_in_process(batches: Any) -> None:
+        """The agent with a scoring process (SENTISTREAM_SCORER_PROCESS=1), one batch deeper:
+        it parses batch k+1 and hands it to the child while ``finish_and_write`` builds and
+        writes batch k. At most one begun batch waits for the builder (the queue's bound),
+        so at most ~3 batches are scored ahead of the one being written."""
+        begun: asyncio.Queue[tuple[Started, FetchedBatch]] = asyncio.Queue(maxsize=1)
+        builder = asyncio.ensure_future(finish_and_write(begun))
+        waited_from = time.perf_counter()
+        try:
+            async for fetched in batches:
+                stages.add("fetch_wait", time.perf_counter() - waited_from)
+                if fetched.generation_id != app.consumer_generation_id:
+                    waited_from = time.perf_counter()
+                    continue  # fetched before a rebalance (see score_posts)
+                started = await processor.begin(fetched.records)
+                if builder.done():
+                    started.cancel()
+                    await builder  # raises what stopped it
+                await begun.put((started, fetched))
+                waited_from = time.perf_counter()
+        finally:
+            builder.cancel()  # and with it the write in flight; all unacked
+            while not begun.empty():
+                begun.get_nowait()[0].cancel()
+
     @app.agent(app.batch_channel(topic), concurrency=1)
     async def score_posts(batches: Any) -> None:
         """Batch k+1 is parsed and scored while the writes of batch k are in flight
         (SENTISTREAM_OVERLAP_WRITES): those wait on Redis's fsync and the broker's acks, not
         on this process. Writes stay one at a time and in fetch order, and each batch is acked
         by its own writer once its writes are done."""
+        if isinstance(scorer, ProcessScoring):
+            try:
+                await score_in_process(batches)
+            except BaseException as exc:
+                if not app.should_stop:
+                    app.lifeline.fail(app, "scoring agent", exc)
+                raise
+            return
         fetched: FetchedBatch
         in_flight: asyncio.Future[None] | None = None
         waited_from = time.perf_counter()

@@ -10,17 +10,23 @@ from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
 from stream.errors import ModelUnavailableError
 from stream.worker.pipeline import Scorer
+from stream.worker.scoring import ProcessScoring
 
 log = logging.getLogger(__name__)
 
 
-def load_scorer(settings: Settings) -> Scorer:
-    from model.errors import ModelError
+def check_language_id(settings: Settings) -> None:
     from sentistream.errors import ConfigError
 
     if settings.language_id not in ("on", "off"):
         raise ConfigError(f"SENTISTREAM_LANGUAGE_ID={settings.language_id!r}: use on (route "
                           "each post by its language) or off (score every post in English)")
+
+
+def load_scorer(settings: Settings) -> Scorer:
+    from model.errors import ModelError
+
+    check_language_id(settings)
     from model.languages import parse_languages
     from model.scorer import SentimentScorer
 
@@ -30,6 +36,25 @@ def load_scorer(settings: Settings) -> Scorer:
                                languages=parse_languages(settings.languages))
     except ModelError as exc:
         raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
+
+
+def start_scoring_process(settings: Settings) -> ProcessScoring:
+    """The scoring process (SENTISTREAM_SCORER_PROCESS=1), its models loaded and checked."""
+    from model.errors import ModelError
+
+    check_language_id(settings)
+    scoring = ProcessScoring(settings.model_path or None, settings.model_threads,
+                             settings.languages, settings.scorer_timeout_s,
+                             settings.scorer_attempts)
+    try:
+        scoring.start()
+    except ModelError as exc:
+        scoring.close()
+        raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
+    except BaseException:
+        scoring.close()
+        raise
+    return scoring
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> int:
@@ -50,7 +75,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
         raise SinkUnavailableError(
             f"Redis at {redact_url(settings.redis_url)} does not answer ({exc}); start it with "
             "`sentistream infra up` or set SENTISTREAM_REDIS_URL") from exc
-    app = create_app(settings, load_scorer(settings))
+    scoring = start_scoring_process(settings) if settings.scorer_process else None
+    app = create_app(settings, scoring or load_scorer(settings))
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=loglevel.upper(), quiet=True)
     # Faust's terminal spinner turns on every DEBUG record, so with it the root logger is set to
@@ -63,4 +89,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
         if app.lifeline.error is not None:  # already logged, with the reason
             return app.lifeline.error.exit_code
         raise
+    finally:
+        if scoring is not None:
+            scoring.close()
     return 0

@@ -54,6 +54,9 @@ class WorkerMetrics:
             "(their posts count in _all and _overflow)", registry=r)
         self.brands_reloads = Counter("sentistream_brands_reloads", "brands file reloads",
                                       registry=r)
+        self.scorer_restarts = Counter(
+            "sentistream_scorer_restarts", "scoring processes replaced after dying or hanging "
+            "(SENTISTREAM_SCORER_PROCESS=1)", registry=r)
         self.stages = StageClock(r)  # per-step seconds of each batch (stream.worker.timings)
 
     def render(self) -> bytes:

@@ -35,7 +35,7 @@ from stream.worker.aggregates import GroupDelta, batch_deltas
 from stream.worker.alerts.hook import BackgroundAlerts
 from stream.worker.brands import BrandMatcher, BrandsFile
 from stream.worker.driver_deltas import BatchDrivers, PostFeatures
-from stream.worker.languages import RECORD_LABELS, RoutingScorer, route_posts
+from stream.worker.languages import RECORD_LABELS, RoutingScorer
 from stream.worker.metrics import WorkerMetrics
 from stream.worker.posts import (
     INVALID_RECORD,
@@ -47,6 +47,13 @@ from stream.worker.posts import (
     Rejected,
     describe,
     parse_batch,
+)
+from stream.worker.scoring import (
+    BatchScores,
+    ProcessScoring,
+    ScorerProcessError,
+    TokenRowsOf,
+    score_here,
 )
 from stream.worker.sink import APPLIED, PARTIAL, SKIPPED, Call, CallBuilder, RedisSink
 
@@ -111,6 +118,23 @@ class Prepared:
 
 
 @dataclass
+class Started:
+    """A batch parsed and admitted, its scoring under way (``BatchProcessor.begin``)."""
+
+    batch: RecordBatch
+    started: float
+    head: tuple[Posts, list[Rejected], asyncio.Future[Scored]] | None  # None: redo serially
+
+    def cancel(self) -> None:
+        if self.head is not None:
+            self.head[2].cancel()
+
+
+Scored = tuple[Posts, list[tuple[str, ...]], npt.NDArray[np.int64], npt.NDArray[np.float32],
+               npt.NDArray[np.float32], TokenRowsOf | None]
+
+
+@dataclass
 class PreparedBatch:
     """A fetched batch, prepared in one part (or in several, when a step raised on it)."""
 
@@ -120,7 +144,8 @@ class PreparedBatch:
 
 
 class BatchProcessor:
-    def __init__(self, settings: Settings, scorer: Scorer, sink: RedisSink, produce: Produce,
+    def __init__(self, settings: Settings, scorer: Scorer | ProcessScoring, sink: RedisSink,
+                 produce: Produce,
                  metrics: WorkerMetrics, brands: BrandsFile | None = None) -> None:
         self.settings = settings
         self.scorer = scorer
@@ -143,11 +168,35 @@ class BatchProcessor:
     async def prepare(self, records: Sequence[RawRecord] | RecordBatch) -> PreparedBatch:
         """Parse, score and build a batch's writes; touches Redis only for new brands. The
         worker prepares the next batch while ``write`` of the one before is in flight."""
+        return await self.finish(await self.begin(records))
+
+    async def begin(self, records: Sequence[RawRecord] | RecordBatch) -> Started:
+        """Parse a batch, admit its brands and start its scoring; ``finish`` builds it. With
+        the scoring in a process of its own, the worker begins batch k+1 before it finishes
+        batch k, so that the child scores while this process builds and writes."""
         started = time.monotonic()
         batch = RecordBatch.of(records)
         self.metrics.posts_in.inc(len(batch))
         self.metrics.batch_size.observe(len(batch))
-        return PreparedBatch(batch, await self._prepare_parts(batch), started)
+        try:
+            return Started(batch, started, await self._begin(batch))
+        except (asyncio.CancelledError, ScorerProcessError):
+            raise
+        except Exception:  # finish() redoes it step by step, isolating the record at fault
+            return Started(batch, started, None)
+
+    async def finish(self, started: Started) -> PreparedBatch:
+        """The batch's writes, built (see ``prepare``)."""
+        if started.head is not None:
+            try:
+                return PreparedBatch(started.batch, [await self._finish(started.head)],
+                                     started.started)
+            except (asyncio.CancelledError, ScorerProcessError):
+                raise
+            except Exception:  # done again below, in halves down to the record at fault
+                pass
+        return PreparedBatch(started.batch, await self._prepare_parts(started.batch),
+                             started.started)
 
     async def write(self, prepared: PreparedBatch) -> None:
         """Apply a prepared batch exactly once; returns when Redis and Kafka have it all.
@@ -161,7 +210,7 @@ class BatchProcessor:
     async def _prepare_parts(self, batch: RecordBatch) -> list[Prepared]:
         try:
             return [await self._prepare(batch)]
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ScorerProcessError):
             raise
         except Exception as exc:  # a bug some record triggers: isolate it, keep the rest
             if len(batch) > 1:
@@ -179,19 +228,28 @@ class BatchProcessor:
     async def _prepare(self, batch: RecordBatch) -> Prepared:
         """Everything that depends on the records' content (so may raise on a record nobody
         foresaw); Redis is only asked which brands the index admits (retried like writes)."""
+        return await self._finish(await self._begin(batch))
+
+    async def _begin(self, batch: RecordBatch
+                     ) -> tuple[Posts, list[Rejected], asyncio.Future[Scored]]:
         stages = self.metrics.stages
         with stages.time("parse"):
             posts, brands, rejected = validate(batch, self.settings, self._current_matcher())
         with stages.time("admit"):
             brands = await self._admit(posts, brands)
+        return posts, rejected, asyncio.ensure_future(self._score(posts, brands, rejected))
+
+    async def _finish(self, head: tuple[Posts, list[Rejected], asyncio.Future[Scored]]
+                      ) -> Prepared:
+        _, rejected, scoring = head
         t0 = time.monotonic()
-        with stages.time("score"):
-            posts, brands, labels, probs, intensity = await self._score(posts, brands, rejected)
+        with self.metrics.stages.time("score"):  # with a scoring process: what is left to wait
+            posts, brands, labels, probs, intensity, rows = await scoring
         self.metrics.model_seconds.observe(time.monotonic() - t0)
-        with stages.time("build"):
+        with self.metrics.stages.time("build"):
             deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
-            features = self.drivers.attach(deltas, posts, brands, labels, intensity, self.scorer,
-                                           self._current_matcher())
+            features = self.drivers.attach(deltas, posts, brands, labels, intensity,
+                                           rows or self.scorer, self._current_matcher())
             scored = (self._scored_records(posts, brands, labels, probs, intensity)
                       if self.settings.produce_scored else [])
             return Prepared(posts, brands, labels, intensity, rejected, deltas,
@@ -257,19 +315,21 @@ class BatchProcessor:
                 if refused.intersection(bs) else bs for bs in brands]
 
     async def _score(self, posts: Posts, brands: list[tuple[str, ...]], rejected: list[Rejected]
-                     ) -> tuple[Posts, list[tuple[str, ...]], npt.NDArray[np.int64],
-                                npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+                     ) -> Scored:
         """Scores of the whole batch from one model call, run off the event loop (heartbeats
         and the web server stay responsive). Should the model fail on the batch, the posts are
         scored one by one and those it fails on become dead letters (``model_error``)."""
         if not len(posts):
             return (posts, brands, np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
-                    np.zeros(0, np.float32))
-        loop = asyncio.get_running_loop()
+                    np.zeros(0, np.float32), None)
         language_id = self.settings.language_id != "off"
         try:
-            s = await loop.run_in_executor(None, route_posts, self.scorer, posts, language_id)
-            return posts, brands, s.labels, s.probs, s.intensity
+            scores = await self._score_batch(posts, language_id)
+            s = scores.routed
+            return (posts, brands, s.labels, s.probs, s.intensity,
+                    TokenRowsOf(posts.texts, scores))
+        except ScorerProcessError:
+            raise  # not the posts' fault: the worker exits, the batch unacked
         except Exception as exc:
             log.error("the model failed on a batch (%s); scoring its posts one by one", exc)
         ok = np.ones(len(posts), bool)
@@ -277,8 +337,10 @@ class BatchProcessor:
         for i in range(len(posts)):
             one = posts.select(np.arange(len(posts)) == i)
             try:
-                s = await loop.run_in_executor(None, route_posts, self.scorer, one, language_id)
+                s = (await self._score_batch(one, language_id)).routed
                 rows.append((one.languages, int(s.labels[0]), s.probs[0], float(s.intensity[0])))
+            except ScorerProcessError:
+                raise
             except Exception as exc:
                 ok[i] = False
                 rejected.append(Rejected(MODEL_ERROR, f"the model failed: {exc}",
@@ -288,7 +350,15 @@ class BatchProcessor:
         return (posts, [b for b, keep in zip(brands, ok.tolist(), strict=True) if keep],
                 np.asarray([r[1] for r in rows], np.int64),
                 np.asarray([r[2] for r in rows], np.float32).reshape(-1, 3),
-                np.asarray([r[3] for r in rows], np.float32))
+                np.asarray([r[3] for r in rows], np.float32), None)
+
+    async def _score_batch(self, posts: Posts, language_id: bool) -> BatchScores:
+        """One model call on the batch, off the event loop (heartbeats and the web server stay
+        responsive): in the scoring process when there is one, else in a thread."""
+        if isinstance(self.scorer, ProcessScoring):
+            return await self.scorer.score(posts, language_id)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, score_here, self.scorer, posts, language_id)
 
     def _current_matcher(self) -> BrandMatcher:
         matcher = self.brands.current()

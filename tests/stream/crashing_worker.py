@@ -34,6 +34,7 @@ if __name__ == "__main__":
     part = sys.argv.pop(1)
     if part == "agent":
         BatchProcessor.prepare = _raise(part)  # type: ignore[method-assign]
+        BatchProcessor.begin = _raise(part)  # type: ignore[method-assign]  # scoring process
     elif part == "fetcher":
         LeanConsumer._deliver = _raise(part)  # type: ignore[method-assign]
     else:

@@ -1,0 +1,171 @@
+"""The scoring process (SENTISTREAM_SCORER_PROCESS=1): same scores as in a thread, and a child
+that dies or hangs is replaced without losing or double-counting a post."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from model.scorer import SentimentScorer
+from sentistream.errors import ConfigError
+from sentistream.harness import start_worker, wait_until
+from sentistream.settings import Settings, get_settings
+from sentistream.settings_check import check_settings
+from stream.drivers.terms import TermExtractor
+from stream.errors import ModelUnavailableError
+from stream.worker.brands import Brand
+from stream.worker.main import start_scoring_process
+from stream.worker.posts import Posts
+from stream.worker.scoring import (
+    ProcessScoring,
+    ScorerProcessError,
+    TokenRowsOf,
+    score_here,
+)
+from tests.stream.test_worker import assert_exact
+from tests.stream.workers import applied_count, make_input, produce
+
+TEXTS = ["I love my new iphone, works great", "terrible support from acme, awful",
+         "C'est vraiment génial", "Das ist schlecht", "meh", "🙂🙂", "xbox is out today #x",
+         "nike air jordan are amazing"]
+
+
+def posts_of(texts: list[str], langs: list[str | None] | None = None) -> Posts:
+    langs = langs or [None] * len(texts)
+    return Posts(texts=list(texts), ids=[str(i) for i in range(len(texts))],
+                 docs=[{"text": t, **({"lang": lang} if lang else {})}
+                       for t, lang in zip(texts, langs, strict=True)])
+
+
+@pytest.fixture
+def scoring() -> Iterator[ProcessScoring]:
+    s = ProcessScoring(None, 1, "", timeout_s=30.0, attempts=3)
+    s.start()
+    yield s
+    s.close()
+
+
+def test_the_child_scores_as_the_thread_does(scoring: ProcessScoring) -> None:
+    here = SentimentScorer()
+    assert scoring.version == here.version
+    for language_id in (True, False):
+        for _ in range(2):  # the second time, the worker's copy of the token table is current
+            a, b = posts_of(TEXTS, [None, "en", None, None, None, None, None, "en"]), None
+            b = posts_of(TEXTS, [None, "en", None, None, None, None, None, "en"])
+            got = asyncio.run(scoring.score(a, language_id))
+            want = score_here(here, b, language_id)
+            assert a.languages == b.languages
+            np.testing.assert_array_equal(got.routed.labels, want.routed.labels)
+            np.testing.assert_allclose(got.routed.probs, want.routed.probs, equal_nan=True)
+            # The drivers read the same terms from the child's token rows as from the texts.
+            extractor = TermExtractor([Brand("acme"), Brand("nike")])
+            rows = TokenRowsOf(a.texts, got)
+            token_rows = rows.token_rows(a.texts)
+            if language_id:  # some posts went to the companion model: no rows, texts re-read
+                continue
+            assert token_rows is not None
+            terms = extractor.extract_rows(token_rows, rows.tokenizer.table, len(TEXTS))
+            plain = TermExtractor([Brand("acme"), Brand("nike")]).extract(a.texts)
+            assert _term_lists(terms) == _term_lists(plain)
+
+
+def _term_lists(terms: object) -> list[list[str]]:
+    t: dict[str, object] = vars(terms)
+    return [sorted(map(str, np.asarray(v).tolist())) for v in t.values()
+            if isinstance(v, np.ndarray)]
+
+
+def test_a_killed_child_is_replaced_and_the_batch_scored(scoring: ProcessScoring) -> None:
+    before = asyncio.run(scoring.score(posts_of(TEXTS), False)).routed.labels
+    [pid] = scoring.pids()
+    os.kill(pid, signal.SIGKILL)
+    after = asyncio.run(scoring.score(posts_of(TEXTS), False)).routed.labels
+    np.testing.assert_array_equal(before, after)
+    assert scoring.restarts == 1 and scoring.pids() != [pid]
+
+
+def test_a_hung_child_is_killed_and_replaced() -> None:
+    scoring = ProcessScoring(None, 1, "", timeout_s=3.0, attempts=2)
+    scoring.start()
+    try:
+        [pid] = scoring.pids()
+        os.kill(pid, signal.SIGSTOP)  # hung: alive, never answers
+        t0 = time.monotonic()
+        labels = asyncio.run(scoring.score(posts_of(TEXTS), False)).routed.labels
+        assert len(labels) == len(TEXTS) and scoring.restarts == 1
+        assert 3.0 <= time.monotonic() - t0 < 60
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+    finally:
+        scoring.close()
+
+
+def test_a_child_that_keeps_dying_stops_the_worker_with_a_clear_error(
+        scoring: ProcessScoring) -> None:
+    scoring._init_args = ("/nonexistent/model.tflite", *scoring._init_args[1:])
+    os.kill(scoring.pids()[0], signal.SIGKILL)  # its replacements cannot load the model
+    with pytest.raises(ScorerProcessError, match="failed 3 times in a row on one batch"):
+        asyncio.run(scoring.score(posts_of(TEXTS), False))
+    assert scoring.restarts == 3
+
+
+def test_a_bad_model_fails_at_start_with_the_models_message() -> None:
+    settings = get_settings().replace(scorer_process=1, model_path="/nonexistent/model.tflite")
+    with pytest.raises(ModelUnavailableError, match="does not exist"):
+        start_scoring_process(settings)
+
+
+@pytest.mark.integration
+def test_child_killed_mid_drain_loses_and_double_counts_nothing(isolated: Settings,
+                                                                tmp_path: Path) -> None:
+    settings = isolated.replace(scorer_process=1, batch_size=512)
+    values = make_input(30_000, seed=14)
+    produce(settings, values)
+    worker = start_worker(settings, tmp_path, isolated.worker_web_port + 170)
+    try:
+        wait_until(lambda: applied_count(settings) >= 3_000, 180, "a part applied", [worker])
+        killed: list[int] = []
+        for _ in range(2):  # twice: the replacement must be replaceable too
+            wait_until(lambda: [p for p in scoring_children(worker.pid) if p not in killed],
+                       60, "a (new) scoring process", [worker])
+            [child] = [p for p in scoring_children(worker.pid) if p not in killed]
+            os.kill(child, signal.SIGKILL)
+            killed.append(child)
+        assert applied_count(settings) < len(values), "the kills came too late to test anything"
+        wait_until(lambda: applied_count(settings) >= len(values), 240, "all applied", [worker])
+        time.sleep(1.0)  # anything counted twice would show up now
+        assert_exact(settings, values)
+        assert worker.alive()
+        assert worker.metric("sentistream_scorer_restarts_total") >= 2
+    finally:
+        worker.stop()
+    assert worker.proc.returncode == 0
+    assert "the scoring process died" in worker.tail(200_000)
+
+
+def scoring_children(pid: int) -> list[int]:
+    """The worker's scoring process (multiprocessing's resource tracker left out)."""
+    found = []
+    for child in psutil.Process(pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and any("spawn_main" in part
+                                                              for part in child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:  # gone meanwhile
+            pass
+    return found
+
+
+def test_the_scoring_settings_are_checked_at_start() -> None:
+    base = get_settings()
+    for bad in ({"scorer_process": 2}, {"scorer_timeout_s": 0.0}, {"scorer_attempts": 0}):
+        with pytest.raises(ConfigError, match=f"SENTISTREAM_{next(iter(bad)).upper()}="):
+            check_settings(base.replace(**bad))
+    check_settings(base.replace(scorer_process=1))
