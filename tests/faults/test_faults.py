@@ -52,5 +52,8 @@ def test_fuzz_no_crash_everything_scored_or_dead_lettered(services: Settings,
     # The issue-12 classes are in the mix: each has dead letters of its reason.
     assert {"future_timestamp", "too_many_brands", "post_too_large", "bad_timestamp"} <= set(
         o.dead_reasons), o.dead_reasons
+    # Issue 16's languages and the driver authors are in the mix and judged (exact includes
+    # the per-language fields and every bucket's unique-authors count).
+    assert len(o.languages) >= 5 and o.author_buckets > 30, (o.languages, o.author_buckets)
     assert o.verdict.exact, o.verdict
     assert o.uncommitted == 0  # the group's commits reached the partition ends
