@@ -110,6 +110,8 @@ def expected_of(records: list[RawRecord], settings: Settings) -> Aggregates:
             candidates.setdefault((d.brand, c.polarity, c.hour), {})[c.member.encode()] = c.score
     for key, members in candidates.items():
         out.tops[key] = _redis_top(members, key[1], settings.top_posts)
+    for cell in out.cells.values():
+        _drop_zero_languages(cell)
     out.authors = _hll_counts(settings, authors)
     return out
 
@@ -192,7 +194,16 @@ def _fields(raw: dict[Any, Any]) -> dict[str, int]:
         key = name.decode() if isinstance(name, bytes) else name
         if key.startswith("lang:"):
             out[key] = int(value)
-    return out
+    return _drop_zero_languages(out)
+
+
+def _drop_zero_languages(cell: dict[str, int]) -> dict[str, int]:
+    """Without its lang:* fields that are 0: whether such a field exists depends on the batching
+    (the worker writes a batch's non-zero language sums only, so intensities that cancel within
+    one batch leave no field, and across two batches a field holding 0)."""
+    for key in [k for k, v in cell.items() if v == 0 and k.startswith("lang:")]:
+        del cell[key]
+    return cell
 
 
 @dataclass(frozen=True)
