@@ -26,7 +26,7 @@ Bounds: the tables of distinct raw tokens, terms and bigrams start afresh when o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
@@ -141,38 +141,13 @@ class TermExtractor:
         self._alias_bigrams: dict[str, set[str]] = {}  # "apple watch" -> {"apple"}
         for brand in brands:
             for name in (brand.name, *brand.aliases, *brand.hashtags):
-                self._add_alias(brand.name, name)
-        self._file_brands = frozenset(b.name for b in brands)
-        self._file_aliases = ({w: set(b) for w, b in self._alias_words.items()},
-                              {w: set(b) for w, b in self._alias_bigrams.items()})
+                words = [w for w in tokenize(name) if w != SEP]
+                if len(words) == 1:
+                    self._alias_words.setdefault(words[0], set()).add(brand.name)
+                elif words:
+                    self._alias_bigrams.setdefault(" ".join(words[:2]), set()).add(brand.name)
+                    self._alias_words.setdefault("".join(words), set()).add(brand.name)
         self._reset()
-
-    def _add_alias(self, brand: str, name: str) -> list[str]:
-        """Make ``name``'s words terms of ``brand``'s own; returns the terms it names."""
-        words = [w for w in tokenize(name) if w != SEP]
-        if len(words) == 1:
-            self._alias_words.setdefault(words[0], set()).add(brand)
-            return [words[0], "#" + words[0]]
-        if words:
-            self._alias_bigrams.setdefault(" ".join(words[:2]), set()).add(brand)
-            self._alias_words.setdefault("".join(words), set()).add(brand)
-            return [" ".join(words[:2]), "".join(words), "#" + "".join(words)]
-        return []
-
-    def exclude_brands(self, names: Iterable[str]) -> None:
-        """Leave each brand's own name out of its terms also when the brands file does not
-        define it (a post's explicit ``brand``), as for a defined one; terms the tables already
-        hold are excluded too. Call it after ``extract*`` of the batch (a table reset there
-        forgets these brands; the next batch that names them registers them again)."""
-        for brand in set(names).difference(self._named):
-            self._named.add(brand)
-            for term in self._add_alias(brand, brand):
-                found = self._index.get(term)
-                if found is not None:
-                    owned = self._excluded.setdefault(brand, [])
-                    owned.append(found)
-                    if not term.startswith("#") and " " not in term:  # its bigrams too
-                        owned += self._bigrams_of.get(found, [])
 
     def _reset(self) -> None:
         self._raw: dict[str, int] = {SEP: _SEP_ID}  # raw token -> term id, _DROP_ID or _SEP_ID
@@ -181,11 +156,6 @@ class TermExtractor:
         self._plain = np.zeros(4096, bool)  # id -> a plain word (may start a bigram)
         self._bigrams: dict[int, int] = {}  # bigram key -> term id
         self._excluded: dict[str, list[int]] = {}
-        self._bigrams_of: dict[int, list[int]] = {}  # word id -> ids of the bigrams it is in
-        # Brands named outside the file (``exclude_brands``) are forgotten with the tables.
-        self._named: set[str] = set(self._file_brands)
-        self._alias_words = {w: set(b) for w, b in self._file_aliases[0].items()}
-        self._alias_bigrams = {w: set(b) for w, b in self._file_aliases[1].items()}
         self._row_table: TokenRows | None = None  # the model's table that _row_ids follows
         self._row_generation = -1
         self._row_ids = np.zeros(0, np.int64)  # its row -> our term id (or _DROP_ID, _SEP_ID)
@@ -219,8 +189,7 @@ class TermExtractor:
         return self._terms_of(self._row_ids[rows], n_posts)
 
     def _check_bounds(self) -> None:
-        if max(len(self._raw), len(self._index), len(self._bigrams), len(self._named)
-               ) > MAX_TABLE:
+        if max(len(self._raw), len(self._index), len(self._bigrams)) > MAX_TABLE:
             self._reset()  # between batches, so the ids of one batch stay consistent
 
     def _terms_of(self, ids: Int64Array, n_posts: int) -> BatchTerms:
@@ -249,8 +218,6 @@ class TermExtractor:
             owners = (self._alias_words.get(first, set()) | self._alias_words.get(second, set())
                       | self._alias_bigrams.get(text, set()))
             table[k] = self._add_term(text, False, owners)
-            for word in (k >> _BIGRAM_SHIFT, k & 0xFFFFFFFF):
-                self._bigrams_of.setdefault(word, []).append(table[k])
         found = np.fromiter(map(table.__getitem__, uniq.tolist()), np.int64, len(uniq))
         return found[inverse]
 

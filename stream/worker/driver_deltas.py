@@ -129,10 +129,6 @@ class BatchDrivers:
             self._extractor = FeatureExtractor(TermExtractor(matcher.definitions))
             self._matcher = matcher
         features = self._extractor.features(posts, scorer)
-        # A post's own brand field may name a brand the file does not define: its name is
-        # left out of its terms all the same (after the extraction, which may reset tables).
-        self._extractor.extractor.exclude_brands(
-            d.brand for d in deltas if d.brand not in RESERVED_BRANDS)
         attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None,
                self.examples)
         return features
