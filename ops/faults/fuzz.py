@@ -12,7 +12,10 @@ The payloads (issue 12 added the number, time and brand classes): raw bytes, dee
 truncated JSON, lone surrogates, nearly valid posts with one or two hostile fields of every JSON
 type, integers far beyond 64 bits (up to the 4,300 digits Python parses) and beyond float range,
 far-future and far-past times (also later than the record time: future_timestamp), brand floods
-(up to 5,000 names), giant brand names and lists, and records of up to ~850 KB.
+(up to 5,000 names), giant brand names and lists, and records of up to ~850 KB. The fault/fuzz
+re-run on the merged tree (2026-12-02) added texts in many scripts, forged language tags,
+authors (up to 200,000 characters) and retweet prefixes, which the truth judges by their
+per-language fields and unique-author counts too.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +35,10 @@ from hypothesis import strategies as st
 
 from ops.bench import harness as h
 from ops.faults.scenarios import Producer, Run, known_input
-from ops.faults.truth import Verdict, actual, compare, expected_of, records_in_topic
+from ops.faults.truth import Aggregates, Verdict, actual, compare, expected_of, records_in_topic
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
+from stream.schema.keys import ALL_BRANDS
 from stream.worker.posts import RawRecord
 
 MAX_PAYLOAD = 900_000  # under the broker's default message.max.bytes (1 MiB)
@@ -46,6 +51,22 @@ odd_char = st.one_of(st.characters(), lone_surrogate,
 odd_text = st.text(odd_char, max_size=200)
 good_text = st.sampled_from(["love my new iphone", "worst nike support ever", "tesla ok",
                              "xbox is out today #xbox", "meh @google"])
+# Texts in many scripts and languages (issue 16's routing), some naming a brand of the default
+# brands file, and forged language tags and authors (the unique-authors and language fields).
+script_text = st.sampled_from([
+    "iphone 最高です、でもバッテリーがひどい", "나이키 신발 너무 좋아요",
+    "tesla это ужасно, верните деньги",
+    "nike هذا المنتج سيء جدا", "google यह बहुत अच्छा है", "xbox 太棒了 #xbox", "apple ดีมาก",
+    "Ich liebe mein neues iPhone", "microsoft c'est nul", "la tesla es increíble", "😀😀😀 🔥",
+    "Z̷͉̈a̸̞͝l̶̢͝g̵̝̈o̷̹͗ apple", "ⓐⓟⓟⓛⓔ ⓢⓤⓒⓚⓢ", "apple\u202egnizama", "𝕒𝕡𝕡𝕝𝕖 𝕚𝕤 𝕘𝕠𝕠𝕕",
+    "σ' αγαπώ google", "שלום nike", "1234 5678", "#### @@@@", "...", "ok"])
+forged_lang = st.one_of(st.sampled_from([
+    "en", "EN", "ja", "ru", "pt-BR", "zh-Hant-TW", "de-CH-1996", "zz", "xx-YY", "und", "zxx",
+    "fil", "iw", "", " ", "en\x00", "en-", "-en", "e", "english", "\u202eja", "ar\ufeff"]),
+    odd_text, st.integers(4, 300).map(lambda n: "pt-" + "B" * n))
+forged_author = st.one_of(st.text("abcxyz0123_@.", min_size=1, max_size=20), odd_text,
+                          st.sampled_from(["", " ", "\x00", "a" * 256, "a" * 257, "ü" * 256]),
+                          st.integers(257, 200_000).map(lambda n: "u" * n))
 # Integers far beyond 64 bits (json.dumps writes up to 4,300 digits; float() overflows at 309).
 huge_int = st.one_of(st.integers(2 ** 63, 2 ** 70), st.integers(10 ** 300, 10 ** 320),
                      st.integers(1, 4300).map(lambda n: 10 ** n - 1)).flatmap(
@@ -84,14 +105,14 @@ brand_lists = st.one_of(
 hostile_post = st.fixed_dictionaries({
     "id": st.one_of(st.text("abc123-_", min_size=1, max_size=12), odd_text, st.integers(),
                     st.none(), json_any),
-    "text": st.one_of(good_text, odd_text, st.sampled_from(["", " \t\n"]), json_scalar,
+    "text": st.one_of(good_text, script_text, odd_text, st.sampled_from(["", " \t\n"]), json_scalar,
                       json_any, st.integers(1990, 300_000).map(lambda n: "x" * n)),
 }, optional={
     "created_at": timestamps,
     "brand": st.one_of(good_text, odd_text, st.integers(), json_any, brand_name, huge_int),
     "brands": st.one_of(brand_lists, odd_text),
-    "author": st.one_of(odd_text, st.integers(), json_any, huge_int),
-    "lang": st.one_of(odd_text, st.integers(), json_scalar),
+    "author": st.one_of(forged_author, st.integers(), json_any, huge_int),
+    "lang": st.one_of(forged_lang, st.integers(), json_scalar),
     "extra": json_any,
 })
 
@@ -102,6 +123,16 @@ one_bad_field = st.tuples(
     st.sampled_from(["created_at", "brand", "brands", "author", "lang"]),
     st.one_of(timestamps, odd_text, json_any, st.integers(), huge_int, brand_lists, brand_name),
 ).map(lambda t: {"id": t[0], "text": t[1], t[2]: t[3]})
+
+# Valid posts in any script with a forged language tag, author, retweet prefix or time: they
+# must be counted, in their language's fields and their authors, or dead-lettered with a reason.
+forged_post = st.tuples(
+    st.text("abc123-_", min_size=1, max_size=12), st.one_of(script_text, good_text),
+    st.fixed_dictionaries({}, optional={"lang": forged_lang, "author": forged_author,
+                                        "created_at": timestamps,
+                                        "brand": st.sampled_from(["apple", "nike", "Zorblax"])}),
+    st.booleans(),
+).map(lambda t: {"id": t[0], "text": ("RT @someone: " if t[3] else "") + t[1], **t[2]})
 
 # Valid posts but for their time or brands: what the limits (not the parser) must catch.
 limit_breaker = st.tuples(
@@ -141,6 +172,7 @@ payload = st.one_of(
     st.tuples(hostile_post, st.booleans()).map(lambda t: _encode(*t)),
     st.tuples(one_bad_field, st.booleans()).map(lambda t: _encode(*t)),
     st.tuples(limit_breaker, st.booleans()).map(lambda t: _encode(*t)),
+    st.tuples(forged_post, st.booleans()).map(lambda t: _encode(*t)),
     st.tuples(json_any, st.booleans()).map(lambda t: _encode(*t)),
     st.tuples(hostile_post, st.integers(0, 400)).map(lambda t: _encode(t[0], True)[:t[1]]),
     st.sampled_from([b"", b"null", b"{}", b"[]", b'"a string"', b"\xff\xfe", b"{\"id\": }"]),
@@ -183,6 +215,8 @@ class FuzzOutcome:
     seconds: float
     uncommitted: int  # records past the group's committed offsets after the clean stop
     dead_reasons: dict[str, int]  # the truth's dead letters by reason
+    languages: dict[str, int] = field(default_factory=dict)  # the truth's posts by language
+    author_buckets: int = 0  # buckets whose unique-authors count was judged
 
     @property
     def ok(self) -> bool:
@@ -227,7 +261,18 @@ def run_fuzz(base: Settings, values: list[bytes], hostile: int, rate: float, log
         run.stop()  # SIGTERM: a clean stop commits what was acked
     return FuzzOutcome(len(values), hostile, scored, dead, alive,
                        0 if alive else 1, compare(want, actual(run.settings, want)),
-                       time.monotonic() - started, uncommitted(run.settings), want.dead)
+                       time.monotonic() - started, uncommitted(run.settings), want.dead,
+                       languages_of(want), len(want.authors))
+
+
+def languages_of(want: Aggregates) -> dict[str, int]:
+    """Posts per language code in the truth (the ``lang:<code>`` fields of ``_all``'s days)."""
+    out: Counter[str] = Counter()
+    for (brand, res, _), cell in want.cells.items():
+        if brand == ALL_BRANDS and res == "d":
+            out.update({k[5:]: v for k, v in cell.items()
+                        if k.startswith("lang:") and k.count(":") == 1})
+    return dict(out)
 
 
 def uncommitted(settings: Settings) -> int:
@@ -266,10 +311,13 @@ def main(argv: list[str] | None = None) -> int:
           f" -> {'yes' if o.scored + o.dead_lettered == o.records else 'NO'}")
     print(f"worker alive throughout: {o.worker_alive}; lost {v.lost}, double-counted "
           f"{v.double_counted}, mismatched keys {v.mismatched_cells + v.mismatched_tops}, "
+          f"mismatched unique-author counts {v.mismatched_authors}, "
           f"dead-letter reasons equal to the truth: {v.dead_reasons_equal}; exact: {v.exact}")
     print(f"committed offsets at the partition ends: {o.uncommitted == 0} "
           f"({o.uncommitted} records uncommitted)")
     print(f"dead letters by reason: {dict(sorted(o.dead_reasons.items()))}")
+    print(f"scored posts by language: {dict(sorted(o.languages.items()))}; unique-author "
+          f"counts judged in {o.author_buckets:,} buckets")
     print(f"{o.seconds:.0f} s; worker logs: {log_dir}")
     return 0 if o.ok else 1
 

@@ -34,7 +34,7 @@ def table(outcomes: list[Outcome]) -> str:
         v = o.verdict
         rows.append(f"| {o.fault} | {o.records:,} | {v.posts:,} | {v.lost} | "
                     f"{v.double_counted} | {v.dead_expected}/{v.dead_actual} | "
-                    f"{v.mismatched_cells + v.mismatched_tops} | "
+                    f"{v.mismatched_cells + v.mismatched_tops + v.mismatched_authors} | "
                     f"{'yes' if v.exact else 'NO'} | {o.worker_exits} | {o.seconds:.0f} |")
     return "\n".join(rows)
 

@@ -46,7 +46,9 @@ class Outcome:
 
 def known_input(n: int, seed: int, start: float = 1_600_000_000.0) -> list[bytes]:
     """``n`` generated posts over ~n/2 seconds of event time; a third without their brand field,
-    so the text matcher decides, and every fourth with epoch-millisecond times."""
+    so the text matcher decides, every fourth with epoch-millisecond times, and every fifth with
+    another language tag or none (detected), so the per-language fields and the posts the model
+    does not score ("ja") go through the faults too."""
     from producers.generator import generate_posts
 
     rng = random.Random(seed)
@@ -57,6 +59,10 @@ def known_input(n: int, seed: int, start: float = 1_600_000_000.0) -> list[bytes
             post.pop("brand", None)
         if i % 4 == 0:
             post["created_at"] = int(start * 1000) + i * 500
+        if i % 5 == 0:
+            post["lang"] = ("de", "ja", "pt-BR", None)[i // 5 % 4]
+            if post["lang"] is None:
+                post.pop("lang")
         out.append(orjson.dumps(post))
     return out
 

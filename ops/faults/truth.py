@@ -6,6 +6,13 @@ the whole input as one batch: the sums are order-independent and the model's sco
 depend on the batch (checked: identical probabilities for a post scored alone or in any batch).
 Nothing is reimplemented, so a difference can only come from how the worker delivered and
 applied the records.
+
+Judged exactly: the buckets' counts and their per-language fields (``lang:*``), the totals, the
+top sets and the dead-letter counts; the unique-authors HyperLogLog of every bucket, by its
+``PFCOUNT`` against that of a HyperLogLog of the truth's authors (a HyperLogLog's registers do not
+depend on the order of the adds, so an equal set of authors gives an equal count, and a lost
+author shows). Not judged here: repost fields and driver terms, which depend on the order of
+the partitions (``tests/stream/drivers/`` checks them on inputs built for it).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from stream.schema.counts import BucketCounts
 from stream.schema.keys import ALL_BRANDS, POLARITIES, KeyScheme
 from stream.worker.aggregates import batch_deltas
 from stream.worker.brands import BrandsFile
+from stream.worker.driver_deltas import BatchDrivers
 from stream.worker.languages import route_posts
 from stream.worker.main import load_scorer
 from stream.worker.pipeline import validate
@@ -40,6 +48,7 @@ class Aggregates:
     cells: dict[Cell, dict[str, int]] = field(default_factory=dict)
     tops: dict[TopKey, list[tuple[bytes, float]]] = field(default_factory=dict)
     dead: dict[str, int] = field(default_factory=dict)
+    authors: dict[Cell, int] = field(default_factory=dict)  # PFCOUNT of each bucket's authors
 
     @property
     def posts(self) -> int:
@@ -78,25 +87,60 @@ def expected_of(records: list[RawRecord], settings: Settings) -> Aggregates:
     out = Aggregates(dead=dict(Counter(r.reason for r in rejected)))
     if not len(posts):
         return out
-    scored = route_posts(load_scorer(settings), posts)  # as the worker routes and scores
+    scorer = load_scorer(settings)
+    # As the worker routes and scores (its language fields too).
+    scored = route_posts(scorer, posts, settings.language_id != "off")
     candidates: dict[TopKey, dict[bytes, float]] = {}
-    for d in batch_deltas(posts, brands, np.asarray(scored.labels), scored.intensity,
-                          settings.top_posts):
+    deltas = batch_deltas(posts, brands, np.asarray(scored.labels), scored.intensity,
+                          settings.top_posts)
+    BatchDrivers(settings).attach(deltas, posts, brands, np.asarray(scored.labels),
+                                  scored.intensity, scorer, brands_file.current())
+    authors: dict[Cell, set[str]] = {}
+    for d in deltas:
         # One delta per (brand, partition): merge the partitions.
         _merge(out.cells, (d.brand, "total", 0), d.total)
         for (res, start), agg in d.buckets.items():
             _merge(out.cells, (d.brand, res, start), agg)
+            cell = out.cells[(d.brand, res, start)]
+            for name, value in d.languages.get((res, start), {}).items():
+                cell[name] = cell.get(name, 0) + value
+        for (res, start), names in (d.drivers.authors if d.drivers else {}).items():
+            authors.setdefault((d.brand, res, start), set()).update(names)
         for c in d.top:
             candidates.setdefault((d.brand, c.polarity, c.hour), {})[c.member.encode()] = c.score
     for key, members in candidates.items():
         out.tops[key] = _redis_top(members, key[1], settings.top_posts)
+    for cell in out.cells.values():
+        _drop_zero_languages(cell)
+    out.authors = _hll_counts(settings, authors)
     return out
+
+
+def _hll_counts(settings: Settings, authors: dict[Cell, set[str]]) -> dict[Cell, int]:
+    """PFCOUNT of a HyperLogLog of each cell's authors, built in a scratch key of the same
+    Redis (the count a bucket's HyperLogLog must show when it holds exactly these)."""
+    client: Any = redis.Redis.from_url(settings.redis_url, socket_timeout=30)
+    scratch = f"sentistream-truth-scratch:{time.time_ns()}"
+    cells = sorted(authors)
+    counts: list[int] = []
+    try:
+        for i in range(0, len(cells), 500):
+            pipe = client.pipeline(transaction=False)
+            for cell in cells[i:i + 500]:
+                pipe.delete(scratch)
+                pipe.pfadd(scratch, *sorted(authors[cell]))
+                pipe.pfcount(scratch)
+            counts += pipe.execute()[2::3]
+    finally:
+        client.delete(scratch)
+    return dict(zip(cells, counts, strict=True))
 
 
 def _merge(cells: dict[Cell, dict[str, int]], cell: Cell, agg: BucketCounts) -> None:
     have = cells.get(cell)
-    cells[cell] = agg.fields() if have is None else {k: v + have[k] for k, v in
-                                                      agg.fields().items()}
+    # Keeps the fields ``agg`` has not (a bucket's lang:* fields, merged by the caller).
+    cells[cell] = agg.fields() if have is None else {**have, **{k: v + have[k] for k, v in
+                                                                agg.fields().items()}}
 
 
 def _redis_top(members: dict[bytes, float], polarity: str, k: int) -> list[tuple[bytes, float]]:
@@ -133,6 +177,8 @@ def actual(settings: Settings, want: Aggregates | None = None) -> Aggregates:
             key = keys.total(brand) if res == "total" else keys.bucket(brand, res, start)
             if fields := client.hgetall(key):
                 out.cells[(brand, res, start)] = _fields(fields)
+    for cell in (want.authors if want else {}):
+        out.authors[cell] = int(client.pfcount(keys.authors(*cell)))
     for brand, polarity, hour in (want.tops if want else {}):
         if (brand, polarity, hour) not in out.tops:
             members = client.zrange(keys.top(brand, polarity, hour), 0, -1, withscores=True)
@@ -142,7 +188,22 @@ def actual(settings: Settings, want: Aggregates | None = None) -> Aggregates:
 
 
 def _fields(raw: dict[Any, Any]) -> dict[str, int]:
-    return BucketCounts.from_fields(raw).fields()
+    """The counts and the per-language fields of a bucket hash (not the repost fields)."""
+    out = BucketCounts.from_fields(raw).fields()
+    for name, value in raw.items():
+        key = name.decode() if isinstance(name, bytes) else name
+        if key.startswith("lang:"):
+            out[key] = int(value)
+    return _drop_zero_languages(out)
+
+
+def _drop_zero_languages(cell: dict[str, int]) -> dict[str, int]:
+    """Without its lang:* fields that are 0: whether such a field exists depends on the batching
+    (the worker writes a batch's non-zero language sums only, so intensities that cancel within
+    one batch leave no field, and across two batches a field holding 0)."""
+    for key in [k for k, v in cell.items() if v == 0 and k.startswith("lang:")]:
+        del cell[key]
+    return cell
 
 
 @dataclass(frozen=True)
@@ -155,11 +216,13 @@ class Verdict:
     mismatched_cells: int
     mismatched_tops: int
     dead_reasons_equal: bool
+    mismatched_authors: int = 0  # buckets whose unique-authors count differs from the truth's
 
     @property
     def exact(self) -> bool:
         return (self.lost == 0 and self.double_counted == 0 and self.mismatched_cells == 0
-                and self.mismatched_tops == 0 and self.dead_reasons_equal)
+                and self.mismatched_tops == 0 and self.dead_reasons_equal
+                and self.mismatched_authors == 0)
 
 
 def compare(want: Aggregates, got: Aggregates) -> Verdict:
@@ -177,5 +240,7 @@ def compare(want: Aggregates, got: Aggregates) -> Verdict:
                     if want.cells.get(c, empty) != got.cells.get(c, empty))
     bad_tops = sum(1 for t in want.tops.keys() | got.tops.keys()
                    if want.tops.get(t, []) != got.tops.get(t, []))
+    bad_authors = sum(1 for c in want.authors.keys() | got.authors.keys()
+                      if want.authors.get(c, 0) != got.authors.get(c, 0))
     return Verdict(want.posts, lost, double, sum(want.dead.values()), sum(got.dead.values()),
-                   bad_cells, bad_tops, want.dead == got.dead)
+                   bad_cells, bad_tops, want.dead == got.dead, bad_authors)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.faults.fuzz import mixed_input, run_fuzz
+from ops.faults.fuzz import languages_of, mixed_input, run_fuzz
 from ops.faults.scenarios import known_input, run_fault
 from ops.faults.truth import Aggregates, expected
 from sentistream.settings import Settings
@@ -27,7 +27,11 @@ def known() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def truth(services: Settings, known: list[bytes]) -> Aggregates:
-    return expected(services, known)
+    want = expected(services, known)
+    # Judged through every fault: language fields (one language the model does not score) and
+    # the unique-authors counts.
+    assert {"en", "de", "ja", "pt"} <= set(languages_of(want)) and len(want.authors) > 30
+    return want
 
 
 @pytest.mark.parametrize("fault", ["kill-worker", "restart-redis", "restart-kafka",
@@ -52,5 +56,8 @@ def test_fuzz_no_crash_everything_scored_or_dead_lettered(services: Settings,
     # The issue-12 classes are in the mix: each has dead letters of its reason.
     assert {"future_timestamp", "too_many_brands", "post_too_large", "bad_timestamp"} <= set(
         o.dead_reasons), o.dead_reasons
+    # Issue 16's languages and the driver authors are in the mix and judged (exact includes
+    # the per-language fields and every bucket's unique-authors count).
+    assert len(o.languages) >= 5 and o.author_buckets > 30, (o.languages, o.author_buckets)
     assert o.verdict.exact, o.verdict
     assert o.uncommitted == 0  # the group's commits reached the partition ends

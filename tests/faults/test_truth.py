@@ -15,6 +15,8 @@ def _sample() -> Aggregates:
     agg.cells[("_all", "total", 0)] = {"n": 5, "neg": 2, "neu": 0, "pos": 3, "isum_e6": 50}
     agg.tops[("acme", "pos", 0)] = [(b'{"id":"a"}', 0.5)]
     agg.dead = {"invalid_json": 2}
+    agg.cells[("_all", "m", 0)]["lang:en"] = 3
+    agg.authors = {("_all", "m", 0): 2, ("_all", "m", 60): 1}
     return agg
 
 
@@ -32,10 +34,16 @@ def test_a_lost_and_a_double_counted_post_do_not_cancel_out() -> None:
 
 
 def test_any_other_difference_is_not_exact() -> None:
-    for change in ("cell", "top", "dead"):
+    for change in ("cell", "lang", "top", "dead", "authors", "lost author"):
         got = copy.deepcopy(_sample())
         if change == "cell":
             got.cells[("acme", "h", 0)] = {"n": 1, "neg": 0, "neu": 1, "pos": 0, "isum_e6": 0}
+        elif change == "lang":
+            got.cells[("_all", "m", 0)]["lang:en"] += 1
+        elif change == "authors":
+            got.authors[("_all", "m", 0)] = 3
+        elif change == "lost author":
+            del got.authors[("_all", "m", 60)]
         elif change == "top":
             got.tops[("acme", "pos", 0)] = [(b'{"id":"b"}', 0.5)]
         else:

@@ -163,3 +163,30 @@ async def test_live_announcements_stay_small_for_a_brand_flood(isolated: Setting
     assert payload["more"] == {"brands": 300 - len(listed), "n": 300 - len(listed)}
     assert all(len(c["minutes"]) <= pipeline.LIVE_MAX_MINUTES for c in payload["brands"].values())
     await proc.sink.close()
+
+
+async def test_a_giant_author_does_not_blow_up_the_batch_memory(isolated: Settings) -> None:
+    """One post's 100,000-character author (inside the record limit) made the unique-authors
+    step allocate a fixed-width array of every author of the batch at that width: 512 posts,
+    200 MB. It is dead-lettered with its reason; its neighbours count, with their authors."""
+    import tracemalloc
+
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    batch = [record(i, author=f"a{i % 7}") for i in range(511)]
+    batch.insert(200, record(511, author="x" * 100_000))
+    tracemalloc.start()
+    try:
+        await proc.process(batch)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    await proc.sink.close()
+    assert peak < 50 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    dead = only_dead_letter(isolated, produced, "wrong_type", 511, 0)
+    assert "author" in dead["detail"] and "limit" in dead["detail"], dead
+    assert int(client.hget(keys.total(ALL_BRANDS), "n") or 0) == 511
+    assert client.pfcount(*client.scan_iter(match=keys.brand_tag(ALL_BRANDS).replace(
+        "{", "\\{") + ":authors:d:*")) == 7
