@@ -102,8 +102,9 @@ def expected_of(records: list[RawRecord], settings: Settings) -> Aggregates:
         for (res, start), agg in d.buckets.items():
             _merge(out.cells, (d.brand, res, start), agg)
             cell = out.cells[(d.brand, res, start)]
-            for name, value in d.languages.get((res, start), {}).items():
-                cell[name] = cell.get(name, 0) + value
+            flat = d.languages.get((res, start), [])  # name, value, name, value...
+            for name, value in zip(flat[0::2], flat[1::2], strict=True):
+                cell[name] = cell.get(name, 0) + int(value)
         for (res, start), names in (d.drivers.authors if d.drivers else {}).items():
             authors.setdefault((d.brand, res, start), set()).update(names)
         for c in d.top:
