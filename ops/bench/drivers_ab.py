@@ -13,7 +13,6 @@ reports posts per worker CPU-second, the sustained rate and Redis CPU per post o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 from ops.bench.drivers_cost import fresh, run_worker
 from ops.bench.machine import cpu_model
+from ops.bench.report import print_json
 from ops.bench.sustained import cleanup, sentistream_run
 from sentistream.settings import get_settings
 from sentistream.topics import ensure_topics
@@ -77,10 +77,7 @@ def main() -> None:
         "ratio_on_off_sustained": {s: round(mean(s, names[1]) / mean("off", names[1]), 3)
                                    for s in ("on_a", "on_b")},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

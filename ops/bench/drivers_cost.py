@@ -22,7 +22,6 @@ Memory, two inputs:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import Any
 import redis
 
 from ops.bench.machine import cpu_model
+from ops.bench.report import print_json
 from ops.bench.sustained import cleanup, counted, sentistream_run, time_worker
 from sentistream.harness import start_worker
 from sentistream.settings import Settings, get_settings
@@ -171,10 +171,7 @@ def main() -> None:
         "memory_generated_hour": heavy,
         "memory_sanders": real_days(fresh(base, True)) if SANDERS.is_file() else None,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

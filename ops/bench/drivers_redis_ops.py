@@ -28,6 +28,7 @@ import orjson
 import redis
 
 from ops.bench.machine import cpu_model
+from ops.bench.report import print_json
 from ops.bench.sustained import redis_cpu_s
 from producers.generator import generate_posts
 from sentistream.settings import get_settings
@@ -125,10 +126,7 @@ def main() -> None:
         "driver_op_us_per_post": {s: {k: round(b[k] - b["none"], 2) for k in (*DRIVER_OPS, "all")}
                                   for s, b in best.items()},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,15 @@ def write_all(result: dict[str, Any], out: Path) -> None:
     print(md)
 
 
+def print_json(result: dict[str, Any], out: Path | None) -> None:
+    """Print a benchmark's JSON result, and write it to ``out`` when given (the drivers'
+    benchmarks: their results file is the JSON itself)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+
+
 def write_report(result: dict[str, Any], md: str, out: Path, name: str) -> None:
     """``<out>/<name>.json`` (the result) and ``<out>/<name>.md`` (its Markdown report)."""
     out.mkdir(parents=True, exist_ok=True)
