@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import faust
@@ -112,6 +112,18 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
             _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
         stages.batch_done(len(fetched.records))
 
+    async def current_batches(batches: Any) -> AsyncIterator[FetchedBatch]:
+        """The fetched batches of the current consumer generation, timing the wait for each
+        (``fetch_wait``: from when the agent asks for the next batch until it comes). A batch
+        fetched before a rebalance is dropped unacked: its partitions may be another worker's
+        now, and Faust seeks back to the committed offsets, so it comes again if ours."""
+        waited_from = time.perf_counter()
+        async for fetched in batches:
+            stages.add("fetch_wait", time.perf_counter() - waited_from)
+            if fetched.generation_id == app.consumer_generation_id:
+                yield fetched
+            waited_from = time.perf_counter()
+
     async def finish_and_write(begun: asyncio.Queue[tuple[Started, FetchedBatch]]) -> None:
         """With a scoring process: builds and writes, in fetch order, the batches the agent
         began (their scoring under way in the child), each write after the one before."""
@@ -139,19 +151,13 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
         so at most ~3 batches are scored ahead of the one being written."""
         begun: asyncio.Queue[tuple[Started, FetchedBatch]] = asyncio.Queue(maxsize=1)
         builder = asyncio.ensure_future(finish_and_write(begun))
-        waited_from = time.perf_counter()
         try:
-            async for fetched in batches:
-                stages.add("fetch_wait", time.perf_counter() - waited_from)
-                if fetched.generation_id != app.consumer_generation_id:
-                    waited_from = time.perf_counter()
-                    continue  # fetched before a rebalance (see score_posts)
+            async for fetched in current_batches(batches):
                 started = await processor.begin(fetched.records)
                 if builder.done():
                     started.cancel()
                     await builder  # raises what stopped it
                 await begun.put((started, fetched))
-                waited_from = time.perf_counter()
         finally:
             builder.cancel()  # and with it the write in flight; all unacked
             while not begun.empty():
@@ -171,17 +177,9 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
                     app.lifeline.fail(app, "scoring agent", exc)
                 raise
             return
-        fetched: FetchedBatch
         in_flight: asyncio.Future[None] | None = None
-        waited_from = time.perf_counter()
         try:
-            async for fetched in batches:
-                stages.add("fetch_wait", time.perf_counter() - waited_from)
-                if fetched.generation_id != app.consumer_generation_id:
-                    # Fetched before a rebalance: its partitions may be another worker's now,
-                    # and Faust seeks back to the committed offsets, so it comes again if ours.
-                    waited_from = time.perf_counter()
-                    continue
+            async for fetched in current_batches(batches):
                 prepared = await processor.prepare(fetched.records)
                 if in_flight is not None:
                     with stages.time("write_wait"):  # the writes of the batch before
@@ -191,7 +189,6 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
                     in_flight = asyncio.ensure_future(write_and_ack(prepared, fetched))
                 else:
                     await write_and_ack(prepared, fetched)
-                waited_from = time.perf_counter()
         except BaseException as exc:
             # The batch in hand is unacked: restarted in place (Faust's default), the agent
             # would go on without it and no later offset of its partitions could be committed.
