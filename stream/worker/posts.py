@@ -29,6 +29,7 @@ MISSING_TEXT = "missing_text"
 EMPTY_TEXT = "empty_text"
 WRONG_TYPE = "wrong_type"
 TEXT_TOO_LONG = "text_too_long"
+ID_TOO_LONG = "id_too_long"  # an id over MAX_ID_CHARS
 BAD_TIMESTAMP = "bad_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"  # created_at later than the record time + the allowance
 TOO_MANY_BRANDS = "too_many_brands"  # more distinct explicit brands than the per-post limit
@@ -36,7 +37,7 @@ POST_TOO_LARGE = "post_too_large"  # a record value over the size limit
 MODEL_ERROR = "model_error"  # valid, but the model raised on it (see BatchProcessor._score)
 INVALID_RECORD = "invalid_record"  # anything else that raised on this record alone
 REASONS: tuple[str, ...] = (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, MISSING_ID, MISSING_TEXT,
-                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, BAD_TIMESTAMP,
+                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, ID_TOO_LONG, BAD_TIMESTAMP,
                             FUTURE_TIMESTAMP, TOO_MANY_BRANDS, POST_TOO_LARGE, MODEL_ERROR,
                             INVALID_RECORD)
 
@@ -56,6 +57,10 @@ _MAX_BRAND_CHARS = 100
 # batch's authors as one fixed-width array: one 100,000-character author among 512 posts took
 # ~600 MB. Real handles and ids are far shorter.
 MAX_AUTHOR_CHARS = 256
+# An id is stored with its post's text in the top-post sets and the driver example lists of
+# every brand of the post, for their retention: a 100,000-character id took 100 KB of Redis
+# per brand. Tweet ids have 19 digits; Mastodon status URLs and Bluesky at:// URIs ~100 chars.
+MAX_ID_CHARS = 256
 _MAX_DEPTH = 200  # JSON nesting; a post is an object of scalars and short lists
 # Strings (skipped whole, so brackets inside them do not count) or single brackets.
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -348,6 +353,8 @@ def _check_id(value: Any) -> None:
         raise _Invalid(MISSING_ID, "'id' is required")
     if not isinstance(value, str):
         raise _Invalid(WRONG_TYPE, f"'id' must be a string, got {type(value).__name__}")
+    if len(value) > MAX_ID_CHARS:
+        raise _Invalid(ID_TOO_LONG, f"'id' has {len(value)} characters, limit {MAX_ID_CHARS}")
 
 
 def _check_text(value: Any, max_chars: int) -> None:

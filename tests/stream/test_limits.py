@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from sentistream.settings import Settings
 from stream.schema.keys import ALL_BRANDS, OVERFLOW, KeyScheme
 from stream.worker import pipeline
 from stream.worker.aggregates import batch_deltas
-from stream.worker.posts import RawRecord
+from stream.worker.posts import MAX_ID_CHARS, RawRecord
 from tests.replies import ints, stream_entries, texts
 from tests.stream.test_sink import only_dead_letter, processor
 
@@ -190,3 +191,26 @@ async def test_a_giant_author_does_not_blow_up_the_batch_memory(isolated: Settin
     assert int(client.hget(keys.total(ALL_BRANDS), "n") or 0) == 511
     assert client.pfcount(*client.scan_iter(match=keys.brand_tag(ALL_BRANDS).replace(
         "{", "\\{") + ":authors:d:*")) == 7
+
+
+async def test_a_giant_post_id_is_dead_lettered_and_stored_nowhere(isolated: Settings) -> None:
+    """Post ids had no limit: a 100,000-character id (inside the record limit) went into the
+    top-post sets and the driver example lists of every brand of the post, for the retention.
+    It is dead-lettered with its reason; its neighbours count, their ids stored as usual."""
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    # A text the stand-in model labels positive, so that its post is a top-post candidate.
+    text = next(t for t in (f"acme is great {i}" for i in range(100))
+                if zlib.crc32(t.encode()) % 3 == 2)
+    batch = [record(i, brand="acme", text=text) for i in range(20)]
+    batch.insert(7, RawRecord(json.dumps({"id": "x" * 100_000, "text": text, "brand": "acme"})
+                              .encode(), "t.posts", 1, 0, NOW))
+    await proc.process(batch)
+    await proc.sink.close()
+    client = redis.Redis.from_url(isolated.redis_url)
+    stored = sum(client.memory_usage(k) or 0 for k in keys_of(client, isolated))
+    assert stored < 100_000, f"{stored} bytes stored for 20 short posts"
+    tops = [k for k in keys_of(client, isolated) if client.type(k) == b"zset" and b":top" in k]
+    assert tops and any(b'"id": "p3"' in m for k in tops for m in client.zrange(k, 0, -1))
+    dead = only_dead_letter(isolated, produced, "id_too_long", 0, 20)
+    assert f"limit {MAX_ID_CHARS}" in dead["detail"], dead

@@ -29,6 +29,7 @@ BAD = [
     (js(text="hi"), p.MISSING_ID),
     (js(id="", text="hi"), p.MISSING_ID),
     (js(id=7, text="hi"), p.WRONG_TYPE),
+    (js(id="i" * (p.MAX_ID_CHARS + 1), text="hi"), p.ID_TOO_LONG),
     (js(id="1"), p.MISSING_TEXT),
     (js(id="1", text="   "), p.EMPTY_TEXT),
     (js(id="1", text=["hi"]), p.WRONG_TYPE),
@@ -164,3 +165,8 @@ def test_a_giant_brand_name_or_huge_record_is_rejected_and_its_dead_letter_bound
         letter = json.loads(r.dead_letter())
         assert len(r.dead_letter()) < 512 * 1024 and letter["truncated"] is True
         assert letter["value_bytes"] == len(r.record.value or b"")
+
+
+def test_an_id_at_the_limit_is_kept() -> None:
+    posts, rejected = parse_batch([rec(js(id="i" * p.MAX_ID_CHARS, text="hi"), 0)], 10)
+    assert rejected == [] and posts.ids == ["i" * p.MAX_ID_CHARS]
