@@ -219,6 +219,10 @@ class Settings:
     scorer_attempts: int = _doc(
         "tries of one batch on a fresh scoring process before the worker gives up and exits "
         "70 with the batch unacked (a supervisor restarts it)", default=3)
+    # -- Offset commits (README "Running and scaling workers") -------------------------------
+    commit_interval_s: float = _doc(
+        "seconds between a worker's periodic offset commits (Faust's broker_commit_interval); "
+        "a killed worker's next owner scores up to this much of its work again", default=2.8)
     # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
     replay_max_row_bytes: int = _doc(
         "longest row `replay` or `produce` reads (a line, a JSON array item); longer: bad rows",

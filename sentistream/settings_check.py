@@ -89,6 +89,8 @@ RULES: tuple[Rule, ...] = (
          lambda s: s.scorer_process in (0, 1)),
     _above("scorer_timeout_s", 0),
     _at_least("scorer_attempts", 1),
+    # -- offset commits --
+    _above("commit_interval_s", 0),
 )
 
 

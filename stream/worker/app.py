@@ -52,6 +52,7 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
         # is 60 s). Heartbeats stay on time because scoring runs off the event loop.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
+        broker_commit_interval=settings.commit_interval_s,
         # Stop and rebalance without waiting for in-flight batches to be acked: during a Redis
         # outage they never would be. Their records are redelivered, and deduplicated by the
         # offsets in Redis.
