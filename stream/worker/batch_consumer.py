@@ -6,10 +6,11 @@ iterates. Faust's own path makes a ``Message``, an ``Event``, a queue round trip
 and an ack per record: measured at ~40% of the worker's one core at 5k posts/s (py-spy,
 ops/bench/worker_throughput.py). The agent acks a batch with ``LeanConsumer.ack_batch`` only
 after it is applied, which does Faust's ack bookkeeping (``Consumer.ack``) for all its offsets at
-once, so Faust's commit loop commits exactly as before. A rebalance (``suspend_flow``), a stop or
-a crash still interrupts a delivery at once, as in Faust's loop; the interrupted batch, and any
-batch fetched in an older consumer generation or before a seek, is dropped unacked, as Faust
-drops events, and read again from the committed offsets. Nothing a rebalance does ends the
+once, so Faust's commit loop commits exactly as before (and a revoke commits the acks before
+Faust forgets them: ``LeanConsumer.on_partitions_revoked``). A rebalance (``suspend_flow``), a
+stop or a crash still interrupts a delivery at once, as in Faust's loop; the interrupted batch,
+and any batch fetched in an older consumer generation or before a seek, is dropped unacked, as
+Faust drops events, and read again from the committed offsets. Nothing a rebalance does ends the
 fetch loop: an error that does is fatal and the worker exits (``stream.worker.lifeline``). Records
 of other topics take Faust's per-message path unchanged.
 
@@ -53,6 +54,10 @@ class FetchedBatch:
 # on it: seen as 1.0-1.5 s pauses every few seconds at 1,000 posts/s (p99 1.8 s end to end), while
 # a plain aiokafka consumer on the same topic saw p99 15 ms. A short wait bounds that pause.
 FETCH_MAX_WAIT_MS = 50
+# The commit before a revoke holds up the rebalance (the group waits for every member, up to
+# the 15 s session timeout); should the broker not answer by then, the rebalance goes on and the
+# uncommitted records are read again and skipped, as before that commit existed.
+REVOKE_COMMIT_TIMEOUT_S = 5.0
 
 
 class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -141,6 +146,24 @@ class LeanConsumer(faust_aiokafka.Consumer):
                                            for tp, offset in committed.items() if offset})
         finally:
             self._seeks += 1
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Commit what was acked, then let Faust give the partitions up. Faust forgets the acks
+        of revoked partitions first thing (and, with ``stream_wait_empty`` off, commits
+        nothing on a revoke), so every rebalance had the partitions' next owners (this worker
+        too: the eager protocol revokes all) score again up to a commit interval of work
+        that was applied already. What is scored again is now the batches in flight only."""
+        try:
+            await asyncio.wait_for(self._commit_acked(), REVOKE_COMMIT_TIMEOUT_S)
+        except Exception as exc:  # its records are read again and skipped in Redis: harmless
+            self.log.warning("commit before giving up partitions failed: %r", exc)
+        await super().on_partitions_revoked(revoked)
+
+    async def _commit_acked(self) -> None:
+        # A commit under way (the periodic one) makes ``commit`` return at once when it is
+        # done, without the acks that came after it started: wait for it, then commit.
+        await self.maybe_wait_for_commit_to_finish()
+        await self.commit()
 
     async def seek(self, partition: TP, offset: int) -> None:
         self._seeks += 1
@@ -300,6 +323,8 @@ BORROWED_METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (faust_aiokafka.Consumer, "_wait_next_records", ("self", "timeout")),
     (faust_aiokafka.Consumer, "_to_message", ("self", "tp", "record")),
     (faust_aiokafka.Consumer, "_add_gap", ("self", "tp", "offset_from", "offset_to")),
+    (faust_aiokafka.Consumer, "on_partitions_revoked", ("self", "revoked")),  # overridden
+    (faust_aiokafka.Consumer, "maybe_wait_for_commit_to_finish", ("self",)),
     (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer",
      ("self", "transport")),  # overridden
     (faust_aiokafka.AIOKafkaConsumerThread, "seek_to_beginning", ("self", "*partitions")),
