@@ -162,7 +162,8 @@ class Settings:
     alert_webhook_attempts: int = _doc("POSTs of one alert before it is given up", default=6)
     alert_webhook_backoff_s: float = _doc("delay before the first retry; doubles per retry",
                                           default=0.5)
-    alert_webhook_backoff_max_s: float = _doc("cap of the delay between retries", default=30.0)
+    alert_webhook_backoff_max_s: float = _doc(
+        "cap of the delay between retries, also of one a Retry-After asks for", default=30.0)
     alert_webhook_queue: int = _doc("alerts waiting for the webhook at most; beyond it the "
                                     "oldest waiting alert is dropped", default=100)
     # -- Why sentiment moved: read side (stream/drivers/why.py, README "Why sentiment moved") --

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from stream.worker.alerts.webhook import (
     WebhookConfig,
     WebhookConfigError,
     WebhookSender,
+    retry_after_s,
     slack_text,
 )
 
@@ -52,19 +54,21 @@ class Hook:
 
 
 Answer = Callable[[int], int | None]  # request number (1-based) -> status, None = never answer
+Headers = Callable[[int], dict[str, str]]  # request number -> headers of the answer
 
 
-async def _serve(answer: Answer) -> AsyncIterator[Hook]:
+async def _serve(answer: Answer, headers: Headers = lambda n: {}) -> AsyncIterator[Hook]:
     hook = Hook("")
 
     async def handle(request: web.Request) -> web.Response:
         hook.requests.append(Received(await request.read(), dict(request.headers),
                                       time.monotonic()))
-        status = answer(len(hook.requests))
+        n = len(hook.requests)
+        status = answer(n)
         if status is None:
             await hook.release.wait()
             status = 200
-        return web.Response(status=status, text="ok")
+        return web.Response(status=status, text="ok", headers=headers(n))
 
     app = web.Application()
     app.router.add_post("/hook/{token}", handle)
@@ -202,6 +206,59 @@ async def test_a_dead_webhook_never_blocks_detection_or_grows_the_queue(
     assert sender.pending == 3 and sender.dropped == 8  # 3 waiting + 1 in flight, at most
     await sender.close()
     assert sender.pending == 0
+
+
+async def gap_after(status: int, retry_after: Callable[[], str], **changes: Any) -> float:
+    """Seconds between a POST answered ``status`` with that ``Retry-After`` and the retry."""
+    async for hook in _serve(lambda n: status if n == 1 else 200,
+                             lambda n: {"Retry-After": retry_after()} if n == 1 else {}):
+        sender = WebhookSender(config(hook.url, **changes))
+        sender.offer([ALERT])
+        await asyncio.wait_for(sender.idle(), 30)
+        assert len(hook.requests) == 2 and sender.delivered == 1
+        return hook.requests[1].at - hook.requests[0].at
+    raise AssertionError("no server")
+
+
+async def test_a_429_waits_the_seconds_its_retry_after_asks_for() -> None:
+    """The retry came after the backoff (0.05 s here) whatever the webhook asked: a rate
+    limiter that says "Retry-After: 1" was hit again at once, and again, until given up."""
+    gap = await gap_after(429, lambda: "1", backoff_max_s=5.0)
+    assert 0.95 <= gap < 2.5
+
+
+async def test_a_503_waits_until_the_http_date_of_its_retry_after() -> None:
+    # Two seconds ahead, at the date's one-second resolution: a wait of 1 to 2 s.
+    gap = await gap_after(503, lambda: formatdate(time.time() + 2, usegmt=True),
+                          backoff_max_s=5.0)
+    assert 0.95 <= gap < 3.0
+
+
+@pytest.mark.parametrize("value", ["9" * 400, "86400", "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_a_retry_after_beyond_the_backoff_cap_waits_the_cap(value: str) -> None:
+    gap = await gap_after(429, lambda: value, backoff_max_s=1.0)
+    assert 0.95 <= gap < 2.5
+
+
+@pytest.mark.parametrize("value", ["-5", "soon", "1e9", "0", "Wed, 21 Oct 2015 07:28:00 GMT",
+                                   "Wed, 99 Oct 2015 07:28:00 GMT"])
+async def test_a_retry_after_of_no_use_leaves_the_backoff(value: str) -> None:
+    gap = await gap_after(503, lambda: value, backoff_max_s=1.0)
+    assert 0.045 <= gap < 0.8
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    (None, None), ("", None), ("  ", None), ("120", 120.0), (" 7 ", 7.0), ("0", 0.0),
+    ("-1", None), ("+3", None), ("1.5", None), ("1e3", None), ("0x10", None), ("٣", None),
+    ("nan", None), ("inf", None), ("3 4", None), ("9" * 5000, float("inf")),
+    ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0), ("Wednesday, 21-Oct-15 07:29:00 GMT", 60.0),
+    ("Wed Oct 21 07:28:10 2015", 10.0), ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+    ("Wed, 21 Oct 99999 07:28:00 GMT", None), ("Wed, 32 Oct 2015 07:28:00 GMT", None),
+    ("Wed, 21 Oct 2015 07:28:00 +0200", 0.0), ("\x00\xff" * 100, None), ("1" * 50 + "x", None),
+])
+def test_retry_after_values(value: str | None, seconds: float | None) -> None:
+    now = 1_445_412_480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after_s(value, now) == seconds
 
 
 def test_retry_delays_double_up_to_the_cap() -> None:

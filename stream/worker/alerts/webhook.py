@@ -20,13 +20,16 @@ Retries: a connection error, a timeout (``SENTISTREAM_ALERT_WEBHOOK_TIMEOUT_S``)
 5xx is retried after ``backoff_s``, then twice that, ..., capped at ``backoff_max_s``, for
 ``SENTISTREAM_ALERT_WEBHOOK_ATTEMPTS`` POSTs in all; then the alert is given up (it stays in
 Redis and in `sentistream alerts`). Another 4xx is given up at once: the URL or the secret is
-wrong, and retrying will not fix it.
+wrong, and retrying will not fix it. A retried answer's ``Retry-After`` (seconds or an
+HTTP-date) lengthens that delay to what it asks, never beyond ``backoff_max_s``; a value that is
+neither (negative, garbage, an impossible date) is ignored.
 
 Bounds: alert detection never waits for the webhook. ``offer`` only appends to a queue of at
 most ``SENTISTREAM_ALERT_WEBHOOK_QUEUE`` alerts (the oldest waiting one is dropped, and
 counted, beyond it) plus the one being sent; one task sends them one after the other, and one
 alert holds it at most ``attempts x timeout + the sum of the delays`` (45.5 s with the
-defaults). Memory is the queue's alerts (under 1 KB of JSON each today).
+defaults; 180 s when every answer asks, with ``Retry-After``, for the cap or more). Memory is
+the queue's alerts (under 1 KB of JSON each today).
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,6 +59,7 @@ SIGNATURE_HEADER = "X-Sentistream-Signature"
 TIMESTAMP_HEADER = "X-Sentistream-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRY_STATUSES = frozenset({408, 429})  # and every 5xx
+_DELAY_SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit also takes "٣"
 
 
 class WebhookConfigError(AlertConfigError):
@@ -102,6 +109,26 @@ def _where(url: str) -> str:
     """Scheme and host of a URL: enough for a log line (Slack's URL path is its credential)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}" if parts.hostname else "<not a URL>"
+
+
+def retry_after_s(value: str | None, now: float) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (``inf`` for a number too large to
+    matter), or None when there is none or it is not one of HTTP's two forms: ASCII digits
+    (delay-seconds) or an HTTP-date (IMF-fixdate, RFC 850 or asctime; one without a zone is
+    UTC), which counts from ``now`` and is 0 when past. Never raises: the value comes from
+    whoever answers at the webhook's URL."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(value)  # a float, not an int: 5,000 digits are inf, not a ValueError
+    try:
+        when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - now)
+    except (ValueError, TypeError, OverflowError, IndexError):
+        return None
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -218,6 +245,7 @@ class WebhookSender:
             try:
                 async with session.post(self.config.url, data=body, headers=headers) as resp:
                     status = resp.status
+                    retry_after = resp.headers.get("Retry-After")
                     await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -230,6 +258,12 @@ class WebhookSender:
                               _where(self.config.url), alert_id, status)
                     return False
                 problem = f"HTTP {status}"
+                asked = retry_after_s(retry_after, self._clock())
+                if asked is not None and delay is not None:
+                    # At least what the webhook asks (a rate limiter hit again at once only
+                    # refuses again), at most the cap: the bound of one alert holds.
+                    delay = min(max(delay, asked), self.config.backoff_max_s)
+                    problem += f", Retry-After {str(retry_after)[:40]!r}"
             if delay is None:
                 log.error("alert webhook %s: gave up alert %s after %d attempts (%s)",
                           _where(self.config.url), alert_id, attempt, problem)
