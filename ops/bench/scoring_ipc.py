@@ -28,7 +28,7 @@ from ops.bench import harness as h
 from ops.bench.machine import cpu_model
 from ops.bench.report import write_report
 from stream.worker.posts import Posts
-from stream.worker.scoring import ProcessScoring, score_here
+from stream.worker.scoring import ProcessScoring, load_scorer, score_here
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,13 +39,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--batch-size", type=int, default=2048)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
-    from model.scorer import SentimentScorer
-
     texts = [post["text"] for post in h.tweeteval().posts]
     batches = [texts[i:i + args.batch_size] for i in range(0, len(texts), args.batch_size)]
     batches = [b for b in batches if len(b) == args.batch_size] or batches
-    here = SentimentScorer(num_threads=1)
-    remote = ProcessScoring(None, 1, "", timeout_s=120.0, attempts=1)
+    # Both paths from the same settings and load_scorer, as in the worker.
+    settings = h.bench_settings().replace(model_threads=1, scorer_timeout_s=120.0,
+                                          scorer_attempts=1)
+    here = load_scorer(settings)
+    remote = ProcessScoring(settings)
     remote.start()
     child = psutil.Process(remote.pids()[0])
     rows: dict[str, list[tuple[float, float, float]]] = {"thread": [], "process": []}

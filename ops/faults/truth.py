@@ -33,9 +33,9 @@ from stream.worker.aggregates import batch_deltas
 from stream.worker.brands import BrandsFile
 from stream.worker.driver_deltas import BatchDrivers
 from stream.worker.languages import route_posts
-from stream.worker.main import load_scorer
 from stream.worker.pipeline import validate
 from stream.worker.posts import RawRecord
+from stream.worker.scoring import load_scorer
 
 Cell = tuple[str, str, int]  # (brand, resolution or "total", bucket start)
 TopKey = tuple[str, str, int]  # (brand, polarity, hour)

@@ -8,49 +8,18 @@ from pathlib import Path
 from sentistream.redact import redact_url
 from sentistream.settings import Settings
 from sentistream.topics import ensure_topics
-from stream.errors import ModelUnavailableError
-from stream.worker.pipeline import Scorer
-from stream.worker.scoring import ProcessScoring
+from stream.worker.scoring import ProcessScoring, check_language_id, load_scorer
 
 log = logging.getLogger(__name__)
 
 
-def check_language_id(settings: Settings) -> None:
-    from sentistream.errors import ConfigError
-
-    if settings.language_id not in ("on", "off"):
-        raise ConfigError(f"SENTISTREAM_LANGUAGE_ID={settings.language_id!r}: use on (route "
-                          "each post by its language) or off (score every post in English)")
-
-
-def load_scorer(settings: Settings) -> Scorer:
-    from model.errors import ModelError
-
-    check_language_id(settings)
-    from model.languages import parse_languages
-    from model.scorer import SentimentScorer
-
-    try:
-        return SentimentScorer(model_path=settings.model_path or None,
-                               num_threads=settings.model_threads,
-                               languages=parse_languages(settings.languages))
-    except ModelError as exc:
-        raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
-
-
 def start_scoring_process(settings: Settings) -> ProcessScoring:
-    """The scoring process (SENTISTREAM_SCORER_PROCESS=1), its models loaded and checked."""
-    from model.errors import ModelError
-
-    check_language_id(settings)
-    scoring = ProcessScoring(settings.model_path or None, settings.model_threads,
-                             settings.languages, settings.scorer_timeout_s,
-                             settings.scorer_attempts)
+    """The scoring process (SENTISTREAM_SCORER_PROCESS=1), its models loaded and checked; a
+    model that cannot load raises ``load_scorer``'s ModelUnavailableError, from the child."""
+    check_language_id(settings)  # here, before a child is spawned to find it out
+    scoring = ProcessScoring(settings)
     try:
         scoring.start()
-    except ModelError as exc:
-        scoring.close()
-        raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
     except BaseException:
         scoring.close()
         raise

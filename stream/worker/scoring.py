@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stream.errors import StreamError
+from sentistream.settings import Settings
+from stream.errors import ModelUnavailableError, StreamError
 from stream.worker.languages import Routed, RoutingScorer, route_posts
 from stream.worker.posts import Posts
 
@@ -80,6 +81,32 @@ class TokenRowsOf:
         return s.rows
 
 
+def check_language_id(settings: Settings) -> None:
+    from sentistream.errors import ConfigError
+
+    if settings.language_id not in ("on", "off"):
+        raise ConfigError(f"SENTISTREAM_LANGUAGE_ID={settings.language_id!r}: use on (route "
+                          "each post by its language) or off (score every post in English)")
+
+
+def load_scorer(settings: Settings) -> RoutingScorer:
+    """The worker's scorer, as the settings say (model file, threads, languages): the one way
+    to load it, in the worker's thread path and in the scoring process's child alike, so that
+    the two paths cannot score with different models or languages."""
+    from model.errors import ModelError
+
+    check_language_id(settings)
+    from model.languages import parse_languages
+    from model.scorer import SentimentScorer
+
+    try:
+        return SentimentScorer(model_path=settings.model_path or None,
+                               num_threads=settings.model_threads,
+                               languages=parse_languages(settings.languages))
+    except ModelError as exc:
+        raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
+
+
 def score_here(scorer: RoutingScorer, posts: Posts, language_id: bool) -> BatchScores:
     """``route_posts`` plus the token rows, in the thread that scored them (the scorer keeps
     only its last call's rows)."""
@@ -93,7 +120,7 @@ def score_here(scorer: RoutingScorer, posts: Posts, language_id: bool) -> BatchS
 
 
 # -- the child process -----------------------------------------------------------------------
-_scorer: Any = None  # the child's SentimentScorer (set by _child_start)
+_scorer: Any = None  # the child's scorer, from load_scorer (set by _child_start)
 _child_id = ""  # unique per child (a pid can be reused): names its token table
 _load_error: Exception | None = None
 
@@ -107,18 +134,15 @@ class _Reply:
     new_raws: list[str]
 
 
-def _child_start(model_path: str | None, threads: int, languages: str, parent: int) -> None:
-    """The child's initializer: load the models once; leave Ctrl-C to the worker, which stops
-    the child itself; exit when the worker is gone (SIGKILLed workers cannot say so)."""
+def _child_start(settings: Settings, parent: int) -> None:
+    """The child's initializer: load the models once, with the worker's settings and its
+    ``load_scorer``; leave Ctrl-C to the worker, which stops the child itself; exit when the
+    worker is gone (SIGKILLed workers cannot say so)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from model.languages import parse_languages
-    from model.scorer import SentimentScorer
-
     global _scorer, _child_id, _load_error
     _child_id = f"{os.getpid()}-{os.urandom(6).hex()}"
     try:
-        _scorer = SentimentScorer(model_path=model_path, num_threads=threads,
-                                  languages=parse_languages(languages))
+        _scorer = load_scorer(settings)
     except Exception as exc:  # raised by the first call instead: an initializer that raises
         _load_error = exc     # only breaks the pool, and the worker would not learn why
     threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
@@ -172,10 +196,12 @@ class _TableCopy:
 class ProcessScoring:
     """Scores batches in a child process (SENTISTREAM_SCORER_PROCESS=1); see the module doc."""
 
-    def __init__(self, model_path: str | None, threads: int, languages: str,
-                 timeout_s: float, attempts: int) -> None:
-        self._init_args = (model_path, threads, languages, os.getpid())
-        self.timeout_s, self.attempts = timeout_s, max(1, attempts)
+    def __init__(self, settings: Settings) -> None:
+        # The whole settings, not the few the scorer reads today: a scorer setting added later
+        # reaches the child through load_scorer without anyone having to remember it here.
+        self._init_args = (settings, os.getpid())
+        self.timeout_s = settings.scorer_timeout_s
+        self.attempts = max(1, settings.scorer_attempts)
         self.restarts = 0  # children replaced after a crash or a hang
         self.on_restart: Callable[[], object] | None = None  # e.g. a metric's inc
         self.version = ""

@@ -28,6 +28,7 @@ from stream.worker.scoring import (
     ProcessScoring,
     ScorerProcessError,
     TokenRowsOf,
+    load_scorer,
     score_here,
 )
 from tests.stream.test_worker import assert_exact
@@ -45,9 +46,14 @@ def posts_of(texts: list[str], langs: list[str | None] | None = None) -> Posts:
                        for t, lang in zip(texts, langs, strict=True)])
 
 
+def scoring_settings(**changes: object) -> Settings:
+    """Pure defaults (the shipped model, every language) plus ``changes``."""
+    return Settings().replace(**{"scorer_timeout_s": 30.0, "scorer_attempts": 3, **changes})
+
+
 @pytest.fixture
 def scoring() -> Iterator[ProcessScoring]:
-    s = ProcessScoring(None, 1, "", timeout_s=30.0, attempts=3)
+    s = ProcessScoring(scoring_settings())
     s.start()
     yield s
     s.close()
@@ -93,7 +99,7 @@ def test_a_killed_child_is_replaced_and_the_batch_scored(scoring: ProcessScoring
 
 
 def test_a_hung_child_is_killed_and_replaced() -> None:
-    scoring = ProcessScoring(None, 1, "", timeout_s=3.0, attempts=2)
+    scoring = ProcessScoring(scoring_settings(scorer_timeout_s=3.0, scorer_attempts=2))
     scoring.start()
     try:
         [pid] = scoring.pids()
@@ -109,11 +115,37 @@ def test_a_hung_child_is_killed_and_replaced() -> None:
 
 def test_a_child_that_keeps_dying_stops_the_worker_with_a_clear_error(
         scoring: ProcessScoring) -> None:
-    scoring._init_args = ("/nonexistent/model.tflite", *scoring._init_args[1:])
+    settings, parent = scoring._init_args
+    scoring._init_args = (settings.replace(model_path="/nonexistent/model.tflite"), parent)
     os.kill(scoring.pids()[0], signal.SIGKILL)  # its replacements cannot load the model
     with pytest.raises(ScorerProcessError, match="failed 3 times in a row on one batch"):
         asyncio.run(scoring.score(posts_of(TEXTS), False))
     assert scoring.restarts == 3
+
+
+def test_the_child_loads_its_scorer_from_the_worker_settings() -> None:
+    """The child loads its scorer with the thread path's ``load_scorer`` from the worker's
+    settings: SENTISTREAM_LANGUAGES=en leaves the French and German posts unscored there as
+    here (label 3, NaN), where the default scores them with the companion model."""
+    settings = scoring_settings(languages="en")
+    here = load_scorer(settings)
+    everything = load_scorer(scoring_settings())
+    scoring = ProcessScoring(settings)
+    scoring.start()
+    try:
+        for language_id in (False, True):  # off: every post scored as English
+            a, b = posts_of(TEXTS), posts_of(TEXTS)
+            got = asyncio.run(scoring.score(a, language_id)).routed
+            want = score_here(here, b, language_id).routed
+            assert a.languages == b.languages
+            np.testing.assert_array_equal(got.labels, want.labels)
+            np.testing.assert_allclose(got.probs, want.probs, equal_nan=True)
+        assert [a.languages[i] for i in (2, 3)] == ["fr", "de"]
+        assert got.labels[2] == got.labels[3] == 3  # not scored: only English is
+        full = score_here(everything, posts_of(TEXTS), True).routed.labels
+        assert full[2] != 3 and full[3] != 3
+    finally:
+        scoring.close()
 
 
 def test_a_bad_model_fails_at_start_with_the_models_message() -> None:
