@@ -8,7 +8,9 @@ tokenizer's cache; "warm" is the steady state of a long-running stream (tokens s
 Wall-clock figures drop when other processes share the core; the posts_per_cpu_s figures count
 this process's own CPU time and do not. "routed" is what a stream runs: ``score_posts``, i.e.
 language identification, then the model on the supported posts; on TweetEval test (English)
-and on the 8 x 870 posts of UMSAB test (8 languages, shuffled).
+and on the 8 x 870 posts of UMSAB test (8 languages, shuffled). "companion" is the model of the
+non-English languages alone (``score_as``, no language ID), batches of one language at a time
+over UMSAB test of the languages it serves.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,7 @@ def _routed(scorer: SentimentScorer, english: list[str], seconds: float) -> dict
     mixed = [mixed[i] for i in np.random.default_rng(0).permutation(len(mixed))]
     detect = scorer.router.detector.detect
     return {
+        **_companion(scorer, seconds),
         "routed_posts_per_cpu_s_b256_english": round(posts_per_second(
             scorer.score_posts, english, 256, seconds, clock=time.process_time)),
         "routed_posts_per_cpu_s_b256_umsab_mix": round(posts_per_second(
@@ -77,6 +81,22 @@ def _routed(scorer: SentimentScorer, english: list[str], seconds: float) -> dict
         "langid_posts_per_cpu_s_b256_umsab_mix": round(posts_per_second(
             detect, mixed, 256, seconds, clock=time.process_time)),
     }
+
+
+def _companion(scorer: SentimentScorer, seconds: float) -> dict[str, Any]:
+    """Posts per CPU-second of the model serving the non-English languages, tokenization
+    included, each language's test posts in turn (the languages the main model does not list)."""
+    served = [code for code in UMSAB if code in scorer.model_languages and code != "en"]
+    if not served:
+        return {}
+    posts = {code: load_csv(umsab(code, "test")).texts for code in served}
+    done, elapsed = 0, 0.0
+    for code in served:
+        rate = posts_per_second(partial(scorer.score_as, language=code),
+                                posts[code], 256, seconds / len(served),
+                                clock=time.process_time)
+        done, elapsed = done + len(posts[code]), elapsed + len(posts[code]) / rate
+    return {"companion_posts_per_cpu_s_b256_umsab_7": round(done / elapsed)}
 
 
 def main() -> None:

@@ -163,6 +163,21 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
                                                    "val_after_offsets", "seconds")}))
 
 
+@model_group.command("merge")
+@click.argument("model_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("build/merged"), show_default=True)
+@reported
+def merge_command(model_dirs: tuple[Path, ...], out_dir: Path) -> None:
+    """Average the members of MODEL_DIRS (runs of one recipe, e.g. two seeds) in one model."""
+    from model.ensemble import merge
+
+    summary = merge(list(model_dirs), out_dir)
+    click.echo(json.dumps({"out": str(out_dir), "members": summary["config"]["arch"]["members"],
+                           "seeds": summary["seeds"]}))
+
+
 @model_group.command("quantize")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("build/model"), show_default=True)
@@ -220,11 +235,13 @@ def ship_command(model_dir: Path, variant: str, companion: str) -> None:
 @click.option("--umsab/--no-umsab", default=None,
               help="Also macro-F1 per language on UMSAB test, beside the published baselines. "
                    "[on unless --data is given]")
+@click.option("--umsab-split", type=click.Choice(["test", "val"]), default="test",
+              show_default=True, help="UMSAB split to score per language (choose on val).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reported
 def evaluate_command(data_csv: Path | None, model_path: Path | None, variants_dir: Path | None,
                      report_stem: Path | None, baselines: bool, umsab: bool | None,
-                     as_json: bool) -> None:
+                     umsab_split: str, as_json: bool) -> None:
     """Score a labelled CSV: macro-recall, accuracy, macro-F1, n, posts/s (or the full report);
     and, per language, macro-F1 on UMSAB test."""
     from model.data import tweeteval
@@ -235,13 +252,14 @@ def evaluate_command(data_csv: Path | None, model_path: Path | None, variants_di
         from model.evaluate import evaluate_languages, evaluate_model, languages_markdown
 
         result = evaluate_model(model_path, data_csv)
-        languages = evaluate_languages(model_path) if umsab else None
+        languages = evaluate_languages(model_path, split=umsab_split) if umsab else None
         if as_json:
             click.echo(json.dumps({**result, **({"umsab": languages} if languages else {})}))
             return
         click.echo("\n".join(f"{k:<16} {v}" for k, v in result.items()))
         if languages:
-            click.echo("\nUMSAB test, macro-F1 per language:\n" + languages_markdown(languages))
+            click.echo(f"\nUMSAB {umsab_split}, macro-F1 per language:\n"
+                       + languages_markdown(languages))
         return
     from model.evaluate import evaluate_languages, languages_markdown
     from model.report import VARIANT_FILES, full_report, write_report
@@ -249,8 +267,8 @@ def evaluate_command(data_csv: Path | None, model_path: Path | None, variants_di
     report = full_report(variants_dir, data_csv, baselines=baselines)
     int8 = variants_dir / VARIANT_FILES["int8-full"]
     if umsab and int8.exists():
-        report["umsab"] = evaluate_languages(int8)
-        report["markdown"] += ("\nUMSAB test, macro-F1 per language (int8-full):\n\n"
+        report["umsab"] = evaluate_languages(int8, split=umsab_split)
+        report["markdown"] += (f"\nUMSAB {umsab_split}, macro-F1 per language (int8-full):\n\n"
                                + languages_markdown(report["umsab"]) + "\n")
     if report_stem:
         write_report(report, report_stem)

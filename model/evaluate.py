@@ -50,9 +50,11 @@ PUBLISHED = {
 }
 
 
-def evaluate_languages(model_path: Path | None, batch: int = 256) -> dict[str, Any]:
-    """Macro-F1 (and the rest of ``scores``) per UMSAB language on its test split, the average
-    over the 7 non-English languages and over all 8, beside the published baselines.
+def evaluate_languages(model_path: Path | None, batch: int = 256, split: str = "test"
+                       ) -> dict[str, Any]:
+    """Macro-F1 (and the rest of ``scores``) per UMSAB language on its test split (``split``:
+    val to choose between candidates), the average over the 7 non-English languages and over
+    all 8, beside the published baselines (of test).
 
     ``macro_f1`` scores every test post as its data set's language (the model that serves it,
     no language detection): the sentiment model alone. ``routed_macro_f1`` is what a stream
@@ -61,7 +63,7 @@ def evaluate_languages(model_path: Path | None, batch: int = 256) -> dict[str, A
     scorer = SentimentScorer(model_path, num_threads=1)
     rows: dict[str, dict[str, float]] = {}
     for code in UMSAB:
-        data = load_csv(umsab(code, "test"))
+        data = load_csv(umsab(code, split))
         if code not in scorer.model_languages:
             continue
         labels = np.concatenate([scorer.score_as(data.texts[i : i + batch], code).labels
@@ -76,7 +78,7 @@ def evaluate_languages(model_path: Path | None, batch: int = 256) -> dict[str, A
     others = [rows[c]["macro_f1"] for c in rows if c != "en"] or [0.0]
     return {
         "model": str(scorer.model_path), "version": scorer.version,
-        "model_languages": list(scorer.model_languages), "per_language": rows,
+        "model_languages": list(scorer.model_languages), "split": split, "per_language": rows,
         "macro_f1_avg_7_non_english": round(float(np.mean(others)), 2),
         "macro_f1_avg_all": round(float(np.mean([r["macro_f1"] for r in rows.values()])), 2),
         "published_macro_f1": PUBLISHED,

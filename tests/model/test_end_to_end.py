@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,34 @@ def test_source_weights_and_several_training_csvs(tmp_path: Path) -> None:
 def test_train_cli_rejects_a_language_without_data() -> None:
     result = CliRunner().invoke(model_group, ["train", "--languages", "en,ja"])
     assert result.exit_code == 2 and "ja" in result.output
+
+
+def test_merge_averages_the_members_of_two_seeds(variants: Path, tmp_path: Path) -> None:
+    import keras
+
+    config = TrainConfig(arch=ArchConfig(dim=8, members=("all", "no-chars")), tokenizer=TINY,
+                         epochs=2, batch_size=16, learning_rate=1e-2, seed=7,
+                         languages=("en", "de"))
+    train([FIXTURES / "tiny_train.csv"], [FIXTURES / "tiny_val.csv"], tmp_path / "s7", config)
+    result = CliRunner().invoke(model_group, ["merge", str(variants), str(tmp_path / "s7"),
+                                              "--out", str(tmp_path / "merged")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["members"] == ["all", "no-chars", "all", "all", "no-chars"]
+    ids = Tokenizer.load(variants / "tokenizer.json").encode(
+        load_csv(FIXTURES / "tiny_test.csv").texts)
+    probs = [keras.models.load_model(d / "model.keras", safe_mode=False).predict(ids, verbose=0)
+             for d in (variants, tmp_path / "s7", tmp_path / "merged")]
+    # members weigh alike: 3 of the first model, 2 of the second
+    assert np.allclose(probs[2], (3 * probs[0] + 2 * probs[1]) / 5, atol=1e-5)
+    written = quantize(tmp_path / "merged", [FIXTURES / "tiny_train.csv"],
+                       variants=("int8-full",), calibration_rows=64)
+    assert SentimentScorer(written["int8-full"]).model_languages == ("de", "en")
+
+
+def test_merge_refuses_models_with_other_tokenizers(variants: Path, tmp_path: Path) -> None:
+    config = TrainConfig(arch=ArchConfig(dim=8, members=("all",)),
+                         tokenizer=replace(TINY, char_buckets=1024), epochs=1,
+                         languages=("en", "de"))
+    train([FIXTURES / "tiny_train.csv"], [FIXTURES / "tiny_val.csv"], tmp_path / "other", config)
+    result = CliRunner().invoke(model_group, ["merge", str(variants), str(tmp_path / "other")])
+    assert result.exit_code == 2 and "another tokenizer" in result.output
