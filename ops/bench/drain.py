@@ -63,8 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--poll-interval", type=float, default=0.002,
                    help="the progress poller's interval, seconds")
     p.add_argument("--profile", action="store_true", help="py-spy the first drain's worker")
+    p.add_argument("--profile-cpu", action="store_true",
+                   help="with --profile: on-CPU samples only (no --idle), e.g. to compare two "
+                   "trees' CPU per post")
     p.add_argument("--generated", type=int, default=0,
                    help="use N generated posts instead of the TweetEval test set")
+    p.add_argument("--umsab", action="store_true",
+                   help="use the UMSAB test tweets (8 languages, no lang field, 20 brands)")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--name", default="drain", help="results file stem")
     p.add_argument("--variant", action="append", default=[], metavar="NAME[:FIELD=VALUE,...]",
@@ -78,7 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     base = h.bench_settings()
-    corpus = h.generated(args.generated) if args.generated else h.tweeteval()
+    corpus = (h.generated(args.generated) if args.generated else h.umsab() if args.umsab
+              else h.tweeteval())
     texts = [p["text"] for p in corpus.posts]
     log_dir = base.state_dir / "logs" / time.strftime("drain-%Y%m%d-%H%M%S")
     counts = [int(x) for x in args.workers.split(",") if x]
@@ -192,7 +198,7 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
                for i in range(k)]
     procs = [psutil.Process(w.pid) for w in workers]
     raw = log_dir / f"{profile.name}.txt" if profile else None  # ~1 MB: kept out of results
-    spy = _start_pyspy(workers[0].pid, raw) if raw else None
+    spy = _start_pyspy(workers[0].pid, raw, not args.profile_cpu) if raw else None
     out: dict[str, Any] = {"posts": args.posts}
     try:
         with h.Observer(rs, [w.pid for w in workers], args.poll_interval) as obs:
@@ -212,11 +218,13 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
             if args.rate:
                 time.sleep(2.0)
                 since, start, bench_cpu = len(sink.acks), time.time(), time.process_time()
+                phase_stages0, phase_redis0 = stage_seconds(workers), redis_counters(rs)
                 h.send_paced(sink, posts[args.posts:], args.rate)
                 bench_cpu = time.process_time() - bench_cpu
                 wait_applied(rs, len(posts), workers)
                 phase_cpu = _cpu_s(procs) - cpu1
                 phase_end = time.time()
+                phase_stages1, phase_redis1 = stage_seconds(workers), redis_counters(rs)
             progress, samples = obs.finish()
     finally:
         for w in workers:
@@ -243,6 +251,12 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
         phase = phase_stats(f"{args.rate:.0f}/s", args.rate, st, vis)
         phase["worker_cpu_pct"] = 100 * phase_cpu / max(phase_end - start, 1e-9)
         phase["bench_producer_cpu_pct"] = 100 * bench_cpu / max(phase_end - start, 1e-9)
+        phase.update(_phase_stages(phase_stages0, phase_stages1, phase_end - start, k))
+        batches = phase["batches"]
+        phase["redis_cpu_ms_per_batch"] = 1000 * (phase_redis1["_cpu_s"]
+                                                  - phase_redis0["_cpu_s"]) / batches
+        phase["redis_evalsha_ms_per_batch"] = 1000 * (phase_redis1["_evalsha_s"]
+                                                      - phase_redis0["_evalsha_s"]) / batches
         out["latency"] = phase
     return out
 
@@ -258,6 +272,20 @@ def _drain(visible: np.ndarray, assigned: float, done: float, cpu_s: float) -> d
     return {"drain_posts_per_s": rate, "drain_posts_after_assignment": n_after,
             "posts_per_worker_cpu_s": n_after / cpu_s if cpu_s else float("nan"),
             "worker_cpu_pct": 100 * cpu_s / max(done - assigned, 1e-9)}
+
+
+def _phase_stages(before: dict[str, float], after: dict[str, float], seconds: float,
+                  k: int) -> dict[str, Any]:
+    """Where a worker's wall time went in the latency phase: the mean batch, and per step its
+    share of the wall time and its mean seconds per batch (what a post waits on)."""
+    delta = {stage: v - before.get(stage, 0.0) for stage, v in after.items()}
+    batches = max(delta.pop("batch_size_count", 0.0), 1.0)
+    posts = delta.pop("batch_size_sum", 0.0)
+    return {"mean_batch": posts / batches, "batches": batches,
+            "stages_pct": {stage: round(100 * v / max(seconds * k, 1e-9), 1)
+                           for stage, v in sorted(delta.items(), key=lambda kv: -kv[1])},
+            "stage_ms_per_batch": {stage: round(1000 * v / batches, 2)
+                                   for stage, v in sorted(delta.items(), key=lambda kv: -kv[1])}}
 
 
 def stage_seconds(workers: list[Child]) -> dict[str, float]:
@@ -281,6 +309,8 @@ def redis_counters(rs: Settings) -> dict[str, float]:
     out = {name.removeprefix("cmdstat_"): float(v["calls"]) for name, v in stats.items()}
     cpu = client.info("cpu")
     out["_cpu_s"] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    # Time Redis spent in the worker's scripts (EVALSHA; their inner commands are counted apart)
+    out["_evalsha_s"] = float(stats.get("cmdstat_evalsha", {}).get("usec", 0)) / 1e6
     return out
 
 
@@ -291,6 +321,7 @@ def redis_per_post(before: dict[str, float], after: dict[str, float], posts: int
     delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
     cpu = delta.pop("_cpu_s", 0.0)
     delta.pop("hgetall", None)
+    delta.pop("_evalsha_s", None)
     delta = {k: v for k, v in delta.items() if v > 0 and k not in ("info",)}
     commands = sum(delta.values())
     return {"commands_per_post": commands / max(posts, 1),
@@ -309,14 +340,15 @@ def wait_applied(rs: Settings, n: int, procs: list[Child], timeout: float = 600)
 
 
 # -- profile ---------------------------------------------------------------------------------
-def _start_pyspy(pid: int, raw: Path) -> subprocess.Popen[bytes] | None:
+def _start_pyspy(pid: int, raw: Path, idle: bool = True) -> subprocess.Popen[bytes] | None:
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(exe).exists():
         print("py-spy not found: pip install -e .[bench]", flush=True)
         return None
     raw.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([exe, "record", "--idle", "--threads", "--format", "raw",
-                             "--rate", "200", "--pid", str(pid), "--output", str(raw)],
+    return subprocess.Popen([exe, "record", *(["--idle"] if idle else []), "--threads",
+                             "--format", "raw", "--rate", "200", "--pid", str(pid),
+                             "--output", str(raw)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -454,6 +486,24 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(f"| {run['repeat']} | {run['variant']} | {run['workers']} | "
                      f"{run['mean_batch']:.0f} | "
                      + " | ".join(f"{pct.get(st, 0.0):.1f}%" for st in stages) + " |")
+    timed = [run for run in r["runs"] if "stage_ms_per_batch" in run.get("latency", {})]
+    if timed:
+        lat_stages = sorted({st for run in timed for st in run["latency"]["stage_ms_per_batch"]})
+        lines += ["", "At the offered rate: milliseconds per batch in each step of the batch "
+                  "loop (what a post waits on; steps overlap when writes overlap scoring), "
+                  "with p50 / p99:", "",
+                  "| repeat | variant | workers | posts/batch | p50 | p99 | Redis CPU | "
+                  "Redis in scripts | " + " | ".join(lat_stages) + " |",
+                  "|---|---|---|---|---|---|---|---|" + "---|" * len(lat_stages)]
+        for run in timed:
+            lat = run["latency"]
+            ms = lat["stage_ms_per_batch"]
+            lines.append(f"| {run['repeat']} | {run['variant']} | {run['workers']} | "
+                         f"{lat['mean_batch']:.0f} | {lat.get('p50_s', float('nan')):.3f} | "
+                         f"{lat.get('p99_s', float('nan')):.3f} | "
+                         f"{lat['redis_cpu_ms_per_batch']:.1f} | "
+                         f"{lat['redis_evalsha_ms_per_batch']:.1f} | "
+                         + " | ".join(f"{ms.get(st, 0.0):.1f}" for st in lat_stages) + " |")
     lines += ["", "Variants: " + "; ".join(sorted({f"{r['variant']} = {r['settings'] or 'defaults'}"
                                                    for r in r["runs"]})), "",
               "Each run:", "", "| repeat | variant | workers | drain posts/s | scorer posts/s | "

@@ -134,6 +134,17 @@ def tweeteval(path: Path = TWEETEVAL_TEST) -> Corpus:
     return Corpus(posts, gold, str(path))
 
 
+def umsab() -> Corpus:
+    """The 8 x 870 UMSAB test tweets (8 languages) without a ``lang`` field (every post
+    detected), each naming one of 20 brands: ``ops.bench.language_throughput``'s input."""
+    from ops.bench.language_throughput import BRANDS, texts_of
+
+    now = time.time()
+    posts = [{"id": f"u{i}", "text": text, "brand": BRANDS[i % len(BRANDS)],
+              "created_at": now - i % 600} for i, text in enumerate(texts_of("umsab"))]
+    return Corpus(posts, {}, "UMSAB test, 8 languages, no lang field, 20 brands")
+
+
 def generated(n: int, seed: int = 7) -> Corpus:
     from producers.generator import generate_posts
 

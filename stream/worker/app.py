@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
 import faust
@@ -26,6 +26,7 @@ from stream.worker.metrics import WorkerMetrics
 from stream.worker.pipeline import BatchProcessor, PreparedBatch, Scorer, Started
 from stream.worker.scoring import ProcessScoring
 from stream.worker.sink import RedisSink
+from stream.worker.write_chain import WriteChain
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +102,29 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
 
     stages = metrics.stages
 
-    async def write_and_ack(prepared: PreparedBatch, fetched: FetchedBatch) -> None:
-        try:
-            await processor.write(prepared)
-        except BaseException as exc:  # unacked: no later offset of its partitions commits
-            if not app.should_stop and not isinstance(exc, asyncio.CancelledError):
+    def start_write(chain: WriteChain, prepared: PreparedBatch, fetched: FetchedBatch
+                    ) -> asyncio.Future[None]:
+        """The batch's writes, after the previous batch's Redis writes (``chain.ready``); it is
+        acked once they are done and the batch before it is acked."""
+
+        async def redis_part() -> Awaitable[None]:
+            return await processor.write_redis(prepared)
+
+        def ack() -> None:
+            with stages.time("ack"):
+                app.ack_batch(fetched)
+                _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+            stages.batch_done(len(fetched.records))
+
+        def failed(task: asyncio.Future[None]) -> None:
+            # Unacked: no later offset of its partitions commits; the worker exits.
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None and not app.should_stop:
                 app.lifeline.fail(app, "batch writer", exc)
-            raise
-        with stages.time("ack"):
-            app.ack_batch(fetched)
-            _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
-        stages.batch_done(len(fetched.records))
+
+        task = chain.start(redis_part, ack)
+        task.add_done_callback(failed)
+        return task
 
     async def current_batches(batches: Any) -> AsyncIterator[FetchedBatch]:
         """The fetched batches of the current consumer generation, timing the wait for each
@@ -128,22 +141,20 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
     async def finish_and_write(begun: asyncio.Queue[tuple[Started, FetchedBatch]]) -> None:
         """With a scoring process: builds and writes, in fetch order, the batches the agent
         began (their scoring under way in the child), each write after the one before."""
-        in_flight: asyncio.Future[None] | None = None
+        chain = WriteChain()
         try:
             while True:
                 started, fetched = await begun.get()
                 prepared = await processor.finish(started)
-                if in_flight is not None:
-                    with stages.time("write_wait"):
-                        await in_flight
-                in_flight = asyncio.ensure_future(write_and_ack(prepared, fetched))
+                with stages.time("write_wait"):  # the Redis writes of the batch before
+                    await chain.ready()
+                start_write(chain, prepared, fetched)
         except BaseException as exc:
             if not app.should_stop and not isinstance(exc, asyncio.CancelledError):
                 app.lifeline.fail(app, "batch builder", exc)
             raise
         finally:
-            if in_flight is not None and not in_flight.done():
-                in_flight.cancel()  # unacked: read again from the committed offsets
+            chain.cancel()  # the writes under way, unacked: read again from the committed offsets
 
     async def score_in_process(batches: Any) -> None:
         """The agent with a scoring process (SENTISTREAM_SCORER_PROCESS=1), one batch deeper:
@@ -178,18 +189,15 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
                     app.lifeline.fail(app, "scoring agent", exc)
                 raise
             return
-        in_flight: asyncio.Future[None] | None = None
+        chain = WriteChain()
         try:
             async for fetched in current_batches(batches):
                 prepared = await processor.prepare(fetched.records)
-                if in_flight is not None:
-                    with stages.time("write_wait"):  # the writes of the batch before
-                        await in_flight
-                    in_flight = None
-                if settings.overlap_writes:
-                    in_flight = asyncio.ensure_future(write_and_ack(prepared, fetched))
-                else:
-                    await write_and_ack(prepared, fetched)
+                with stages.time("write_wait"):  # the Redis writes of the batch before
+                    await chain.ready()
+                writing = start_write(chain, prepared, fetched)
+                if not settings.overlap_writes:
+                    await asyncio.shield(writing)  # all of them, acked, before the next fetch
         except BaseException as exc:
             # The batch in hand is unacked: restarted in place (Faust's default), the agent
             # would go on without it and no later offset of its partitions could be committed.
@@ -197,8 +205,7 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
                 app.lifeline.fail(app, "scoring agent", exc)
             raise
         finally:
-            if in_flight is not None and not in_flight.done():
-                in_flight.cancel()  # unacked: read again from the committed offsets
+            chain.cancel()  # the writes under way, unacked: read again from the committed offsets
 
     @app.task  # type: ignore[untyped-decorator]
     async def check_redis() -> None:

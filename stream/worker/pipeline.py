@@ -201,11 +201,29 @@ class BatchProcessor:
     async def write(self, prepared: PreparedBatch) -> None:
         """Apply a prepared batch exactly once; returns when Redis and Kafka have it all.
         Batches must be written in the order they were fetched (one at a time)."""
-        for part in prepared.parts:
-            await self._write(part)
+        await (await self.write_redis(prepared))
+
+    async def write_redis(self, prepared: PreparedBatch) -> Awaitable[None]:
+        """``write`` in two steps: returns once Redis has the batch, with the rest of its
+        writes (the produces' broker acks, the live announcement) still under way in the
+        returned future. The next batch's Redis writes may start then: only they must be in
+        fetch order (``stream.worker.write_chain``); the batch is acked after both."""
+        rests: list[asyncio.Future[None]] = []
+        try:
+            for part in prepared.parts:
+                rests.append(asyncio.ensure_future(await self._write(part)))
+        except BaseException:
+            for future in rests:
+                future.cancel()
+            raise
         for partition, offset in prepared.batch.last_offsets().items():
             self.last_offsets[partition] = max(offset, self.last_offsets.get(partition, -1))
-        self.metrics.batch_seconds.observe(time.monotonic() - prepared.started)
+
+        async def after_redis() -> None:
+            await asyncio.gather(*rests)
+            self.metrics.batch_seconds.observe(time.monotonic() - prepared.started)
+
+        return asyncio.ensure_future(after_redis())
 
     async def _prepare_parts(self, batch: RecordBatch) -> list[Prepared]:
         try:
@@ -257,16 +275,26 @@ class BatchProcessor:
                             [(None, r.dead_letter(), r.record.partition) for r in rejected],
                             features)
 
-    async def _write(self, p: Prepared) -> None:
+    async def _write(self, p: Prepared) -> Awaitable[None]:
+        """Writes a part to Redis; returns the rest of its writes (``_after_redis``)."""
         # Produces run while Redis is written; both must finish before the batch is acked.
         sends = [asyncio.ensure_future(self._send("dead-letter", self.settings.topic_dead_letters,
                                                   p.letters)),
                  asyncio.ensure_future(self._send("scored", self.settings.topic_scored,
                                                   p.scored))]
+        try:
+            with self.metrics.stages.time("redis"):
+                applied = await self._retry("Redis write", self.metrics.redis_retries,
+                                            lambda: self._apply(p))
+        except BaseException:
+            for send in sends:
+                send.cancel()
+            raise
+        return self._after_redis(p, sends, applied)
+
+    async def _after_redis(self, p: Prepared, sends: Sequence[asyncio.Future[None]],
+                           applied: dict[str, BrandChange]) -> None:
         stages = self.metrics.stages
-        with stages.time("redis"):
-            applied = await self._retry("Redis write", self.metrics.redis_retries,
-                                        lambda: self._apply(p))
         with stages.time("produce_wait"):  # what is left of the produces once Redis answered
             await asyncio.gather(*sends)
         now = time.time()

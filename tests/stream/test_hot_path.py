@@ -3,7 +3,9 @@ written, the scored topic turned off, and the per-step timings of a batch."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import pytest
 import redis
@@ -80,3 +82,35 @@ async def test_a_redis_that_never_answers_a_batch_write_times_out(
             await sink.apply([Call(["k"], ["f", "0", "1", "[]"])], {})
     finally:
         silent.close()
+
+
+async def test_next_batch_reaches_redis_while_the_last_waits_for_the_broker(
+        isolated: Settings) -> None:
+    """Only the Redis writes must be in fetch order: batch 2 is written to Redis while batch 1's
+    scored records wait for the broker's acks (at 2,000 posts/s those acks and the announcement
+    made every next batch wait ~5-10 ms), and batch 1's writes finish once the broker answers."""
+    records = make_records(400)
+    produced: list[tuple[str, bytes]] = []
+    proc = processor(isolated, produced)
+    broker_answers = asyncio.Event()
+    stand_in = proc.produce
+
+    async def slow_first_produce(topic: str, batch: Any) -> None:
+        if not broker_answers.is_set() and topic == isolated.topic_scored:
+            await broker_answers.wait()
+        await stand_in(topic, batch)
+
+    proc.produce = slow_first_produce
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    first, second = await proc.prepare(records[:200]), await proc.prepare(records[200:])
+    first_rest = await asyncio.wait_for(proc.write_redis(first), 10)
+    second_rest = await asyncio.wait_for(proc.write_redis(second), 10)
+    expected = truth(records, proc.brands.current())
+    assert read_totals(client, keys, list(expected)) == expected  # both batches in Redis
+    await asyncio.sleep(0.05)
+    assert isinstance(first_rest, asyncio.Future) and not first_rest.done()  # still unacked
+    broker_answers.set()
+    await asyncio.wait_for(asyncio.gather(first_rest, second_rest), 10)
+    assert len([t for t, _ in produced if t == isolated.topic_scored]) == expected["_all"].n
+    await proc.sink.close()
