@@ -30,6 +30,7 @@ EMPTY_TEXT = "empty_text"
 WRONG_TYPE = "wrong_type"
 TEXT_TOO_LONG = "text_too_long"
 ID_TOO_LONG = "id_too_long"  # an id over MAX_ID_CHARS
+AUTHOR_TOO_LONG = "author_too_long"  # an author over MAX_AUTHOR_CHARS
 BAD_TIMESTAMP = "bad_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"  # created_at later than the record time + the allowance
 TOO_MANY_BRANDS = "too_many_brands"  # more distinct explicit brands than the per-post limit
@@ -37,9 +38,9 @@ POST_TOO_LARGE = "post_too_large"  # a record value over the size limit
 MODEL_ERROR = "model_error"  # valid, but the model raised on it (see BatchProcessor._score)
 INVALID_RECORD = "invalid_record"  # anything else that raised on this record alone
 REASONS: tuple[str, ...] = (INVALID_UTF8, INVALID_JSON, NOT_AN_OBJECT, MISSING_ID, MISSING_TEXT,
-                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, ID_TOO_LONG, BAD_TIMESTAMP,
-                            FUTURE_TIMESTAMP, TOO_MANY_BRANDS, POST_TOO_LARGE, MODEL_ERROR,
-                            INVALID_RECORD)
+                            EMPTY_TEXT, WRONG_TYPE, TEXT_TOO_LONG, ID_TOO_LONG, AUTHOR_TOO_LONG,
+                            BAD_TIMESTAMP, FUTURE_TIMESTAMP, TOO_MANY_BRANDS, POST_TOO_LARGE,
+                            MODEL_ERROR, INVALID_RECORD)
 
 # Defaults of the limits (the worker passes its settings; see sentistream/settings.py).
 DEFAULT_MAX_BRANDS = 10
@@ -269,8 +270,8 @@ def _parse_one(value: bytes | None, record_s: float,
         if doc.get(name) is not None and not isinstance(doc[name], str):
             raise _Invalid(WRONG_TYPE, f"{name!r} must be a string, got {type(doc[name]).__name__}")
     if doc.get("author") is not None and len(doc["author"]) > MAX_AUTHOR_CHARS:
-        raise _Invalid(WRONG_TYPE, f"'author' has {len(doc['author'])} characters, limit "
-                                   f"{MAX_AUTHOR_CHARS}")
+        raise _Invalid(AUTHOR_TOO_LONG, f"'author' has {len(doc['author'])} characters, limit "
+                                        f"{MAX_AUTHOR_CHARS}")
     when = parse_created_at(doc.get("created_at"), record_s)
     if when > record_s + limits.future_allowance_s:
         # The record time, not the clock: a redelivery years later decides the same way.

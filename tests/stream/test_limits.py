@@ -186,7 +186,7 @@ async def test_a_giant_author_does_not_blow_up_the_batch_memory(isolated: Settin
     assert peak < 50 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     client = redis.Redis.from_url(isolated.redis_url)
     keys = KeyScheme(isolated.redis_prefix)
-    dead = only_dead_letter(isolated, produced, "wrong_type", 511, 0)
+    dead = only_dead_letter(isolated, produced, "author_too_long", 511, 0)
     assert "author" in dead["detail"] and "limit" in dead["detail"], dead
     assert int(client.hget(keys.total(ALL_BRANDS), "n") or 0) == 511
     assert client.pfcount(*client.scan_iter(match=keys.brand_tag(ALL_BRANDS).replace(

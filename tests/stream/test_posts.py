@@ -42,6 +42,7 @@ BAD = [
     (js(id="1", text="hi", brand=3), p.WRONG_TYPE),
     (js(id="1", text="hi", brands="apple"), p.WRONG_TYPE),
     (js(id="1", text="hi", author=5), p.WRONG_TYPE),
+    (js(id="1", text="hi", author="a" * (p.MAX_AUTHOR_CHARS + 1)), p.AUTHOR_TOO_LONG),
 ]
 
 
