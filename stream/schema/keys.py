@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Bucket resolutions: key code -> width in seconds. Buckets start at multiples of the width in
 # UTC epoch seconds, from the post's EVENT time (created_at), never the processing time.
@@ -62,8 +63,12 @@ DRIVER_RESOLUTIONS: tuple[str, ...] = ("h", "d")
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
+@lru_cache(maxsize=16384)
 def escape_brand(brand: str) -> str:
-    """Percent-encode every byte outside ``[A-Za-z0-9_.-]``: reversible, and never ``{ } :``."""
+    """Percent-encode every byte outside ``[A-Za-z0-9_.-]``: reversible, and never ``{ } :``.
+
+    Cached (bounded): the worker names ~20 keys per (brand, partition) group of each batch, and
+    on real tweets (~430 small groups per batch) the escaping alone was ~4 us per post."""
     out = []
     for ch in brand:
         if ch in _SAFE:

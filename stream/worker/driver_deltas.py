@@ -125,13 +125,17 @@ class BatchDrivers:
         partial case, ``attach_partial``)."""
         if not self.enabled or not len(posts):
             return None
-        if self._extractor is None or matcher is not self._matcher:  # a reloaded brands file
-            self._extractor = FeatureExtractor(TermExtractor(matcher.definitions))
-            self._matcher = matcher
-        features = self._extractor.features(posts, scorer)
+        features = self.extractor_for(matcher).features(posts, scorer)
         attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None,
                self.examples)
         return features
+
+    def extractor_for(self, matcher: BrandMatcher) -> FeatureExtractor:
+        """The feature extractor of ``matcher``'s brands (a new one for a reloaded file)."""
+        if self._extractor is None or matcher is not self._matcher:
+            self._extractor = FeatureExtractor(TermExtractor(matcher.definitions))
+            self._matcher = matcher
+        return self._extractor
 
     def attach_partial(self, deltas: Sequence[GroupDelta], posts: Posts,
                        brands: Sequence[tuple[str, ...]], labels: Int64Array,
