@@ -4,9 +4,13 @@ For a brand, a window and its end time, one pipelined round trip reads (all keys
 brand's hash tag, so this works on a cluster too):
 
 * the window's hour term sets of each class, summed by Redis (``ZUNION ... WITHSCORES``);
-* the baseline, summed the same way: the ``baseline_days`` whole UTC days before the window's
-  first day (day term sets) plus the hours of that first day before the window (hour sets), so
-  the baseline ends where the window starts and a burst never dilutes itself;
+* the baseline, summed the same way: the hour term sets of the ``baseline_days`` whole UTC days
+  before the window's first day and of that first day's hours before the window, so the
+  baseline ends where the window starts and a burst never dilutes itself. There are no day term
+  sets: a day's terms are the sum of its 24 hour sets (keeping a day set per brand and class
+  cost the worker's script one more Space-Saving update per term and group; README "Why
+  sentiment moved", "Measured cost"), which also keeps the window and its baseline counted
+  alike (top K per hour on both sides);
 * the window's example-post lists (newest hour first).
 
 The terms are scored with ``fightin_words.top_drivers`` (log-odds with an informative Dirichlet
@@ -27,8 +31,9 @@ Used by the readers (`sentistream why`, ``GET /api/why``) and by the worker's al
 which imports only this module, never the query package's reader.
 
 Cost, bounded by the window: a window is at most ``MAX_WINDOW_S`` (7 days = 168 hour sets per
-class), the baseline at most 60 days plus 23 hours; each set holds at most K terms (the writer's
-top-K), each example list at most 64 posts. See ops/bench/why_bench.py for the time.
+class), the baseline at most 60 days plus 23 hours of hour sets (1,463 per class; 191 with the
+default 7 days); each set holds at most K terms (the writer's top-K), each example list at most
+64 posts. See ops/bench/why_bench.py for the time.
 """
 
 from __future__ import annotations
@@ -78,18 +83,16 @@ def check_limits(baseline_days: int, terms: int) -> None:
 
 @dataclass(frozen=True)
 class WhyPlan:
-    """The buckets one answer reads: window hours, baseline days and baseline hours."""
+    """The hour buckets one answer reads: the window's and its baseline's."""
 
     hours: list[int]
-    base_days: list[int]
     base_hours: list[int]
 
     @classmethod
     def of(cls, end: float, window_s: int, baseline_days: int) -> WhyPlan:
         hours = window_buckets(end, window_s, "h")
         first_day = bucket_start(hours[0], "d")
-        return cls(hours, list(range(first_day - baseline_days * DAY, first_day, DAY)),
-                   list(range(first_day, hours[0], HOUR)))
+        return cls(hours, list(range(first_day - baseline_days * DAY, hours[0], HOUR)))
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,7 @@ async def explain(client: Any, keys: KeyScheme, brand: str, end: float, window_s
     pipe = client.pipeline(transaction=False)
     for cls in CLASSES.values():
         _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.hours])
-        _zunion(pipe, [keys.terms(brand, cls, "d", s) for s in plan.base_days]
-                + [keys.terms(brand, cls, "h", s) for s in plan.base_hours])
+        _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.base_hours])
         for hour in reversed(plan.hours):  # newest first
             pipe.lrange(keys.examples(brand, cls, hour), 0, -1)
     replies = await pipe.execute()

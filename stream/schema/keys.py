@@ -57,8 +57,9 @@ POLARITIES: tuple[str, ...] = ("pos", "neg")
 REPOST_FIELDS: tuple[str, ...] = ("reposts", "rp_neg", "rp_neu", "rp_pos", "rp_isum_e6")
 # Classes with driver terms and example posts (the bucket fields of their n_a / n_b).
 DRIVER_CLASSES: tuple[str, ...] = ("neg", "pos")
-# Resolutions with driver term sets (authors have every resolution of RESOLUTIONS).
-DRIVER_RESOLUTIONS: tuple[str, ...] = ("h", "d")
+# Resolutions with driver term sets (authors have every resolution of RESOLUTIONS): hours only;
+# a reader sums a day's 24 hour sets (stream/drivers/why.py).
+DRIVER_RESOLUTIONS: tuple[str, ...] = ("h",)
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
@@ -157,9 +158,9 @@ class KeyScheme:
         return f"{self.brand_tag(brand)}:authors:{resolution}:{start}"
 
     def terms(self, brand: str, cls: str, resolution: str, start: int) -> str:
-        """Sorted set term -> posts of class ``cls`` ("neg"/"pos") in one bucket ("h"/"d") that
-        use it, kept to the top K by Space-Saving (``fightin_words.merge_top_k``); expires with
-        the buckets of ``resolution``."""
+        """Sorted set term -> posts of class ``cls`` ("neg"/"pos") in one bucket that use it,
+        kept to the top K by Space-Saving (``fightin_words.merge_top_k``); expires with the
+        buckets of ``resolution``. The worker writes hour sets only (``DRIVER_RESOLUTIONS``)."""
         return f"{self.brand_tag(brand)}:terms:{cls}:{resolution}:{start}"
 
     def examples(self, brand: str, cls: str, hour_start: int) -> str:

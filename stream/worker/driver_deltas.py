@@ -3,7 +3,7 @@
 Per group (``stream.worker.aggregates.GroupDelta``), computed with numpy over the whole batch:
 
 * the authors of each bucket (m, h, d) for the unique-authors HyperLogLogs;
-* for real brands, the posts per term of each class (neg, pos) and bucket (h, d), from the
+* for real brands, the posts per term of each class (neg, pos) and hour, from the
   terms the scorer's own token pass found (``TermExtractor.extract_rows``), and the newest
   example posts of each class and hour (retweets left out: they repeat someone else);
 * the group's posts in offset order for the repost op: its script decides, post by post, which
@@ -17,7 +17,6 @@ is skipped before any of it is written, and a partial one is recomputed from its
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
@@ -50,7 +49,7 @@ _GROUP_SHIFT = 40  # (group << 40) + bucket offset: one int64 key per (group, bu
 class DriverLimits:
     """Bounds of the driver keys (settings ``driver_*``) and retention of each resolution."""
 
-    terms: dict[str, int]  # resolution ("h"/"d") -> top K
+    terms: int  # top K of an hour term set (there are no day sets: why.py sums the hours)
     examples: int
     fingerprints: int
     ttl: dict[str, int]  # resolution -> expiry of its keys, seconds (0 = none)
@@ -261,8 +260,7 @@ def _roll_up(authors: dict[tuple[str, int], list[str]]) -> None:
 
 def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                labels: Int64Array, created: npt.NDArray[np.float64], terms: BatchTerms) -> None:
-    """Posts per term of each group, class and hour in one ``group_counts`` pass; a day's
-    counts are the sum of its hours' (the same dict when the group's posts share one hour)."""
+    """Posts per term of each group, class and hour in one ``group_counts`` pass."""
     posts: list[Int64Array] = []
     groups: list[Int64Array] = []
     meta: list[tuple[int, str, int]] = []  # term group -> (delta, cls, hour)
@@ -279,15 +277,9 @@ def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: 
         return
     counts = terms.group_counts(np.concatenate(posts), np.concatenate(groups),
                                 [deltas[g].brand for g, _, _ in meta])
-    days: dict[tuple[int, str, int], list[dict[str, int]]] = {}
     for (g, cls, hour), found in zip(meta, counts, strict=True):
         if found:
             _drivers(deltas[g]).terms[(cls, "h", hour)] = found
-            days.setdefault((g, cls, hour // 86400 * 86400), []).append(found)
-    for (g, cls, day), found_list in days.items():
-        total = found_list[0] if len(found_list) == 1 else dict(sum(map(Counter, found_list),
-                                                                    Counter()))
-        _drivers(deltas[g]).terms[(cls, "d", day)] = total
 
 
 def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
@@ -338,13 +330,9 @@ def driver_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
         else:
             shared[id(members)] = [["a", *target, [], *members]]
     ops += [op for group in shared.values() for op in group]
-    flats: dict[int, list[Any]] = {}  # a day's dict is often its one hour's
     for (cls, res, start), counts in sorted(d.terms.items()):
-        flat = flats.get(id(counts))
-        if flat is None:
-            flat = flats[id(counts)] = _largest_first(counts)
         ops.append(["s", ref(keys.terms(brand, cls, res, start)), str(ttl[res]),
-                    str(limits.terms[res]), *flat])
+                    str(limits.terms), *_largest_first(counts)])
     for (cls, hour), members in sorted(d.examples.items()):
         ops.append(["l", ref(keys.examples(brand, cls, hour)), str(ttl["h"]),
                     str(limits.examples), *members])
