@@ -206,9 +206,14 @@ def _text(value: Any) -> str:
 def _counts(reply: Any) -> dict[str, int]:
     """A ZUNION WITHSCORES reply (flat, or pairs after a client's callback) -> term -> count."""
     items = list(reply or [])
-    pairs = items if items and isinstance(items[0], list | tuple) else zip(
-        items[0::2], items[1::2], strict=True)
-    return {_text(m): int(float(s)) for m, s in pairs if float(s) > 0}
+    if items and isinstance(items[0], list | tuple):
+        members, scores = [m for m, _ in items], [s for _, s in items]
+    else:
+        members, scores = items[0::2], items[1::2]
+    # C-level maps: a 7-day baseline of hour sets is a few thousand members per class.
+    texts = list(map(_text, members)) if members and isinstance(members[0], bytes) else members
+    values = list(map(float, scores))
+    return {t: int(v) for t, v in zip(texts, values, strict=True) if v > 0}
 
 
 def _members(replies: Iterable[Any]) -> list[str]:
