@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -104,7 +105,7 @@ def main() -> None:
     p.add_argument("--posts", type=int, default=40_000)
     p.add_argument("--passes", type=int, default=5)
     p.add_argument("--data", choices=("generated", "tweeteval"), default="generated")
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     settings = get_settings()
     matcher = BrandsFile().current()
