@@ -245,20 +245,22 @@ def _with_examples(drivers: list[Driver], members: list[str]) -> list[Explained]
     are parsed, and the scan stops once every term has its examples. Extracting the terms of
     every example of a 24 h window (3,200 posts) took most of the answer's time."""
     picked: dict[str, list[Example]] = {d.term: [] for d in drivers}
-    probes = {d.term: (d.term.split()[0].lstrip("#"), _pattern(d.term)) for d in drivers}
+    # (term, its first word, its pattern) of the terms still short of examples: rebuilt only
+    # after a pick, not per member (a 24 h window scans up to 3,200 members).
+    wanted = [(d.term, d.term.split()[0].lstrip("#"), _pattern(d.term)) for d in drivers]
     for member in members:
-        wanted = [t for t, got in picked.items() if len(got) < EXAMPLES_PER_TERM]
         if not wanted:
             break
         raw = member.casefold()
-        hits = [t for t in wanted if probes[t][0] in raw and probes[t][1].search(raw)]
+        hits = [(t, p) for t, word, p in wanted if word in raw and p.search(raw)]
         example = _example(member) if hits else None
         if example is None:
             continue
         text = example.text.casefold()
-        for term in hits:
-            if probes[term][1].search(text) and example not in picked[term]:
+        for term, pattern in hits:
+            if pattern.search(text) and example not in picked[term]:
                 picked[term].append(example)
+        wanted = [w for w in wanted if len(picked[w[0]]) < EXAMPLES_PER_TERM]
     return [Explained(d, picked[d.term]) for d in drivers]
 
 
