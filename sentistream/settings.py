@@ -91,8 +91,6 @@ class Settings:
                          "(false: only the aggregates, as before)", default=True)
     driver_terms_hour: int = _doc("driver terms kept per brand, class and hour (top K)",
                                   default=128)
-    driver_terms_day: int = _doc("driver terms kept per brand, class and day (top K)",
-                                 default=512)
     driver_examples: int = _doc("newest example posts kept per brand, class and hour",
                                 default=64)
     driver_fingerprints: int = _doc("most text fingerprints remembered per brand and hour for "

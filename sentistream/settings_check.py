@@ -79,7 +79,7 @@ RULES: tuple[Rule, ...] = (
     Rule("alert_webhook_url", "empty, or an http(s) URL with a host", _http_url_or_empty),
     Rule("alert_webhook_backoff_max_s", "at least SENTISTREAM_ALERT_WEBHOOK_BACKOFF_S",
          lambda s: s.alert_webhook_backoff_max_s >= s.alert_webhook_backoff_s),
-    *(_at_least(f, 1) for f in ("driver_terms_hour", "driver_terms_day", "driver_examples",
+    *(_at_least(f, 1) for f in ("driver_terms_hour", "driver_examples",
                                 "driver_fingerprints")),
     Rule("why_baseline_days", "1 to 60", lambda s: 1 <= s.why_baseline_days <= 60),
     Rule("why_terms", "1 to 50", lambda s: 1 <= s.why_terms <= 50),

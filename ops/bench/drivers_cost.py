@@ -82,15 +82,15 @@ def heavy_hour(sizes: dict[tuple[str, str, str], int]) -> dict[str, Any]:
     the brand-day they make."""
     brands = {b for b, _, _ in sizes if not b.startswith("_")}
     per: dict[str, float] = {}
-    for kind, res in (("terms", "h"), ("terms", "d"), ("ex", "h"), ("authors", "m"),
-                      ("authors", "h"), ("authors", "d"), ("fp", "h")):
+    for kind, res in (("terms", "h"), ("ex", "h"), ("authors", "m"), ("authors", "h"),
+                      ("authors", "d"), ("fp", "h")):
         total = sum(v for (b, k, bucket), v in sizes.items()
                     if b in brands and k == kind and bucket.startswith(res + ":"))
         per[f"{kind}_{res}"] = total / len(brands)
     minutes = len({bucket for (b, k, bucket) in sizes if k == "authors" and bucket[0] == "m"})
     per_minute = per["authors_m"] / max(minutes, 1)
     day = (24 * (per["terms_h"] + per["ex_h"] + per["authors_h"] + 60 * per_minute)
-           + per["terms_d"] + per["authors_d"])
+           + per["authors_d"])
     return {"brands": len(brands), "minutes_of_data": minutes,
             "bytes_per_brand_hour": {k: round(v) for k, v in per.items()},
             "brand_day_bytes": round(day), "fingerprint_sets_live_bytes": round(2 * per["fp_h"])}

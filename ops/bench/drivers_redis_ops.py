@@ -5,7 +5,8 @@ Usage: .venv/bin/python -m ops.bench.drivers_redis_ops [--posts 40000] [--passes
        [--base-sink PATH] [--out FILE]
 
 Builds the calls in-process as the worker does (``validate``, the scorer, ``batch_deltas``,
-``BatchDrivers.attach``, ``CallBuilder.group_call``) for ``sentistream generate --seed 1``'s posts,
+``BatchDrivers.attach``, ``CallBuilder.group_call``) for ``sentistream generate --seed 1``'s posts
+(``--data tweeteval``: the TweetEval test set repeated, each tweet's topic as its brand),
 created now, in batches of 2,048 on one partition, then runs them on a scratch database of the
 running Redis (SENTISTREAM_REDIS_URL, db 15, flushed before each pass) with every driver op
 kind removed but one: ``none`` is the aggregates alone, ``a`` adds the author HyperLogLogs,
@@ -27,6 +28,7 @@ import numpy as np
 import orjson
 import redis
 
+from ops.bench.harness import repeated, tweeteval
 from ops.bench.machine import cpu_model
 from ops.bench.report import print_json
 from ops.bench.sustained import redis_cpu_s
@@ -44,15 +46,14 @@ DRIVER_OPS = ("a", "s", "l", "r")
 VARIANTS = {"none": (), "a": ("a",), "s": ("s",), "l": ("l",), "r": ("r",), "all": DRIVER_OPS}
 
 
-def build_calls(posts: int) -> list[Call]:
+def build_calls(posts: int, data: str = "generated") -> list[Call]:
     from model.scorer import SentimentScorer
 
     settings = get_settings()
     now = time.time()
-    values = []
-    for doc in generate_posts(seed=1, rate=200.0, limit=posts):
-        doc["created_at"] = now
-        values.append(json.dumps(doc).encode())
+    docs = (generate_posts(seed=1, rate=200.0, limit=posts) if data == "generated"
+            else repeated(tweeteval().posts, posts))
+    values = [json.dumps({**doc, "created_at": now}).encode() for doc in docs]
     matcher = BrandsFile().current()
     scorer = SentimentScorer(num_threads=1)
     drivers, builder = BatchDrivers(settings), CallBuilder(settings)
@@ -99,9 +100,11 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=40_000)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--base-sink", type=Path, default=None)
+    parser.add_argument("--data", choices=("generated", "tweeteval"), default="generated",
+                        help="generated posts, or the TweetEval test set (topic as brand)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    calls = build_calls(args.posts)
+    calls = build_calls(args.posts, args.data)
     scripts = {"this tree": APPLY_LUA}
     if args.base_sink:
         scripts["base"] = lua_of(args.base_sink)
@@ -120,7 +123,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
         "command": "python -m ops.bench.drivers_redis_ops " + " ".join(sys.argv[1:]),
-        "posts": args.posts, "calls": len(calls),
+        "data": args.data, "posts": args.posts, "calls": len(calls),
         "redis_cpu_us_per_post_best": {s: {k: round(v, 2) for k, v in b.items()}
                                        for s, b in best.items()},
         "driver_op_us_per_post": {s: {k: round(b[k] - b["none"], 2) for k in (*DRIVER_OPS, "all")}

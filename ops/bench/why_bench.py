@@ -4,12 +4,13 @@ Usage: .venv/bin/python -m ops.bench.why_bench [--window 24h] [--repeat 200] [--
 
 Uses the running Redis of the SENTISTREAM_* environment (`sentistream infra up`) under a fresh
 key prefix, removed at the end. It writes one brand's driver keys at their caps, the worst case
-of a busy brand: every hour set of the window and of the baseline day full (128 terms, the
-writer's SENTISTREAM_DRIVER_TERMS_HOUR), every baseline day set full (512 terms,
-SENTISTREAM_DRIVER_TERMS_DAY), and every example list of the window full (64 posts of ~110
-characters, SENTISTREAM_DRIVER_EXAMPLES), terms drawn from a Zipf law over 5,000 words so the
-sets overlap as real ones do. Then it times ``Reader.why`` (the brand check + the one pipelined
-read + scoring + examples, what the API handler awaits) sequentially after a few warm-ups:
+of a busy brand: every hour set of the window and of the baseline full (128 terms, the
+writer's SENTISTREAM_DRIVER_TERMS_HOUR; the baseline is ``--days`` whole days of hour sets plus
+the window's first day before it: there are no day sets), and every example list of the window
+full (64 posts of ~110 characters, SENTISTREAM_DRIVER_EXAMPLES), terms drawn from a Zipf law
+over 5,000 words so the sets overlap as real ones do. Then it times ``Reader.why`` (the brand
+check + the one pipelined read + scoring + examples, what the API handler awaits) sequentially
+after a few warm-ups:
 p50, p95 and max in milliseconds, and this process's CPU per answer. Results go to
 ops/bench/results/why_bench.{json,md} with the date, the CPU and the command.
 """
@@ -38,7 +39,7 @@ from stream.schema.keys import KeyScheme
 RESULTS = Path(__file__).resolve().parent / "results"
 BRAND = "busy"
 VOCABULARY = 5000
-HOUR_K, DAY_K, EXAMPLES = 128, 512, 64
+HOUR_K, EXAMPLES = 128, 64
 
 
 def fill(client: redis.Redis, keys: KeyScheme, end: float, window_s: int, days: int) -> int:
@@ -63,8 +64,6 @@ def fill(client: redis.Redis, keys: KeyScheme, end: float, window_s: int, days: 
     for cls in ("neg", "pos"):
         for hour in plan.hours + plan.base_hours:
             full_set(keys.terms(BRAND, cls, "h", hour), HOUR_K)
-        for day in plan.base_days:
-            full_set(keys.terms(BRAND, cls, "d", day), DAY_K)
         for hour in plan.hours:
             posts = [json.dumps({"id": f"{cls}{hour}-{j}", "text": " ".join(
                 words[i] for i in rng.choice(VOCABULARY, size=18, p=weights))})

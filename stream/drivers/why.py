@@ -4,9 +4,13 @@ For a brand, a window and its end time, one pipelined round trip reads (all keys
 brand's hash tag, so this works on a cluster too):
 
 * the window's hour term sets of each class, summed by Redis (``ZUNION ... WITHSCORES``);
-* the baseline, summed the same way: the ``baseline_days`` whole UTC days before the window's
-  first day (day term sets) plus the hours of that first day before the window (hour sets), so
-  the baseline ends where the window starts and a burst never dilutes itself;
+* the baseline, summed the same way: the hour term sets of the ``baseline_days`` whole UTC days
+  before the window's first day and of that first day's hours before the window, so the
+  baseline ends where the window starts and a burst never dilutes itself. There are no day term
+  sets: a day's terms are the sum of its 24 hour sets (keeping a day set per brand and class
+  cost the worker's script one more Space-Saving update per term and group; README "Why
+  sentiment moved", "Measured cost"), which also keeps the window and its baseline counted
+  alike (top K per hour on both sides);
 * the window's example-post lists (newest hour first).
 
 The terms are scored with ``fightin_words.top_drivers`` (log-odds with an informative Dirichlet
@@ -27,8 +31,9 @@ Used by the readers (`sentistream why`, ``GET /api/why``) and by the worker's al
 which imports only this module, never the query package's reader.
 
 Cost, bounded by the window: a window is at most ``MAX_WINDOW_S`` (7 days = 168 hour sets per
-class), the baseline at most 60 days plus 23 hours; each set holds at most K terms (the writer's
-top-K), each example list at most 64 posts. See ops/bench/why_bench.py for the time.
+class), the baseline at most 60 days plus 23 hours of hour sets (1,463 per class; 191 with the
+default 7 days); each set holds at most K terms (the writer's top-K), each example list at most
+64 posts. See ops/bench/why_bench.py for the time.
 """
 
 from __future__ import annotations
@@ -78,18 +83,16 @@ def check_limits(baseline_days: int, terms: int) -> None:
 
 @dataclass(frozen=True)
 class WhyPlan:
-    """The buckets one answer reads: window hours, baseline days and baseline hours."""
+    """The hour buckets one answer reads: the window's and its baseline's."""
 
     hours: list[int]
-    base_days: list[int]
     base_hours: list[int]
 
     @classmethod
     def of(cls, end: float, window_s: int, baseline_days: int) -> WhyPlan:
         hours = window_buckets(end, window_s, "h")
         first_day = bucket_start(hours[0], "d")
-        return cls(hours, list(range(first_day - baseline_days * DAY, first_day, DAY)),
-                   list(range(first_day, hours[0], HOUR)))
+        return cls(hours, list(range(first_day - baseline_days * DAY, hours[0], HOUR)))
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,7 @@ async def explain(client: Any, keys: KeyScheme, brand: str, end: float, window_s
     pipe = client.pipeline(transaction=False)
     for cls in CLASSES.values():
         _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.hours])
-        _zunion(pipe, [keys.terms(brand, cls, "d", s) for s in plan.base_days]
-                + [keys.terms(brand, cls, "h", s) for s in plan.base_hours])
+        _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.base_hours])
         for hour in reversed(plan.hours):  # newest first
             pipe.lrange(keys.examples(brand, cls, hour), 0, -1)
     replies = await pipe.execute()
@@ -204,9 +206,14 @@ def _text(value: Any) -> str:
 def _counts(reply: Any) -> dict[str, int]:
     """A ZUNION WITHSCORES reply (flat, or pairs after a client's callback) -> term -> count."""
     items = list(reply or [])
-    pairs = items if items and isinstance(items[0], list | tuple) else zip(
-        items[0::2], items[1::2], strict=True)
-    return {_text(m): int(float(s)) for m, s in pairs if float(s) > 0}
+    if items and isinstance(items[0], list | tuple):
+        members, scores = [m for m, _ in items], [s for _, s in items]
+    else:
+        members, scores = items[0::2], items[1::2]
+    # C-level maps: a 7-day baseline of hour sets is a few thousand members per class.
+    texts = list(map(_text, members)) if members and isinstance(members[0], bytes) else members
+    values = list(map(float, scores))
+    return {t: int(v) for t, v in zip(texts, values, strict=True) if v > 0}
 
 
 def _members(replies: Iterable[Any]) -> list[str]:
@@ -238,20 +245,22 @@ def _with_examples(drivers: list[Driver], members: list[str]) -> list[Explained]
     are parsed, and the scan stops once every term has its examples. Extracting the terms of
     every example of a 24 h window (3,200 posts) took most of the answer's time."""
     picked: dict[str, list[Example]] = {d.term: [] for d in drivers}
-    probes = {d.term: (d.term.split()[0].lstrip("#"), _pattern(d.term)) for d in drivers}
+    # (term, its first word, its pattern) of the terms still short of examples: rebuilt only
+    # after a pick, not per member (a 24 h window scans up to 3,200 members).
+    wanted = [(d.term, d.term.split()[0].lstrip("#"), _pattern(d.term)) for d in drivers]
     for member in members:
-        wanted = [t for t, got in picked.items() if len(got) < EXAMPLES_PER_TERM]
         if not wanted:
             break
         raw = member.casefold()
-        hits = [t for t in wanted if probes[t][0] in raw and probes[t][1].search(raw)]
+        hits = [(t, p) for t, word, p in wanted if word in raw and p.search(raw)]
         example = _example(member) if hits else None
         if example is None:
             continue
         text = example.text.casefold()
-        for term in hits:
-            if probes[term][1].search(text) and example not in picked[term]:
+        for term, pattern in hits:
+            if pattern.search(text) and example not in picked[term]:
                 picked[term].append(example)
+        wanted = [w for w in wanted if len(picked[w[0]]) < EXAMPLES_PER_TERM]
     return [Explained(d, picked[d.term]) for d in drivers]
 
 

@@ -3,7 +3,7 @@
 Per group (``stream.worker.aggregates.GroupDelta``), computed with numpy over the whole batch:
 
 * the authors of each bucket (m, h, d) for the unique-authors HyperLogLogs;
-* for real brands, the posts per term of each class (neg, pos) and bucket (h, d), from the
+* for real brands, the posts per term of each class (neg, pos) and hour, from the
   terms the scorer's own token pass found (``TermExtractor.extract_rows``), and the newest
   example posts of each class and hour (retweets left out: they repeat someone else);
 * the group's posts in offset order for the repost op: its script decides, post by post, which
@@ -17,10 +17,9 @@ is skipped before any of it is written, and a partial one is recomputed from its
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, pairwise, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -50,7 +49,7 @@ _GROUP_SHIFT = 40  # (group << 40) + bucket offset: one int64 key per (group, bu
 class DriverLimits:
     """Bounds of the driver keys (settings ``driver_*``) and retention of each resolution."""
 
-    terms: dict[str, int]  # resolution ("h"/"d") -> top K
+    terms: int  # top K of an hour term set (there are no day sets: why.py sums the hours)
     examples: int
     fingerprints: int
     ttl: dict[str, int]  # resolution -> expiry of its keys, seconds (0 = none)
@@ -70,13 +69,15 @@ class PostFeatures:
 
 @dataclass
 class RepostPosts:
-    """A group's posts in offset order, as the repost op reads them."""
+    """A group's posts in offset order, in the repost op's own form (``attach`` builds those of
+    every group of a batch with one numpy pass: per-group numpy calls on real tweets' ~430
+    small groups per batch cost more than the posts did)."""
 
-    minute: Int64Array
-    label: Int64Array
-    ie6: Int64Array
-    retweet: BoolArray
-    fps: npt.NDArray[np.uint64]
+    profiles: list[tuple[int, int]]  # (minute, label 0-3: 3 = no sentiment), in sorted order
+    of: list[int]  # each post's profile (index into ``profiles``)
+    ie6: list[int]  # each post's intensity (0 without sentiment)
+    fps: str  # each post's fingerprint, 16 hex digits (zeros: none)
+    rts: str  # "1" per retweet, "0" otherwise
 
 
 @dataclass
@@ -125,13 +126,17 @@ class BatchDrivers:
         partial case, ``attach_partial``)."""
         if not self.enabled or not len(posts):
             return None
-        if self._extractor is None or matcher is not self._matcher:  # a reloaded brands file
-            self._extractor = FeatureExtractor(TermExtractor(matcher.definitions))
-            self._matcher = matcher
-        features = self._extractor.features(posts, scorer)
+        features = self.extractor_for(matcher).features(posts, scorer)
         attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None,
                self.examples)
         return features
+
+    def extractor_for(self, matcher: BrandMatcher) -> FeatureExtractor:
+        """The feature extractor of ``matcher``'s brands (a new one for a reloaded file)."""
+        if self._extractor is None or matcher is not self._matcher:
+            self._extractor = FeatureExtractor(TermExtractor(matcher.definitions))
+            self._matcher = matcher
+        return self._extractor
 
     def attach_partial(self, deltas: Sequence[GroupDelta], posts: Posts,
                        brands: Sequence[tuple[str, ...]], labels: Int64Array,
@@ -169,13 +174,10 @@ def attach(deltas: Sequence[GroupDelta], posts: Posts, brands: Sequence[tuple[st
     pair_post, pair_group = _pairs(brands, posts.partitions, index, where)
     order = np.lexsort((posts.offsets[pair_post], pair_group))
     pair_post, pair_group = pair_post[order], pair_group[order]
-    bounds = np.searchsorted(pair_group, np.arange(len(deltas) + 1)).tolist()
     created = posts.created_s
-    for g, d in enumerate(deltas):
-        p = pair_post[bounds[g]:bounds[g + 1]]
-        d.drivers = DriverDelta(RepostPosts(
-            (np.floor(created[p] / 60).astype(np.int64) * 60), labels[p], ie6[p],
-            features.retweet[p], features.fps[p]))
+    for d, reposts in zip(deltas, _repost_posts(len(deltas), pair_post, pair_group, created,
+                                                labels, ie6, features), strict=True):
+        d.drivers = DriverDelta(reposts)
     _add_authors(deltas, pair_post, pair_group, created, features.authors)
     real = np.fromiter((d.brand not in RESERVED_BRANDS for d in deltas), bool, len(deltas))
     keep = real[pair_group]
@@ -207,6 +209,30 @@ def _pairs(brands: Sequence[tuple[str, ...]], partitions: Int64Array, index: Int
     group[ok] = table[brand[ok], part[ok]]
     ok &= group >= 0
     return post[ok], group[ok]
+
+
+def _repost_posts(n_groups: int, pair_post: Int64Array, pair_group: Int64Array,
+                  created: npt.NDArray[np.float64], labels: Int64Array, ie6: Int64Array,
+                  features: PostFeatures) -> list[RepostPosts]:
+    """The repost op's input of every group (pairs sorted by group, then offset): one numpy
+    pass over all pairs, then slices."""
+    bounds = np.searchsorted(pair_group, np.arange(n_groups + 1)).tolist()
+    label = np.minimum(labels[pair_post], 3)
+    key, _, low = _bucket_keys(pair_group, created[pair_post], 60)
+    key = key * 4 + label  # (group, minute, label): the buckets and sets a post adds to
+    uniq, inverse = np.unique(key, return_inverse=True)
+    ustarts = np.searchsorted(uniq >> (_GROUP_SHIFT + 2), np.arange(n_groups + 1))
+    of = (inverse.reshape(-1) - ustarts[pair_group]).tolist()
+    local = uniq & ((1 << (_GROUP_SHIFT + 2)) - 1)
+    profiles = list(zip((((local >> 2) + low) * 60).tolist(), (local & 3).tolist(),
+                        strict=True))
+    ie6_list = np.where(label < 3, ie6[pair_post], 0).tolist()
+    fps = features.fps[pair_post].astype(">u8").tobytes().hex()
+    rts = (features.retweet[pair_post].astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+    ustart_list = ustarts.tolist()
+    return [RepostPosts(profiles[ustart_list[g]:ustart_list[g + 1]], of[lo:hi], ie6_list[lo:hi],
+                        fps[16 * lo:16 * hi], rts[lo:hi])
+            for g, (lo, hi) in enumerate(pairwise(bounds))]
 
 
 def _with_all(brands: tuple[str, ...]) -> tuple[str, ...]:
@@ -257,8 +283,7 @@ def _roll_up(authors: dict[tuple[str, int], list[str]]) -> None:
 
 def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                labels: Int64Array, created: npt.NDArray[np.float64], terms: BatchTerms) -> None:
-    """Posts per term of each group, class and hour in one ``group_counts`` pass; a day's
-    counts are the sum of its hours' (the same dict when the group's posts share one hour)."""
+    """Posts per term of each group, class and hour in one ``group_counts`` pass."""
     posts: list[Int64Array] = []
     groups: list[Int64Array] = []
     meta: list[tuple[int, str, int]] = []  # term group -> (delta, cls, hour)
@@ -275,15 +300,9 @@ def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: 
         return
     counts = terms.group_counts(np.concatenate(posts), np.concatenate(groups),
                                 [deltas[g].brand for g, _, _ in meta])
-    days: dict[tuple[int, str, int], list[dict[str, int]]] = {}
     for (g, cls, hour), found in zip(meta, counts, strict=True):
         if found:
             _drivers(deltas[g]).terms[(cls, "h", hour)] = found
-            days.setdefault((g, cls, hour // 86400 * 86400), []).append(found)
-    for (g, cls, day), found_list in days.items():
-        total = found_list[0] if len(found_list) == 1 else dict(sum(map(Counter, found_list),
-                                                                    Counter()))
-        _drivers(deltas[g]).terms[(cls, "d", day)] = total
 
 
 def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
@@ -334,13 +353,9 @@ def driver_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
         else:
             shared[id(members)] = [["a", *target, [], *members]]
     ops += [op for group in shared.values() for op in group]
-    flats: dict[int, list[Any]] = {}  # a day's dict is often its one hour's
     for (cls, res, start), counts in sorted(d.terms.items()):
-        flat = flats.get(id(counts))
-        if flat is None:
-            flat = flats[id(counts)] = _largest_first(counts)
         ops.append(["s", ref(keys.terms(brand, cls, res, start)), str(ttl[res]),
-                    str(limits.terms[res]), *flat])
+                    str(limits.terms), *_largest_first(counts)])
     for (cls, hour), members in sorted(d.examples.items()):
         ops.append(["l", ref(keys.examples(brand, cls, hour)), str(ttl["h"]),
                     str(limits.examples), *members])
@@ -362,21 +377,15 @@ def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
                 limits: DriverLimits) -> list[list[Any]]:
     assert delta.drivers is not None
     r, brand = delta.drivers.reposts, delta.brand
-    if not len(r.minute):
+    if not r.of:
         return []
-    label = np.minimum(r.label, 3)
-    profile_key = r.minute * 4 + label  # (minute, label): the buckets and sets a post adds to
-    uniq, of = np.unique(profile_key, return_inverse=True)
     profiles = []
-    for value in uniq.tolist():
-        minute, label = value // 4, value % 4
+    for minute, label in r.profiles:
         hour, day = minute // 3600 * 3600, minute // 86400 * 86400
         profiles.append([ref(keys.bucket(brand, "m", minute)), ref(keys.bucket(brand, "h", hour)),
                          ref(keys.bucket(brand, "d", day)), ref(keys.fingerprints(brand, hour)),
                          ref(keys.fingerprints(brand, hour - 3600)), _LABEL_INDEX[label]])
-    fps = r.fps.astype(">u8").tobytes().hex()
-    rts = (r.retweet.astype(np.uint8) + ord("0")).tobytes().decode("ascii")
     # 2 h, or less when the brand's own keys go sooner (a set must not outlive its data).
     fp_ttl = min(FINGERPRINT_TTL_S, limits.brand_ttl or FINGERPRINT_TTL_S)
     return [["r", ref(keys.total(brand)), "0", str(limits.fingerprints), str(fp_ttl),
-             profiles, fps, rts, of.tolist(), np.where(label < 3, r.ie6, 0).tolist()]]
+             profiles, r.fps, r.rts, r.of, r.ie6]]

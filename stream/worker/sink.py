@@ -289,7 +289,7 @@ class CallBuilder:
         self.keep = {res: index_keep(ttl, res) for res, ttl in self.ttl.items()}
         self.top_k = settings.top_posts
         self.drivers = DriverLimits(
-            {"h": settings.driver_terms_hour, "d": settings.driver_terms_day},
+            settings.driver_terms_hour,
             settings.driver_examples, settings.driver_fingerprints, self.ttl, self.brand_ttl)
 
     def group_call(self, topic: str, delta: GroupDelta) -> Call:

@@ -108,7 +108,8 @@ def _write_drivers(dataset: Dataset) -> None:
     client = redis.Redis.from_url(dataset.settings.redis_url)
     keys = KeyScheme(dataset.settings.redis_prefix)
     hour, day = int(time.time() // 3600 * 3600), int(time.time() // 86400 * 86400)
-    client.zadd(keys.terms("acme", "neg", "d", day - 86400), {"slow": 600, "late": 500})
+    for h in range(day - 86400, day, 3600):  # the baseline: the day before, its hour sets
+        client.zadd(keys.terms("acme", "neg", "h", h), {"slow": 25, "late": 21})
     client.zadd(keys.terms("acme", "neg", "h", hour), {"refund": 40, "slow": 10})
     client.lpush(keys.examples("acme", "neg", hour), json.dumps({"id": "ex1", "text": HOSTILE}))
 

@@ -37,11 +37,12 @@ def test_the_baseline_ends_where_the_window_starts() -> None:
     day = 1_764_633_600
     # (13:30, 15:30], rounded out to whole hours: 13:00, 14:00 and 15:00.
     assert plan.hours == [day + 13 * HOUR, day + 14 * HOUR, day + 15 * HOUR]
-    assert plan.base_days == [day - 3 * DAY, day - 2 * DAY, day - DAY]
-    assert plan.base_hours == [day + h * HOUR for h in range(13)]
-    # A window whose first hour starts at midnight has no baseline hours: whole days only.
+    # The 3 whole days before the window's first day, then that day's hours before the window:
+    # all of them hour sets (the worker keeps no day term sets; a day is its 24 hours).
+    assert plan.base_hours == list(range(day - 3 * DAY, day + 13 * HOUR, HOUR))
     at_one = WhyPlan.of(day + HOUR, HOUR, 1)
-    assert at_one.hours == [day, day + HOUR] and at_one.base_hours == []
+    assert at_one.hours == [day, day + HOUR]
+    assert at_one.base_hours == list(range(day - DAY, day, HOUR))
 
 
 def burst_posts(rng: random.Random) -> list[Post]:
@@ -126,8 +127,9 @@ def test_a_brand_without_driver_keys_has_no_drivers_and_bad_examples_are_skipped
     keys = KeyScheme(isolated.redis_prefix)
     assert run_explain(isolated, "nobody").negative == []
     hour = NOW // HOUR * HOUR
-    client.zadd(keys.terms("acme", "neg", "d", hour // DAY * DAY - DAY),
-                {"slow": 400, "late": 300, "rude": 300})
+    # The standing complaints, in hour sets of the baseline days (no day sets are read).
+    for h in range(hour // DAY * DAY - 3 * DAY, hour // DAY * DAY - 2 * DAY, HOUR):
+        client.zadd(keys.terms("acme", "neg", "h", h), {"slow": 17, "late": 13, "rude": 13})
     client.zadd(keys.terms("acme", "neg", "h", hour), {"refund": 9, "late": 3, "rude": 3})
     client.lpush(keys.examples("acme", "neg", hour), "not json", json.dumps({"id": 1}),
                  json.dumps({"id": "p1", "text": "still waiting for my refund"}))

@@ -1,5 +1,5 @@
 """Driver keys written into the real test Redis as the contract of issue 15 says the worker
-writes them (term sets per class and bucket kept to the top K, example lists), for read-side
+writes them (term sets per class and hour kept to the top K, example lists), for read-side
 tests that do not need a worker: the same term extraction and top-K rule as the worker's."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from stream.schema.keys import KeyScheme, bucket_start
 from stream.worker.brands import Brand
 
 CLASS_CODES = {0: "neg", 2: "pos"}  # neutral posts add no terms
-TOP_K = {"h": 128, "d": 512}
+TOP_K = 128
 EXAMPLES_KEPT = 64
 
 
@@ -31,14 +31,13 @@ class Post:
 
 def write_driver_keys(client: redis.Redis, keys: KeyScheme, brand: str,
                       posts: list[Post]) -> None:
-    """Term sets (hour and day) and example lists of ``brand`` for ``posts`` (one batch)."""
+    """Hour term sets and example lists of ``brand`` for ``posts`` (one batch)."""
     batch = TermExtractor([Brand(brand)]).extract([p.text for p in posts])
     groups: dict[tuple[str, str, int], list[int]] = defaultdict(list)
     for i, post in enumerate(posts):
         cls = CLASS_CODES.get(post.label)
         if cls is not None:
-            for res in ("h", "d"):
-                groups[(cls, res, bucket_start(post.created_at, res))].append(i)
+            groups[(cls, "h", bucket_start(post.created_at, "h"))].append(i)
     names = list(groups)
     pair_post = np.concatenate([np.asarray(groups[g], np.int64) for g in names])
     pair_group = np.concatenate([np.full(len(groups[g]), j, np.int64)
@@ -50,13 +49,12 @@ def write_driver_keys(client: redis.Redis, keys: KeyScheme, brand: str,
         reply: list[tuple[bytes, float]] = client.zrange(key, 0, -1,  # type: ignore[assignment]
                                                          withscores=True)
         stored = {m.decode(): int(s) for m, s in reply}
-        kept = merge_top_k(stored, increments, TOP_K[res])
+        kept = merge_top_k(stored, increments, TOP_K)
         pipe.delete(key)
         if kept:
             pipe.zadd(key, kept)
-        if res == "h":
-            ex = keys.examples(brand, cls, start)
-            for i in groups[(cls, res, start)]:
-                pipe.lpush(ex, json.dumps({"id": posts[i].id, "text": posts[i].text}))
-            pipe.ltrim(ex, 0, EXAMPLES_KEPT - 1)
+        ex = keys.examples(brand, cls, start)
+        for i in groups[(cls, res, start)]:
+            pipe.lpush(ex, json.dumps({"id": posts[i].id, "text": posts[i].text}))
+        pipe.ltrim(ex, 0, EXAMPLES_KEPT - 1)
     pipe.execute()
