@@ -35,3 +35,25 @@ def test_unmeasured_drains_give_no_ratio_and_the_report_still_renders() -> None:
     md = markdown(result)
     assert "Throughput ratio (median drain, sentistream / naive): **–**" in md
     assert "Median drain / median bare scorer: –" in md
+
+
+def test_the_counts_check_expects_the_worker_s_routing() -> None:
+    # The e2e run of 2026-12-02 08:08 reported "Redis counts = offline labels: False" on
+    # TweetEval: its offline labels came from the English model on every post, while the worker
+    # leaves the posts its language ID routes nowhere out of the classes (238 of 70,000 there).
+    from ops.bench.e2e import _LABELS_CACHE, model_labels, worker_labels
+    from ops.bench.harness import Corpus
+    from sentistream.settings import Settings
+
+    corpus = Corpus(posts=[{"id": "en", "text": "I love this phone, best purchase ever"},
+                           {"id": "ja", "text": "この製品は最悪です"},
+                           {"id": "tagged", "text": "I love it", "lang": "ru"}])
+    _LABELS_CACHE.clear()
+    try:
+        routed = worker_labels(Settings(), corpus)
+        english = model_labels(corpus)
+    finally:
+        _LABELS_CACHE.clear()
+    assert routed["en"] == english["en"] == 2
+    assert english["ja"] < 3 and english["tagged"] < 3  # the English model gives them a class
+    assert routed["ja"] >= 3 and routed["tagged"] >= 3  # the worker gives them none
