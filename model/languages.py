@@ -54,6 +54,11 @@ _NOISE = re.compile(r"(?=[@hw\\&#_R])(?:@\w+|(?:https?://|www\.)\S+|\bhttps?\b|\
 _LETTER = re.compile(r"[^\W\d_]")
 _SEP = "\x1e"  # ASCII record separator: joins a batch for one regex pass
 _ASK = "?"  # marks a CLD2 code that py3langid must confirm (never a language code)
+# pycld2.detect's arguments after the text, by position: isPlainText=True, no hints, no vectors,
+# no debugging, bestEffort=True. The same call as the keywords, ~0.5 us cheaper per post (its
+# C wrapper parses 14 keyword arguments by name; ~8% of CLD2's time on a tweet).
+_CLD2_ARGS = (True, None, None, None, None, False, False, False, False, False, False, False, True)
+_cld2 = pycld2.detect
 
 
 def normalize(tag: str | None) -> str:
@@ -130,7 +135,7 @@ class LanguageDetector:
         """CLD2's code when it is a focus language, "zxx" without letters, else the CLD2 code
         marked for a second opinion (a key of ``_ask``)."""
         try:
-            guess = pycld2.detect(text, isPlainText=True, bestEffort=True)[2][0][1]
+            guess = _cld2(text, *_CLD2_ARGS)[2][0][1]
         except (pycld2.error, ValueError, UnicodeError):  # e.g. a lone surrogate
             guess = "un"
         code = self._codes.get(guess)
