@@ -113,6 +113,19 @@ def test_lone_surrogates_control_characters_and_huge_posts(router: LanguageRoute
     assert batch.codes[2] == "de" and batch.codes[4] == "es" and len(batch) == 5
 
 
+def test_a_batch_without_explicit_languages_routes_as_one_with_unusable_tags(
+        router: LanguageRouter) -> None:
+    """No ``lang`` at all (None or "") takes a shorter path than tags that name no language;
+    both detect every post and must agree."""
+    texts = ["ich liebe dieses Handy", "この製品は最悪です", "great phone!!", "😀😀", "", "ok"]
+    general = router.route(texts, ["not-a-language"] * len(texts))
+    for explicit in (None, [None] * len(texts), [""] * len(texts)):
+        batch = router.route(texts, explicit)
+        assert batch.codes == general.codes
+        assert batch.supported.tolist() == general.supported.tolist()
+        assert not batch.explicit.any() and not general.explicit.any()
+
+
 def test_cld2_gets_the_same_arguments_by_position_as_by_name() -> None:
     """The detector passes pycld2.detect's flags by position (cheaper): plain text and best
     effort, as by name (several texts below come out otherwise when a flag is wrong)."""
