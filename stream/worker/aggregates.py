@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from stream.schema.counts import LABELS, BucketCounts
 from stream.schema.keys import ALL_BRANDS, INTENSITY_SCALE, RESOLUTIONS
-from stream.worker.languages import bucket_language_fields
+from stream.worker.languages import bucket_language_fields, language_index
 from stream.worker.posts import Posts
 
 if TYPE_CHECKING:
@@ -97,13 +97,14 @@ def batch_deltas(posts: Posts, brands: Sequence[tuple[str, ...]], labels: npt.ND
             min_offset=int(offsets[sel].min()), max_offset=int(offsets[sel].max()),
             newest_event_s=float(created[sel].max()),
             total=_sum(lab[sel], ie6[sel])))
+    languages = language_index(posts.languages) if posts.languages else None
     for res, width in RESOLUTIONS.items():
         bucket = np.floor(created / width).astype(np.int64)
         key = group_of_pair.astype(np.int64) * (1 << 40) + (bucket - bucket.min())
         uniq, inv = np.unique(key, return_inverse=True)
         counts = _label_counts(inv, lab, ie6, len(uniq))
-        langs = (bucket_language_fields(posts.languages, pair_post, inv.reshape(-1), lab, ie6,
-                                        len(uniq)) if posts.languages else None)
+        langs = (bucket_language_fields(languages, pair_post, inv.reshape(-1), lab, ie6,
+                                        len(uniq)) if languages is not None else None)
         first = np.zeros(len(uniq), np.int64)
         first[inv[::-1]] = np.arange(len(inv))[::-1]  # one pair index per unique bucket
         for u, pair in enumerate(first.tolist()):

@@ -10,16 +10,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pycld2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.errors import LanguageSettingError, ModelFileError
 from model.languages import (
+    _CLD2_ARGS,
     KNOWN_LANGUAGES,
     NO_WORDS,
     UNDETERMINED,
     LanguageRouter,
+    _cld2,
     normalize,
     parse_languages,
 )
@@ -108,6 +111,31 @@ def test_lone_surrogates_control_characters_and_huge_posts(router: LanguageRoute
              "odio este producto\x1e es una basura"]  # \x1e: the batch's internal separator
     batch = router.route(texts)
     assert batch.codes[2] == "de" and batch.codes[4] == "es" and len(batch) == 5
+
+
+def test_a_batch_without_explicit_languages_routes_as_one_with_unusable_tags(
+        router: LanguageRouter) -> None:
+    """No ``lang`` at all (None or "") takes a shorter path than tags that name no language;
+    both detect every post and must agree."""
+    texts = ["ich liebe dieses Handy", "この製品は最悪です", "great phone!!", "😀😀", "", "ok"]
+    general = router.route(texts, ["not-a-language"] * len(texts))
+    for explicit in (None, [None] * len(texts), [""] * len(texts)):
+        batch = router.route(texts, explicit)
+        assert batch.codes == general.codes
+        assert batch.supported.tolist() == general.supported.tolist()
+        assert not batch.explicit.any() and not general.explicit.any()
+
+
+def test_cld2_gets_the_same_arguments_by_position_as_by_name() -> None:
+    """The detector passes pycld2.detect's flags by position (cheaper): plain text and best
+    effort, as by name (several texts below come out otherwise when a flag is wrong)."""
+    texts = ["ciao", "bonjour", '<span lang="de">ok ok</span>', "&eacute;t&eacute; ici",
+             "ich liebe dieses Handy", "odio este producto, es una basura", ""]
+    flags_matter = [t for t in texts if pycld2.detect(t) != pycld2.detect(
+        t, isPlainText=True, bestEffort=True)]
+    assert len(flags_matter) >= 3
+    for text in texts:
+        assert _cld2(text, *_CLD2_ARGS) == pycld2.detect(text, isPlainText=True, bestEffort=True)
 
 
 def test_languages_to_score_are_a_subset_of_the_models() -> None:
