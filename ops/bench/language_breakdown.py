@@ -2,7 +2,7 @@
 batches, in-process (this thread's CPU clock), no Kafka or Redis.
 
 Usage: .venv/bin/python -m ops.bench.language_breakdown [--posts 20480] [--batch 2048]
-       [--passes 4] [--input umsab|english-detect|english]
+       [--passes 4] [--input umsab|english-detect|english] [--reposts 0.3]
 
 The posts of ``ops.bench.language_throughput`` (same input names), parsed by the worker's
 ``validate``, then per batch, as ``stream.worker.pipeline`` builds a batch:
@@ -14,8 +14,10 @@ CLD2 calls, ``second`` = py3langid's batched second opinion on what CLD2 did not
 model its ``tokenize`` (``encode_rows``) and ``invoke`` (the rest of its scoring), then the
 token-row splice (``rows``). ``english_on_companion_posts``: the English model timed on the
 posts the companion scores, so the two models' per-post costs compare on the same texts.
-Passes alternate off/on; the first warms up; best of the others, microseconds per post (of all
-posts of the batch, so the items add up). Extra counters: Redis script arguments per post.
+``labels``: routed and scored as "on", built without languages (the honest labels' own cost
+in the drivers, top posts and calls). ``--reposts 0.3``: 30% of each batch retweets of a few
+of its posts. Passes alternate; the first warms up; best of the others, microseconds per post
+(of all posts of the batch, so the items add up). Extra counters: script arguments per post.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ from stream.worker.sink import CallBuilder
 Batch = tuple[Posts, list[tuple[str, ...]]]
 
 
-def worker_steps(batches: list[Batch], scorer: SentimentScorer, on: bool, n: int
+def worker_steps(batches: list[Batch], scorer: SentimentScorer, side: str, n: int
                  ) -> dict[str, float]:
-    """Microseconds of CPU per post of each worker step, and script arguments per post."""
+    """Microseconds of CPU per post of each worker step, and script arguments per post.
+    ``side``: "off", "on", or "labels": routed and scored as "on", then built without the
+    languages (what the honest labels alone cost the steps after scoring)."""
+    on = side != "off"
     settings = get_settings()
     builder, drivers = CallBuilder(settings), BatchDrivers(settings)
     matcher = BrandsFile().current()
@@ -63,6 +68,8 @@ def worker_steps(batches: list[Batch], scorer: SentimentScorer, on: bool, n: int
         scores = score_here(scorer, posts, on)
         routed = scores.routed
         t1 = clock()
+        if side == "labels":
+            posts.languages = []
         deltas = batch_deltas(posts, brands, routed.labels, routed.intensity, 8)
         t2 = clock()
         drivers.attach(deltas, posts, brands, routed.labels, routed.intensity,
@@ -150,16 +157,34 @@ def score_parts(batches: list[Batch], scorer: SentimentScorer, n: int) -> dict[s
     return out
 
 
+def with_reposts(values: list[bytes], share: float, batch: int) -> list[bytes]:
+    """Every post whose index falls in the first ``share`` of each 100 becomes a retweet
+    ("RT @<author>: <text>", as platforms send them: all retweets of one post alike) of one
+    of 16 posts of its batch (a few viral posts)."""
+    if share <= 0:
+        return values
+    out = list(values)
+    for i in range(len(out)):
+        if (i * 37) % 100 < share * 100:
+            j = i - i % batch + i % 16  # one of the first 16 posts of the batch
+            doc, source = json.loads(out[i]), json.loads(values[j])
+            doc["text"] = f"RT @author{j}: {source['text']}"
+            out[i] = json.dumps(doc, ensure_ascii=False).encode()
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--posts", type=int, default=20_480)
     p.add_argument("--batch", type=int, default=2048)
     p.add_argument("--passes", type=int, default=4)
     p.add_argument("--input", choices=("umsab", "english-detect", "english"), default="umsab")
+    p.add_argument("--reposts", type=float, default=0.0,
+                   help="share of posts that are a retweet of a post of the same batch")
     args = p.parse_args()
     settings = get_settings()
     matcher = BrandsFile().current()
-    values = bench_posts(args.input, args.posts)
+    values = with_reposts(bench_posts(args.input, args.posts), args.reposts, args.batch)
     now = time.time()
     batches: list[Batch] = []
     for start in range(0, len(values), args.batch):
@@ -169,22 +194,24 @@ def main() -> None:
         batches.append((posts, brands))
     n = sum(len(b[0]) for b in batches)
     scorer = SentimentScorer(num_threads=1)
-    best: dict[str, dict[str, float]] = {"off": {}, "on": {}, "on_parts": {}}
+    best: dict[str, dict[str, float]] = {"off": {}, "labels": {}, "on": {}, "on_parts": {}}
     for i in range(args.passes + 1):
-        for side in (("off", "on", "on_parts") if i % 2 == 0 else ("on_parts", "on", "off")):
+        sides = list(best) if i % 2 == 0 else list(best)[::-1]
+        for side in sides:
             got = (score_parts(batches, scorer, n) if side == "on_parts"
-                   else worker_steps(batches, scorer, side == "on", n))
+                   else worker_steps(batches, scorer, side, n))
             if i:  # the first pass warms the tables and the interpreter
                 for k, v in got.items():
                     best[side][k] = min(best[side].get(k, v), v)
     diff = {k: round(best["on"][k] - best["off"][k], 2) for k in best["on"]}
+    labels = {k: round(best["labels"][k] - best["off"][k], 2) for k in best["on"]}
     print(json.dumps({
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-        "input": args.input, "posts": n, "batch": args.batch,
+        "input": args.input, "reposts": args.reposts, "posts": n, "batch": args.batch,
         "us_per_post_best": {s: {k: round(v, 3) for k, v in sorted(d.items())}
                              for s, d in best.items()},
-        "on_minus_off": diff,
+        "on_minus_off": diff, "labels_minus_off": labels,
     }, indent=1))
 
 

@@ -126,6 +126,34 @@ def test_a_batch_without_explicit_languages_routes_as_one_with_unusable_tags(
         assert not batch.explicit.any() and not general.explicit.any()
 
 
+def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's copies of a text (the text again; "RT @user: <text>" from any user, which are
+    one text once the noise is stripped) are detected once: CLD2 and py3langid look at each
+    distinct stripped text once, and every copy gets the code it gets alone."""
+    import model.languages as languages
+
+    texts = ["ich liebe dieses Handy", "RT @fan: ich liebe dieses Handy",
+             "ich liebe dieses Handy", "RT @other: ich liebe dieses Handy", "この製品は最悪です",
+             "RT @a_b: この製品は最悪です", "この製品は最悪です", "great phone!!", "great phone!!",
+             "😀😀", "😀😀"]
+    alone = [LanguageRouter(MODEL_LANGUAGES).route([t]).codes[0] for t in texts]
+    seen: list[str] = []
+
+    def counting(text: str, *args: object) -> object:
+        seen.append(text)
+        return _cld2(text, *args)
+
+    monkeypatch.setattr(languages, "_cld2", counting)
+    router = LanguageRouter(MODEL_LANGUAGES)
+    asked: list[list[str]] = []
+    classify = router.detector._second_batch.classify
+    monkeypatch.setattr(router.detector._second_batch, "classify",
+                        lambda batch: asked.append(list(batch)) or classify(batch))
+    assert router.route(texts).codes == alone
+    assert len(seen) == len(set(seen)) == 6
+    assert [len(batch) for batch in asked] == [2]  # the Japanese text and its repost
+
+
 def test_cld2_gets_the_same_arguments_by_position_as_by_name() -> None:
     """The detector passes pycld2.detect's flags by position (cheaper): plain text and best
     effort, as by name (several texts below come out otherwise when a flag is wrong)."""
