@@ -92,7 +92,9 @@ def check_language_id(settings: Settings) -> None:
 def load_scorer(settings: Settings) -> RoutingScorer:
     """The worker's scorer, as the settings say (model file, threads, languages): the one way
     to load it, in the worker's thread path and in the scoring process's child alike, so that
-    the two paths cannot score with different models or languages."""
+    the two paths cannot score with different models or languages. With language ID on, every
+    detector is loaded here too (py3langid's ~1.5-2 s otherwise fell in the first batch that
+    needed a second opinion)."""
     from model.errors import ModelError
 
     check_language_id(settings)
@@ -100,11 +102,14 @@ def load_scorer(settings: Settings) -> RoutingScorer:
     from model.scorer import SentimentScorer
 
     try:
-        return SentimentScorer(model_path=settings.model_path or None,
-                               num_threads=settings.model_threads,
-                               languages=parse_languages(settings.languages))
+        scorer = SentimentScorer(model_path=settings.model_path or None,
+                                 num_threads=settings.model_threads,
+                                 languages=parse_languages(settings.languages))
     except ModelError as exc:
         raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
+    if settings.language_id == "on":  # py3langid too, now: not in the middle of a batch
+        scorer.router.detector.load()
+    return scorer
 
 
 def score_here(scorer: RoutingScorer, posts: Posts, language_id: bool) -> BatchScores:

@@ -148,6 +148,27 @@ def test_the_child_loads_its_scorer_from_the_worker_settings() -> None:
         scoring.close()
 
 
+def test_the_worker_loads_every_language_model_at_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """py3langid (the second opinion, ~1.5-2 s of CPU to load) is loaded with the worker's
+    scorer, not in the first batch with a post CLD2 does not place: that batch stalled for it
+    (and a benchmark's measured window paid for it). With language ID off it is not needed."""
+    import py3langid.langid
+
+    def no_load(*args: object, **kwargs: object) -> object:
+        raise AssertionError("py3langid loaded while scoring a batch")
+
+    scorer = load_scorer(scoring_settings())  # language ID on (the default)
+    monkeypatch.setattr(py3langid.langid.LanguageIdentifier, "from_modelpath", no_load)
+    posts = posts_of(["この製品は最悪です", "Das ist schlecht"])  # Japanese: a second opinion
+    assert score_here(scorer, posts, True).routed.labels.tolist()[0] == 3
+    assert posts.languages == ["ja", "de"]
+    off = load_scorer(scoring_settings(language_id="off"))
+    assert isinstance(off, SentimentScorer)
+    with pytest.raises(AssertionError, match="loaded while scoring"):
+        off.router.detector.load()  # not loaded at start: loading it now calls py3langid
+
+
 def test_a_bad_model_fails_at_start_with_the_models_message() -> None:
     settings = get_settings().replace(scorer_process=1, model_path="/nonexistent/model.tflite")
     with pytest.raises(ModelUnavailableError, match="does not exist"):
