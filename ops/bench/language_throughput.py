@@ -88,6 +88,11 @@ def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, 
     return {"language_id": language_id,
             "sustained_posts_per_s": round(timed.sustained_posts_per_s),
             "posts_per_worker_cpu_s": round(timed.posts_per_worker_cpu_s),
+            # How busy the worker was (CPU-s per wall-s) and Redis's CPU: where the "on" run's
+            # extra wall time goes when the worker's own CPU does not explain it.
+            "worker_cpu_per_wall_s": round(timed.worker_cpu_s / max(
+                timed.done.wall - timed.first.wall, 1e-9), 3),
+            "redis_cpu_us_per_post": round(timed.redis_cpu_us_per_post, 1),
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -133,10 +138,13 @@ def _markdown(result: dict[str, Any]) -> str:
              f"{result['date']}, {result['cpu']} ({result['cpus']} vCPUs; the load column says "
              f"how busy the machine was), `{result['command']}`, {result['posts']} posts per run.",
              "",
-             "| round | language ID | posts/s (sustained) | posts per worker CPU-s | load 1m |",
-             "|---|---|---|---|---|"]
+             "| round | language ID | posts/s (sustained) | posts per worker CPU-s | worker CPU-s "
+             "per s | Redis CPU us per post | load 1m |",
+             "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['round']} | {r['language_id']} | {r['sustained_posts_per_s']:,} | "
-              f"{r['posts_per_worker_cpu_s']:,} | {r['load_avg_1m']} |" for r in result["runs"]]
+              f"{r['posts_per_worker_cpu_s']:,} | {r.get('worker_cpu_per_wall_s', '')} | "
+              f"{r.get('redis_cpu_us_per_post', '')} | {r['load_avg_1m']} |"
+              for r in result["runs"]]
     ratio = result["on_over_off_median"]
     lines += ["", f"Median on/off ratio of the rounds: {ratio['sustained_posts_per_s']:.3f} "
               f"(posts/s), {ratio['posts_per_worker_cpu_s']:.3f} (posts per CPU-s).", ""]
