@@ -147,8 +147,12 @@ def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyP
     router = LanguageRouter(MODEL_LANGUAGES)
     asked: list[list[str]] = []
     classify = router.detector._second_batch.classify
-    monkeypatch.setattr(router.detector._second_batch, "classify",
-                        lambda batch: asked.append(list(batch)) or classify(batch))
+
+    def counting_second(batch: Sequence[str]) -> list[str]:
+        asked.append(list(batch))
+        return classify(batch)
+
+    monkeypatch.setattr(router.detector._second_batch, "classify", counting_second)
     assert router.route(texts).codes == alone
     assert len(seen) == len(set(seen)) == 6
     assert [len(batch) for batch in asked] == [2]  # the Japanese text and its repost
