@@ -87,13 +87,47 @@ class BatchTerms:
         ``(pair_post[j], pair_group[j])`` says that post ``pair_post[j]`` belongs to group
         ``pair_group[j]`` (a post may be in several groups, e.g. one per brand it names);
         group ``g`` is about ``group_brand[g]``, whose own names are left out (None: none)."""
-        n_groups = len(group_brand)
+        found = self._count(pair_post, pair_group, group_brand)
+        if found is None:
+            return [{} for _ in range(len(group_brand))]
+        uniq, count, width = found
+        bounds = np.searchsorted(uniq // width, np.arange(len(group_brand) + 1)).tolist()
+        names = list(map(self.terms.__getitem__, (uniq % width).tolist()))
+        count_list = count.tolist()
+        return [dict(zip(names[lo:hi], count_list[lo:hi], strict=True))
+                for lo, hi in pairwise(bounds)]
+
+    def group_ranked(self, pair_post: Int64Array, pair_group: Int64Array,
+                     group_brand: Sequence[str | None]) -> list[list[str | int]]:
+        """``group_counts`` as flat ``[term, count, ...]`` lists, the largest count first and
+        ties by term (``merge_top_k``'s order, what the worker's Space-Saving op is sent): one
+        numpy sort for the whole batch instead of two Python sorts and a dict per group."""
+        found = self._count(pair_post, pair_group, group_brand)
+        if found is None:
+            return [[] for _ in range(len(group_brand))]
+        uniq, count, width = found
+        group, term = uniq // width, uniq % width
+        distinct, term_of = np.unique(term, return_inverse=True)
+        texts = list(map(self.terms.__getitem__, distinct.tolist()))
+        rank = np.empty(len(texts), np.int64)  # a term's place in str order (code points)
+        rank[sorted(range(len(texts)), key=texts.__getitem__)] = np.arange(len(texts))
+        order = np.lexsort((rank[term_of.reshape(-1)], -count, group))
+        flat: list[str | int] = [""] * (2 * len(order))
+        flat[0::2] = map(texts.__getitem__, term_of.reshape(-1)[order].tolist())
+        flat[1::2] = count[order].tolist()
+        bounds = np.searchsorted(group, np.arange(len(group_brand) + 1)).tolist()
+        return [flat[2 * lo:2 * hi] for lo, hi in pairwise(bounds)]
+
+    def _count(self, pair_post: Int64Array, pair_group: Int64Array,
+               group_brand: Sequence[str | None]
+               ) -> tuple[Int64Array, Int64Array, int] | None:
+        """(group * width + term, its posts, width), sorted; None when nothing is counted."""
         starts = np.searchsorted(self.post, np.arange(self.n_posts + 1))
         first = starts[pair_post]
         lengths = starts[pair_post + 1] - first
         total = int(lengths.sum())
         if total == 0:
-            return [{} for _ in range(n_groups)]
+            return None
         offsets = np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
         terms = self.term[np.arange(total) + offsets]
         width = max(len(self.terms), 1)
@@ -105,18 +139,13 @@ class BatchTerms:
             keep = ~np.isin(key, np.concatenate(drop))
             key, posts = key[keep], posts[keep]
             if not len(key):
-                return [{} for _ in range(n_groups)]
+                return None
         # One sort of (group, term, post) drops a post's repeats of a term and leaves the
         # (group, term) runs in order, so counting them needs no second sort.
         uniq = np.unique(key * self.n_posts + posts) // self.n_posts
         starts = np.flatnonzero(np.r_[True, uniq[1:] != uniq[:-1]])
         count = np.diff(np.r_[starts, len(uniq)])
-        uniq = uniq[starts]
-        bounds = np.searchsorted(uniq // width, np.arange(n_groups + 1)).tolist()
-        names = list(map(self.terms.__getitem__, (uniq % width).tolist()))
-        count_list = count.tolist()
-        return [dict(zip(names[lo:hi], count_list[lo:hi], strict=True))
-                for lo, hi in pairwise(bounds)]
+        return uniq[starts], count, width
 
 
 class Brand(Protocol):

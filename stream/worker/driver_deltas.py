@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, pairwise, repeat
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -86,7 +85,8 @@ class DriverDelta:
 
     reposts: RepostPosts
     authors: dict[tuple[str, int], list[str]] = field(default_factory=dict)
-    terms: dict[tuple[str, str, int], dict[str, int]] = field(default_factory=dict)
+    # (cls, res, start) -> [term, posts, ...], the largest first, ties by term
+    terms: dict[tuple[str, str, int], list[str | int]] = field(default_factory=dict)
     examples: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # oldest first
 
 
@@ -298,7 +298,7 @@ def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: 
                  for u in uniq.tolist()]
     if not meta:
         return
-    counts = terms.group_counts(np.concatenate(posts), np.concatenate(groups),
+    counts = terms.group_ranked(np.concatenate(posts), np.concatenate(groups),
                                 [deltas[g].brand for g, _, _ in meta])
     for (g, cls, hour), found in zip(meta, counts, strict=True):
         if found:
@@ -355,22 +355,12 @@ def driver_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
     ops += [op for group in shared.values() for op in group]
     for (cls, res, start), counts in sorted(d.terms.items()):
         ops.append(["s", ref(keys.terms(brand, cls, res, start)), str(ttl[res]),
-                    str(limits.terms), *_largest_first(counts)])
+                    str(limits.terms), *counts])
     for (cls, hour), members in sorted(d.examples.items()):
         ops.append(["l", ref(keys.examples(brand, cls, hour)), str(ttl["h"]),
                     str(limits.examples), *members])
     ops += _repost_ops(delta, keys, ref, limits)
     return ops
-
-
-def _largest_first(counts: dict[str, int]) -> list[Any]:
-    """term, count, ... with the largest count first, ties by term (merge_top_k's order), by
-    two C-level sorts (a sort with reverse=True keeps the order of equal items)."""
-    ordered = sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
-    flat: list[Any] = [None] * (2 * len(ordered))
-    flat[0::2] = map(itemgetter(0), ordered)
-    flat[1::2] = map(itemgetter(1), ordered)
-    return flat
 
 
 def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
