@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model.tokenizer import HASHTAG, SEP, normal_form, raw_tokens, tokenize
+from stream.drivers.arrays import sorted_unique, unique_inverse
 from stream.drivers.stopwords import STOPWORDS
 
 MAX_TERM_CHARS = 40
@@ -107,13 +108,13 @@ class BatchTerms:
             return [[] for _ in range(len(group_brand))]
         uniq, count, width = found
         group, term = uniq // width, uniq % width
-        distinct, term_of = np.unique(term, return_inverse=True)
+        distinct, term_of = unique_inverse(term)
         texts = list(map(self.terms.__getitem__, distinct.tolist()))
         rank = np.empty(len(texts), np.int64)  # a term's place in str order (code points)
         rank[sorted(range(len(texts)), key=texts.__getitem__)] = np.arange(len(texts))
-        order = np.lexsort((rank[term_of.reshape(-1)], -count, group))
+        order = _rank_order(group, count, rank[term_of])
         flat: list[str | int] = [""] * (2 * len(order))
-        flat[0::2] = map(texts.__getitem__, term_of.reshape(-1)[order].tolist())
+        flat[0::2] = map(texts.__getitem__, term_of[order].tolist())
         flat[1::2] = count[order].tolist()
         bounds = np.searchsorted(group, np.arange(len(group_brand) + 1)).tolist()
         return [flat[2 * lo:2 * hi] for lo, hi in pairwise(bounds)]
@@ -142,10 +143,24 @@ class BatchTerms:
                 return None
         # One sort of (group, term, post) drops a post's repeats of a term and leaves the
         # (group, term) runs in order, so counting them needs no second sort.
-        uniq = np.unique(key * self.n_posts + posts) // self.n_posts
+        uniq = sorted_unique(key * self.n_posts + posts) // self.n_posts
         starts = np.flatnonzero(np.r_[True, uniq[1:] != uniq[:-1]])
         count = np.diff(np.r_[starts, len(uniq)])
         return uniq[starts], count, width
+
+
+def _rank_order(group: Int64Array, count: Int64Array, rank: Int64Array) -> Int64Array:
+    """The order by group, then count descending, then rank: one argsort of a packed int64
+    key when the three fit in 62 bits (always, in practice: ~3x faster than ``lexsort``);
+    the (group, rank) pairs are distinct, so any sort of the key gives the same order."""
+    if not len(group):
+        return np.zeros(0, np.int64)
+    top = int(count.max())
+    rank_bits, count_bits = int(rank.max()).bit_length(), top.bit_length()
+    if int(group.max()).bit_length() + count_bits + rank_bits > 62:
+        return np.lexsort((rank, -count, group))
+    key = (group << (count_bits + rank_bits)) | ((top - count) << rank_bits) | rank
+    return np.argsort(key)
 
 
 class Brand(Protocol):
@@ -239,7 +254,7 @@ class TermExtractor:
         return BatchTerms(n_posts, posts[order], terms, self._terms, self._excluded)
 
     def _bigram_ids(self, keys: Int64Array) -> Int64Array:
-        uniq, inverse = np.unique(keys, return_inverse=True)
+        uniq, inverse = unique_inverse(keys)
         table = self._bigrams
         for k in set(uniq.tolist()).difference(table):
             first, second = self._terms[k >> _BIGRAM_SHIFT], self._terms[k & 0xFFFFFFFF]

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from stream.drivers.arrays import sorted_unique, unique_inverse
 from stream.drivers.reposts import FINGERPRINT_TTL_S, fingerprints, is_retweet
 from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
 from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
@@ -220,7 +221,7 @@ def _repost_posts(n_groups: int, pair_post: Int64Array, pair_group: Int64Array,
     label = np.minimum(labels[pair_post], 3)
     key, _, low = _bucket_keys(pair_group, created[pair_post], 60)
     key = key * 4 + label  # (group, minute, label): the buckets and sets a post adds to
-    uniq, inverse = np.unique(key, return_inverse=True)
+    uniq, inverse = unique_inverse(key)
     ustarts = np.searchsorted(uniq >> (_GROUP_SHIFT + 2), np.arange(n_groups + 1))
     of = (inverse.reshape(-1) - ustarts[pair_group]).tolist()
     local = uniq & ((1 << (_GROUP_SHIFT + 2)) - 1)
@@ -249,23 +250,25 @@ def _bucket_keys(pair_group: Int64Array, created: Int64Array | npt.NDArray[np.fl
 def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                  created: npt.NDArray[np.float64], authors: list[str]) -> None:
     """The distinct authors of each group and minute: authors become integer codes once (one
-    C-level sort of the batch's names), then one integer unique; hours and days are the
+    sort of the batch's distinct names), then one integer unique; hours and days are the
     unions of their minutes (the same list when a group's posts share one minute, the live
     case, which ``driver_ops`` then sends once for the three keys)."""
-    names, code = np.unique(np.asarray(authors, dtype=str), return_inverse=True)
-    has = names[code] != ""
+    names = sorted(set(authors))  # str order, as before (numpy's unicode sort was slower)
+    index = dict(zip(names, range(len(names)), strict=True))
+    code = np.fromiter(map(index.__getitem__, authors), np.int64, len(authors))
+    has = code != index.get("", -1)
     post, group = pair_post[has[pair_post]], pair_group[has[pair_post]]
     if not len(post):
         return
     key, _, low = _bucket_keys(group, created[post], 60)
-    buckets, bucket_of = np.unique(key, return_inverse=True)
-    pairs = np.unique(bucket_of.astype(np.int64) * len(names) + code[post].astype(np.int64))
-    members = names[pairs % len(names)].tolist()
+    buckets, bucket_of = unique_inverse(key)
+    pairs = sorted_unique(bucket_of * len(names) + code[post])
+    members = list(map(names.__getitem__, (pairs % len(names)).tolist()))
     bounds = np.searchsorted(pairs // len(names), np.arange(len(buckets) + 1)).tolist()
     for u, lo, hi in zip(buckets.tolist(), bounds[:-1], bounds[1:], strict=True):
         minute = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 60
         _drivers(deltas[u >> _GROUP_SHIFT]).authors[("m", minute)] = members[lo:hi]
-    for g in np.unique(group).tolist():
+    for g in sorted_unique(group).tolist():
         _roll_up(_drivers(deltas[g]).authors)
 
 
@@ -291,7 +294,7 @@ def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: 
         sel = labels[pair_post] == label
         post, group = pair_post[sel], pair_group[sel]
         key, _, low = _bucket_keys(group, created[post], 3600)
-        uniq, inverse = np.unique(key, return_inverse=True)
+        uniq, inverse = unique_inverse(key)
         posts.append(post)
         groups.append(inverse.astype(np.int64) + len(meta))
         meta += [(u >> _GROUP_SHIFT, cls, ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 3600)
