@@ -2,7 +2,7 @@
 (this thread's CPU clock) with SENTISTREAM_DRIVERS on and off, on the same batches.
 
 Usage: .venv/bin/python -m ops.bench.drivers_worker_cpu [--posts 40000] [--passes 5]
-       [--data generated|tweeteval] [--out FILE]
+       [--data generated|tweeteval] [--by-function] [--out FILE]
 
 For the posts of ``sentistream generate --seed 1`` (or the TweetEval test set, each tweet's topic
 as its brand), created now, in batches of 2,048 on 4 partitions, each step the worker runs
@@ -11,16 +11,22 @@ fingerprints, authors; then the per-group deltas); ``CallBuilder.group_call`` (t
 JSON); and redis-py's ``pack_command`` of each EVALSHA (what the client does before the socket
 write). Passes alternate off/on; the first pass has cold term tables (reported apart), the
 others are warm: best of them, microseconds per post. No Kafka or Redis is needed.
+``--by-function`` also times each of the drivers' functions (``BY_FUNCTION``) in the "on"
+passes, each call on this thread's CPU clock (a few calls per batch: the wrappers cost nothing
+measurable).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +47,16 @@ BATCH = 2048
 PARTITIONS = 4
 STEPS = ("deltas", "features", "attach", "group_call", "pack")
 Int64Array = npt.NDArray[np.int64]
+# (module, attribute) of each function --by-function times; _ops_json is every op's JSON
+# (aggregates too), the rest are the drivers' own.
+BY_FUNCTION = (
+    ("stream.worker.driver_deltas", "is_retweet"), ("stream.worker.driver_deltas", "fingerprints"),
+    ("stream.worker.driver_deltas", "_authors"),
+    ("stream.drivers.terms", "TermExtractor.extract_rows"),
+    ("stream.worker.driver_deltas", "_pairs"), ("stream.worker.driver_deltas", "_repost_posts"),
+    ("stream.worker.driver_deltas", "_add_authors"), ("stream.worker.driver_deltas", "_add_terms"),
+    ("stream.worker.driver_deltas", "_add_examples"), ("stream.worker.sink", "driver_ops"),
+    ("stream.worker.sink", "_ops_json"))
 Prepared = tuple[Posts, list[tuple[str, ...]], Int64Array, npt.NDArray[np.float32], "BatchRows"]
 
 
@@ -88,6 +104,34 @@ def one_pass(prepared: list[Prepared], drivers: BatchDrivers, builder: CallBuild
     return spent
 
 
+def time_functions(spent: dict[str, float]) -> Callable[[], None]:
+    """Wrap every function of BY_FUNCTION to add its CPU seconds to ``spent``; returns the
+    undo."""
+    undo: list[tuple[Any, str, Any]] = []
+    for module_name, path in BY_FUNCTION:
+        owner: Any = importlib.import_module(module_name)
+        *outer, name = path.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        original = owner.__dict__[name]
+
+        def timed(*args: Any, _f: Any = original, _name: str = name, **kw: Any) -> Any:
+            t0 = time.thread_time()
+            try:
+                return _f(*args, **kw)
+            finally:
+                spent[_name] = spent.get(_name, 0.0) + time.thread_time() - t0
+
+        setattr(owner, name, timed)
+        undo.append((owner, name, original))
+
+    def restore() -> None:
+        for owner, name, original in undo:
+            setattr(owner, name, original)
+
+    return restore
+
+
 class BatchRows:
     """The scorer's token rows of one batch, as the worker hands them to the drivers."""
 
@@ -105,6 +149,7 @@ def main() -> None:
     p.add_argument("--posts", type=int, default=40_000)
     p.add_argument("--passes", type=int, default=5)
     p.add_argument("--data", choices=("generated", "tweeteval"), default="generated")
+    p.add_argument("--by-function", action="store_true")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     settings = get_settings()
@@ -124,10 +169,21 @@ def main() -> None:
                     CallBuilder(settings.replace(drivers=True)))}
     cold: dict[str, dict[str, float]] = {}
     best: dict[str, dict[str, float]] = {"off": {}, "on": {}}
+    functions: dict[str, float] = {}
     for i in range(args.passes):
         for side in (("off", "on") if i % 2 == 0 else ("on", "off")):
-            got = {k: v * 1e6 / n for k, v in one_pass(prepared, *sides[side], matcher).items()}
+            spent: dict[str, float] = {}
+            undo = time_functions(spent) if args.by_function and side == "on" else None
+            try:
+                got = {k: v * 1e6 / n
+                       for k, v in one_pass(prepared, *sides[side], matcher).items()}
+            finally:
+                if undo is not None:
+                    undo()
             got["total"] = sum(got.values())
+            if i and spent:
+                for k, v in spent.items():
+                    functions[k] = min(functions.get(k, v * 1e6 / n), v * 1e6 / n)
             if i == 0:
                 cold[side] = got
             else:
@@ -144,6 +200,9 @@ def main() -> None:
                                   for s, d in best.items()},
         "drivers_us_per_post_warm": round(best["on"]["total"] - best["off"]["total"], 2),
     }
+    if functions:
+        result["on_us_per_post_by_function_warm_best"] = {k: round(v, 2)
+                                                          for k, v in functions.items()}
     print_json(result, args.out)
 
 

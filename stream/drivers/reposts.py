@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +47,7 @@ _RT_PREFIX = re.compile(r"^(?:\s*RT\s+@\w+\s*:?)+", re.IGNORECASE)
 # jumps to the next "http"/"www." instead of trying every position (~10x faster on a batch).
 _URLS = (re.compile(r"https?://[^\s\x00]+"), re.compile(r"www\.[^\s\x00]+"))
 _SEP = "\x00"
+_BLAKE2B_64 = partial(hashlib.blake2b, digest_size=8)
 
 UInt64Array = npt.NDArray[np.uint64]
 BoolArray = npt.NDArray[np.bool_]
@@ -84,7 +86,8 @@ def _hash(norm: str) -> int:
 def fingerprints(texts: Sequence[str], retweet: BoolArray | None = None) -> UInt64Array:
     """``fingerprint`` of every text, normalised as one joined string: case and URLs in one C
     pass per batch, the ``RT @user:`` prefix only on the retweets (``is_retweet``; computed
-    when not given), whitespace and the hash per post."""
+    when not given), whitespace per post; then BLAKE2b per post through C-level maps (no
+    Python frame per post: ~0.25 us per post less than calling ``_hash``)."""
     if not texts:
         return np.zeros(0, np.uint64)
     texts = list(texts)
@@ -94,8 +97,15 @@ def fingerprints(texts: Sequence[str], retweet: BoolArray | None = None) -> UInt
     if joined.count(_SEP) != len(texts) - 1:  # a text with NUL in it would shift the posts
         joined = _SEP.join(t.replace(_SEP, " ") for t in texts)
     joined = _strip_urls(joined.casefold())
-    norms = map(" ".join, map(str.split, joined.split(_SEP)))
-    return np.fromiter(map(_hash, norms), np.uint64, len(texts))
+    # Whitespace per post (one regex pass over the batch was 2-3x slower than str.split),
+    # then one UTF-8 encoding of the batch, split back into posts (NUL is only ever NUL).
+    norms = _SEP.join(map(" ".join, map(str.split, joined.split(_SEP))))
+    parts = norms.encode("utf-8", "surrogatepass").split(_SEP.encode())
+    digests = b"".join(map(hashlib.blake2b.digest, map(_BLAKE2B_64, parts)))
+    values = np.frombuffer(digests, ">u8").astype(np.uint64)
+    values[values == NO_FINGERPRINT] = 1  # as _hash: a real text hashing to 0 is 1
+    values[np.fromiter(map(len, parts), np.int64, len(parts)) == 0] = NO_FINGERPRINT
+    return values
 
 
 def member(value: int) -> str:

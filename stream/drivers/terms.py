@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model.tokenizer import HASHTAG, SEP, normal_form, raw_tokens, tokenize
+from stream.drivers.arrays import sorted_unique, unique_inverse
 from stream.drivers.stopwords import STOPWORDS
 
 MAX_TERM_CHARS = 40
@@ -87,13 +88,47 @@ class BatchTerms:
         ``(pair_post[j], pair_group[j])`` says that post ``pair_post[j]`` belongs to group
         ``pair_group[j]`` (a post may be in several groups, e.g. one per brand it names);
         group ``g`` is about ``group_brand[g]``, whose own names are left out (None: none)."""
-        n_groups = len(group_brand)
+        found = self._count(pair_post, pair_group, group_brand)
+        if found is None:
+            return [{} for _ in range(len(group_brand))]
+        uniq, count, width = found
+        bounds = np.searchsorted(uniq // width, np.arange(len(group_brand) + 1)).tolist()
+        names = list(map(self.terms.__getitem__, (uniq % width).tolist()))
+        count_list = count.tolist()
+        return [dict(zip(names[lo:hi], count_list[lo:hi], strict=True))
+                for lo, hi in pairwise(bounds)]
+
+    def group_ranked(self, pair_post: Int64Array, pair_group: Int64Array,
+                     group_brand: Sequence[str | None]) -> list[list[str | int]]:
+        """``group_counts`` as flat ``[term, count, ...]`` lists, the largest count first and
+        ties by term (``merge_top_k``'s order, what the worker's Space-Saving op is sent): one
+        numpy sort for the whole batch instead of two Python sorts and a dict per group."""
+        found = self._count(pair_post, pair_group, group_brand)
+        if found is None:
+            return [[] for _ in range(len(group_brand))]
+        uniq, count, width = found
+        group, term = uniq // width, uniq % width
+        distinct, term_of = unique_inverse(term)
+        texts = list(map(self.terms.__getitem__, distinct.tolist()))
+        rank = np.empty(len(texts), np.int64)  # a term's place in str order (code points)
+        rank[sorted(range(len(texts)), key=texts.__getitem__)] = np.arange(len(texts))
+        order = _rank_order(group, count, rank[term_of])
+        flat: list[str | int] = [""] * (2 * len(order))
+        flat[0::2] = map(texts.__getitem__, term_of[order].tolist())
+        flat[1::2] = count[order].tolist()
+        bounds = np.searchsorted(group, np.arange(len(group_brand) + 1)).tolist()
+        return [flat[2 * lo:2 * hi] for lo, hi in pairwise(bounds)]
+
+    def _count(self, pair_post: Int64Array, pair_group: Int64Array,
+               group_brand: Sequence[str | None]
+               ) -> tuple[Int64Array, Int64Array, int] | None:
+        """(group * width + term, its posts, width), sorted; None when nothing is counted."""
         starts = np.searchsorted(self.post, np.arange(self.n_posts + 1))
         first = starts[pair_post]
         lengths = starts[pair_post + 1] - first
         total = int(lengths.sum())
         if total == 0:
-            return [{} for _ in range(n_groups)]
+            return None
         offsets = np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
         terms = self.term[np.arange(total) + offsets]
         width = max(len(self.terms), 1)
@@ -105,18 +140,27 @@ class BatchTerms:
             keep = ~np.isin(key, np.concatenate(drop))
             key, posts = key[keep], posts[keep]
             if not len(key):
-                return [{} for _ in range(n_groups)]
+                return None
         # One sort of (group, term, post) drops a post's repeats of a term and leaves the
         # (group, term) runs in order, so counting them needs no second sort.
-        uniq = np.unique(key * self.n_posts + posts) // self.n_posts
+        uniq = sorted_unique(key * self.n_posts + posts) // self.n_posts
         starts = np.flatnonzero(np.r_[True, uniq[1:] != uniq[:-1]])
         count = np.diff(np.r_[starts, len(uniq)])
-        uniq = uniq[starts]
-        bounds = np.searchsorted(uniq // width, np.arange(n_groups + 1)).tolist()
-        names = list(map(self.terms.__getitem__, (uniq % width).tolist()))
-        count_list = count.tolist()
-        return [dict(zip(names[lo:hi], count_list[lo:hi], strict=True))
-                for lo, hi in pairwise(bounds)]
+        return uniq[starts], count, width
+
+
+def _rank_order(group: Int64Array, count: Int64Array, rank: Int64Array) -> Int64Array:
+    """The order by group, then count descending, then rank: one argsort of a packed int64
+    key when the three fit in 62 bits (always, in practice: ~3x faster than ``lexsort``);
+    the (group, rank) pairs are distinct, so any sort of the key gives the same order."""
+    if not len(group):
+        return np.zeros(0, np.int64)
+    top = int(count.max())
+    rank_bits, count_bits = int(rank.max()).bit_length(), top.bit_length()
+    if int(group.max()).bit_length() + count_bits + rank_bits > 62:
+        return np.lexsort((rank, -count, group))
+    key = (group << (count_bits + rank_bits)) | ((top - count) << rank_bits) | rank
+    return np.argsort(key)
 
 
 class Brand(Protocol):
@@ -210,7 +254,7 @@ class TermExtractor:
         return BatchTerms(n_posts, posts[order], terms, self._terms, self._excluded)
 
     def _bigram_ids(self, keys: Int64Array) -> Int64Array:
-        uniq, inverse = np.unique(keys, return_inverse=True)
+        uniq, inverse = unique_inverse(keys)
         table = self._bigrams
         for k in set(uniq.tolist()).difference(table):
             first, second = self._terms[k >> _BIGRAM_SHIFT], self._terms[k & 0xFFFFFFFF]

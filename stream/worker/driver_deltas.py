@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, pairwise, repeat
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
+from stream.drivers.arrays import sorted_unique, unique_inverse
 from stream.drivers.reposts import FINGERPRINT_TTL_S, fingerprints, is_retweet
 from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
 from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
@@ -86,7 +86,8 @@ class DriverDelta:
 
     reposts: RepostPosts
     authors: dict[tuple[str, int], list[str]] = field(default_factory=dict)
-    terms: dict[tuple[str, str, int], dict[str, int]] = field(default_factory=dict)
+    # (cls, res, start) -> [term, posts, ...], the largest first, ties by term
+    terms: dict[tuple[str, str, int], list[str | int]] = field(default_factory=dict)
     examples: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # oldest first
 
 
@@ -220,7 +221,7 @@ def _repost_posts(n_groups: int, pair_post: Int64Array, pair_group: Int64Array,
     label = np.minimum(labels[pair_post], 3)
     key, _, low = _bucket_keys(pair_group, created[pair_post], 60)
     key = key * 4 + label  # (group, minute, label): the buckets and sets a post adds to
-    uniq, inverse = np.unique(key, return_inverse=True)
+    uniq, inverse = unique_inverse(key)
     ustarts = np.searchsorted(uniq >> (_GROUP_SHIFT + 2), np.arange(n_groups + 1))
     of = (inverse.reshape(-1) - ustarts[pair_group]).tolist()
     local = uniq & ((1 << (_GROUP_SHIFT + 2)) - 1)
@@ -249,23 +250,25 @@ def _bucket_keys(pair_group: Int64Array, created: Int64Array | npt.NDArray[np.fl
 def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                  created: npt.NDArray[np.float64], authors: list[str]) -> None:
     """The distinct authors of each group and minute: authors become integer codes once (one
-    C-level sort of the batch's names), then one integer unique; hours and days are the
+    sort of the batch's distinct names), then one integer unique; hours and days are the
     unions of their minutes (the same list when a group's posts share one minute, the live
     case, which ``driver_ops`` then sends once for the three keys)."""
-    names, code = np.unique(np.asarray(authors, dtype=str), return_inverse=True)
-    has = names[code] != ""
+    names = sorted(set(authors))  # str order, as before (numpy's unicode sort was slower)
+    index = dict(zip(names, range(len(names)), strict=True))
+    code = np.fromiter(map(index.__getitem__, authors), np.int64, len(authors))
+    has = code != index.get("", -1)
     post, group = pair_post[has[pair_post]], pair_group[has[pair_post]]
     if not len(post):
         return
     key, _, low = _bucket_keys(group, created[post], 60)
-    buckets, bucket_of = np.unique(key, return_inverse=True)
-    pairs = np.unique(bucket_of.astype(np.int64) * len(names) + code[post].astype(np.int64))
-    members = names[pairs % len(names)].tolist()
+    buckets, bucket_of = unique_inverse(key)
+    pairs = sorted_unique(bucket_of * len(names) + code[post])
+    members = list(map(names.__getitem__, (pairs % len(names)).tolist()))
     bounds = np.searchsorted(pairs // len(names), np.arange(len(buckets) + 1)).tolist()
     for u, lo, hi in zip(buckets.tolist(), bounds[:-1], bounds[1:], strict=True):
         minute = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 60
         _drivers(deltas[u >> _GROUP_SHIFT]).authors[("m", minute)] = members[lo:hi]
-    for g in np.unique(group).tolist():
+    for g in sorted_unique(group).tolist():
         _roll_up(_drivers(deltas[g]).authors)
 
 
@@ -291,14 +294,14 @@ def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: 
         sel = labels[pair_post] == label
         post, group = pair_post[sel], pair_group[sel]
         key, _, low = _bucket_keys(group, created[post], 3600)
-        uniq, inverse = np.unique(key, return_inverse=True)
+        uniq, inverse = unique_inverse(key)
         posts.append(post)
         groups.append(inverse.astype(np.int64) + len(meta))
         meta += [(u >> _GROUP_SHIFT, cls, ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 3600)
                  for u in uniq.tolist()]
     if not meta:
         return
-    counts = terms.group_counts(np.concatenate(posts), np.concatenate(groups),
+    counts = terms.group_ranked(np.concatenate(posts), np.concatenate(groups),
                                 [deltas[g].brand for g, _, _ in meta])
     for (g, cls, hour), found in zip(meta, counts, strict=True):
         if found:
@@ -355,22 +358,12 @@ def driver_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
     ops += [op for group in shared.values() for op in group]
     for (cls, res, start), counts in sorted(d.terms.items()):
         ops.append(["s", ref(keys.terms(brand, cls, res, start)), str(ttl[res]),
-                    str(limits.terms), *_largest_first(counts)])
+                    str(limits.terms), *counts])
     for (cls, hour), members in sorted(d.examples.items()):
         ops.append(["l", ref(keys.examples(brand, cls, hour)), str(ttl["h"]),
                     str(limits.examples), *members])
     ops += _repost_ops(delta, keys, ref, limits)
     return ops
-
-
-def _largest_first(counts: dict[str, int]) -> list[Any]:
-    """term, count, ... with the largest count first, ties by term (merge_top_k's order), by
-    two C-level sorts (a sort with reverse=True keeps the order of equal items)."""
-    ordered = sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
-    flat: list[Any] = [None] * (2 * len(ordered))
-    flat[0::2] = map(itemgetter(0), ordered)
-    flat[1::2] = map(itemgetter(1), ordered)
-    return flat
 
 
 def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],

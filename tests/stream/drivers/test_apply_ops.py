@@ -19,7 +19,6 @@ from sentistream.settings import Settings
 from stream.drivers.fightin_words import merge_top_k
 from stream.drivers.reposts import member
 from stream.schema.keys import KeyScheme
-from stream.worker.driver_deltas import _largest_first
 from stream.worker.sink import APPLY_LUA
 
 pytestmark = pytest.mark.integration
@@ -166,10 +165,3 @@ def test_authors_and_examples_ops_keep_their_bounds(isolated: Settings) -> None:
     assert run(client, [authors, examples], ops, 0, 9)[0] == 1
     assert (client.dump(authors), client.dump(examples)) == before
 
-
-def test_increments_are_sent_largest_first_ties_by_term() -> None:
-    rng = random.Random(2)
-    counts = {f"t{rng.randrange(500)}é"[: rng.randrange(2, 6)]: rng.randrange(1, 6)
-              for _ in range(300)}
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    assert _largest_first(counts) == [x for pair in ordered for x in pair]

@@ -48,7 +48,10 @@ def test_the_fingerprint_is_stable_across_processes_and_versions() -> None:
 hostile = st.lists(st.one_of(
     st.text(max_size=60),
     st.sampled_from(["RT @a: x", "rt @b hi\x00there", "http://x\x00y", "A\u00a0 B", "\x00",
-                     "www.x.com/a?b", "ß STRASSE", "RT @a: RT @b:", "\ud800 x"])), max_size=20)
+                     "www.x.com/a?b", "ß STRASSE", "RT @a: RT @b:", "\ud800 x",
+                     # whitespace of every kind at a post's ends, next to NUL and in runs
+                     " \x1c a\u3000\u3000b\x85 ", " \t\n", "", " ", "a\x00 ", " \x00b",
+                     "x https://t.co/a y", "https://t.co/a"])), max_size=20)
 
 
 @settings(max_examples=200, deadline=None)

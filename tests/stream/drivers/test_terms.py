@@ -169,3 +169,28 @@ def test_rows_follow_a_reset_of_the_model_table_and_of_our_own(
     _, rows = tokenizer.encode_rows(texts)
     again = extractor.extract_rows(rows, tokenizer.table, 2)
     assert [again.of_post(i) for i in range(2)] == [before.of_post(i) for i in range(2)]
+
+
+ranked_words = st.sampled_from(["zebra", "éclair", "eclair", "ab", "ábc", "#ab", "battery",
+                                "life", "apple", "the", "straße", "strasse", "ok", "!", "\n"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(ranked_words, max_size=10).map(" ".join), min_size=1, max_size=25),
+       st.data())
+def test_group_ranked_is_group_counts_largest_first_ties_by_term(batch_texts: list[str],
+                                                                 data: st.DataObject) -> None:
+    # The order the worker's Space-Saving op is sent (merge_top_k's): count descending, then
+    # the term in str (code point) order.
+    batch = TermExtractor(BRANDS).extract(batch_texts)
+    n = len(batch_texts)
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 3)),
+                               max_size=3 * n))
+    pair_post = np.array([p for p, _ in pairs], np.int64)
+    pair_group = np.array([g for _, g in pairs], np.int64)
+    group_brand: list[str | None] = ["apple", "google", None, "apple"]
+    counts = batch.group_counts(pair_post, pair_group, group_brand)
+    ranked = batch.group_ranked(pair_post, pair_group, group_brand)
+    expected = [[x for item in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) for x in item]
+                for c in counts]
+    assert ranked == expected
