@@ -33,8 +33,8 @@ which imports only this module, never the query package's reader.
 Cost, bounded by the window: a window is at most ``MAX_WINDOW_S`` (7 days = 168 hour sets per
 class), the baseline at most 60 days plus 23 hours of hour sets (1,463 per class; 191 with the
 default 7 days; the settings refuse an hour retention that would expire part of it:
-``sentistream.settings_check.WHY_RULES``); each set holds at most K terms (the writer's top-K), each example list at most
-64 posts. See ops/bench/why_bench.py for the time.
+``sentistream.settings_check.WHY_RULES``); each set holds at most K terms (the writer's top-K),
+each example list at most 64 posts. See ops/bench/why_bench.py for the time.
 """
 
 from __future__ import annotations
