@@ -265,7 +265,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        from sentistream.settings_unknown import warn_unknown
+
         env = os.environ if environ is None else environ
+        warn_unknown(env, ENV_PREFIX, [env_name(f.name) for f in fields(cls)])
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(env_name(f.name))
