@@ -33,7 +33,7 @@ which imports only this module, never the query package's reader.
 Cost, bounded by the window: a window is at most ``MAX_WINDOW_S`` (7 days = 168 hour sets per
 class), the baseline spans at most 60 days plus 23 hours of hour sets (1,463 per class; 191 with
 the default 7 days; the settings refuse an hour retention that would expire part of it:
-``sentistream.settings_check.WHY_RULES``) and reads at most ``MAX_BASELINE_SETS`` (336) of them
+``sentistream.settings_check.WHY_RULES``) and reads at most ``MAX_BASELINE_SETS`` (192) of them
 per class, an evenly spread sample of a longer one; each set holds at most K terms (the
 writer's top-K), each example list at most 64 posts. See ops/bench/why_bench.py for the time.
 """
@@ -65,12 +65,13 @@ RECENT_POSTS = 64  # newest posts a brand without history is explained by (one h
 MAX_WINDOW_S = MAX_WHY_WINDOW_S
 MAX_BASELINE_DAYS = 60
 MAX_TERMS = 50
-# Hour sets per class one answer sums for its baseline at most: 14 days' worth. A longer baseline
-# is read as every stride-th hour, each counted stride times (``WhyPlan``; 60 days: 1 in 5). Redis'
-# ZUNION costs per member summed: a 60-day baseline read whole (1,463 sets per class, 128 terms
-# each) took p50 83 ms, p95 121 ms for a 24 h window, past the 100 ms target, and ~2.5x the Redis
-# CPU of the sampled read (README "Why sentiment moved", ops/bench/results/why_bench-*-s7r.md).
-MAX_BASELINE_SETS = 14 * 24
+# Hour sets per class one answer sums for its baseline at most: what the default 7-day baseline
+# reads at most (7 days + 23 hours). A longer baseline is read as every stride-th hour, each counted
+# stride times (``WhyPlan``; 60 days: 1 in 8). Redis' ZUNION costs per member summed: a 60-day
+# baseline read whole (1,463 sets per class, 128 terms each) took p50 83 ms, p95 121 ms for a 24 h
+# window, past the 100 ms target, and ~2.5x the Redis CPU of a 1-in-5 read (README "Why sentiment
+# moved", ops/bench/results/why_bench-60d-s7r.md).
+MAX_BASELINE_SETS = 8 * 24
 HOUR, DAY = RESOLUTIONS["h"], RESOLUTIONS["d"]
 
 
@@ -95,13 +96,13 @@ class WhyPlan:
     """The hour buckets one answer reads: the window's and its baseline's.
 
     ``base_hours`` is every hour the baseline spans; ``base_read`` the ones read, each weighted
-    ``stride``: all of them up to MAX_BASELINE_SETS, else those whose hour number is a multiple
-    of the stride. The stride is coprime with 24, so successive days read different hours of the
-    day and the sample covers the daily cycle evenly; and it is anchored on the epoch, not the
-    window, so answers an hour apart read the same hours. Against a baseline of 14 days or more
-    the strong drivers' z-scores hardly move (the window's variance is the large term); terms
-    rare in the baseline, whose sampled count varies most, move more (tests/stream/drivers/
-    test_why.py: the burst's terms within 5%, chance words' ranks shuffled)."""
+    ``stride``: all of them up to MAX_BASELINE_SETS, else one hour in ``stride`` (``_sample``),
+    shifted from day to day so that every hour of the day is read equally often (the daily cycle
+    is sampled evenly), and anchored on the epoch, not the window, so answers an hour apart read
+    the same hours. Against a long baseline the strong drivers' z-scores hardly move (the
+    window's variance is the large term); terms rare in the baseline, whose sampled count varies
+    most, move more (tests/stream/drivers/test_why.py, 60 days: the burst's terms within 5%,
+    chance words' ranks shuffled)."""
 
     hours: list[int]
     base_hours: list[int]
@@ -112,18 +113,28 @@ class WhyPlan:
         hours = window_buckets(end, window_s, "h")
         first_day = bucket_start(hours[0], "d")
         base = list(range(first_day - baseline_days * DAY, hours[0], HOUR))
-        return cls(hours, base, _stride(len(base)))
+        return cls(hours, base, _stride(base))
 
     @property
     def base_read(self) -> list[int]:
-        return [h for h in self.base_hours if (h // HOUR) % self.stride == 0]
+        return _sample(self.base_hours, self.stride)
 
 
-def _stride(hours: int) -> int:
-    stride = 1
-    while -(-hours // stride) > MAX_BASELINE_SETS or math.gcd(stride, 24) != 1:
+def _stride(hours: list[int]) -> int:
+    stride = max(1, -(-len(hours) // MAX_BASELINE_SETS))
+    while len(_sample(hours, stride)) > MAX_BASELINE_SETS:
         stride += 1
     return stride
+
+
+def _sample(hours: list[int], stride: int) -> list[int]:
+    """One hour in ``stride``: hour number + turn x day number a multiple of the stride. With
+    24 + turn coprime with the stride, each day's picks shift by a different residue, so over
+    ``stride`` days every hour of the day is picked exactly once."""
+    if stride == 1:
+        return hours
+    turn = next(r for r in range(stride) if math.gcd(24 + r, stride) == 1)
+    return [h for h in hours if (h // HOUR + turn * (h // DAY)) % stride == 0]
 
 
 @dataclass(frozen=True)
