@@ -2,8 +2,8 @@
 
 Two layers: ``redact_url`` for the places that knowingly show an address (error messages, start-up
 logs), and ``install_log_redaction``, a log-record factory that masks URL userinfo and the known
-secret values in every record any library logs, whatever handlers it configures later (Faust and
-mode install their own).
+secret values in every record any library logs, its traceback included, whatever handlers it
+configures later (Faust and mode install their own).
 """
 
 from __future__ import annotations
@@ -58,6 +58,21 @@ def install_log_redaction(secrets: Iterable[str] = ()) -> None:
         masked = redact_text(message, _installed)
         if masked != message:
             record.msg, record.args = masked, None
+        _redact_traceback(record)
         return record
 
     logging.setLogRecordFactory(factory)
+
+
+def _redact_traceback(record: logging.LogRecord) -> None:
+    """Mask the record's traceback and stack too: an exception's text (a Redis URL it failed on,
+    a library echoing a credential) reaches the log when a handler formats ``exc_info``, after
+    the factory. Formatted here once and kept as ``exc_text``, which every standard formatter
+    prints instead of formatting ``exc_info`` (cleared, so none formats the unmasked one)."""
+    if record.exc_info and record.exc_info[0] is not None:
+        text = logging.Formatter().formatException(record.exc_info)
+        masked = redact_text(text, _installed)
+        if masked != text:
+            record.exc_info, record.exc_text = None, masked
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info, _installed)

@@ -256,16 +256,25 @@ class Settings:
         from sentistream.redact import redact_text
 
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
-        return redact_text(f"Settings({shown})")
+        return redact_text(f"Settings({shown})", self.secrets())
 
     def secrets(self) -> list[str]:
-        """The revealed values of every secret setting, for log redaction."""
-        return [getattr(self, f.name).reveal() for f in fields(self)
-                if isinstance(getattr(self, f.name), Secret) and getattr(self, f.name)]
+        """The revealed values of every secret setting, for log redaction; and the webhook URL
+        when it has a path or query: a Slack-style URL's path is its credential, and aiohttp's
+        errors name the whole URL (the webhook's own log lines show scheme and host only)."""
+        found = [getattr(self, f.name).reveal() for f in fields(self)
+                 if isinstance(getattr(self, f.name), Secret) and getattr(self, f.name)]
+        hook = urlsplit(self.alert_webhook_url)
+        if hook.path.strip("/") or hook.query:
+            found.append(self.alert_webhook_url)
+        return found
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        from sentistream.settings_unknown import warn_unknown
+
         env = os.environ if environ is None else environ
+        warn_unknown(env, ENV_PREFIX, [env_name(f.name) for f in fields(cls)])
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(env_name(f.name))

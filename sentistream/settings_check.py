@@ -28,8 +28,11 @@ class Rule:
     """``ok(settings)`` must hold for ``field``; ``allowed`` says what it takes, for the user."""
 
     field: str
-    allowed: str
+    allowed: str | Callable[[Settings], str]  # a callable when the bound depends on others
     ok: Callable[[Settings], bool]
+
+    def allows(self, settings: Settings) -> str:
+        return self.allowed(settings) if callable(self.allowed) else self.allowed
 
 
 def _at_least(field: str, low: float) -> Rule:
@@ -94,17 +97,47 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# -- why's baseline against the hour retention --
+# `why` (CLI, API and the worker's alert hook) reads the hour term sets of its window and of the
+# SENTISTREAM_WHY_BASELINE_DAYS whole days before the window's first day (stream/drivers/why.py),
+# and those sets expire SENTISTREAM_RETENTION_HOUR_S after their last write. A window of up to
+# WHY_MAX_WINDOW_S ending now reaches back less than (baseline days + 1) days + the window, so a
+# shorter retention made the baseline silently cover fewer days than asked. Refused at start-up
+# rather than reported per answer: every process that runs `why` (the worker too) holds both
+# settings, and deployments give all of them one environment (docker-compose's x-app-env);
+# `why` itself cannot tell an expired hour from an hour without posts, nor judge by the clock
+# (replayed history is written now, dated then).
+WHY_MAX_WINDOW_S = 7 * 86400  # = stream.schema.keys.MAX_WHY_WINDOW_S (tests/core pins it)
+
+
+def _why_reach_s(s: Settings) -> int:
+    return (s.why_baseline_days + 1) * 86400 + WHY_MAX_WINDOW_S
+
+
+def _why_reach_allowed(s: Settings) -> str:
+    return (f"at least {_why_reach_s(s)} s = (SENTISTREAM_WHY_BASELINE_DAYS + 1 + 7) days: "
+            "`why` (window up to 7 days) reads hour term sets that far back for its baseline; "
+            "raise it, or lower SENTISTREAM_WHY_BASELINE_DAYS, or set SENTISTREAM_DRIVERS=false "
+            "(no term sets, no `why`)")
+
+
+WHY_RULES: tuple[Rule, ...] = (
+    Rule("retention_hour_s", _why_reach_allowed,
+         lambda s: not s.drivers or s.retention_hour_s >= _why_reach_s(s)),
+)
+
+
 def check_settings(settings: Settings) -> None:
     """Raise one ConfigError naming every variable whose value breaks its rule."""
     from sentistream.redact import redact_url
     from sentistream.settings import env_name
 
     problems = []
-    for rule in RULES:
+    for rule in (*RULES, *WHY_RULES):
         if not rule.ok(settings):
             value = getattr(settings, rule.field)
             shown = redact_url(value) if isinstance(value, str) and "://" in value else value
-            problems.append(f"{env_name(rule.field)}={shown!r}: must be {rule.allowed}")
+            problems.append(f"{env_name(rule.field)}={shown!r}: must be {rule.allows(settings)}")
     if problems:
         raise ConfigError("bad setting(s), fix the environment variable(s):\n  "
                           + "\n  ".join(problems))

@@ -1,6 +1,7 @@
 """Latency of `why` (the read behind `sentistream why` and GET /api/why) at its largest keys.
 
 Usage: .venv/bin/python -m ops.bench.why_bench [--window 24h] [--repeat 200] [--days 7]
+       [--name why_bench]
 
 Uses the running Redis of the SENTISTREAM_* environment (`sentistream infra up`) under a fresh
 key prefix, removed at the end. It writes one brand's driver keys at their caps, the worst case
@@ -12,7 +13,7 @@ over 5,000 words so the sets overlap as real ones do. Then it times ``Reader.why
 check + the one pipelined read + scoring + examples, what the API handler awaits) sequentially
 after a few warm-ups:
 p50, p95 and max in milliseconds, and this process's CPU per answer. Results go to
-ops/bench/results/why_bench.{json,md} with the date, the CPU and the command.
+ops/bench/results/<--name>.{json,md} with the date, the CPU and the command.
 """
 
 from __future__ import annotations
@@ -93,21 +94,41 @@ async def timed(settings: Any, keys: KeyScheme, window: str, end: float, repeat:
     return times, cpu, answer
 
 
+def redis_usec(client: redis.Redis) -> int:
+    """Microseconds Redis has spent in commands since its stats were last reset."""
+    stats: dict[str, dict[str, Any]] = client.info("commandstats")
+    return sum(int(v["usec"]) for v in stats.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", default="24h")
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--days", type=int, default=7, help="baseline days (the setting)")
+    parser.add_argument("--whole", action="store_true",
+                        help="read every baseline hour set (no sampling: the read before "
+                             "MAX_BASELINE_SETS), for side-by-side runs")
+    parser.add_argument("--name", default="why_bench",
+                        help="results file stem under ops/bench/results/ [why_bench]")
     args = parser.parse_args()
+    from stream.drivers import why
+
+    if args.whole:
+        why.MAX_BASELINE_SETS = 1 << 30
     settings = get_settings().replace(redis_prefix=f"bench-why-{uuid.uuid4().hex[:8]}")
     keys = KeyScheme(settings.redis_prefix)
     client = redis.Redis.from_url(settings.redis_url)
     end = time.time()
     window_s = parse_why_window(args.window).seconds
+    plan = why.WhyPlan.of(end, window_s, args.days)
     try:
         written = fill(client, keys, end, window_s, args.days)
+        redis_before = redis_usec(client)
         times, cpu, answer = asyncio.run(timed(settings, keys, args.window, end, args.repeat,
                                           args.days))
+        # Redis' own CPU per answer (its commandstats): unlike wall time, not inflated by
+        # waiting for a core on a shared machine. Includes the 5 warm-ups.
+        redis_ms = (redis_usec(client) - redis_before) / 1000 / (args.repeat + 5)
     finally:
         for key in client.scan_iter(match=f"{{{settings.redis_prefix}*", count=1000):
             client.delete(key)
@@ -115,25 +136,30 @@ def main() -> None:
     result = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()), "cpu": cpu_model(),
         "command": "python -m ops.bench.why_bench " + " ".join(sys.argv[1:]),
-        "window": args.window, "baseline_days": args.days, "keys_read": written,
+        "window": args.window, "baseline_days": args.days, "keys_written": written,
+        "baseline_sets_read_per_class": len(plan.base_read), "stride": plan.stride,
         "repeat": args.repeat, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2),
         "max_ms": round(max(times), 2),
         # this process's CPU per answer (Redis' own time excluded): steadier on a shared box
         "client_cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
+        "redis_cpu_per_answer_ms": round(redis_ms, 2),
         "drivers": {side: len(answer[side]) for side in ("negative", "positive")},
         # The machine's 1-minute load average as the run ends: wall times mean little above ~2
         # on 2 cores (this benchmark ran at 13-14 once, when other test suites shared the box).
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "why_bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "why_bench.md").write_text(
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(
         f"# why latency ({result['date']}, {result['cpu']})\n\n"
         f"`{result['command']}`: window {args.window}, baseline {args.days} days, "
-        f"{written} keys at their caps, {args.repeat} sequential reads.\n\n"
-        f"| p50 ms | p95 ms | max ms | client CPU p50 ms |\n|---|---|---|---|\n"
+        f"{written} keys at their caps, {len(plan.base_read)} of {len(plan.base_hours)} "
+        f"baseline hour sets read per class (stride {plan.stride}), "
+        f"{args.repeat} sequential reads.\n\n"
+        f"| p50 ms | p95 ms | max ms | client CPU p50 ms | Redis CPU per answer ms |\n"
+        f"|---|---|---|---|---|\n"
         f"| {result['p50_ms']} | {result['p95_ms']} | {result['max_ms']} | "
-        f"{result['client_cpu_p50_ms']} |\n\n"
+        f"{result['client_cpu_p50_ms']} | {result['redis_cpu_per_answer_ms']} |\n\n"
         f"1-minute load average at the end: {result['load_average_1m']} "
         f"({os.cpu_count()} CPUs).\n")
     print(json.dumps(result, indent=2))

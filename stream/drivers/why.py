@@ -31,13 +31,16 @@ Used by the readers (`sentistream why`, ``GET /api/why``) and by the worker's al
 which imports only this module, never the query package's reader.
 
 Cost, bounded by the window: a window is at most ``MAX_WINDOW_S`` (7 days = 168 hour sets per
-class), the baseline at most 60 days plus 23 hours of hour sets (1,463 per class; 191 with the
-default 7 days); each set holds at most K terms (the writer's top-K), each example list at most
-64 posts. See ops/bench/why_bench.py for the time.
+class), the baseline spans at most 60 days plus 23 hours of hour sets (1,463 per class; 191 with
+the default 7 days; the settings refuse an hour retention that would expire part of it:
+``sentistream.settings_check.WHY_RULES``) and reads at most ``MAX_BASELINE_SETS`` (192) of them
+per class, an evenly spread sample of a longer one; each set holds at most K terms (the
+writer's top-K), each example list at most 64 posts. See ops/bench/why_bench.py for the time.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -62,6 +65,13 @@ RECENT_POSTS = 64  # newest posts a brand without history is explained by (one h
 MAX_WINDOW_S = MAX_WHY_WINDOW_S
 MAX_BASELINE_DAYS = 60
 MAX_TERMS = 50
+# Hour sets per class one answer sums for its baseline at most: what the default 7-day baseline
+# reads at most (7 days + 23 hours). A longer baseline is read as every stride-th hour, each counted
+# stride times (``WhyPlan``; 60 days: 1 in 8). Redis' ZUNION costs per member summed: a 60-day
+# baseline read whole (1,463 sets per class, 128 terms each) took p50 83 ms, p95 121 ms for a 24 h
+# window, past the 100 ms target, and ~2.5x the Redis CPU of a 1-in-5 read (README "Why sentiment
+# moved", ops/bench/results/why_bench-60d-s7r.md).
+MAX_BASELINE_SETS = 8 * 24
 HOUR, DAY = RESOLUTIONS["h"], RESOLUTIONS["d"]
 
 
@@ -83,16 +93,48 @@ def check_limits(baseline_days: int, terms: int) -> None:
 
 @dataclass(frozen=True)
 class WhyPlan:
-    """The hour buckets one answer reads: the window's and its baseline's."""
+    """The hour buckets one answer reads: the window's and its baseline's.
+
+    ``base_hours`` is every hour the baseline spans; ``base_read`` the ones read, each weighted
+    ``stride``: all of them up to MAX_BASELINE_SETS, else one hour in ``stride`` (``_sample``),
+    shifted from day to day so that every hour of the day is read equally often (the daily cycle
+    is sampled evenly), and anchored on the epoch, not the window, so answers an hour apart read
+    the same hours. Against a long baseline the strong drivers' z-scores hardly move (the
+    window's variance is the large term); terms rare in the baseline, whose sampled count varies
+    most, move more (tests/stream/drivers/test_why.py, 60 days: the burst's terms within 5%,
+    chance words' ranks shuffled)."""
 
     hours: list[int]
     base_hours: list[int]
+    stride: int = 1
 
     @classmethod
     def of(cls, end: float, window_s: int, baseline_days: int) -> WhyPlan:
         hours = window_buckets(end, window_s, "h")
         first_day = bucket_start(hours[0], "d")
-        return cls(hours, list(range(first_day - baseline_days * DAY, hours[0], HOUR)))
+        base = list(range(first_day - baseline_days * DAY, hours[0], HOUR))
+        return cls(hours, base, _stride(base))
+
+    @property
+    def base_read(self) -> list[int]:
+        return _sample(self.base_hours, self.stride)
+
+
+def _stride(hours: list[int]) -> int:
+    stride = max(1, -(-len(hours) // MAX_BASELINE_SETS))
+    while len(_sample(hours, stride)) > MAX_BASELINE_SETS:
+        stride += 1
+    return stride
+
+
+def _sample(hours: list[int], stride: int) -> list[int]:
+    """One hour in ``stride``: hour number + turn x day number a multiple of the stride. With
+    24 + turn coprime with the stride, each day's picks shift by a different residue, so over
+    ``stride`` days every hour of the day is picked exactly once."""
+    if stride == 1:
+        return hours
+    turn = next(r for r in range(stride) if math.gcd(24 + r, stride) == 1)
+    return [h for h in hours if (h // HOUR + turn * (h // DAY)) % stride == 0]
 
 
 @dataclass(frozen=True)
@@ -138,7 +180,7 @@ async def explain(client: Any, keys: KeyScheme, brand: str, end: float, window_s
     pipe = client.pipeline(transaction=False)
     for cls in CLASSES.values():
         _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.hours])
-        _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.base_hours])
+        _zunion(pipe, [keys.terms(brand, cls, "h", s) for s in plan.base_read], plan.stride)
         for hour in reversed(plan.hours):  # newest first
             pipe.lrange(keys.examples(brand, cls, hour), 0, -1)
     replies = await pipe.execute()
@@ -193,10 +235,11 @@ def _recent_counts(members: list[str], window: Mapping[str, int]) -> dict[str, i
 _extractor: TermExtractor | None = None  # its tables bound themselves (terms.MAX_TABLE)
 
 
-def _zunion(pipe: Any, keys: list[str]) -> None:
+def _zunion(pipe: Any, keys: list[str], weight: int = 1) -> None:
     # A raw command: its reply is a flat [member, score, ...] list with any client, decoded or
     # not, single node or cluster (all keys share the brand's slot).
-    pipe.execute_command("ZUNION", len(keys), *keys, "WITHSCORES")
+    weights = ("WEIGHTS", *[weight] * len(keys)) if weight != 1 else ()
+    pipe.execute_command("ZUNION", len(keys), *keys, *weights, "WITHSCORES")
 
 
 def _text(value: Any) -> str:

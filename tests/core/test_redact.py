@@ -60,3 +60,55 @@ def test_every_log_record_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
     text = caplog.text
     assert "hunter2" not in text and "kafka-sasl-pw" not in text
     assert "redis://:***@redis:6379/0" in text
+
+
+def test_a_logged_traceback_is_redacted_too(caplog: pytest.LogCaptureFixture) -> None:
+    # A worker that loses Redis or a webhook logs the exception with its traceback: the record
+    # factory masked only the message, while the exception's text (formatted later by each
+    # handler) can carry the URL it failed on, or a library's echo of a secret.
+    # Built at run time: a traceback also shows the source line that raised.
+    password, sasl = "hunter" + str(5), "-".join(("sasl", "pw", "in", "trace"))
+    install_log_redaction([sasl])
+    log = logging.getLogger("some.library")
+
+    def connect() -> None:
+        raise ConnectionError(f"cannot reach redis://:{password}@redis:6379/0")
+
+    with caplog.at_level(logging.INFO):
+        try:
+            try:
+                connect()
+            except ConnectionError as exc:
+                raise RuntimeError(f"login with {sasl} refused") from exc
+        except RuntimeError:
+            log.exception("worker stopped")
+        log.info("where", stack_info=True, extra={"note": "no secret"})
+    text = caplog.text
+    assert password not in text and sasl not in text
+    assert "redis://:***@redis:6379/0" in text and "ConnectionError" in text
+    assert "Traceback" in text and "RuntimeError: login with *** refused" in text
+    formatted = logging.Formatter().format(caplog.records[0])  # any handler's formatter
+    assert password not in formatted and "in connect" in formatted
+
+
+def test_the_webhook_url_is_masked_where_a_library_logs_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A Slack-style webhook URL's path is its credential. The webhook's own lines show only its
+    # scheme and host, but aiohttp's errors name the whole URL: a webhook redirecting in a loop
+    # logged "TooManyRedirects: 302, message='Found', url='https://hooks.example/services/...'".
+    import aiohttp
+    import yarl
+    from aiohttp.client_reqrep import RequestInfo
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    url = "https://hooks.example/services/T0/B0/" + "x" * 24
+    settings = Settings(alert_webhook_url=url)
+    assert url in settings.secrets()
+    assert Settings(alert_webhook_url="https://hooks.example/").secrets() == []
+    install_log_redaction(settings.secrets())
+    info = RequestInfo(yarl.URL(url), "POST", CIMultiDictProxy(CIMultiDict()), yarl.URL(url))
+    error = aiohttp.TooManyRedirects(info, (), status=302, message="Found")
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("some.library").warning("alert failed (%s)", error)
+    assert "x" * 24 not in caplog.text and "url='***'" in caplog.text
+    assert "x" * 24 not in repr(settings)

@@ -89,3 +89,43 @@ def test_a_password_in_a_bad_url_setting_is_not_shown() -> None:
 
 def test_the_defaults_are_valid() -> None:
     Settings()
+
+
+# -- why's baseline against the hour retention --
+DAY = 86400
+
+
+def test_an_hour_retention_shorter_than_whys_reach_is_refused_with_what_to_do() -> None:
+    # 7 baseline days + the window's first day + a 7-day window: 15 days of hour term sets.
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"SENTISTREAM_RETENTION_HOUR_S": str(10 * DAY)})
+    message = str(caught.value)
+    assert f"SENTISTREAM_RETENTION_HOUR_S={10 * DAY}" in message
+    assert f"{15 * DAY}" in message  # the least it takes, in the variable's own unit
+    for remedy in ("SENTISTREAM_WHY_BASELINE_DAYS", "SENTISTREAM_DRIVERS=false"):
+        assert remedy in message
+    with pytest.raises(ConfigError, match="SENTISTREAM_RETENTION_HOUR_S"):
+        Settings(why_baseline_days=60, retention_hour_s=67 * DAY)
+
+
+def test_an_hour_retention_that_covers_whys_reach_is_accepted() -> None:
+    Settings(retention_hour_s=15 * DAY)
+    Settings(why_baseline_days=2, retention_hour_s=10 * DAY)
+    Settings(why_baseline_days=60, retention_hour_s=68 * DAY)
+    # No term sets are written without drivers: why has no baseline to shorten.
+    Settings(drivers=False, retention_hour_s=3600)
+
+
+def test_whys_reach_assumes_the_longest_window_why_accepts() -> None:
+    from sentistream.settings_check import WHY_MAX_WINDOW_S
+    from stream.drivers.why import WhyPlan
+    from stream.schema.keys import MAX_WHY_WINDOW_S
+
+    assert WHY_MAX_WINDOW_S == MAX_WHY_WINDOW_S
+    # The oldest hour a window of the longest kind reads, ending just before midnight (its
+    # worst case), is within (baseline days + 1) days + the window of its end.
+    end = 1_764_633_600 + DAY - 1
+    for days in (1, 7, 60):
+        plan = WhyPlan.of(end, MAX_WHY_WINDOW_S, days)
+        assert end - plan.base_hours[0] <= (days + 1) * DAY + MAX_WHY_WINDOW_S
+        assert end - plan.base_hours[0] > days * DAY + MAX_WHY_WINDOW_S

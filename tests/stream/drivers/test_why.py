@@ -17,7 +17,9 @@ import redis.asyncio as aioredis
 
 from producers.generator import Burst, generate_posts
 from sentistream.settings import Settings
+from stream.drivers import why
 from stream.drivers.why import (
+    MAX_BASELINE_SETS,
     WhyConfigError,
     WhyPlan,
     WhyResult,
@@ -188,3 +190,68 @@ def test_examples_use_the_term_as_a_whole_word_newest_first_two_at_most() -> Non
     ids = {e.driver.term: [x.id for x in e.examples] for e in found}
     assert ids == {"battery": ["p2", "p3"], "battery life": ["p3", "p6"], "#refund": ["p4"],
                    "refund": [], "absent": []}
+
+
+# -- a long baseline is read as a bounded, evenly spread sample of its hours --
+
+
+def test_a_long_baseline_reads_a_bounded_sample_that_covers_every_hour_of_the_day() -> None:
+    plan = WhyPlan.of(NOW, DAY, 60)
+    assert len(plan.base_hours) == 60 * 24 + 15  # what the baseline spans: unchanged
+    read = plan.base_read
+    assert len(read) <= MAX_BASELINE_SETS and set(read) <= set(plan.base_hours)
+    # Each read set stands for `stride` hours: the weighted sum estimates the whole span's.
+    assert abs(len(read) * plan.stride - len(plan.base_hours)) < plan.stride
+    # The daily cycle is sampled evenly: every hour of the day, as often as any other (+-1).
+    per_hour = [sum(1 for h in read if h % DAY == k * HOUR) for k in range(24)]
+    assert max(per_hour) - min(per_hour) <= 1 and min(per_hour) > 0
+    # The same hours whatever the window's end: answers an hour apart read the same sample.
+    later = WhyPlan.of(NOW + HOUR, DAY, 60)
+    assert set(read) - set(later.base_read) <= {plan.base_hours[0]}
+
+
+def test_a_short_baseline_is_read_whole() -> None:
+    plan = WhyPlan.of(NOW, DAY, 7)
+    assert plan.stride == 1 and plan.base_read == plan.base_hours
+
+
+def zipf_sets(client: redis.Redis, keys: KeyScheme, hours: list[int], rng: random.Random,
+              extra: dict[str, int] | None = None) -> None:
+    words = [f"word{i}" for i in range(2000)]
+    weights = [1 / (i + 1) for i in range(len(words))]
+    pipe = client.pipeline(transaction=False)
+    for hour in hours:
+        for cls in ("neg", "pos"):
+            counts: dict[str, int] = {}
+            for word in rng.choices(words, weights, k=600):
+                counts[word] = counts.get(word, 0) + 1
+            if cls == "neg" and extra:
+                counts.update(extra)
+            top = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:128])
+            pipe.zadd(keys.terms("acme", cls, "h", hour), top)
+    pipe.execute()
+
+
+@pytest.mark.integration
+def test_a_sampled_60_day_baseline_finds_the_drivers_the_whole_one_finds(
+        isolated: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = redis.Redis.from_url(isolated.redis_url)
+    keys = KeyScheme(isolated.redis_prefix)
+    plan = WhyPlan.of(NOW, HOUR, 60)
+    rng = random.Random(60)
+    zipf_sets(client, keys, plan.base_hours, rng)
+    zipf_sets(client, keys, plan.hours, rng, extra={"battery": 200, "refund": 150})
+    sampled = run_explain(isolated, "acme", days=60)
+    monkeypatch.setattr(why, "MAX_BASELINE_SETS", 10_000)
+    whole = run_explain(isolated, "acme", days=60)
+    assert WhyPlan.of(NOW, HOUR, 60).stride == 1 < plan.stride  # the reference read it all
+    top = [d.driver.term for d in whole.negative]
+    assert top[:2] == ["battery", "refund"]
+    assert [d.driver.term for d in sampled.negative][:2] == top[:2]
+    for s, w in zip(sampled.negative[:2], whole.negative[:2], strict=True):
+        assert s.driver.count == w.driver.count
+        assert s.driver.z == pytest.approx(w.driver.z, rel=0.05)
+    # Beyond the burst, chance words of the synthetic hour, rare in the baseline (where the
+    # sample's estimate varies most): mostly the same ones.
+    rest = {d.driver.term for d in whole.negative} & {d.driver.term for d in sampled.negative}
+    assert len(rest) >= 7
