@@ -249,6 +249,7 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
     if args.rate:
         st, vis = stamped[since:], visible[since:]
         phase = phase_stats(f"{args.rate:.0f}/s", args.rate, st, vis)
+        phase["tail"] = tail_episodes(st, vis)
         phase["worker_cpu_pct"] = 100 * phase_cpu / max(phase_end - start, 1e-9)
         phase["bench_producer_cpu_pct"] = 100 * bench_cpu / max(phase_end - start, 1e-9)
         phase.update(_phase_stages(phase_stages0, phase_stages1, phase_end - start, k))
@@ -272,6 +273,36 @@ def _drain(visible: np.ndarray, assigned: float, done: float, cpu_s: float) -> d
     return {"drain_posts_per_s": rate, "drain_posts_after_assignment": n_after,
             "posts_per_worker_cpu_s": n_after / cpu_s if cpu_s else float("nan"),
             "worker_cpu_pct": 100 * cpu_s / max(done - assigned, 1e-9)}
+
+
+def tail_episodes(stamped: np.ndarray, visible: np.ndarray, gap_s: float = 0.1
+                  ) -> dict[str, Any]:
+    """When the slowest 1% of the posts became visible: runs of them (a new run after ``gap_s``
+    without one), how often runs start and how long each is. A run every ~1 s points at the
+    once-a-second alert check, every ~2.8 s at the offset commit, none periodic at scheduling."""
+    send_s = stamped[:, 2] / 1000.0
+    seen = np.isfinite(visible)
+    if seen.sum() < 100:
+        return {}
+    lat, vis = visible[seen] - send_s[seen], visible[seen]
+    slow = np.sort(vis[lat > np.percentile(lat, 99)])
+    if not len(slow):
+        return {}
+    breaks = np.flatnonzero(np.diff(slow) > gap_s) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(slow)]))
+    t0 = float(vis.min())
+    # (seconds into the phase, second of the wall-clock minute, posts, span of the run)
+    runs = [(round(float(slow[a] - t0), 3), round(float(slow[a]) % 60, 2), int(b - a),
+             round(float(slow[b - 1] - slow[a]), 3))
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    intervals = np.diff([r[0] for r in runs])
+    return {"posts": len(slow), "runs": len(runs),
+            "median_interval_s": float(np.median(intervals)) if len(intervals) else None,
+            "runs_at_s_minute_s_posts_span": runs[:60],
+            "max_latency_per_second": [round(float(lat[(vis >= t0 + i) & (vis < t0 + i + 1)]
+                                                   .max(initial=0.0)), 3)
+                                       for i in range(int(vis.max() - t0) + 1)]}
 
 
 def _phase_stages(before: dict[str, float], after: dict[str, float], seconds: float,
