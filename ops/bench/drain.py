@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--poll-interval", type=float, default=0.002,
                    help="the progress poller's interval, seconds")
     p.add_argument("--profile", action="store_true", help="py-spy the first drain's worker")
+    p.add_argument("--profile-offered", action="store_true",
+                   help="with --profile: py-spy the latency phase at --rate instead of the drain "
+                   "(where a post's wait goes when the worker is not saturated)")
     p.add_argument("--profile-cpu", action="store_true",
                    help="with --profile: on-CPU samples only (no --idle), e.g. to compare two "
                    "trees' CPU per post")
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "batch_size": base.batch_size, "partitions": base.partitions,
         "loadavg_start": os.getloadavg(), "runs": []}
     with h.services(base):
+        # Redis's own record of its stalls (fsyncs, forks, slow scripts) over 10 ms, to set
+        # against the moments the slowest posts became visible (tail_episodes).
+        redis.Redis.from_url(base.redis_url).config_set("latency-monitor-threshold", 10)
         for repeat in range(args.repeats):
             for (variant, changes), k in ((v, k) for v in variants for k in counts):
                 scorer = bare_scorer(texts, base.batch_size, args.scorer_seconds)
@@ -198,7 +204,9 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
                for i in range(k)]
     procs = [psutil.Process(w.pid) for w in workers]
     raw = log_dir / f"{profile.name}.txt" if profile else None  # ~1 MB: kept out of results
-    spy = _start_pyspy(workers[0].pid, raw, not args.profile_cpu) if raw else None
+    at_offered = args.profile_offered and args.rate
+    spy = (_start_pyspy(workers[0].pid, raw, not args.profile_cpu) if raw and not at_offered
+           else None)
     out: dict[str, Any] = {"posts": args.posts}
     try:
         with h.Observer(rs, [w.pid for w in workers], args.poll_interval) as obs:
@@ -219,8 +227,12 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
                 time.sleep(2.0)
                 since, start, bench_cpu = len(sink.acks), time.time(), time.process_time()
                 phase_stages0, phase_redis0 = stage_seconds(workers), redis_counters(rs)
+                if at_offered and raw is not None:
+                    spy = _start_pyspy(workers[0].pid, raw, not args.profile_cpu)
                 h.send_paced(sink, posts[args.posts:], args.rate)
                 bench_cpu = time.process_time() - bench_cpu
+                if spy is not None and raw is not None and profile is not None and at_offered:
+                    _stop_pyspy(spy, raw, profile)
                 wait_applied(rs, len(posts), workers)
                 phase_cpu = _cpu_s(procs) - cpu1
                 phase_end = time.time()
@@ -250,6 +262,7 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
         st, vis = stamped[since:], visible[since:]
         phase = phase_stats(f"{args.rate:.0f}/s", args.rate, st, vis)
         phase["tail"] = tail_episodes(st, vis)
+        phase["redis_stalls"] = redis_stalls(rs, start - 1.0, phase_end)
         phase["worker_cpu_pct"] = 100 * phase_cpu / max(phase_end - start, 1e-9)
         phase["bench_producer_cpu_pct"] = 100 * bench_cpu / max(phase_end - start, 1e-9)
         phase.update(_phase_stages(phase_stages0, phase_stages1, phase_end - start, k))
@@ -275,6 +288,21 @@ def _drain(visible: np.ndarray, assigned: float, done: float, cpu_s: float) -> d
             "worker_cpu_pct": 100 * cpu_s / max(done - assigned, 1e-9)}
 
 
+def redis_stalls(rs: Settings, since: float, until: float) -> dict[str, Any]:
+    """Redis's latency-monitor events (>= 10 ms) between two wall times: per event kind, how
+    many, the longest, and when (epoch seconds; the monitor keeps one per kind per second)."""
+    client = redis.Redis.from_url(rs.redis_url)
+    out: dict[str, Any] = {}
+    for row in client.latency_latest() or []:
+        name = row[0].decode() if isinstance(row[0], bytes) else str(row[0])
+        events = [(int(t), int(ms)) for t, ms in client.latency_history(name)
+                  if since - 1 <= int(t) <= until + 1]
+        if events:
+            out[name] = {"events": len(events), "max_ms": max(ms for _, ms in events),
+                         "at_s_ms": [(round(t - since, 1), ms) for t, ms in events][:40]}
+    return out
+
+
 def tail_episodes(stamped: np.ndarray, visible: np.ndarray, gap_s: float = 0.1
                   ) -> dict[str, Any]:
     """When the slowest 1% of the posts became visible: runs of them (a new run after ``gap_s``
@@ -297,7 +325,7 @@ def tail_episodes(stamped: np.ndarray, visible: np.ndarray, gap_s: float = 0.1
              round(float(slow[b - 1] - slow[a]), 3))
             for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
     intervals = np.diff([r[0] for r in runs])
-    return {"posts": len(slow), "runs": len(runs),
+    return {"posts": len(slow), "runs": len(runs), "phase_start_epoch_s": t0,
             "median_interval_s": float(np.median(intervals)) if len(intervals) else None,
             "runs_at_s_minute_s_posts_span": runs[:60],
             "max_latency_per_second": [round(float(lat[(vis >= t0 + i) & (vis < t0 + i + 1)]
