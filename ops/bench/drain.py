@@ -13,8 +13,11 @@ aggregates; then --rate posts/s offered for --phase-seconds, with latency p50/p9
 send to its aggregate being visible. Figures that travel between machines: drain / bare scorer
 (same run), and posts per worker CPU-second. The benchmark's own costs are reported too: the CPU
 of its 2 ms Redis poller (ops/bench/harness.py ``Observer``) and of its producer.
---profile runs ``py-spy record --idle`` on the (first) worker during the first drain and writes
-a summary next to the results (the raw stacks stay in the run's log directory).
+--profile runs ``py-spy record --idle`` on the (first) worker during the first drain
+(``--profile-offered``: during the latency phase) and writes a summary next to the results (the
+raw stacks stay in the run's log directory). For the tail of the latency phase each run also
+records when its slowest 1% of posts became visible (``tail``) and Redis's latency-monitor
+events over 10 ms (``redis_stalls``: slow fsyncs, forks, scripts), to set side by side.
 Writes drain.json and drain.md to --out (default ops/bench/results/).
 """
 
