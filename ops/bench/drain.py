@@ -13,8 +13,11 @@ aggregates; then --rate posts/s offered for --phase-seconds, with latency p50/p9
 send to its aggregate being visible. Figures that travel between machines: drain / bare scorer
 (same run), and posts per worker CPU-second. The benchmark's own costs are reported too: the CPU
 of its 2 ms Redis poller (ops/bench/harness.py ``Observer``) and of its producer.
---profile runs ``py-spy record --idle`` on the (first) worker during the first drain and writes
-a summary next to the results (the raw stacks stay in the run's log directory).
+--profile runs ``py-spy record --idle`` on the (first) worker during the first drain
+(``--profile-offered``: during the latency phase) and writes a summary next to the results (the
+raw stacks stay in the run's log directory). For the tail of the latency phase each run also
+records when its slowest 1% of posts became visible (``tail``) and Redis's latency-monitor
+events over 10 ms (``redis_stalls``: slow fsyncs, forks, scripts), to set side by side.
 Writes drain.json and drain.md to --out (default ops/bench/results/).
 """
 
@@ -63,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--poll-interval", type=float, default=0.002,
                    help="the progress poller's interval, seconds")
     p.add_argument("--profile", action="store_true", help="py-spy the first drain's worker")
+    p.add_argument("--profile-offered", action="store_true",
+                   help="with --profile: py-spy the latency phase at --rate instead of the drain "
+                   "(where a post's wait goes when the worker is not saturated)")
     p.add_argument("--profile-cpu", action="store_true",
                    help="with --profile: on-CPU samples only (no --idle), e.g. to compare two "
                    "trees' CPU per post")
@@ -96,6 +102,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "batch_size": base.batch_size, "partitions": base.partitions,
         "loadavg_start": os.getloadavg(), "runs": []}
     with h.services(base):
+        # Redis's own record of its stalls (fsyncs, forks, slow scripts) over 10 ms, to set
+        # against the moments the slowest posts became visible (tail_episodes).
+        redis.Redis.from_url(base.redis_url).config_set("latency-monitor-threshold", 10)
         for repeat in range(args.repeats):
             for (variant, changes), k in ((v, k) for v in variants for k in counts):
                 scorer = bare_scorer(texts, base.batch_size, args.scorer_seconds)
@@ -198,7 +207,9 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
                for i in range(k)]
     procs = [psutil.Process(w.pid) for w in workers]
     raw = log_dir / f"{profile.name}.txt" if profile else None  # ~1 MB: kept out of results
-    spy = _start_pyspy(workers[0].pid, raw, not args.profile_cpu) if raw else None
+    at_offered = args.profile_offered and args.rate
+    spy = (_start_pyspy(workers[0].pid, raw, not args.profile_cpu) if raw and not at_offered
+           else None)
     out: dict[str, Any] = {"posts": args.posts}
     try:
         with h.Observer(rs, [w.pid for w in workers], args.poll_interval) as obs:
@@ -219,8 +230,12 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
                 time.sleep(2.0)
                 since, start, bench_cpu = len(sink.acks), time.time(), time.process_time()
                 phase_stages0, phase_redis0 = stage_seconds(workers), redis_counters(rs)
+                if at_offered and raw is not None:
+                    spy = _start_pyspy(workers[0].pid, raw, not args.profile_cpu)
                 h.send_paced(sink, posts[args.posts:], args.rate)
                 bench_cpu = time.process_time() - bench_cpu
+                if spy is not None and raw is not None and profile is not None and at_offered:
+                    _stop_pyspy(spy, raw, profile)
                 wait_applied(rs, len(posts), workers)
                 phase_cpu = _cpu_s(procs) - cpu1
                 phase_end = time.time()
@@ -249,6 +264,8 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
     if args.rate:
         st, vis = stamped[since:], visible[since:]
         phase = phase_stats(f"{args.rate:.0f}/s", args.rate, st, vis)
+        phase["tail"] = tail_episodes(st, vis)
+        phase["redis_stalls"] = redis_stalls(rs, start - 1.0, phase_end)
         phase["worker_cpu_pct"] = 100 * phase_cpu / max(phase_end - start, 1e-9)
         phase["bench_producer_cpu_pct"] = 100 * bench_cpu / max(phase_end - start, 1e-9)
         phase.update(_phase_stages(phase_stages0, phase_stages1, phase_end - start, k))
@@ -272,6 +289,51 @@ def _drain(visible: np.ndarray, assigned: float, done: float, cpu_s: float) -> d
     return {"drain_posts_per_s": rate, "drain_posts_after_assignment": n_after,
             "posts_per_worker_cpu_s": n_after / cpu_s if cpu_s else float("nan"),
             "worker_cpu_pct": 100 * cpu_s / max(done - assigned, 1e-9)}
+
+
+def redis_stalls(rs: Settings, since: float, until: float) -> dict[str, Any]:
+    """Redis's latency-monitor events (>= 10 ms) between two wall times: per event kind, how
+    many, the longest, and when (epoch seconds; the monitor keeps one per kind per second)."""
+    client = redis.Redis.from_url(rs.redis_url)
+    out: dict[str, Any] = {}
+    for row in client.latency_latest() or []:
+        name = row[0].decode() if isinstance(row[0], bytes) else str(row[0])
+        events = [(int(t), int(ms)) for t, ms in client.latency_history(name)
+                  if since - 1 <= int(t) <= until + 1]
+        if events:
+            out[name] = {"events": len(events), "max_ms": max(ms for _, ms in events),
+                         "at_s_ms": [(round(t - since, 1), ms) for t, ms in events][:40]}
+    return out
+
+
+def tail_episodes(stamped: np.ndarray, visible: np.ndarray, gap_s: float = 0.1
+                  ) -> dict[str, Any]:
+    """When the slowest 1% of the posts became visible: runs of them (a new run after ``gap_s``
+    without one), how often runs start and how long each is. A run every ~1 s points at the
+    once-a-second alert check, every ~2.8 s at the offset commit, none periodic at scheduling."""
+    send_s = stamped[:, 2] / 1000.0
+    seen = np.isfinite(visible)
+    if seen.sum() < 100:
+        return {}
+    lat, vis = visible[seen] - send_s[seen], visible[seen]
+    slow = np.sort(vis[lat > np.percentile(lat, 99)])
+    if not len(slow):
+        return {}
+    breaks = np.flatnonzero(np.diff(slow) > gap_s) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(slow)]))
+    t0 = float(vis.min())
+    # (seconds into the phase, second of the wall-clock minute, posts, span of the run)
+    runs = [(round(float(slow[a] - t0), 3), round(float(slow[a]) % 60, 2), int(b - a),
+             round(float(slow[b - 1] - slow[a]), 3))
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    intervals = np.diff([r[0] for r in runs])
+    return {"posts": len(slow), "runs": len(runs), "phase_start_epoch_s": t0,
+            "median_interval_s": float(np.median(intervals)) if len(intervals) else None,
+            "runs_at_s_minute_s_posts_span": runs[:60],
+            "max_latency_per_second": [round(float(lat[(vis >= t0 + i) & (vis < t0 + i + 1)]
+                                                   .max(initial=0.0)), 3)
+                                       for i in range(int(vis.max() - t0) + 1)]}
 
 
 def _phase_stages(before: dict[str, float], after: dict[str, float], seconds: float,

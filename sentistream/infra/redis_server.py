@@ -66,9 +66,9 @@ class RedisServer:
             'proc-title-template "{title} {listen-addr} {config-file}"',
             # Aggregates are the product: an append-only file fsynced on every write means a
             # Redis crash loses no acknowledged batch. Redis fsyncs once per event-loop pass, and
-            # a batch's pipeline is read in 16 KB chunks: strace saw ~17 fdatasyncs per ~100-post
-            # batch, ~0.7 ms of it (ops/bench/results/latency-2000-redis-fsync.md), so the cost
-            # is paid per chunk of a batch, not per post.
+            # a pipeline is read in 16 KB chunks: strace saw ~17 fdatasyncs per ~100-post batch
+            # (ops/bench/results/latency-2000-redis-fsync.md). The worker now sends a batch in
+            # one MULTI/EXEC (stream/worker/sink.py), so it is fsynced once, not per chunk.
             "appendonly yes",
             "appendfsync always",
             'save ""',

@@ -160,7 +160,7 @@ class BatchProcessor:
         self._admitted: set[str] = set()  # brands known to be in the brand index
         self._admitted_at = time.monotonic()
         self.last_offsets: dict[int, int] = {}  # partition -> last offset fully processed
-        self.alerts = BackgroundAlerts(sink.client, settings)
+        self.alerts = BackgroundAlerts(sink.client, settings, metrics.stages)
 
     async def process(self, records: Sequence[RawRecord] | RecordBatch) -> None:
         await self.write(await self.prepare(records))
