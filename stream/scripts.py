@@ -26,12 +26,11 @@ class LuaScript:
 
 
 async def run_pipeline(client: Any, scripts: Sequence[LuaScript],
-                       queue: Callable[[Any], None], transaction: bool = False) -> list[Any]:
+                       queue: Callable[[Any], None]) -> list[Any]:
     """Run the commands ``queue`` puts in a pipeline, in one round trip; the replies, errors
-    included as values (``raise_on_error=False``). ``transaction``: inside MULTI/EXEC (a single
-    Redis only), so Redis runs them in one go and, with ``appendfsync always``, fsyncs once."""
+    included as values (``raise_on_error=False``)."""
     for attempt in range(2):
-        pipe = client.pipeline(transaction=transaction)
+        pipe = client.pipeline(transaction=False)
         queue(pipe)
         replies = list(await pipe.execute(raise_on_error=False))
         if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):

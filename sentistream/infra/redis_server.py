@@ -67,8 +67,9 @@ class RedisServer:
             # Aggregates are the product: an append-only file fsynced on every write means a
             # Redis crash loses no acknowledged batch. Redis fsyncs once per event-loop pass, and
             # a pipeline is read in 16 KB chunks: strace saw ~17 fdatasyncs per ~100-post batch
-            # (ops/bench/results/latency-2000-redis-fsync.md). The worker now sends a batch in
-            # one MULTI/EXEC (stream/worker/sink.py), so it is fsynced once, not per chunk.
+            # (ops/bench/results/latency-2000-redis-fsync.md). One MULTI/EXEC per batch would
+            # fsync once, but it holds Redis for the whole batch and lost on the quiet machine
+            # (README "Throughput of one worker", drain-quiet-s7.md), so batches stay pipelines.
             "appendonly yes",
             "appendfsync always",
             'save ""',

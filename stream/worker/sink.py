@@ -427,18 +427,11 @@ class RedisSink:
             return []
         try:
             async with asyncio.timeout(SOCKET_TIMEOUT_S):  # the whole round trip, as one read
-                # One MULTI/EXEC on a single Redis: Redis reads a pipeline in 16 KB pieces and,
-                # with appendfsync always, fsyncs after each piece's writes (8-17 fdatasyncs
-                # for a batch of ~70 groups, strace); queued, the batch runs in one go after
-                # EXEC, with one fsync (README "Throughput of one worker"). A cluster pipeline
-                # spans slots, so it stays a plain pipeline there.
                 results = await run_pipeline(self._apply_client, [REGISTER_SCRIPT, APPLY_SCRIPT],
-                                             queue, transaction=not self.cluster)
+                                             queue)
         except TimeoutError as exc:  # redis-py disconnects a read it was cancelled in
             raise RedisTimeoutError(f"Redis did not answer a batch's writes within "
                                     f"{SOCKET_TIMEOUT_S:.0f} s") from exc
-        except OutOfMemoryError as exc:  # a full Redis refuses a transaction's scripts at MULTI
-            raise _redis_full(exc) from exc
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):

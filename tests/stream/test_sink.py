@@ -216,27 +216,3 @@ async def test_posts_the_model_fails_on_become_dead_letters(isolated: Settings) 
     letter = only_dead_letter(isolated, produced, "model_error", 3, acme_posts=5)
     assert base64.b64decode(letter["value_b64"]) == values[3].encode()
     await proc.sink.close()
-
-
-async def test_a_batch_is_written_in_one_transaction(isolated: Settings) -> None:
-    """One MULTI/EXEC per batch: Redis reads a pipeline in 16 KB pieces and, with appendfsync
-    always, fsyncs after each piece's writes; a batch of many groups (here ~120 KB of script
-    calls) was ~8 fsyncs, each a chance to wait on a busy disk. Counted exactly all the same."""
-    records = make_records(3000, partitions=8, seed=3)
-    produced: list[tuple[str, bytes]] = []
-    proc = processor(isolated.replace(top_posts=3), produced)
-    client = redis.Redis.from_url(isolated.redis_url)
-
-    def execs() -> int:
-        return int(client.info("commandstats").get("cmdstat_exec", {}).get("calls", 0))
-
-    before = execs()
-    await proc.process(records)
-    assert execs() - before == 1
-    await proc.process(records[:1500])  # a redelivery: skipped, exactly once
-    assert execs() - before == 2
-    keys = KeyScheme(isolated.redis_prefix)
-    expected = truth(records, proc.brands.current())
-    assert read_totals(client, keys, list(expected)) == expected
-    await proc.alerts.idle()
-    await proc.sink.close()
