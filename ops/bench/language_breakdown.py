@@ -36,17 +36,15 @@ from redis.asyncio.connection import Connection
 from model.languages import _CLD2_ARGS, _cld2, _strip_batch
 from model.scorer import SentimentScorer
 from ops.bench.language_throughput import posts as bench_posts
+from ops.bench.language_worker_cpu import Batch, validated_batches
 from ops.bench.machine import cpu_model
 from sentistream.settings import get_settings
 from stream.worker.aggregates import batch_deltas
 from stream.worker.brands import BrandsFile
 from stream.worker.driver_deltas import BatchDrivers
-from stream.worker.pipeline import BatchProcessor, validate
-from stream.worker.posts import Posts, RawRecord
+from stream.worker.pipeline import BatchProcessor
 from stream.worker.scoring import TokenRowsOf, score_here
 from stream.worker.sink import CallBuilder
-
-Batch = tuple[Posts, list[tuple[str, ...]]]
 
 
 def worker_steps(batches: list[Batch], scorer: SentimentScorer, side: str, n: int
@@ -183,15 +181,8 @@ def main() -> None:
                    help="share of posts that are a retweet of a post of the same batch")
     args = p.parse_args()
     settings = get_settings()
-    matcher = BrandsFile().current()
     values = with_reposts(bench_posts(args.input, args.posts), args.reposts, args.batch)
-    now = time.time()
-    batches: list[Batch] = []
-    for start in range(0, len(values), args.batch):
-        records = [RawRecord(v, "bench", i % 4, i // 4, now)
-                   for i, v in enumerate(values[start:start + args.batch], start)]
-        posts, brands, _ = validate(records, settings, matcher)
-        batches.append((posts, brands))
+    batches = validated_batches(values, args.batch, settings)
     n = sum(len(b[0]) for b in batches)
     scorer = SentimentScorer(num_threads=1)
     best: dict[str, dict[str, float]] = {"off": {}, "labels": {}, "on": {}, "on_parts": {}}

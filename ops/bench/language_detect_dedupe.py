@@ -1,6 +1,6 @@
 """Detection with and without the per-batch dedupe of texts, alternating in one process.
 
-Usage: .venv/bin/python ops/bench/language_detect_dedupe.py [--input umsab|english-detect]
+Usage: .venv/bin/python -m ops.bench.language_detect_dedupe [--input umsab|english-detect]
        [--reposts 0.3] [--posts 20480] [--rounds 10]
 
 ``LanguageDetector.detect`` (the noise regex, then CLD2 and py3langid on each distinct stripped

@@ -1,7 +1,7 @@
 """Where language ID's worker CPU goes: the worker's scoring and bucket-building steps timed
 in-process (this thread's CPU clock) with language ID on and off, on the same batches.
 
-Usage: .venv/bin/python ops/bench/language_worker_cpu.py [--posts 20480] [--batch 2048]
+Usage: .venv/bin/python -m ops.bench.language_worker_cpu [--posts 20480] [--batch 2048]
        [--passes 4] [--input english-detect|umsab|english]
 
 The posts of ``ops.bench.language_throughput`` (same input names), parsed by the worker's
@@ -28,7 +28,7 @@ from model.languages import _strip_batch
 from model.scorer import SentimentScorer
 from ops.bench.language_throughput import posts as bench_posts
 from ops.bench.machine import cpu_model
-from sentistream.settings import get_settings
+from sentistream.settings import Settings, get_settings
 from stream.worker.aggregates import batch_deltas
 from stream.worker.brands import BrandsFile
 from stream.worker.pipeline import validate
@@ -38,6 +38,20 @@ from stream.worker.sink import CallBuilder
 
 STEPS = ("score", "deltas", "calls", "route", "strip", "cld2")
 Batch = tuple[Posts, list[tuple[str, ...]]]
+
+
+def validated_batches(values: list[bytes], batch: int, settings: Settings) -> list[Batch]:
+    """The worker's validated posts and brand matches of ``values`` in batches of ``batch``,
+    as the worker's first step leaves them (records of 4 partitions, stamped now)."""
+    matcher = BrandsFile().current()
+    now = time.time()
+    batches: list[Batch] = []
+    for start in range(0, len(values), batch):
+        records = [RawRecord(v, "bench", i % 4, i // 4, now)
+                   for i, v in enumerate(values[start:start + batch], start)]
+        posts, brands, _ = validate(records, settings, matcher)
+        batches.append((posts, brands))
+    return batches
 
 
 def one_pass(batches: list[Batch], scorer: SentimentScorer, builder: CallBuilder, on: bool,
@@ -84,15 +98,7 @@ def main() -> None:
                    default="english-detect")
     args = p.parse_args()
     settings = get_settings()
-    matcher = BrandsFile().current()
-    values = bench_posts(args.input, args.posts)
-    now = time.time()
-    batches: list[Batch] = []
-    for start in range(0, len(values), args.batch):
-        records = [RawRecord(v, "bench", i % 4, i // 4, now)
-                   for i, v in enumerate(values[start:start + args.batch], start)]
-        posts, brands, _ = validate(records, settings, matcher)
-        batches.append((posts, brands))
+    batches = validated_batches(bench_posts(args.input, args.posts), args.batch, settings)
     n = sum(len(b[0]) for b in batches)
     scorer = SentimentScorer(num_threads=1)
     builder = CallBuilder(settings)

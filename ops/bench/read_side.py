@@ -1,6 +1,6 @@
 """Read-side latency with many brands: GET /api/brands (top 20) and /api/query of a busy brand.
 
-Usage: .venv/bin/python ops/bench/read_side.py [--brands 10000,100000] [--requests 100] [--json]
+Usage: .venv/bin/python -m ops.bench.read_side [--brands 10000,100000] [--requests 100] [--json]
 
 Uses the running Redis of the SENTISTREAM_* environment (`sentistream infra up`) under a fresh
 key prefix, removed at the end. For each brand count N it writes one post for each of N brands
@@ -206,7 +206,7 @@ def main() -> None:
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cpu": f"{cpu_model()}, {os.cpu_count()} vCPUs",
               "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-              "command": "python ops/bench/read_side.py " + " ".join(sys.argv[1:]),
+              "command": "python -m ops.bench.read_side " + " ".join(sys.argv[1:]),
               "runs": runs}
     for n in args.brands.split(","):
         runs.append(run_one(base, int(n), args))

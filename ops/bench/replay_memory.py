@@ -1,6 +1,6 @@
 """Peak memory of `sentistream replay` on a 1 GB JSON Lines file and on gzip bombs.
 
-Usage: .venv/bin/python ops/bench/replay_memory.py [--gb 1.0] [--client kafka-python|aiokafka]
+Usage: .venv/bin/python -m ops.bench.replay_memory [--gb 1.0] [--client kafka-python|aiokafka]
                                                    [--dry-run] [--skip-big] [--json]
 
 Inputs are generated in a temporary directory (removed at the end), never in the repository:
