@@ -60,7 +60,9 @@ def is_retweet(texts: Sequence[str]) -> BoolArray:
 
 def normalize(text: str) -> str:
     """The text two copies of one post share (see the module docstring)."""
-    text = _RT_PREFIX.sub("", text.replace(_SEP, " ")).casefold()
+    # The prefix first, then NUL: the order of ``fingerprints`` (which strips it before
+    # joining the batch on NUL), so that a NUL before "RT @user" gives one fingerprint either way.
+    text = _RT_PREFIX.sub("", text).replace(_SEP, " ").casefold()
     return " ".join(_strip_urls(text).split())
 
 

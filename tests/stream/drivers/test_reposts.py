@@ -63,6 +63,13 @@ def test_a_batch_gives_each_text_its_own_fingerprint(texts: list[str]) -> None:
     assert fingerprints(texts, is_retweet(texts)).tolist() == got.tolist()
 
 
+def test_a_nul_before_a_retweet_prefix_gives_one_fingerprint_either_way() -> None:
+    # The per-text fingerprint replaced NUL before stripping "RT @user:", the batch after:
+    # "\x00RT @x: foo" came out as "foo" one way and "rt @x: foo" the other.
+    for text in ["\x00RT @x: foo", " \x00 RT @x: foo", "RT @x\x00: foo", "\x00rt @y bar"]:
+        assert fingerprint(text) == fingerprints([text])[0] == fingerprints([text, "a"])[0]
+
+
 def test_reposts_are_retweets_and_later_copies_and_the_set_is_capped() -> None:
     texts = ["battery died", "Battery died!", "RT @a: something new", "battery  DIED",
              "screen cracked", "something new", "screen cracked", "another"]
