@@ -9,6 +9,8 @@ among them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -33,3 +35,12 @@ def unique_inverse(values: Int64Array) -> tuple[Int64Array, Int64Array]:
     inverse = np.empty(len(values), np.int64)
     inverse[order] = np.cumsum(first) - 1
     return ordered[first], inverse
+
+
+def string_codes(values: Sequence[str]) -> tuple[list[str], Int64Array]:
+    """The distinct strings of ``values`` in str (code point) order, and each value's index
+    among them: ``np.unique(values, return_inverse=True)`` without numpy's sort of a unicode
+    array (slower, and its fixed-width strings drop trailing NULs: "bob\x00" became "bob")."""
+    names = sorted(set(values))
+    index = {name: i for i, name in enumerate(names)}
+    return names, np.fromiter(map(index.__getitem__, values), np.int64, len(values))

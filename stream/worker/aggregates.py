@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from stream.drivers.arrays import unique_inverse
 from stream.schema.counts import LABELS, BucketCounts
 from stream.schema.keys import ALL_BRANDS, INTENSITY_SCALE, RESOLUTIONS
 from stream.worker.languages import bucket_language_fields, language_index
@@ -101,7 +102,7 @@ def batch_deltas(posts: Posts, brands: Sequence[tuple[str, ...]], labels: npt.ND
     for res, width in RESOLUTIONS.items():
         bucket = np.floor(created / width).astype(np.int64)
         key = group_of_pair.astype(np.int64) * (1 << 40) + (bucket - bucket.min())
-        uniq, inv = np.unique(key, return_inverse=True)
+        uniq, inv = unique_inverse(key)
         counts = _label_counts(inv, lab, ie6, len(uniq))
         langs = (bucket_language_fields(languages, pair_post, inv.reshape(-1), lab, ie6,
                                         len(uniq)) if languages is not None else None)

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from stream.drivers.arrays import sorted_unique, unique_inverse
+from stream.drivers.arrays import sorted_unique, string_codes, unique_inverse
 from stream.drivers.reposts import FINGERPRINT_TTL_S, fingerprints, is_retweet
 from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
 from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
@@ -253,10 +253,8 @@ def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group
     sort of the batch's distinct names), then one integer unique; hours and days are the
     unions of their minutes (the same list when a group's posts share one minute, the live
     case, which ``driver_ops`` then sends once for the three keys)."""
-    names = sorted(set(authors))  # str order, as before (numpy's unicode sort was slower)
-    index = dict(zip(names, range(len(names)), strict=True))
-    code = np.fromiter(map(index.__getitem__, authors), np.int64, len(authors))
-    has = code != index.get("", -1)
+    names, code = string_codes(authors)
+    has = code != (0 if names[:1] == [""] else -1)  # "" sorts first: no author
     post, group = pair_post[has[pair_post]], pair_group[has[pair_post]]
     if not len(post):
         return

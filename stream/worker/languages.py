@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from stream.drivers.arrays import string_codes
 from stream.schema.keys import language_fields  # the key scheme names the fields
 from stream.worker.posts import Posts
 
@@ -105,11 +106,9 @@ def route_posts(scorer: RoutingScorer, posts: Posts, language_id: bool = True) -
 
 def language_index(languages: Sequence[str]) -> tuple[list[str], npt.NDArray[np.int64]]:
     """A batch's distinct language codes, sorted, and each post's index among them: once per
-    batch for every resolution's ``bucket_language_fields`` (a dict, not numpy's sort of a
-    string array: ~0.2 us a post less over the three resolutions)."""
-    codes = sorted(set(languages))
-    index = {code: i for i, code in enumerate(codes)}
-    return codes, np.fromiter(map(index.__getitem__, languages), np.int64, len(languages))
+    batch for every resolution's ``bucket_language_fields`` (``string_codes``, not numpy's sort
+    of a string array: ~0.2 us a post less over the three resolutions)."""
+    return string_codes(languages)
 
 
 def bucket_language_fields(languages: tuple[list[str], npt.NDArray[np.int64]],

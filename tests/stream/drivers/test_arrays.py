@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.drivers.arrays import sorted_unique, unique_inverse
+from stream.drivers.arrays import sorted_unique, string_codes, unique_inverse
 
 int64s = st.lists(st.one_of(st.integers(-5, 5), st.integers(-(2**63), 2**63 - 1)), max_size=300)
 
@@ -21,3 +21,13 @@ def test_sorted_unique_and_unique_inverse_equal_np_unique(values: list[int]) -> 
     assert got.tolist() == expected.tolist()
     assert inverse.tolist() == expected_inverse.reshape(-1).tolist()
     assert got.dtype == inverse.dtype == np.int64
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=6), max_size=60))
+def test_string_codes_are_the_sorted_distinct_strings_and_each_ones_index(values: list[str]
+                                                                          ) -> None:
+    names, codes = string_codes(values)
+    assert names == sorted(set(values))
+    assert [names[c] for c in codes.tolist()] == values  # trailing NULs kept, unlike numpy's
+    assert codes.dtype == np.int64 and len(codes) == len(values)
