@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sentistream.redact import install_log_redaction
 from sentistream.settings import Settings
 from stream.errors import ModelUnavailableError, StreamError
 from stream.worker.languages import Routed, RoutingScorer, route_posts
@@ -144,6 +145,8 @@ def _child_start(settings: Settings, parent: int) -> None:
     ``load_scorer``; leave Ctrl-C to the worker, which stops the child itself; exit when the
     worker is gone (SIGKILLed workers cannot say so)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Spawned, the child starts without the record factory the worker's CLI installed.
+    install_log_redaction(settings.secrets())
     global _scorer, _child_id, _load_error
     _child_id = f"{os.getpid()}-{os.urandom(6).hex()}"
     try:

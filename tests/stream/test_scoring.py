@@ -222,3 +222,30 @@ def test_the_scoring_settings_are_checked_at_start() -> None:
         with pytest.raises(ConfigError, match=f"SENTISTREAM_{next(iter(bad)).upper()}="):
             check_settings(base.replace(**bad))
     check_settings(base.replace(scorer_process=1))
+
+
+def _a_log_line_in_the_child(text: str) -> str:
+    """Run in the scoring child: the message a log record made there carries."""
+    import logging
+
+    return logging.getLogger("stream.worker.scoring").makeRecord(
+        "stream.worker.scoring", logging.ERROR, __file__, 0, "%s", (text,), None).getMessage()
+
+
+def test_the_child_masks_secrets_in_its_log_lines_as_the_worker_does() -> None:
+    """The child is spawned, not forked, so it starts without the worker's log-record redaction;
+    its own errors (a model that fails to load, a library's message) must not print a
+    password."""
+    from sentistream.settings import Secret
+
+    scoring = ProcessScoring(scoring_settings(redis_password=Secret("hunter9-child")))
+    scoring.start()
+    try:
+        assert scoring._pool is not None
+        line = scoring._pool.submit(
+            _a_log_line_in_the_child,
+            "redis://:pw-in-url@redis:6379/0 refused the password hunter9-child").result(60)
+    finally:
+        scoring.close()
+    assert "hunter9-child" not in line and "pw-in-url" not in line
+    assert "redis://:***@redis:6379/0" in line
