@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from ops.bench.drivers_redis_ops import lua_of
+from ops.bench.drivers_redis_ops import lua_of, scratch_db
 from ops.bench.harness import generated, repeated, tweeteval
 from sentistream.settings import get_settings
 from stream.worker.aggregates import batch_deltas
@@ -141,7 +141,7 @@ def main() -> None:
     calls = hashlib.sha256(repr([[[(c.keys, c.args) for c in calls] for calls in groups]
                                  for groups in plan]).encode()).hexdigest()
     print(f"calls {calls}")
-    client = redis.Redis.from_url(get_settings().redis_url, db=15)
+    client = scratch_db(get_settings().redis_url)
     print(f"this tree: {run(client, APPLY_LUA, plan)}")
     if args.base_sink:
         print(f"base:      {run(client, lua_of(args.base_sink), plan)}")
