@@ -38,7 +38,7 @@ def one_run(side: str, base: Path, posts: int) -> dict[str, float]:
     if side == "on_a":  # the worker child inherits it: code A is imported first
         os.environ["PYTHONPATH"] = str(base)
     try:
-        return run_worker(settings, posts)
+        return {**run_worker(settings, posts), "load_avg_1m": round(os.getloadavg()[0], 2)}
     finally:
         if side == "on_a":
             if saved is None:

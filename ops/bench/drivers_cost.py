@@ -144,7 +144,8 @@ def main() -> None:
             ensure_topics(settings)
             sentistream_run(settings, "generate", "--max", "--limit", str(args.posts),
                             "--seed", "1", "--key", "id")
-            runs["on" if drivers else "off"].append(run_worker(settings, args.posts))
+            runs["on" if drivers else "off"].append(
+                {**run_worker(settings, args.posts), "load_avg_1m": round(os.getloadavg()[0], 2)})
             if drivers and not heavy:
                 heavy = heavy_hour(key_bytes(settings))
             cleanup(settings)

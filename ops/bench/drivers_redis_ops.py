@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import orjson
@@ -71,6 +72,15 @@ def build_calls(posts: int, data: str = "generated") -> list[Call]:
     return calls
 
 
+def scratch_db(url: str) -> redis.Redis:
+    """A client of database 15 of the Redis at ``url``: ``from_url(url, db=15)`` would keep the
+    URL's own database (redis-py lets the URL's path win), and these benches flush theirs."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        sys.exit(f"a redis:// or rediss:// URL is needed for a scratch database, not {url!r}")
+    return redis.Redis.from_url(urlunsplit(parts._replace(path="/15")))
+
+
 def keep_ops(call: Call, kinds: tuple[str, ...]) -> Call:
     ops = [op for op in orjson.loads(call.args[3]) if op[0] not in DRIVER_OPS or op[0] in kinds]
     return Call(call.keys, [*call.args[:3], orjson.dumps(ops).decode(), *call.args[4:]])
@@ -108,7 +118,7 @@ def main() -> None:
     scripts = {"this tree": APPLY_LUA}
     if args.base_sink:
         scripts["base"] = lua_of(args.base_sink)
-    client = redis.Redis.from_url(get_settings().redis_url, db=15)
+    client = scratch_db(get_settings().redis_url)
     variants = {name: [keep_ops(c, kinds) for c in calls] for name, kinds in VARIANTS.items()}
     best: dict[str, dict[str, float]] = {s: {} for s in scripts}
     for p in range(args.passes):

@@ -322,11 +322,13 @@ def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_grou
         key, post = key[order], post[order]
         ends = np.r_[np.flatnonzero(key[1:] != key[:-1]) + 1, len(key)]
         starts = np.r_[0, ends[:-1]]
-        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-            u = int(key[lo])
-            members = [_example(posts, i) for i in post[max(lo, hi - keep):hi].tolist()]
+        # The last ``keep`` of each key's run, JSON in one comprehension, then sliced.
+        kept = np.arange(len(key)) >= np.repeat(ends, ends - starts) - keep
+        members = _examples(posts, post[kept])
+        bounds = np.r_[0, np.cumsum(np.minimum(ends - starts, keep))].tolist()
+        for u, lo, hi in zip(key[starts].tolist(), bounds[:-1], bounds[1:], strict=True):
             hour = ((u & ((1 << _GROUP_SHIFT) - 1)) + low) * 3600
-            _drivers(deltas[u >> _GROUP_SHIFT]).examples[(cls, hour)] = members
+            _drivers(deltas[u >> _GROUP_SHIFT]).examples[(cls, hour)] = members[lo:hi]
 
 
 def _drivers(delta: GroupDelta) -> DriverDelta:
@@ -334,8 +336,10 @@ def _drivers(delta: GroupDelta) -> DriverDelta:
     return delta.drivers
 
 
-def _example(posts: Posts, i: int) -> str:
-    return orjson.dumps({"id": posts.ids[i], "text": posts.texts[i]}).decode("utf-8")
+def _examples(posts: Posts, chosen: Int64Array) -> list[str]:
+    """Each chosen post as example JSON {"id", "text"} (no Python call per post)."""
+    ids, texts, dumps = posts.ids, posts.texts, orjson.dumps
+    return [dumps({"id": ids[i], "text": texts[i]}).decode("utf-8") for i in chosen.tolist()]
 
 
 def driver_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],

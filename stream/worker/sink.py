@@ -80,23 +80,38 @@ local function reposts(op)
   local cap, profiles, fps, rts = tonumber(op[4]), op[6], op[7], op[8]
   local of, ie6, n = op[9], op[10], #op[9]
   local zero = '0000000000000000'
+  -- Each profile's two sets once, and each post's fingerprint once (false: none): the loops
+  -- below then do no tonumber or string.sub per post.
+  local pset, pprev, fpl = {}, {}, {}
+  for pi, p in ipairs(profiles) do
+    pset[pi], pprev[pi] = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])]
+  end
   local asked, member, card, adds, touched, sets = {}, {}, {}, {}, {}, {}
   for i = 1, n do
     local fp = string.sub(fps, 16 * i - 15, 16 * i)
     if fp ~= zero then
-      local p = profiles[of[i] + 1]
-      for j = 4, 5 do
-        local set = KEYS[tonumber(p[j])]
-        local a = asked[set]
-        if a == nil then
-          a = {list = {}, seen = {}}
-          asked[set] = a
-        end
-        if not a.seen[fp] then
-          a.seen[fp] = true
-          a.list[#a.list + 1] = fp
-        end
+      fpl[i] = fp
+      local pi = of[i] + 1
+      local a = asked[pset[pi]]
+      if a == nil then
+        a = {list = {}, seen = {}}
+        asked[pset[pi]] = a
       end
+      if not a.seen[fp] then
+        a.seen[fp] = true
+        a.list[#a.list + 1] = fp
+      end
+      a = asked[pprev[pi]]
+      if a == nil then
+        a = {list = {}, seen = {}}
+        asked[pprev[pi]] = a
+      end
+      if not a.seen[fp] then
+        a.seen[fp] = true
+        a.list[#a.list + 1] = fp
+      end
+    else
+      fpl[i] = false
     end
   end
   for set, a in pairs(asked) do
@@ -113,11 +128,10 @@ local function reposts(op)
   local count, isum = {}, {}  -- per profile: reposts, intensity sum
   for i = 1, n do
     local pi = of[i] + 1
-    local fp = string.sub(fps, 16 * i - 15, 16 * i)
+    local fp = fpl[i]
     local copy = string.byte(rts, i) == 49
-    if fp ~= zero then
-      local p = profiles[pi]
-      local set, prev = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])]
+    if fp then
+      local set = pset[pi]
       if not touched[set] then
         touched[set] = true
         sets[#sets + 1] = set
@@ -137,7 +151,7 @@ local function reposts(op)
           end
           add[#add + 1] = fp
         end
-        if member[prev][fp] then copy = true end
+        if member[pprev[pi]][fp] then copy = true end
       end
     end
     if copy then

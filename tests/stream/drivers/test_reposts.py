@@ -51,7 +51,11 @@ hostile = st.lists(st.one_of(
                      "www.x.com/a?b", "ß STRASSE", "RT @a: RT @b:", "\ud800 x",
                      # whitespace of every kind at a post's ends, next to NUL and in runs
                      " \x1c a\u3000\u3000b\x85 ", " \t\n", "", " ", "a\x00 ", " \x00b",
-                     "x https://t.co/a y", "https://t.co/a"])), max_size=20)
+                     "x https://t.co/a y", "https://t.co/a",
+                     # each kind of str.split whitespace, and look-alike bytes (E2 80 99)
+                     "a\u1680b", "a\u2028\u2029b", "a\u202fb\u205f", "\x0bx\x0c", "a\x1d\x1eb",
+                     "it\u2019s  ok", "\u200b \ufeff", "x ", " x", "a  b", "a b c"])),
+                 max_size=20)
 
 
 @settings(max_examples=200, deadline=None)
@@ -87,3 +91,13 @@ def test_reposts_are_retweets_and_later_copies_and_the_set_is_capped() -> None:
     assert mark_reposts(rt, fps, small, cap=2).tolist() == [False, False, True, True, False,
                                                             False, False, False]
     assert len(small) == 2
+
+
+def test_every_kind_of_whitespace_is_evened_out_in_a_batch() -> None:
+    # The batch finds the posts to even out by their bytes: every character str.split takes for
+    # whitespace must be found, between words, at the ends and in runs.
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    assert len(spaces) == 29
+    texts = [t for c in spaces for t in (f"a{c}b", f"{c}a", f"a{c}", f"a {c}b", f"a{c}{c}b")]
+    assert fingerprints(texts).tolist() == [fingerprint(t) for t in texts]
+    assert len({fingerprint(f"a{c}b") for c in spaces}) == 1
