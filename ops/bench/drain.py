@@ -387,6 +387,14 @@ def tail_causes(stamped: np.ndarray, visible: np.ndarray,
                               for j in np.argsort(-total).tolist() if total[j] > 0}
     out["longest_in_slow_ms"] = {names[j]: round(1000 * longest[j], 1)
                                  for j in np.argsort(-longest).tolist() if longest[j] > 0}
+    # Each step over the whole phase: how many, median and longest ms (GC pauses, loop holds).
+    phase = (end >= send_s.min()) & (start <= vis.max())
+    seconds = (end - start)[phase]
+    out["steps_n_p50_max_ms"] = {
+        names[j]: (int((stage[phase] == j).sum()),
+                   round(1000 * float(np.median(seconds[stage[phase] == j])), 2),
+                   round(1000 * float(seconds[stage[phase] == j].max()), 1))
+        for j in range(len(names)) if (stage[phase] == j).any()}
     return out
 
 
