@@ -222,6 +222,10 @@ class Settings:
     commit_interval_s: float = _doc(
         "seconds between a worker's periodic offset commits (Faust's broker_commit_interval); "
         "a killed worker's next owner scores up to this much of its work again", default=2.8)
+    # -- Latency tracing (ops/bench/drain.py joins it with the slowest posts) ---------------
+    stage_trace: int = _doc(
+        "timings the worker keeps for its /stages/trace page (each step of each batch, GC "
+        "pauses, the alert check), newest last; 0: none kept", default=0)
     # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
     replay_max_row_bytes: int = _doc(
         "longest row `replay` or `produce` reads (a line, a JSON array item); longer: bad rows",

@@ -52,6 +52,7 @@ from sentistream.topics import ensure_topics
 from stream.schema.keys import ALL_BRANDS, KeyScheme
 
 RESULTS = Path(__file__).resolve().parent / "results"
+TRACE_ENTRIES = 400_000  # a worker's kept step timings: ~15 per batch, a latency phase's worth
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -198,7 +199,9 @@ def start_worker(rs: Settings, web_port: int, log_dir: Path, name: str,
 def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespace,
                 log_dir: Path, profile: Path | None, code: str | None = None
                 ) -> dict[str, Any]:
-    rs = h.run_settings(base, f"drain{k}")
+    # Each batch step's timings, kept by the worker for the join with the slowest posts
+    # (``tail_causes``); a worker of older code ignores the setting.
+    rs = h.run_settings(base, f"drain{k}").replace(stage_trace=TRACE_ENTRIES)
     ensure_topics(rs)
     sink = h.StampedSink(rs, SinkOptions(linger_ms=5))
     posts = h.repeated(corpus.posts, args.posts + int(args.rate * args.phase_seconds))
@@ -240,6 +243,7 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
                 phase_cpu = _cpu_s(procs) - cpu1
                 phase_end = time.time()
                 phase_stages1, phase_redis1 = stage_seconds(workers), redis_counters(rs)
+                trace = stage_trace(workers[0])
             progress, samples = obs.finish()
     finally:
         for w in workers:
@@ -265,6 +269,7 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
         st, vis = stamped[since:], visible[since:]
         phase = phase_stats(f"{args.rate:.0f}/s", args.rate, st, vis)
         phase["tail"] = tail_episodes(st, vis)
+        phase["tail_causes"] = tail_causes(st, vis, trace)
         phase["redis_stalls"] = redis_stalls(rs, start - 1.0, phase_end)
         phase["worker_cpu_pct"] = 100 * phase_cpu / max(phase_end - start, 1e-9)
         phase["bench_producer_cpu_pct"] = 100 * bench_cpu / max(phase_end - start, 1e-9)
@@ -334,6 +339,63 @@ def tail_episodes(stamped: np.ndarray, visible: np.ndarray, gap_s: float = 0.1
             "max_latency_per_second": [round(float(lat[(vis >= t0 + i) & (vis < t0 + i + 1)]
                                                    .max(initial=0.0)), 3)
                                        for i in range(int(vis.max() - t0) + 1)]}
+
+
+def stage_trace(worker: Child) -> tuple[np.ndarray, list[str]]:
+    """The worker's kept timings (/stages/trace) as rows (start, end, stage index) and the
+    stage names by index; empty for a worker without it (older code)."""
+    status, body = worker.get("/stages/trace")
+    rows = json.loads(body) if status == 200 else []
+    names: dict[str, int] = {}
+    out = np.asarray([(end - seconds, end, names.setdefault(stage, len(names)))
+                      for end, stage, seconds in rows], float).reshape(-1, 3)
+    return out, list(names)
+
+
+def tail_causes(stamped: np.ndarray, visible: np.ndarray,
+                traced: tuple[np.ndarray, list[str]], typical: int = 400) -> dict[str, Any]:
+    """What the slowest 1% of posts waited on, against typical posts (latency p40-p60): per
+    worker step (and GC pause), the mean milliseconds of it that fell inside a post's life
+    (its send to its aggregate being visible), and the longest single one inside a slow
+    post's life. A step whose share grows from typical to slow is what the tail is made of."""
+    trace, names = traced
+    send_s = stamped[:, 2] / 1000.0
+    seen = np.isfinite(visible)
+    if seen.sum() < 100 or not len(trace):
+        return {}
+    send_s, vis = send_s[seen], visible[seen]
+    lat = vis - send_s
+    p40, p60, p99 = np.percentile(lat, [40, 60, 99])
+    rng = np.random.default_rng(0)
+    groups = {"slow": np.flatnonzero(lat > p99),
+              "typical": np.flatnonzero((lat >= p40) & (lat <= p60))}
+    start, end, stage = trace[:, 0], trace[:, 1], trace[:, 2].astype(int)
+    out: dict[str, Any] = {"p99_s": float(p99), "typical_latency_s": float(np.median(lat[
+        groups["typical"]]))}
+    longest = np.zeros(len(names))
+    for group, idx in groups.items():
+        if len(idx) > typical:
+            idx = rng.choice(idx, typical, replace=False)
+        total = np.zeros(len(names))
+        for i in idx.tolist():
+            overlap = np.minimum(end, vis[i]) - np.maximum(start, send_s[i])
+            inside = overlap > 0
+            total += np.bincount(stage[inside], overlap[inside], minlength=len(names))
+            if group == "slow":
+                np.maximum.at(longest, stage[inside], (end - start)[inside])
+        out[f"{group}_ms"] = {names[j]: round(1000 * total[j] / max(len(idx), 1), 1)
+                              for j in np.argsort(-total).tolist() if total[j] > 0}
+    out["longest_in_slow_ms"] = {names[j]: round(1000 * longest[j], 1)
+                                 for j in np.argsort(-longest).tolist() if longest[j] > 0}
+    # Each step over the whole phase: how many, median and longest ms (GC pauses, loop holds).
+    phase = (end >= send_s.min()) & (start <= vis.max())
+    seconds = (end - start)[phase]
+    out["steps_n_p50_max_ms"] = {
+        names[j]: (int((stage[phase] == j).sum()),
+                   round(1000 * float(np.median(seconds[stage[phase] == j])), 2),
+                   round(1000 * float(seconds[stage[phase] == j].max()), 1))
+        for j in range(len(names)) if (stage[phase] == j).any()}
+    return out
 
 
 def _phase_stages(before: dict[str, float], after: dict[str, float], seconds: float,
@@ -566,6 +628,21 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{lat['redis_cpu_ms_per_batch']:.1f} | "
                          f"{lat['redis_evalsha_ms_per_batch']:.1f} | "
                          + " | ".join(f"{ms.get(st, 0.0):.1f}" for st in lat_stages) + " |")
+    causes = [run for run in r["runs"] if run.get("latency", {}).get("tail_causes")]
+    if causes:
+        lines += ["", "What the slowest 1% of posts waited on (``tail_causes``): per worker step, "
+                  "the mean ms of it inside a slow post's life (send to visible) against a "
+                  "typical post's (latency p40-p60), and the longest single one inside a slow "
+                  "post's life (gcN: garbage-collector pauses; loop_late: the event loop held).",
+                  "", "| repeat | variant | p99 | step: slow ms / typical ms / longest ms |",
+                  "|---|---|---|---|"]
+        for run in causes:
+            c = run["latency"]["tail_causes"]
+            slow, typ, longest = c["slow_ms"], c["typical_ms"], c["longest_in_slow_ms"]
+            steps = sorted(slow, key=lambda st: -(slow[st] - typ.get(st, 0.0)))[:8]
+            lines.append(f"| {run['repeat']} | {run['variant']} | {c['p99_s']:.3f} | "
+                         + "; ".join(f"{st}: {slow[st]:.0f} / {typ.get(st, 0.0):.0f} / "
+                                     f"{longest.get(st, 0.0):.0f}" for st in steps) + " |")
     lines += ["", "Variants: " + "; ".join(sorted({f"{r['variant']} = {r['settings'] or 'defaults'}"
                                                    for r in r["runs"]})), "",
               "Each run:", "", "| repeat | variant | workers | drain posts/s | scorer posts/s | "

@@ -22,6 +22,7 @@ from sentistream.kafka_security import faust_credentials
 from sentistream.redact import redact_url
 from sentistream.settings import Settings
 from stream.worker.batch_consumer import FetchedBatch, LeanApp
+from stream.worker.heap import HeapSettler
 from stream.worker.metrics import WorkerMetrics
 from stream.worker.pipeline import BatchProcessor, PreparedBatch, Scorer, Started
 from stream.worker.scoring import ProcessScoring
@@ -99,8 +100,10 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
     if isinstance(scorer, ProcessScoring):
         scorer.on_restart = metrics.scorer_restarts.inc
     app.stages = metrics.stages  # the consumer times its offset commits there
+    metrics.stages.start_trace(settings.stage_trace)
 
     stages = metrics.stages
+    heap = HeapSettler()
 
     def start_write(chain: WriteChain, prepared: PreparedBatch, fetched: FetchedBatch
                     ) -> asyncio.Future[None]:
@@ -115,6 +118,9 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
                 app.ack_batch(fetched)
                 _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
             stages.batch_done(len(fetched.records))
+            frozen = heap.settle_once()  # once, after the first batch (stream.worker.heap)
+            if frozen is not None:
+                metrics.gc_frozen.set(frozen)
 
         def failed(task: asyncio.Future[None]) -> None:
             # Unacked: no later offset of its partitions commits; the worker exits.
@@ -213,9 +219,26 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
         log.info("worker %s: Redis at %s answers; scoring with model %s", app.conf.id,
                  redact_url(settings.redis_url), scorer.version)
 
+    if settings.stage_trace:
+        @app.task  # type: ignore[untyped-decorator]
+        async def watch_loop() -> None:
+            """Traced only: how late the event loop wakes a 5 ms sleep (``loop_late``, when
+            over 2 ms): the time something held the loop, which every batch waited out."""
+            while True:
+                asked = time.perf_counter()
+                await asyncio.sleep(0.005)
+                late = time.perf_counter() - asked - 0.005
+                if late > 0.002:
+                    stages.add("loop_late", late)
+
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
         return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/stages/trace")
+    async def trace_page(self: Any, request: Any) -> Any:
+        """The kept timings (SENTISTREAM_STAGE_TRACE): [[wall time at end, stage, seconds]]."""
+        return self.json(metrics.stages.traced())
 
     @app.page("/health")
     async def health_page(self: Any, request: Any) -> Any:

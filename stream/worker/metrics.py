@@ -57,6 +57,9 @@ class WorkerMetrics:
         self.scorer_restarts = Counter(
             "sentistream_scorer_restarts", "scoring processes replaced after dying or hanging "
             "(SENTISTREAM_SCORER_PROCESS=1)", registry=r)
+        self.gc_frozen = Gauge(
+            "sentistream_gc_frozen_objects", "objects of the start-up heap frozen out of the "
+            "garbage collector after the first batch (stream.worker.heap)", registry=r)
         self.stages = StageClock(r)  # per-step seconds of each batch (stream.worker.timings)
 
     def render(self) -> bytes:

@@ -11,10 +11,13 @@ shares can add up to more than 100%.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -32,6 +35,33 @@ class StageClock:
         self._totals: dict[str, float] = {}
         self._since = time.monotonic()
         self._batches = self._posts = 0
+        # (wall time at its end, stage, seconds) of the latest timings, when traced
+        # (SENTISTREAM_STAGE_TRACE): what the drain benchmark joins with its slowest posts.
+        self.trace: deque[tuple[float, str, float]] | None = None
+        self._gc_started = 0.0
+
+    def start_trace(self, entries: int) -> None:
+        """Keep the last ``entries`` timings, and the garbage collector's pauses as stage
+        ``gc<generation>`` (they stop the event loop and every thread holding the GIL)."""
+        if entries <= 0 or self.trace is not None:
+            return
+        self.trace = deque(maxlen=entries)
+        gc.callbacks.append(self._on_gc)
+
+    def stop_trace(self) -> None:
+        if self.trace is not None and self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        self.trace = None
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self.trace is not None and self._gc_started:
+            self.trace.append((time.time(), f"gc{info['generation']}",
+                               time.perf_counter() - self._gc_started))
+
+    def traced(self) -> list[tuple[float, str, float]]:
+        return list(self.trace or ())
 
     @contextmanager
     def time(self, stage: str) -> Iterator[None]:
@@ -47,6 +77,8 @@ class StageClock:
             child = self._children[stage] = self.histogram.labels(stage)
         child.observe(seconds)
         self._totals[stage] = self._totals.get(stage, 0.0) + seconds
+        if self.trace is not None:
+            self.trace.append((time.time(), stage, seconds))
 
     def batch_done(self, posts: int) -> None:
         """Counts a batch; logs and resets the shares when the summary interval has passed."""
