@@ -201,6 +201,29 @@ def test_the_scorer_labels_supported_posts_only() -> None:
     np.testing.assert_allclose(result.probs[[0, 2]], alone.probs)
 
 
+def test_the_scorer_loads_its_detectors_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load_detectors`` loads py3langid (the second opinion) up front, as a stream's worker
+    wants at start; a scorer built without it loads nothing until a post needs it."""
+    import py3langid.langid
+
+    loaded: list[object] = []
+    real = py3langid.langid.LanguageIdentifier.from_modelpath
+
+    def counting(*args: object, **kwargs: object) -> object:
+        loaded.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(py3langid.langid.LanguageIdentifier, "from_modelpath", counting)
+    scorer = SentimentScorer()
+    assert loaded == []
+    scorer.load_detectors()
+    assert len(loaded) == 1
+    scores = scorer.score_posts(["この製品は最悪です", "I love it"])  # Japanese: a second opinion
+    assert scores.languages == ["ja", "en"] and len(loaded) == 1
+    scorer.load_detectors()  # once only
+    assert len(loaded) == 1
+
+
 def test_the_scorer_takes_explicit_languages_and_a_language_setting() -> None:
     scorer = SentimentScorer(languages=["en"])
     assert scorer.router.enabled == ("en",)
