@@ -184,8 +184,8 @@ def test_plainly_english_posts_skip_cld2_and_come_out_english(
     assert codes[:3] == ["en"] * 3
     assert len(seen) == len(doubtful)  # CLD2 saw only the doubtful ones
     assert codes[6] == "es" and codes[9] == "ja"
-    assert all(languages.plainly_english(languages.strip_noise(t)) for t in plain)
-    assert not any(languages.plainly_english(languages.strip_noise(t)) for t in doubtful)
+    assert all(map(languages.plainly_english, plain))
+    assert not any(map(languages.plainly_english, doubtful))
     seen.clear()
     without = LanguageDetector(MODEL_LANGUAGES, prescreen=False)
     assert without.detect(plain + doubtful) == codes
