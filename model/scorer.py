@@ -175,6 +175,12 @@ class SentimentScorer:
         # for one (companion generation, main generation).
         self._to_main: dict[int, tuple[tuple[int, int], Rows]] = {}
 
+    def load_detectors(self) -> None:
+        """Load every language detector now (py3langid's ~1.5-2 s of CPU, once), not in the
+        first batch that holds a post CLD2 does not place: a stream's worker calls it at start.
+        Callers that score a few posts need not: it loads when first needed."""
+        self.router.detector.load()
+
     def score_posts(self, texts: Sequence[str],
                     langs: Sequence[str | None] | None = None) -> PostScores:
         """Detect each post's language (an explicit ``langs[i]`` wins), score the supported

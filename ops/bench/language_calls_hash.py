@@ -2,7 +2,7 @@
 optimisation of language ID changes no result: every Redis script call (keys and arguments),
 every scored record, and each post's language and label.
 
-Usage: .venv/bin/python ops/bench/language_calls_hash.py [--posts 4096]
+Usage: .venv/bin/python ops/bench/language_calls_hash.py [--posts 4096] [--no-prescreen]
 Run it from two trees (``PYTHONPATH=<tree>``) and compare the printed hashes.
 
 Posts: ``--posts`` UMSAB test tweets (8 languages, no ``lang``) and as many TweetEval test
@@ -54,10 +54,13 @@ def texts(n: int) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--posts", type=int, default=4096)
+    p.add_argument("--no-prescreen", action="store_true",
+                   help="every post to CLD2 (no English pre-screen): the detection before it")
     args = p.parse_args()
     settings = get_settings().replace(redis_prefix="hash")
     matcher = BrandsFile().current()
     scorer = SentimentScorer(num_threads=1)
+    scorer.router.detector.prescreen = not args.no_prescreen
     builder, drivers = CallBuilder(settings), BatchDrivers(settings)
     me = cast(Any, SimpleNamespace(scorer=scorer))
     values = []

@@ -109,7 +109,7 @@ def load_scorer(settings: Settings) -> RoutingScorer:
     except ModelError as exc:
         raise ModelUnavailableError(f"cannot load the sentiment model: {exc}") from exc
     if settings.language_id == "on":  # py3langid too, now: not in the middle of a batch
-        scorer.router.detector.load()
+        scorer.load_detectors()
     return scorer
 
 

@@ -21,6 +21,7 @@ from model.languages import (
     KNOWN_LANGUAGES,
     NO_WORDS,
     UNDETERMINED,
+    LanguageDetector,
     LanguageRouter,
     _cld2,
     normalize,
@@ -158,6 +159,41 @@ def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyP
     assert [len(batch) for batch in asked] == [2]  # the Japanese text and its repost
 
 
+def test_plainly_english_posts_skip_cld2_and_come_out_english(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ASCII post with two English function words and none of another language's is English
+    without asking CLD2 (~6 us a post saved on ~73% of an English stream); anything less plain
+    (one marker, a foreign function word, a non-ASCII letter, another language) still is, and
+    comes out as before; without the pre-screen every post goes to CLD2."""
+    import model.languages as languages
+
+    plain = ["I really love this phone, the camera is amazing", "what is this even",
+             "@user it's not working again 😡 http://t.co/x"]
+    doubtful = ["great phone!!", "I love my Handy, ich liebe es", "the café is nice and warm",
+                "odio este producto, es una basura", "this is the Hindi movie hai kya",
+                "Mahal kita, this is the one talaga", "この製品は最悪です"]
+    seen: list[str] = []
+
+    def counting(text: str, *args: object) -> object:
+        seen.append(text)
+        return _cld2(text, *args)
+
+    monkeypatch.setattr(languages, "_cld2", counting)
+    router = LanguageRouter(MODEL_LANGUAGES)
+    codes = router.route(plain + doubtful).codes
+    assert codes[:3] == ["en"] * 3
+    assert len(seen) == len(doubtful)  # CLD2 saw only the doubtful ones
+    assert codes[6] == "es" and codes[9] == "ja"
+    assert all(map(languages.plainly_english, plain))
+    assert not any(map(languages.plainly_english, doubtful))
+    seen.clear()
+    without = LanguageDetector(MODEL_LANGUAGES, prescreen=False)
+    assert without.detect(plain + doubtful) == codes
+    assert len(seen) == len(plain + doubtful)
+    english_off = LanguageDetector(("de", "es"))  # English not a focus language: no pre-screen
+    assert not english_off.prescreen
+
+
 def test_cld2_gets_the_same_arguments_by_position_as_by_name() -> None:
     """The detector passes pycld2.detect's flags by position (cheaper): plain text and best
     effort, as by name (several texts below come out otherwise when a flag is wrong)."""
@@ -199,6 +235,29 @@ def test_the_scorer_labels_supported_posts_only() -> None:
     alone = scorer.score([texts[0], texts[2]])
     np.testing.assert_array_equal(result.labels[[0, 2]], alone.labels)
     np.testing.assert_allclose(result.probs[[0, 2]], alone.probs)
+
+
+def test_the_scorer_loads_its_detectors_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load_detectors`` loads py3langid (the second opinion) up front, as a stream's worker
+    wants at start; a scorer built without it loads nothing until a post needs it."""
+    import py3langid.langid
+
+    loaded: list[object] = []
+    real = py3langid.langid.LanguageIdentifier.from_modelpath
+
+    def counting(*args: object, **kwargs: object) -> object:
+        loaded.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(py3langid.langid.LanguageIdentifier, "from_modelpath", counting)
+    scorer = SentimentScorer()
+    assert loaded == []
+    scorer.load_detectors()
+    assert len(loaded) == 1
+    scores = scorer.score_posts(["この製品は最悪です", "I love it"])  # Japanese: a second opinion
+    assert scores.languages == ["ja", "en"] and len(loaded) == 1
+    scorer.load_detectors()  # once only
+    assert len(loaded) == 1
 
 
 def test_the_scorer_takes_explicit_languages_and_a_language_setting() -> None:

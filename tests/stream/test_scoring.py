@@ -166,7 +166,7 @@ def test_the_worker_loads_every_language_model_at_start(
     off = load_scorer(scoring_settings(language_id="off"))
     assert isinstance(off, SentimentScorer)
     with pytest.raises(AssertionError, match="loaded while scoring"):
-        off.router.detector.load()  # not loaded at start: loading it now calls py3langid
+        off.load_detectors()  # not loaded at start: loading it now calls py3langid
 
 
 def test_a_bad_model_fails_at_start_with_the_models_message() -> None:
