@@ -127,6 +127,9 @@ def _languages(value: str) -> tuple[str, ...]:
 @click.option("--fold-val", is_flag=True,
               help="Also train on UMSAB val of the non-English languages; early stopping then "
                    "looks at TweetEval val only (needs en).")
+@click.option("--folds", type=int, default=0, show_default=True,
+              help="k-fold members: also train on UMSAB val (as --fold-val); member i holds out "
+                   "fold i mod K of the UMSAB rows and stops early on it (with TweetEval val).")
 @click.option("--max-vocab", type=int, default=None,
               help="Words in the vocabulary (the rest are hashed). [TokenizerConfig]")
 @click.option("--char-buckets", type=int, default=None,
@@ -135,7 +138,7 @@ def _languages(value: str) -> tuple[str, ...]:
 def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
                   val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int,
                   patience: int, learning_rate: float, dim: int, members: str, seed: int,
-                  extra_csv: str, fold_val: bool, max_vocab: int | None,
+                  extra_csv: str, fold_val: bool, folds: int, max_vocab: int | None,
                   char_buckets: int | None) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
     from dataclasses import replace
@@ -146,7 +149,11 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
     from model.train import TrainConfig, train
 
     codes = _languages(languages)
-    recipe_train, weights, recipe_val = training_recipe(codes, language_weight, fold_val)
+    if folds and (folds < 2 or train_csvs):
+        raise click.BadParameter("use 2 or more folds, with the --languages recipe (not --train)",
+                                 param_hint="--folds")
+    recipe_train, weights, recipe_val = training_recipe(codes, language_weight,
+                                                        fold_val or bool(folds))
     train_paths = list(train_csvs) or recipe_train
     default = TokenizerConfig()
     tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
@@ -157,7 +164,9 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
     config = TrainConfig(arch=ArchConfig(name=arch, dim=dim, members=kinds), epochs=epochs,
                          patience=patience, learning_rate=learning_rate, seed=seed,
                          tokenizer=tokenizer, extra_csv=extra_csv, languages=codes,
-                         source_weights=() if train_csvs else weights)
+                         source_weights=() if train_csvs else weights, folds=folds,
+                         # the UMSAB CSVs: every training CSV after TweetEval's
+                         fold_sources=tuple(range(1, len(recipe_train))) if folds else ())
     summary = train(train_paths, list(val_csvs) or recipe_val, out_dir, config)
     click.echo(json.dumps({k: summary[k] for k in ("best_val_macro_recall", "bias_offsets",
                                                    "val_after_offsets", "seconds")}))

@@ -51,6 +51,12 @@ class TrainConfig:
     # Weight of each training CSV's rows, in order (missing ones: 1.0); e.g. to up-weight the
     # 1,839 tweets of a UMSAB language beside TweetEval's 45,615 English ones.
     source_weights: tuple[float, ...] = ()
+    # k-fold members: the rows of the CSVs listed in ``fold_sources`` (indexes into the training
+    # CSVs) are cut into ``folds`` seeded folds, stratified per CSV; member i trains without fold
+    # i % folds and stops early on it (beside the validation CSVs). Every row is trained on by
+    # k-1 of k members and the members see different data, so their average varies less.
+    folds: int = 0
+    fold_sources: tuple[int, ...] = ()
 
 
 def import_tensorflow() -> Any:
@@ -91,6 +97,7 @@ def train(train_csvs: Sequence[Path], val_csvs: Sequence[Path], out_dir: Path,
     tokenizer = Tokenizer.fit(train_set.texts, tok_config)
     x_train, y_train, weights = _training_rows(tokenizer, train_set, sizes, config)
     x_val = encode(tokenizer, val_set.texts)
+    fold = fold_ids(sizes, config, len(y_train))
     num_features = (config.arch.rnn_vocab if tok_config.mode == "words"
                     else tokenizer.num_features)
     history: list[dict[str, Any]] = []
@@ -100,8 +107,13 @@ def train(train_csvs: Sequence[Path], val_csvs: Sequence[Path], out_dir: Path,
         repeat = index if member in members[:index] else 0  # Keras names must be unique
         net = build(config.arch, num_features, tok_config.max_features, member,
                     tokenizer.char_offset, repeat)
-        best_recall = _fit(net, (x_train, y_train, weights), (x_val, val_set.labels), config,
-                           history, member)
+        member_rows, member_val = (x_train, y_train, weights), (x_val, val_set.labels)
+        if config.folds:
+            out = fold == index % config.folds
+            member_rows = (x_train[~out], y_train[~out], weights[~out])
+            member_val = (np.concatenate([x_val, x_train[out]]),
+                          np.concatenate([val_set.labels, y_train[out]]))
+        best_recall = _fit(net, member_rows, member_val, config, history, member)
         nets.append(net)
     net = combine(nets, tok_config.max_features)
     offsets = np.zeros(3, dtype=np.float32)
@@ -125,6 +137,22 @@ def train(train_csvs: Sequence[Path], val_csvs: Sequence[Path], out_dir: Path,
     }
     (out_dir / HISTORY_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def fold_ids(sizes: Sequence[int], config: TrainConfig, rows: int) -> npt.NDArray[np.int64]:
+    """The fold of each training row (-1: trained on by every member), seeded, stratified per
+    source CSV; rows past the CSVs (``extra_csv``) are never held out."""
+    fold = np.full(rows, -1, dtype=np.int64)
+    if not config.folds:
+        return fold
+    if config.folds < 2 or not config.fold_sources:
+        raise ValueError("k-fold members need folds >= 2 and at least one source to fold")
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    rng = np.random.default_rng(config.seed)
+    for source in config.fold_sources:
+        size = sizes[source]
+        fold[starts[source] + rng.permutation(size)] = np.arange(size) % config.folds
+    return fold
 
 
 def _fit(net: Any, train_rows: Rows, val: tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]],

@@ -170,3 +170,30 @@ def test_merge_refuses_models_with_other_tokenizers(variants: Path, tmp_path: Pa
     train([FIXTURES / "tiny_train.csv"], [FIXTURES / "tiny_val.csv"], tmp_path / "other", config)
     result = CliRunner().invoke(model_group, ["merge", str(variants), str(tmp_path / "other")])
     assert result.exit_code == 2 and "another tokenizer" in result.output
+
+
+def test_k_fold_members_stop_on_their_own_held_out_fold(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import model.train as training
+
+    seen: list[tuple[int, int]] = []
+    fit = training._fit
+
+    def recording(net: object, rows: training.Rows, val: tuple[np.ndarray, np.ndarray],
+                  *args: object) -> float:
+        seen.append((len(rows[0]), len(val[0])))
+        return fit(net, rows, val, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(training, "_fit", recording)
+    csvs = [FIXTURES / "tiny_train.csv", FIXTURES / "tiny_val.csv"]
+    _, sizes = load_csvs(csvs)
+    val_rows = len(load_csv(FIXTURES / "tiny_test.csv"))
+    config = TrainConfig(arch=ArchConfig(dim=8, members=("all", "no-chars", "all")),
+                         tokenizer=TINY, epochs=1, batch_size=16, folds=3, fold_sources=(1,),
+                         languages=("en", "de"))
+    train(csvs, [FIXTURES / "tiny_test.csv"], tmp_path / "kf", config)
+    held_out = [len(chunk) for chunk in np.array_split(np.arange(sizes[1]), 3)]
+    # member i trains on everything but fold i and stops on val + fold i; folds partition
+    assert sorted(n for n, _ in seen) == sorted(sum(sizes) - h for h in held_out)
+    assert sorted(v for _, v in seen) == sorted(val_rows + h for h in held_out)
+    assert sorted(v - val_rows for _, v in seen) == sorted(held_out)
