@@ -301,6 +301,11 @@ class BatchProcessor:
     async def _after_redis(self, p: Prepared, sends: Sequence[asyncio.Future[None]],
                            applied: dict[str, BrandChange]) -> None:
         stages = self.metrics.stages
+        # Offered now, so that the next batch's write, which starts as soon as this one's Redis
+        # part returned, can carry it (stream.worker.announcer); a failed one is logged there:
+        # announcements are hints, the data is already safe. The produces need not come first.
+        announced = (self.announcer.offer(
+            announcement(applied, self.settings.live_max_brands).to_bytes()) if applied else None)
         with stages.time("produce_wait"):  # what is left of the produces once Redis answered
             await asyncio.gather(*sends)
         now = time.time()
@@ -310,14 +315,10 @@ class BatchProcessor:
         self.metrics.scored.inc(len(p.posts))
         for reason, n in Counter(r.reason for r in p.rejected).items():
             self.metrics.dead_letters.labels(reason).inc(n)
-        if applied:
-            # Sent with the next batch's writes, or alone (stream.worker.announcer); a failed
-            # one is logged there: announcements are hints, the data is already safe.
-            announced = self.announcer.offer(
-                announcement(applied, self.settings.live_max_brands).to_bytes())
+        if announced is not None:
             # Checked in the background, never fails the batch.
             self.alerts.submit({b: c for b, c in applied.items() if b != OVERFLOW})
-            with stages.time("announce"):
+            with stages.time("announce"):  # until it left, with a later write or alone
                 await announced
 
     async def _admit(self, posts: Posts, brands: list[tuple[str, ...]]
