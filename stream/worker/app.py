@@ -161,7 +161,6 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
             raise
         finally:
             chain.cancel()  # the writes under way, unacked: read again from the committed offsets
-            processor.announcer.cancel()
 
     async def score_in_process(batches: Any) -> None:
         """The agent with a scoring process (SENTISTREAM_SCORER_PROCESS=1), one batch deeper:
@@ -213,7 +212,6 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
             raise
         finally:
             chain.cancel()  # the writes under way, unacked: read again from the committed offsets
-            processor.announcer.cancel()
 
     @app.task  # type: ignore[untyped-decorator]
     async def check_redis() -> None:

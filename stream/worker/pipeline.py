@@ -33,7 +33,6 @@ from stream.schema.keys import ALL_BRANDS, OVERFLOW
 from stream.schema.live import Announcement, BrandChange, Unlisted
 from stream.worker.aggregates import GroupDelta, batch_deltas
 from stream.worker.alerts.hook import BackgroundAlerts
-from stream.worker.announcer import FLUSH_AFTER_S, Announcer
 from stream.worker.brands import BrandMatcher, BrandsFile
 from stream.worker.driver_deltas import BatchDrivers, PostFeatures
 from stream.worker.languages import RECORD_LABELS, RoutingScorer
@@ -162,11 +161,6 @@ class BatchProcessor:
         self._admitted_at = time.monotonic()
         self.last_offsets: dict[int, int] = {}  # partition -> last offset fully processed
         self.alerts = BackgroundAlerts(sink.client, settings, metrics.stages)
-        # A batch's announcement goes with the next batch's writes (stream.worker.announcer);
-        # alone at once on a cluster (the live stream's node is seldom the batch's) and when
-        # batches are written one at a time (no next write would come before its ack).
-        alone = sink.cluster or not settings.overlap_writes
-        self.announcer = Announcer(sink.send_announcements, 0.0 if alone else FLUSH_AFTER_S)
 
     async def process(self, records: Sequence[RawRecord] | RecordBatch) -> None:
         await self.write(await self.prepare(records))
@@ -301,11 +295,6 @@ class BatchProcessor:
     async def _after_redis(self, p: Prepared, sends: Sequence[asyncio.Future[None]],
                            applied: dict[str, BrandChange]) -> None:
         stages = self.metrics.stages
-        # Offered now, so that the next batch's write, which starts as soon as this one's Redis
-        # part returned, can carry it (stream.worker.announcer); a failed one is logged there:
-        # announcements are hints, the data is already safe. The produces need not come first.
-        announced = (self.announcer.offer(
-            announcement(applied, self.settings.live_max_brands).to_bytes()) if applied else None)
         with stages.time("produce_wait"):  # what is left of the produces once Redis answered
             await asyncio.gather(*sends)
         now = time.time()
@@ -315,11 +304,15 @@ class BatchProcessor:
         self.metrics.scored.inc(len(p.posts))
         for reason, n in Counter(r.reason for r in p.rejected).items():
             self.metrics.dead_letters.labels(reason).inc(n)
-        if announced is not None:
+        if applied:
+            try:
+                with stages.time("announce"):
+                    await self.sink.announce(announcement(applied,
+                                                          self.settings.live_max_brands))
+            except Exception as exc:  # announcements are hints; the data is already safe
+                log.warning("live announcement failed: %s", exc)
             # Checked in the background, never fails the batch.
             self.alerts.submit({b: c for b, c in applied.items() if b != OVERFLOW})
-            with stages.time("announce"):  # until it left, with a later write or alone
-                await announced
 
     async def _admit(self, posts: Posts, brands: list[tuple[str, ...]]
                      ) -> list[tuple[str, ...]]:
@@ -412,14 +405,7 @@ class BatchProcessor:
         while deltas or dead:
             calls += [self.calls.dead_letter_call(t, part, lo, hi, reasons)
                       for (t, part), (lo, hi, reasons) in dead.items()]
-            # The batches before it announce with its first round trip (stream.worker.announcer).
-            told = self.announcer.take() if calls and not self.sink.cluster else []
-            try:
-                outcomes = await self.sink.apply(calls, seen, [payload for payload, _ in told])
-            except BaseException:
-                self.announcer.give_back(told)
-                raise
-            self.announcer.sent(told)
+            outcomes = await self.sink.apply(calls, seen)
             seen = {}
             retry_deltas: list[GroupDelta] = []
             for delta, outcome in zip(deltas, outcomes, strict=False):

@@ -17,7 +17,6 @@ the offsets make harmless.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +49,6 @@ APPLIED, SKIPPED, PARTIAL = 0, 1, 2
 # A batch of a brand flood (SENTISTREAM_MAX_BRANDS_PER_POST brands x 2,048 posts) is ~20,000
 # group calls: in one round trip, Redis took longer than the socket timeout on this machine, and
 # every retry the same, which would stall the partition. Chunks keep each answer prompt.
-log = logging.getLogger(__name__)
 CALLS_PER_ROUND_TRIP = 1000
 SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long counts as a failed write
 
@@ -418,20 +416,17 @@ class RedisSink:
             raise reply
         return int(reply[0]), {b.decode("utf-8") for b in reply[1:]}
 
-    async def apply(self, calls: Sequence[Call], brands_seen: dict[str, float],
-                    announcements: Sequence[bytes] = ()) -> list[Outcome]:
+    async def apply(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Outcome]:
         """Run every call, in one round trip per CALLS_PER_ROUND_TRIP calls (one for a normal
-        batch), the earlier batches' ``announcements`` after the first round trip's scripts
-        (``stream.worker.announcer``); raises RedisError when Redis is not reachable."""
+        batch); raises RedisError when Redis is not reachable."""
         outcomes: list[Outcome] = []
         for start in range(0, max(len(calls), 1), CALLS_PER_ROUND_TRIP):
             outcomes += await self._apply_chunk(calls[start:start + CALLS_PER_ROUND_TRIP],
-                                                brands_seen if start == 0 else {},
-                                                announcements if start == 0 else ())
+                                                brands_seen if start == 0 else {})
         return outcomes
 
-    async def _apply_chunk(self, calls: Sequence[Call], brands_seen: dict[str, float],
-                           announcements: Sequence[bytes] = ()) -> list[Outcome]:
+    async def _apply_chunk(self, calls: Sequence[Call],
+                           brands_seen: dict[str, float]) -> list[Outcome]:
         register = self._register_args(brands_seen, force=True) if brands_seen else None
 
         def queue(pipe: Any) -> None:
@@ -441,7 +436,6 @@ class RedisSink:
                 REGISTER_SCRIPT.queue(pipe, *register)
             for call in calls:
                 APPLY_SCRIPT.queue(pipe, call.keys, call.args)
-            self._queue_announcements(pipe, announcements)
 
         if not register and not calls:
             return []
@@ -452,11 +446,6 @@ class RedisSink:
         except TimeoutError as exc:  # redis-py disconnects a read it was cancelled in
             raise RedisTimeoutError(f"Redis did not answer a batch's writes within "
                                     f"{SOCKET_TIMEOUT_S:.0f} s") from exc
-        if announcements:  # hints: a failed one is logged, never fails the batch
-            results, told = results[:-2 * len(announcements)], results[-2 * len(announcements):]
-            failed = [r for r in told if isinstance(r, Exception)]
-            if failed:
-                log.warning("live announcement failed: %s", failed[0])
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
@@ -469,19 +458,13 @@ class RedisSink:
     async def announce(self, announcement: Announcement) -> None:
         """Tell live readers what was just applied (a hint to re-read, not a ledger); the
         announcement is built, bounded, by ``stream.worker.pipeline.announcement``."""
-        await self.send_announcements([announcement.to_bytes()])
-
-    async def send_announcements(self, payloads: Sequence[bytes]) -> None:
-        """Announcements in a round trip of their own (one slot on a cluster: the same key)."""
+        payload = announcement.to_bytes()
+        # One round trip for both (the same key, so one slot on a cluster too).
         pipe = self.client.pipeline(transaction=False)
-        self._queue_announcements(pipe, payloads)
+        pipe.xadd(self.keys.live, {"data": payload}, maxlen=self.settings.live_maxlen,
+                  approximate=True)
+        pipe.publish(self.keys.live, payload)
         await pipe.execute()
-
-    def _queue_announcements(self, pipe: Any, payloads: Sequence[bytes]) -> None:
-        for payload in payloads:  # XADD for readers that catch up, PUBLISH for those listening
-            pipe.xadd(self.keys.live, {"data": payload}, maxlen=self.settings.live_maxlen,
-                      approximate=True)
-            pipe.publish(self.keys.live, payload)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -6,7 +6,6 @@ redelivery patterns; the worker tests in test_worker.py run the whole thing for 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import random
@@ -30,7 +29,6 @@ from stream.worker.metrics import WorkerMetrics
 from stream.worker.pipeline import BatchProcessor
 from stream.worker.posts import RawRecord, parse_batch
 from stream.worker.sink import APPLIED, PARTIAL, SKIPPED, CallBuilder, RedisSink
-from tests.replies import stream_entries
 
 pytestmark = pytest.mark.integration
 BRANDS = ["acme", "globex", "initech"]
@@ -196,45 +194,6 @@ async def test_script_skip_apply_partial_and_lost_script(isolated: Settings) -> 
     assert client.ttl(keys.offsets(ALL_BRANDS)) == isolated.retention_day_s
     assert client.zscore(keys.brands, ALL_BRANDS) == 1.6e9
     await sink.close()
-
-
-async def test_announcements_go_in_a_batch_write(isolated: Settings) -> None:
-    """Earlier batches' live announcements in a batch write's pipeline (one round trip, one
-    fsync with appendfsync always): in the live stream in order, the outcomes the scripts'."""
-    posts, _ = parse_batch(make_records(20, partitions=1), 2000)
-    s = StandIn().score(posts.texts)
-    (delta,) = batch_deltas(posts, [()] * len(posts), s.labels, s.intensity, 2)
-    sink = RedisSink(isolated)
-    call = CallBuilder(isolated).group_call("t.posts", delta)
-    outcomes = await sink.apply([call], {}, [b'{"at": 1}', b'{"at": 2}'])
-    assert [o.status for o in outcomes] == [APPLIED]
-    client = redis.Redis.from_url(isolated.redis_url)
-    keys = KeyScheme(isolated.redis_prefix)
-    assert [f["data"] for _, f in stream_entries(client.xrange(keys.live))] == [
-        '{"at": 1}', '{"at": 2}']
-    await sink.close()
-
-
-async def test_a_batch_announces_with_the_next_batch_write(isolated: Settings) -> None:
-    """The worker's overlapped writes: batch 1's announcement leaves with batch 2's Redis
-    write (never alone here: its wait is 30 s), and batch 1 is done once it has."""
-    proc = processor(isolated, [])
-    proc.announcer.flush_after_s = 30.0
-    records = make_records(400, partitions=1)
-    client = redis.Redis.from_url(isolated.redis_url)
-    keys = KeyScheme(isolated.redis_prefix)
-    first = asyncio.ensure_future(await proc.write_redis(await proc.prepare(records[:200])))
-    await asyncio.sleep(0.2)  # its produces are done: its announcement waits for a write
-    assert client.xlen(keys.live) == 0 and not first.done()
-    second = await proc.write_redis(await proc.prepare(records[200:]))
-    proc.announcer.flush_after_s = 0.0  # the second's, offered after this, goes alone
-    await asyncio.wait_for(asyncio.gather(first, second), 10)
-    told = [json.loads(f["data"])["brands"][ALL_BRANDS]["n"]
-            for _, f in stream_entries(client.xrange(keys.live))]
-    valid = [r for r in records if r.value and not r.value.startswith(b"\xff")]
-    assert told == [sum(1 for r in valid if r.offset < 200), sum(1 for r in valid
-                                                                 if r.offset >= 200)]
-    await proc.sink.close()
 
 
 class Fragile(StandIn):
