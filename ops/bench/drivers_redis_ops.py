@@ -22,10 +22,13 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import redis
 
@@ -34,12 +37,12 @@ from ops.bench.machine import cpu_model
 from ops.bench.report import print_json
 from ops.bench.sustained import redis_cpu_s
 from producers.generator import generate_posts
-from sentistream.settings import get_settings
+from sentistream.settings import Settings, get_settings
 from stream.worker.aggregates import batch_deltas
 from stream.worker.brands import BrandsFile
-from stream.worker.driver_deltas import BatchDrivers
+from stream.worker.driver_deltas import BatchDrivers, PostFeatures
 from stream.worker.pipeline import validate
-from stream.worker.posts import RawRecord
+from stream.worker.posts import Posts, RawRecord
 from stream.worker.sink import APPLY_LUA, Call, CallBuilder
 
 BATCH = 2048
@@ -47,29 +50,50 @@ DRIVER_OPS = ("a", "s", "l", "r")
 VARIANTS = {"none": (), "a": ("a",), "s": ("s",), "l": ("l",), "r": ("r",), "all": DRIVER_OPS}
 
 
-def build_calls(posts: int, data: str = "generated") -> list[Call]:
+@dataclass(frozen=True)
+class BuiltBatch:
+    """One batch as the worker builds its script calls, with what a partial rebuild needs."""
+
+    batch: Posts
+    brands: list[tuple[str, ...]]
+    labels: npt.NDArray[np.int64]
+    intensity: npt.NDArray[np.float32]
+    features: PostFeatures | None
+    calls: list[Call]
+
+
+def built_batches(values: Sequence[bytes], settings: Settings, size: int, now: float,
+                  drivers: BatchDrivers, builder: CallBuilder, partitions: int = 1
+                  ) -> Iterator[BuiltBatch]:
+    """The worker's calls for the records ``values``, in batches of ``size`` over
+    ``partitions``, built in-process as the worker builds them (``validate``, the scorer,
+    ``batch_deltas``, ``BatchDrivers.attach``, ``CallBuilder.group_call``)."""
     from model.scorer import SentimentScorer
 
-    settings = get_settings()
-    now = time.time()
-    docs = (generate_posts(seed=1, rate=200.0, limit=posts) if data == "generated"
-            else repeated(tweeteval().posts, posts))
-    values = [json.dumps({**doc, "created_at": now}).encode() for doc in docs]
     matcher = BrandsFile().current()
     scorer = SentimentScorer(num_threads=1)
-    drivers, builder = BatchDrivers(settings), CallBuilder(settings)
-    calls: list[Call] = []
-    for start in range(0, len(values), BATCH):
-        records = [RawRecord(v, "bench", 0, i, now)
-                   for i, v in enumerate(values[start:start + BATCH], start)]
+    for start in range(0, len(values), size):
+        records = [RawRecord(v, "bench", i % partitions, i // partitions, now)
+                   for i, v in enumerate(values[start:start + size], start)]
         batch, brands, _ = validate(records, settings, matcher)
         scores = scorer.score(batch.texts)
         labels = np.asarray(scores.labels, np.int64)
         intensity = np.asarray(scores.intensity, np.float32)
         deltas = batch_deltas(batch, brands, labels, intensity, settings.top_posts)
-        drivers.attach(deltas, batch, brands, labels, intensity, scorer, matcher)
-        calls += [builder.group_call("bench", d) for d in deltas]
-    return calls
+        features = drivers.attach(deltas, batch, brands, labels, intensity, scorer, matcher)
+        yield BuiltBatch(batch, brands, labels, intensity, features,
+                         [builder.group_call("bench", d) for d in deltas])
+
+
+def build_calls(posts: int, data: str = "generated") -> list[Call]:
+    settings = get_settings()
+    now = time.time()
+    docs = (generate_posts(seed=1, rate=200.0, limit=posts) if data == "generated"
+            else repeated(tweeteval().posts, posts))
+    values = [json.dumps({**doc, "created_at": now}).encode() for doc in docs]
+    drivers, builder = BatchDrivers(settings), CallBuilder(settings)
+    return [call for built in built_batches(values, settings, BATCH, now, drivers, builder)
+            for call in built.calls]
 
 
 def scratch_db(url: str) -> redis.Redis:

@@ -31,14 +31,12 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from ops.bench.drivers_redis_ops import lua_of, scratch_db
+from ops.bench.drivers_redis_ops import built_batches, lua_of, scratch_db
 from ops.bench.harness import generated, repeated, tweeteval
 from sentistream.settings import get_settings
 from stream.worker.aggregates import batch_deltas
-from stream.worker.brands import BrandsFile
 from stream.worker.driver_deltas import BatchDrivers, PostFeatures
-from stream.worker.pipeline import validate
-from stream.worker.posts import Posts, RawRecord
+from stream.worker.posts import Posts
 from stream.worker.sink import APPLY_LUA, PARTIAL, Call, CallBuilder
 
 BATCH = 1024
@@ -48,8 +46,6 @@ PARTITIONS = 4
 def batches_of_calls(posts: int, data: str, fingerprints: int) -> list[list[list[Call]]]:
     """Per batch, the call lists sent in turn: its calls or, one batch in 3, the calls of its
     first half, then the whole batch's (partial), then the resend of its second half."""
-    from model.scorer import SentimentScorer
-
     settings = get_settings().replace(driver_fingerprints=fingerprints, drivers=True)
     corpus = generated(posts, seed=1) if data == "generated" else tweeteval()
     docs = repeated(corpus.posts, posts)
@@ -60,27 +56,15 @@ def batches_of_calls(posts: int, data: str, fingerprints: int) -> list[list[list
     step = 3 * 3600 / max(posts, 1)
     values = [json.dumps({**d, "created_at": start_s + i * step}).encode()
               for i, d in enumerate(docs)]
-    matcher = BrandsFile().current()
-    scorer = SentimentScorer(num_threads=1)
     drivers, builder = BatchDrivers(settings), CallBuilder(settings)
     out: list[list[list[Call]]] = []
-    for start in range(0, len(values), BATCH):
-        records = [RawRecord(v, "bench", i % PARTITIONS, i // PARTITIONS, now)
-                   for i, v in enumerate(values[start:start + BATCH], start)]
-        batch, brands, _ = validate(records, settings, matcher)
-        scores = scorer.score(batch.texts)
-        labels = np.asarray(scores.labels, np.int64)
-        intensity = np.asarray(scores.intensity, np.float32)
-
-        deltas = batch_deltas(batch, brands, labels, intensity, settings.top_posts)
-        features = drivers.attach(deltas, batch, brands, labels, intensity, scorer, matcher)
-        whole = [builder.group_call("bench", d) for d in deltas]
-
-        args = (batch, brands, labels, intensity, features, drivers, builder)
-        groups = [whole]
-        if (start // BATCH) % 3 == 1:  # the first half applied, then the whole: partial
-            first = np.arange(len(batch)) < len(batch) // 2
-            groups = [part(first, *args), whole, part(~first, *args)]
+    built = built_batches(values, settings, BATCH, now, drivers, builder, PARTITIONS)
+    for k, b in enumerate(built):
+        groups = [b.calls]
+        if k % 3 == 1:  # the first half applied, then the whole: partial
+            first = np.arange(len(b.batch)) < len(b.batch) // 2
+            args = (b.batch, b.brands, b.labels, b.intensity, b.features, drivers, builder)
+            groups = [part(first, *args), b.calls, part(~first, *args)]
         out.append(groups)
     return out
 

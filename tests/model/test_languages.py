@@ -127,17 +127,10 @@ def test_a_batch_without_explicit_languages_routes_as_one_with_unusable_tags(
         assert not batch.explicit.any() and not general.explicit.any()
 
 
-def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch's copies of a text (the text again; "RT @user: <text>" from any user, which are
-    one text once the noise is stripped) are detected once: CLD2 and py3langid look at each
-    distinct stripped text once, and every copy gets the code it gets alone."""
+def cld2_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts CLD2 is asked about from now on (it still answers)."""
     import model.languages as languages
 
-    texts = ["ich liebe dieses Handy", "RT @fan: ich liebe dieses Handy",
-             "ich liebe dieses Handy", "RT @other: ich liebe dieses Handy", "この製品は最悪です",
-             "RT @a_b: この製品は最悪です", "この製品は最悪です", "great phone!!", "great phone!!",
-             "😀😀", "😀😀"]
-    alone = [LanguageRouter(MODEL_LANGUAGES).route([t]).codes[0] for t in texts]
     seen: list[str] = []
 
     def counting(text: str, *args: object) -> object:
@@ -145,6 +138,20 @@ def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyP
         return _cld2(text, *args)
 
     monkeypatch.setattr(languages, "_cld2", counting)
+    return seen
+
+
+def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's copies of a text (the text again; "RT @user: <text>" from any user, which are
+    one text once the noise is stripped) are detected once: CLD2 and py3langid look at each
+    distinct stripped text once, and every copy gets the code it gets alone."""
+
+    texts = ["ich liebe dieses Handy", "RT @fan: ich liebe dieses Handy",
+             "ich liebe dieses Handy", "RT @other: ich liebe dieses Handy", "この製品は最悪です",
+             "RT @a_b: この製品は最悪です", "この製品は最悪です", "great phone!!", "great phone!!",
+             "😀😀", "😀😀"]
+    alone = [LanguageRouter(MODEL_LANGUAGES).route([t]).codes[0] for t in texts]
+    seen = cld2_calls(monkeypatch)
     router = LanguageRouter(MODEL_LANGUAGES)
     asked: list[list[str]] = []
     classify = router.detector._second_batch.classify
@@ -172,13 +179,7 @@ def test_plainly_english_posts_skip_cld2_and_come_out_english(
     doubtful = ["great phone!!", "I love my Handy, ich liebe es", "the café is nice and warm",
                 "odio este producto, es una basura", "this is the Hindi movie hai kya",
                 "Mahal kita, this is the one talaga", "この製品は最悪です"]
-    seen: list[str] = []
-
-    def counting(text: str, *args: object) -> object:
-        seen.append(text)
-        return _cld2(text, *args)
-
-    monkeypatch.setattr(languages, "_cld2", counting)
+    seen = cld2_calls(monkeypatch)
     router = LanguageRouter(MODEL_LANGUAGES)
     codes = router.route(plain + doubtful).codes
     assert codes[:3] == ["en"] * 3
