@@ -214,7 +214,8 @@ class Settings:
         default=0)
     scorer_timeout_s: float = _doc(
         "a scoring process that has not answered a batch after this long is deemed hung: it "
-        "is killed, a new one started and the batch scored again", default=60.0)
+        "is killed, a new one started and the batch scored again (the new one's start-up is "
+        "waited for apart, up to 120 s)", default=60.0)
     scorer_attempts: int = _doc(
         "tries of one batch on a fresh scoring process before the worker gives up and exits "
         "70 with the batch unacked (a supervisor restarts it)", default=3)

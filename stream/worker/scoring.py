@@ -239,19 +239,25 @@ class ProcessScoring:
         texts = posts.texts
         langs = [doc.get("lang") for doc in posts.docs] if language_id else None
         failures: list[str] = []
+        starting = False  # a replacement child: its start-up is not the batch's time
         while True:
             pool, epoch = self._pool, self._epoch
             if pool is None:
                 raise ScorerProcessError("the scoring process is not running (stopped)")
             try:
+                if starting:  # spawn, imports and models: seconds, more on a busy machine
+                    await self._started(pool)
+                    starting = False
                 future = pool.submit(_child_score, texts, langs, language_id,
                                      (self._table.key, len(self._table.raws)))
                 reply: _Reply = await asyncio.wait_for(asyncio.wrap_future(future),
                                                        self.timeout_s)
                 break
             except (BrokenProcessPool, TimeoutError) as exc:
-                what = (f"took over {self.timeout_s:g} s" if isinstance(exc, TimeoutError)
-                        else f"died ({exc})")
+                limit = START_TIMEOUT_S if starting else self.timeout_s
+                what = (f"{'did not start within' if starting else 'took over'} {limit:g} s"
+                        if isinstance(exc, TimeoutError) else f"died ({exc})")
+                starting = True
                 failures.append(what)
                 log.error("the scoring process %s on a batch of %d posts (try %d of %d); "
                           "starting a new one", what, len(texts), len(failures), self.attempts)
@@ -269,6 +275,18 @@ class ProcessScoring:
         if reply.rows is None or not self._table.update(reply.start, reply.new_raws):
             return BatchScores(reply.routed)
         return BatchScores(reply.routed, reply.rows, self._table, self._table.generation)
+
+    @staticmethod
+    async def _started(pool: ProcessPoolExecutor) -> None:
+        """Wait until a replacement child has loaded its models; one that cannot counts as a
+        child that died (the worker exits after ``attempts``, its message naming the cause)."""
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(pool.submit(_child_version)),
+                                   START_TIMEOUT_S)
+        except (BrokenProcessPool, TimeoutError):
+            raise
+        except Exception as exc:
+            raise BrokenProcessPool(f"it cannot load the model: {exc}") from exc
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the worker has threads (Faust's consumer, executors) a fork would copy

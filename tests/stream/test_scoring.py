@@ -99,7 +99,10 @@ def test_a_killed_child_is_replaced_and_the_batch_scored(scoring: ProcessScoring
 
 
 def test_a_hung_child_is_killed_and_replaced() -> None:
-    scoring = ProcessScoring(scoring_settings(scorer_timeout_s=3.0, scorer_attempts=2))
+    """The timeout is a batch's, not a fresh child's start-up: a replacement that takes longer
+    to load its models than the timeout (~2 s here, more on a busy machine) is waited for, and
+    the batch scored on it, not counted as a second hang."""
+    scoring = ProcessScoring(scoring_settings(scorer_timeout_s=0.5, scorer_attempts=2))
     scoring.start()
     try:
         [pid] = scoring.pids()
@@ -107,7 +110,7 @@ def test_a_hung_child_is_killed_and_replaced() -> None:
         t0 = time.monotonic()
         labels = asyncio.run(scoring.score(posts_of(TEXTS), False)).routed.labels
         assert len(labels) == len(TEXTS) and scoring.restarts == 1
-        assert 3.0 <= time.monotonic() - t0 < 60
+        assert 0.5 <= time.monotonic() - t0 < 120
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
     finally:
         scoring.close()
