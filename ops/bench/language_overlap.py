@@ -16,7 +16,6 @@ in the environment the drivers are off, so drivers x language ID shows as on - o
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -27,8 +26,7 @@ from typing import Any, cast
 from redis.asyncio.connection import Connection
 
 from model.scorer import SentimentScorer
-from ops.bench.language_throughput import posts as bench_posts
-from ops.bench.language_worker_cpu import Batch, validated_batches
+from ops.bench.language_worker_cpu import Batch, bench_batches
 from ops.bench.machine import cpu_model
 from sentistream.settings import get_settings
 from stream.worker.aggregates import batch_deltas
@@ -85,16 +83,7 @@ def overlap(batches: list[Batch], scorer: SentimentScorer, builder: Builder, on:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--posts", type=int, default=20_480)
-    p.add_argument("--batch", type=int, default=2048)
-    p.add_argument("--passes", type=int, default=4)
-    p.add_argument("--input", choices=("umsab", "english-detect", "english"),
-                   default="english-detect")
-    args = p.parse_args()
-    settings = get_settings()
-    batches = validated_batches(bench_posts(args.input, args.posts), args.batch, settings)
-    n = sum(len(b[0]) for b in batches)
+    args, settings, batches, n = bench_batches(__doc__)
     scorer = SentimentScorer(num_threads=1)
     scorer.router.detector.load()  # (not load_detectors: older trees time with this harness)
     builder = Builder(scorer)

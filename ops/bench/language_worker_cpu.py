@@ -54,6 +54,21 @@ def validated_batches(values: list[bytes], batch: int, settings: Settings) -> li
     return batches
 
 
+def bench_batches(doc: str | None) -> tuple[argparse.Namespace, Settings, list[Batch], int]:
+    """The in-process language benches' command line (--posts, --batch, --passes, --input) and
+    its validated batches: (arguments, settings, batches, posts in them)."""
+    p = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    p.add_argument("--posts", type=int, default=20_480)
+    p.add_argument("--batch", type=int, default=2048)
+    p.add_argument("--passes", type=int, default=4)
+    p.add_argument("--input", choices=("english-detect", "umsab", "english"),
+                   default="english-detect")
+    args = p.parse_args()
+    settings = get_settings()
+    batches = validated_batches(bench_posts(args.input, args.posts), args.batch, settings)
+    return args, settings, batches, sum(len(b[0]) for b in batches)
+
+
 def one_pass(batches: list[Batch], scorer: SentimentScorer, builder: CallBuilder, on: bool,
              n: int) -> dict[str, float]:
     """Microseconds of CPU per post of each step over every batch."""
@@ -90,16 +105,7 @@ def one_pass(batches: list[Batch], scorer: SentimentScorer, builder: CallBuilder
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--posts", type=int, default=20_480)
-    p.add_argument("--batch", type=int, default=2048)
-    p.add_argument("--passes", type=int, default=4)
-    p.add_argument("--input", choices=("english-detect", "umsab", "english"),
-                   default="english-detect")
-    args = p.parse_args()
-    settings = get_settings()
-    batches = validated_batches(bench_posts(args.input, args.posts), args.batch, settings)
-    n = sum(len(b[0]) for b in batches)
+    args, settings, batches, n = bench_batches(__doc__)
     scorer = SentimentScorer(num_threads=1)
     builder = CallBuilder(settings)
     best: dict[str, dict[str, float]] = {"off": {}, "on": {}}

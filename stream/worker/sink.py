@@ -87,29 +87,24 @@ local function reposts(op)
     pset[pi], pprev[pi] = KEYS[tonumber(p[4])], KEYS[tonumber(p[5])]
   end
   local asked, member, card, adds, touched, sets = {}, {}, {}, {}, {}, {}
+  local function ask(set, fp)  -- once per (set, fingerprint), in first-asked order
+    local a = asked[set]
+    if a == nil then
+      a = {list = {}, seen = {}}
+      asked[set] = a
+    end
+    if not a.seen[fp] then
+      a.seen[fp] = true
+      a.list[#a.list + 1] = fp
+    end
+  end
   for i = 1, n do
     local fp = string.sub(fps, 16 * i - 15, 16 * i)
     if fp ~= zero then
       fpl[i] = fp
       local pi = of[i] + 1
-      local a = asked[pset[pi]]
-      if a == nil then
-        a = {list = {}, seen = {}}
-        asked[pset[pi]] = a
-      end
-      if not a.seen[fp] then
-        a.seen[fp] = true
-        a.list[#a.list + 1] = fp
-      end
-      a = asked[pprev[pi]]
-      if a == nil then
-        a = {list = {}, seen = {}}
-        asked[pprev[pi]] = a
-      end
-      if not a.seen[fp] then
-        a.seen[fp] = true
-        a.list[#a.list + 1] = fp
-      end
+      ask(pset[pi], fp)
+      ask(pprev[pi], fp)
     else
       fpl[i] = false
     end
