@@ -364,3 +364,28 @@ def test_token_rows_stay_right_after_the_tables_are_reset() -> None:
     second = [SAMPLES["it"] + " nuovo", SAMPLES["es"] + " nuevo"]  # no English post
     scorer.score_posts(second)
     assert _main_rows(scorer, second) == [raw_tokens([t])[:-1] for t in second]
+
+
+def test_the_english_prescreen_takes_hostile_texts_without_harm_to_their_neighbours() -> None:
+    """Huge, NUL-filled, surrogate-bearing, empty and whitespace-only texts go through the
+    pre-screen beside ordinary posts: one code each, the neighbours' codes as when alone, and
+    the pre-screen reads a bounded prefix (a 1.6 MB text costs what its first 600 chars do)."""
+    import time
+
+    from model.languages import MAX_DETECT_CHARS, plainly_english
+
+    hostile = ["the and this is " * 100_000 + "das ist nicht gut", "\x00\x00 the and \x00",
+               "\ud800 this is the one", "", " " * 10_000, "the", "🙂" * 50_000]
+    good = ["I love this phone and the camera is great", "ich liebe dieses Handy, es ist toll",
+            "odio este producto, es una basura"]
+    alone = [LanguageRouter(MODEL_LANGUAGES).route([t]).codes[0] for t in good]
+    texts = [t for pair in zip(hostile, good * 3, strict=False) for t in pair] + hostile[3:]
+    router = LanguageRouter(MODEL_LANGUAGES)
+    t0 = time.perf_counter()
+    codes = router.route(texts).codes
+    assert time.perf_counter() - t0 < 5.0
+    assert len(codes) == len(texts)
+    assert alone == ["en", "de", "es"]
+    assert codes[1:14:2] == (alone * 3)[:7]  # every good post beside a hostile one
+    assert codes[0] == "en"  # its first MAX_DETECT_CHARS chars are plainly English
+    assert plainly_english(hostile[0][:MAX_DETECT_CHARS])
