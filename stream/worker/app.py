@@ -237,7 +237,13 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
 
     @app.page("/stages/trace")
     async def trace_page(self: Any, request: Any) -> Any:
-        """The kept timings (SENTISTREAM_STAGE_TRACE): [[wall time at end, stage, seconds]]."""
+        """The kept timings (SENTISTREAM_STAGE_TRACE): [[wall time at end, stage, seconds]].
+        With tracing off it answers 404 and says how to turn it on: an empty list would read
+        as "no step was slow"."""
+        if not settings.stage_trace:
+            return self.json({"error": "this worker keeps no step timings: start it with "
+                                       "SENTISTREAM_STAGE_TRACE=<timings to keep>, e.g. 20000"},
+                             status=404)
         return self.json(metrics.stages.traced())
 
     @app.page("/health")

@@ -286,3 +286,27 @@ def test_heap_is_frozen_after_the_first_batch(isolated: Settings, start: Start) 
     wait_until(lambda: applied_count(isolated) >= len(values), 120, "all applied", [worker])
     wait_until(lambda: worker.metric("sentistream_gc_frozen_objects") > 10_000, 10,
                "the start-up heap frozen", [worker])
+    status, body = worker.get("/stages/trace")
+    assert status == 404, "tracing is off: the page must not pass an empty trace off as data"
+    assert "SENTISTREAM_STAGE_TRACE" in json.loads(body)["error"]
+
+
+def test_stage_trace_keeps_each_step_of_each_batch(isolated: Settings, tmp_path: Path) -> None:
+    """With SENTISTREAM_STAGE_TRACE the worker keeps its newest step timings for the drain's
+    tail attribution: the steps of the written batches are there, and no more than asked."""
+    produce(isolated, make_input(300, seed=9))
+    worker = start_worker(isolated.replace(stage_trace=5000), tmp_path)
+    try:
+        wait_until(lambda: applied_count(isolated) >= 300, 120, "all applied", [worker])
+        rows: list[list[object]] = []
+
+        def traced_a_batch() -> bool:  # retried: a loaded machine may miss the 3 s GET
+            status, body = worker.get("/stages/trace")
+            rows[:] = json.loads(body) if status == 200 else []
+            return {"score", "redis"} <= {stage for _end, stage, _seconds in rows}
+
+        wait_until(traced_a_batch, 30, "a written batch's steps on /stages/trace", [worker])
+        assert len(rows) <= 5000
+        assert all(isinstance(seconds, float) and seconds >= 0 for *_, seconds in rows)
+    finally:
+        worker.stop()
