@@ -75,6 +75,28 @@ def test_foreign_process_on_port_is_reported(private_env: dict[str, str]) -> Non
     assert "SENTISTREAM_REDIS_PORT" in result.stderr
 
 
+def test_two_services_given_one_port_are_refused_before_anything_starts(
+        private_env: dict[str, str]) -> None:
+    """The SASL listener defaults to the Kafka port + 2: a Redis port chosen there (19692 and
+    19694, say) made `infra up --sasl` start Redis, then fail the broker without saying why."""
+    kafka_port = int(private_env["SENTISTREAM_KAFKA_PORT"])
+    env = {k: v for k, v in private_env.items()  # the listeners at their defaults
+           if k not in ("SENTISTREAM_KAFKA_SASL_PORT", "SENTISTREAM_KAFKA_TLS_PORT")}
+    env.update({"SENTISTREAM_REDIS_PORT": str(kafka_port + 2),
+                "SENTISTREAM_KAFKA_SASL_USERNAME": "alice",
+                "SENTISTREAM_KAFKA_SASL_PASSWORD": "a-long-enough-password"})
+    try:
+        result = _run(env, "up", "--sasl")
+        status = _run(env, "status")
+    finally:
+        _run(env, "down")
+    assert result.returncode == 3
+    assert "SENTISTREAM_REDIS_PORT" in result.stderr
+    assert "SENTISTREAM_KAFKA_SASL_PORT" in result.stderr
+    assert str(kafka_port + 2) in result.stderr
+    assert status.stdout.count("DOWN") == 2, "nothing may be started on a clash"
+
+
 def test_storage_formats_with_a_cluster_id_that_looks_like_an_option(
         tmp_path: Path, services: Settings) -> None:
     # base64url cluster ids start with "-" once in 64 starts; the storage tool must not take it
