@@ -134,12 +134,15 @@ def _languages(value: str) -> tuple[str, ...]:
               help="Words in the vocabulary (the rest are hashed). [TokenizerConfig]")
 @click.option("--char-buckets", type=int, default=None,
               help="Hash buckets of character n-grams. [TokenizerConfig]")
+@click.option("--emoji-ranking", is_flag=True,
+              help="Emoji valences from the Emoji Sentiment Ranking (tweets in 13 languages) "
+                   "instead of VADER's. [TokenizerConfig]")
 @reported
 def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
                   val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int,
                   patience: int, learning_rate: float, dim: int, members: str, seed: int,
                   extra_csv: str, fold_val: bool, folds: int, max_vocab: int | None,
-                  char_buckets: int | None) -> None:
+                  char_buckets: int | None, emoji_ranking: bool) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
     from dataclasses import replace
 
@@ -157,7 +160,8 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
     train_paths = list(train_csvs) or recipe_train
     default = TokenizerConfig()
     tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
-                        char_buckets=char_buckets or default.char_buckets)
+                        char_buckets=char_buckets or default.char_buckets,
+                        emoji_ranking=emoji_ranking)
     kinds = tuple(m.strip() for m in members.split(",") if m.strip())
     if not kinds or set(kinds) - {"all", "no-chars"}:
         raise click.BadParameter(f"{members!r}: list all and/or no-chars", param_hint="--members")

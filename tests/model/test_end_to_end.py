@@ -141,6 +141,18 @@ def test_train_cli_rejects_a_language_without_data() -> None:
     assert result.exit_code == 2 and "ja" in result.output
 
 
+def test_train_cli_emoji_ranking_reaches_the_saved_tokenizer(tmp_path: Path) -> None:
+    out = tmp_path / "er"
+    result = CliRunner().invoke(model_group, [
+        "train", "--languages", "en,de", "--train", str(FIXTURES / "tiny_train.csv"),
+        "--val", str(FIXTURES / "tiny_val.csv"), "--out", str(out), "--epochs", "1",
+        "--members", "all", "--dim", "4", "--emoji-ranking"])
+    assert result.exit_code == 0, result.output
+    tokenizer = Tokenizer.load(out)
+    # 👍 has no VADER valence: only the ranking gives it one
+    assert tokenizer.config.emoji_ranking and tokenizer.lexicon["👍"] > 1.5
+
+
 def test_merge_averages_the_members_of_two_seeds(variants: Path, tmp_path: Path) -> None:
     import keras
 
