@@ -138,6 +138,9 @@ def budget(a: Snapshot, b: Snapshot, posts: int, roles: dict[str, list[int]],
             "us_per_post": per,
             "other_processes_us_per_post": others * us,
             "unaccounted_us_per_post": use.unaccounted() * us,
+            # of which: irq + softirq (loopback traffic), processes started in the window
+            "irq_us_per_post": use.box.get("irq", 0.0) * us,
+            "started_processes_us_per_post": use.started * us,
             "box_busy_us_per_post": use.box["busy"] * us,
             "box_share": {k: use.box[k] / total for k in ("busy", "idle", "iowait", "steal")},
             "top_others": [(pid, cmd[:100], round(s * us, 2))
@@ -289,8 +292,11 @@ def naive_drain(base: Settings, corpus: h.Corpus, args: argparse.Namespace,
 
 def _commands(client: Any) -> dict[str, float]:
     """Redis's microseconds inside each command so far (INFO commandstats)."""
-    return {name.removeprefix("cmdstat_"): float(v["usec"])
-            for name, v in client.info("commandstats").items()}
+    stats = client.info("commandstats")
+    out = {name.removeprefix("cmdstat_"): float(v["usec"]) for name, v in stats.items()}
+    out["_calls"] = float(sum(v["calls"] for name, v in stats.items()
+                              if name not in ("cmdstat_info", "cmdstat_hgetall")))
+    return out
 
 
 def _gc_s(path: Path) -> float:

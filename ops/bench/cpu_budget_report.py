@@ -46,6 +46,10 @@ def render(r: dict[str, Any]) -> str:
             _f(d["other_processes_us_per_post"]) for d in drains) + " |",
         "| box busy not in any process seen at both ends (kernel, short-lived) | " + " | ".join(
             _f(d["unaccounted_us_per_post"]) for d in drains) + " |",
+        "| of which irq + softirq (kernel: loopback traffic) / processes started in the "
+        "window | " + " | ".join(
+            f"{d.get('irq_us_per_post', 0):.1f} / {d.get('started_processes_us_per_post', 0):.1f}"
+            for d in drains) + " |",
         "| box busy, all CPUs (/proc/stat) | " + " | ".join(
             _f(d["box_busy_us_per_post"]) for d in drains) + " |",
         "| box idle + iowait share / steal share | " + " | ".join(
@@ -94,10 +98,13 @@ def render(r: dict[str, Any]) -> str:
     for x in reps:
         for which in ("worker", "naive"):
             if which in x:
-                cmds = sorted(x[which]["redis_command_us_per_post"].items(),
-                              key=lambda kv: -kv[1])[:6]
+                got = dict(x[which]["redis_command_us_per_post"])
+                calls = got.pop("_calls", 0.0)
+                cmds = sorted(got.items(), key=lambda kv: -kv[1])[:6]
                 lines.append(f"- repeat {x['repeat']}, {which}: "
-                             + "; ".join(f"{k} {v:.1f}" for k, v in cmds))
+                             + "; ".join(f"{k} {v:.1f}" for k, v in cmds)
+                             + (f" (commands per post, scripts' inner ones included, the "
+                                f"pollers' left out: {calls:.1f})" if calls else ""))
     lines += ["", "## Ceilings", "", "| figure | " + " | ".join(
         f"repeat {x['repeat']}" for x in reps) + " |", "|---|" + "---|" * len(reps)]
     for label, fmt, get in _CEILINGS:

@@ -19,17 +19,19 @@ from pathlib import Path
 PROC = Path("/proc")
 _TICK = os.sysconf("SC_CLK_TCK")
 # /proc/stat's cpu line: user nice system idle iowait irq softirq steal guest guest_nice
-_IDLE, _IOWAIT, _STEAL = 3, 4, 7
+_IDLE, _IOWAIT, _IRQ, _SOFTIRQ, _STEAL = 3, 4, 5, 6, 7
 
 
 def box_seconds(proc: Path = PROC) -> dict[str, float]:
     """CPU seconds of all CPUs since boot: ``busy`` (user, nice, system, irq, softirq),
-    ``idle``, ``iowait``, ``steal`` (taken by the hypervisor) and ``total``."""
+    ``idle``, ``iowait``, ``steal`` (taken by the hypervisor), ``irq`` (irq + softirq: kernel
+    work no process is charged with, e.g. loopback network traffic) and ``total``."""
     fields_ = [int(x) for x in (proc / "stat").read_text().splitlines()[0].split()[1:9]]
     idle, iowait, steal = fields_[_IDLE], fields_[_IOWAIT], fields_[_STEAL]
     total = sum(fields_)
     return {"busy": (total - idle - iowait - steal) / _TICK, "idle": idle / _TICK,
-            "iowait": iowait / _TICK, "steal": steal / _TICK, "total": total / _TICK}
+            "iowait": iowait / _TICK, "steal": steal / _TICK,
+            "irq": (fields_[_IRQ] + fields_[_SOFTIRQ]) / _TICK, "total": total / _TICK}
 
 
 def _stat(path: Path) -> tuple[str, float] | None:
@@ -95,14 +97,16 @@ class Usage:
     procs: dict[int, float]  # pids alive at both ends
     names: dict[int, str]
     threads: dict[int, dict[int, float]]
+    started: float  # CPU seconds of the processes that started in between (all of theirs)
 
     @classmethod
     def between(cls, a: Snapshot, b: Snapshot) -> Usage:
         procs = {pid: b.procs[pid][1] - a.procs[pid][1] for pid in b.procs if pid in a.procs}
         threads = {pid: {tid: s - a.threads.get(pid, {}).get(tid, 0.0)
                          for tid, s in tids.items()} for pid, tids in b.threads.items()}
+        started = sum(s for pid, (_, s) in b.procs.items() if pid not in a.procs)
         return cls(b.at - a.at, {k: b.box[k] - a.box[k] for k in b.box}, procs,
-                   {pid: b.procs[pid][0] for pid in procs}, threads)
+                   {pid: b.procs[pid][0] for pid in procs}, threads, started)
 
     def of(self, pids: list[int]) -> float:
         return sum(self.procs.get(pid, 0.0) for pid in pids)

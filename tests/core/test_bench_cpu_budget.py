@@ -56,6 +56,7 @@ def test_usage_between_two_snapshots_counts_processes_threads_and_the_box(tmp_pa
     assert use.threads[20] == {20: 1.0, 21: 1.0}
     assert use.box["busy"] == 4.0 and use.box["idle"] == 2.0
     assert use.unaccounted() == 1.0  # busy 4 s, processes seen 3 s
+    assert use.started == 7 / TICK  # pid 40 started in between: all its CPU
     assert use.of([10, 20, 99]) == 3.0
     assert use.top_others({20}, proc=b_root)[0][1:] == ("java --flag", 1.0)
 
