@@ -43,7 +43,7 @@ import redis
 
 from ops.bench import harness as h
 from ops.bench.cpu_budget_report import render
-from ops.bench.cpu_split import read_samples, split
+from ops.bench.cpu_split import read_samples, split, total_samples
 from ops.bench.drain import bare_scorer, stage_seconds
 from ops.bench.machine import cpu_model
 from ops.bench.naive import LABELS
@@ -73,11 +73,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="py-spy only in odd repeats: the even ones give the budget without it")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--name", default="cpu-budget")
+    p.add_argument("--resplit", type=Path, metavar="RESULTS.json",
+                   help="no run: split again the worker's CPU of a results file from the py-spy "
+                   "files kept in --raw-dir (after a change of ops/bench/cpu_split.py's parts)")
+    p.add_argument("--raw-dir", type=Path, help="the run's log directory (pyspy-*.txt)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.resplit:
+        return resplit(args.resplit, args.raw_dir)
     base = h.bench_settings()
     corpus = h.tweeteval()
     texts = [p["text"] for p in corpus.posts]
@@ -241,7 +247,7 @@ def worker_drain(base: Settings, corpus: h.Corpus, args: argparse.Namespace,
     out["parts_us_per_post"] = ({part: s * us for part, s in sorted(
         split(worker_threads, samples, gc1 - gc0).items(), key=lambda kv: -kv[1])}
         if samples else {})
-    out["pyspy_samples"] = sum(sum(c.values()) for _, c in samples.values())
+    out["pyspy_samples"] = total_samples(samples)
     out["stages_wall_us_per_post"] = {k: round((v - st0.get(k, 0.0)) * us, 2)
                                       for k, v in st1.items() if not k.startswith("batch_size")}
     out["batches"] = st1.get("batch_size_count", 0.0) - st0.get("batch_size_count", 0.0)
@@ -335,6 +341,27 @@ def _start_pyspy(pid: int, raw: Path, rate: int) -> subprocess.Popen[bytes] | No
     return subprocess.Popen([exe, "record", "--threads", "--nonblocking", "--format", "raw",
                              "--rate", str(rate), "--pid", str(pid), "--output", str(raw)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def resplit(path: Path, raw_dir: Path) -> dict[str, Any]:
+    """The parts of each profiled repeat again, from its py-spy file (found by its sample
+    count) and the threads' us per post the results file kept (by thread name)."""
+    result: dict[str, Any] = json.loads(path.read_text())
+    raws = {total_samples(got): got for got in map(read_samples, raw_dir.glob("pyspy-*.txt"))}
+    for row in result["repeats"]:
+        w = row["worker"]
+        samples = raws.get(w["pyspy_samples"]) if w["pyspy_samples"] else None
+        if samples is None:
+            continue
+        by_name = dict(w["worker_threads_us_per_post"])
+        threads = {tid: by_name.get(name, 0.0) for tid, (name, _) in samples.items()}
+        threads.update({-i: us for i, (name, us) in enumerate(by_name.items(), 1)
+                        if name not in {n for n, _ in samples.values()}})
+        w["parts_us_per_post"] = dict(sorted(split(threads, samples, w["gc_us_per_post"]).items(),
+                                             key=lambda kv: -kv[1]))
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    path.with_suffix(".md").write_text(render(result))
+    return result
 
 
 # -- what the budgets imply --------------------------------------------------------------------

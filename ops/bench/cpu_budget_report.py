@@ -48,7 +48,7 @@ def render(r: dict[str, Any]) -> str:
             _f(d["unaccounted_us_per_post"]) for d in drains) + " |",
         "| of which irq + softirq (kernel: loopback traffic) / processes started in the "
         "window | " + " | ".join(
-            f"{d.get('irq_us_per_post', 0):.1f} / {d.get('started_processes_us_per_post', 0):.1f}"
+            f"{_f(d.get('irq_us_per_post'))} / {_f(d.get('started_processes_us_per_post'))}"
             for d in drains) + " |",
         "| box busy, all CPUs (/proc/stat) | " + " | ".join(
             _f(d["box_busy_us_per_post"]) for d in drains) + " |",

@@ -29,18 +29,22 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("scoring: other (normalize, routing)", ("model/", "stream/worker/scoring.py",
                                              "stream/worker/languages.py")),
     ("drivers", ("stream/drivers/", "stream/worker/driver_deltas.py")),
-    ("Redis calls (script args, redis-py)", ("/redis/", "stream/scripts.py",
+    ("Redis calls (script args, redis-py)", ("(redis/", "stream/scripts.py",
                                              "stream/worker/sink.py")),
+    # py-spy writes site-packages paths from the package down: "(aiokafka/producer/sender.py".
     ("scored/dead-letter produce (records, aiokafka)", (
-        "/aiokafka/producer/", "_scored_records (", "_dumps (", "create_app.<locals>.produce (",
+        "(aiokafka/producer/", "_scored_records (", "_dumps (", "create_app.<locals>.produce (",
         "BatchProcessor._send (")),
-    ("Kafka fetch + record decoding", ("/aiokafka/", "/kafka/", "stream/worker/batch_consumer.py",
-                                       "faust/transport/")),
+    ("Kafka fetch + record decoding (main thread)", (
+        "(aiokafka/", "(kafka/", "stream/worker/batch_consumer.py", "(faust/transport/")),
     ("parse + brands", ("stream/worker/posts.py", "stream/worker/brands.py", "validate (")),
     ("aggregate deltas", ("stream/worker/aggregates.py",)),
     ("alert checks", ("stream/worker/alerts/",)),
-    ("other worker code (pipeline, write chain, metrics)", ("stream/", "sentistream/")),
+    ("other worker code (pipeline, write chain, heap, metrics)", ("stream/", "sentistream/")),
 )
+# Frames every main-thread stack has (the CLI, run_worker): no part of their own.
+ENTRY = ("sentistream/cli.py", "sentistream/cli_errors.py", "stream/worker/cli.py",
+         "stream/worker/main.py", "gc_worker.py")
 EVENT_LOOP = "event loop, Faust, asyncio, threads (no part above)"
 GC = "garbage collection (gc callbacks, thread CPU)"
 UNSAMPLED = "threads without Python samples (native)"
@@ -48,8 +52,9 @@ UNSAMPLED = "threads without Python samples (native)"
 
 def part_of(stack: list[str]) -> str:
     """The part one sampled stack (frames outermost first, thread frame excluded) belongs to."""
+    frames = [f for f in stack if not any(e in f for e in ENTRY)]
     for part, markers in PARTS:
-        if any(m in frame for frame in stack for m in markers):
+        if any(m in frame for frame in frames for m in markers):
             return part
     return EVENT_LOOP
 
@@ -97,5 +102,5 @@ def split(thread_cpu_s: dict[int, float], samples: dict[int, tuple[str, Counter[
     return result
 
 
-def thread_names(samples: dict[int, tuple[str, Counter[str]]]) -> dict[int, str]:
-    return {tid: name for tid, (name, _) in samples.items()}
+def total_samples(samples: dict[int, tuple[str, Counter[str]]]) -> int:
+    return sum(sum(parts.values()) for _, parts in samples.values())

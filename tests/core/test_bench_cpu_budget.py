@@ -84,6 +84,16 @@ def test_a_stack_goes_to_its_innermost_named_part() -> None:
                     "ServiceThread._start_thread (mode/threads.py:211)",
                     "EpollSelector.select (selectors.py:468)"]).startswith("Kafka consumer")
     assert part_of(loop) == EVENT_LOOP
+    # Every main-thread stack starts in the CLI and run_worker: those frames name no part, and
+    # py-spy writes site-packages paths from the package down ("(aiokafka/producer/...").
+    main = [*loop[:1], "main (sentistream/cli.py:90)", "run_worker (stream/worker/main.py:56)",
+            *loop[1:]]
+    assert part_of([*main, "Sender._send_produce_req (aiokafka/producer/sender.py:288)",
+                    "_SelectorSocketTransport.write (asyncio/selector_events.py:1)"]
+                   ).startswith("scored")
+    assert part_of([*main, "AbstractConnection._send_packed_command "
+                    "(redis/asyncio/connection.py:1168)"]).startswith("Redis calls")
+    assert part_of(main) == EVENT_LOOP
 
 
 def test_parts_add_up_to_the_threads_cpu_with_gc_taken_out(tmp_path: Path) -> None:
