@@ -30,9 +30,9 @@ def render(r: dict[str, Any]) -> str:
              "Window: from 10% to 90% of the drain's posts in the aggregates (start-up and the "
              "last batches left out); CPU from /proc (processes, threads) and /proc/stat (box).",
              "", "## Budget: us of CPU per post, by process", "",
-             "| process | " + " | ".join(f"repeat {x['repeat']}: worker drain" for x in reps)
-             + " | " + " | ".join(f"repeat {x['repeat']}: naive drain" for x in reps if
-                                  "naive" in x) + " |",
+             "| process | " + " | ".join(
+                 [f"repeat {x['repeat']}: worker drain" for x in reps]
+                 + [f"repeat {x['repeat']}: naive drain" for x in reps if "naive" in x]) + " |",
              "|---|" + "---|" * (len(reps) + sum("naive" in x for x in reps))]
     drains = [x["worker"]["drain"] for x in reps] + [x["naive"]["drain"] for x in reps
                                                       if "naive" in x]
@@ -113,7 +113,8 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", "Other busy processes (pid, command, us per post), worker drain:", ""]
     for x in reps:
         lines.append(f"- repeat {x['repeat']}: " + "; ".join(
-            f"{cmd[:60]} {us}" for _, cmd, us in x["worker"]["drain"]["top_others"][:5]))
+            f"`{' '.join(cmd.split())[:60]}` {us}"
+            for _, cmd, us in x["worker"]["drain"]["top_others"][:5]))
     return "\n".join(lines) + "\n"
 
 
