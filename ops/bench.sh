@@ -9,6 +9,9 @@
 #   worker   python -m ops.bench.worker_throughput, generated posts (worker-throughput.json)
 #   infra    ops/bench/infra_startup.py, broker start-up and RSS (infra-startup.json)
 #   redis    python -m ops.bench.redis_ops: Redis commands per batch, per brand (redis-ops.json)
+#   budget   python -m ops.bench.cpu_budget: every process's CPU per post during a drain, the
+#            worker's by part, and the ceilings they set (cpu-budget.*; BUDGET_ARGS; not run
+#            unless named in BENCH_STEPS: ~10 minutes)
 # BENCH_STEPS picks some ("drain e2e"); arguments go to `python -m ops.bench.e2e` (see its
 # --help), e.g. `ops/bench.sh --backlog 20000 --repeats 1 --out /tmp/bench`; DRAIN_ARGS and
 # REPLAY_ARGS, WORKER_ARGS to the drain, replay and worker benchmarks (e.g. DRAIN_ARGS="--posts
@@ -40,5 +43,7 @@ if step replay || step worker; then
   trap - EXIT
 fi
 step redis && "$PY" -m ops.bench.redis_ops
+# shellcheck disable=SC2086
+step budget && "$PY" -m ops.bench.cpu_budget ${BUDGET_ARGS:-}
 step infra && "$PY" -m ops.bench.record infra-startup -- "$PY" ops/bench/infra_startup.py --json
 exit 0
