@@ -5,7 +5,9 @@ Rules, in order:
      reduced to their primary ISO 639 subtag ("pt-BR" -> "pt") and the platforms' legacy codes
      are mapped ("iw" -> "he", "in" -> "id"); ``None``, "", "und", "zxx" and anything that is
      not a language tag mean "not given";
-  2. otherwise CLD2 (pycld2, C) guesses on the text without @mentions, URLs, escapes and ``#``;
+  2. otherwise a post whose language is plain (``plain_language``: two function words of one
+     language and none of another, or the Arabic alphabet alone) has it, without CLD2;
+     otherwise CLD2 (pycld2, C) guesses on the text without @mentions, URLs, escapes and ``#``;
   3. when CLD2's guess is not one of the ``focus`` languages (those the model knows), or it
      cannot tell, py3langid (a naive Bayes over byte n-grams, 97 languages) decides. Measured
      on UMSAB test (ops/bench/langid.py): CLD2 alone is fast but takes short German, French
@@ -29,6 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -329,7 +332,7 @@ class LanguageDetector:
         rest = [i for i, code in enumerate(found) if code not in plain]
         if len(rest) == len(texts):
             return self._detect_distinct(texts)
-        codes: list[str] = found  # type: ignore[assignment]  # each None is in ``rest``
+        codes = cast("list[str]", found)  # each None is in ``rest``, replaced below
         if rest:  # the noise regex too only on the texts CLD2 must see
             for i, code in zip(rest, self._detect_distinct([texts[i] for i in rest]),
                                strict=True):

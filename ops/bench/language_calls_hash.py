@@ -71,7 +71,7 @@ def main() -> None:
     detector.prescreen = not args.no_prescreen
     if args.prescreen_languages is not None:
         detector._plain = frozenset(args.prescreen_languages.split(","))
-    dump = []
+    dump: list[tuple[str, str, int]] = []
     builder, drivers = CallBuilder(settings), BatchDrivers(settings)
     me = cast(Any, SimpleNamespace(scorer=scorer))
     values = []

@@ -146,8 +146,8 @@ def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyP
     one text once the noise is stripped) are detected once: CLD2 and py3langid look at each
     distinct stripped text once, and every copy gets the code it gets alone."""
 
-    texts = ["ich liebe dieses Handy", "RT @fan: ich liebe dieses Handy",
-             "ich liebe dieses Handy", "RT @other: ich liebe dieses Handy", "この製品は最悪です",
+    spanish = "odio este producto, es una basura"  # not plain: CLD2 is asked (the pre-screen)
+    texts = [spanish, f"RT @fan: {spanish}", spanish, f"RT @other: {spanish}", "この製品は最悪です",
              "RT @a_b: この製品は最悪です", "この製品は最悪です", "great phone!!", "great phone!!",
              "😀😀", "😀😀"]
     alone = [LanguageRouter(MODEL_LANGUAGES).route([t]).codes[0] for t in texts]
