@@ -5,7 +5,9 @@ Rules, in order:
      reduced to their primary ISO 639 subtag ("pt-BR" -> "pt") and the platforms' legacy codes
      are mapped ("iw" -> "he", "in" -> "id"); ``None``, "", "und", "zxx" and anything that is
      not a language tag mean "not given";
-  2. otherwise CLD2 (pycld2, C) guesses on the text without @mentions, URLs, escapes and ``#``;
+  2. otherwise a post whose language is plain (``plain_language``: two function words of one
+     language and none of another, or the Arabic alphabet alone) has it, without CLD2;
+     otherwise CLD2 (pycld2, C) guesses on the text without @mentions, URLs, escapes and ``#``;
   3. when CLD2's guess is not one of the ``focus`` languages (those the model knows), or it
      cannot tell, py3langid (a naive Bayes over byte n-grams, 97 languages) decides. Measured
      on UMSAB test (ops/bench/langid.py): CLD2 alone is fast but takes short German, French
@@ -29,6 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -103,7 +106,8 @@ har til av jag inte med nie jest sie jak tak ze po mnie ale czy si la cu nu pe c
 ni bir ve bu ne icin amb els per est sunt
 """
 _NOT_ENGLISH = frozenset(_OTHER_WORDS.split())
-_NON_ASCII_LETTER = re.compile(r"(?![\x00-\x7f])[^\W\d_]")
+# a letter outside ASCII (one character class: ~2x faster than a lookahead per character)
+_NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f\W\d_]")
 
 
 def plainly_english(text: str) -> bool:
@@ -117,6 +121,139 @@ def plainly_english(text: str) -> bool:
         return False
     words = text.lower().split()
     return _NOT_ENGLISH.isdisjoint(words) and len(_ENGLISH_MARKERS.intersection(words)) >= 2
+
+
+# -- the other model languages' pre-screen (``plain_language``) --
+# Function words of each Latin-script model language, as typed in tweets (with and without
+# accents). Only a language's *own* words decide (``_LATIN_MARKERS``: a word two of these lists
+# share, e.g. "que", "de", "la", "non", "per", decides nothing); a word of another list, of
+# English (``_ENGLISH_MARKERS``) or of a near language the model does not score
+# (``_NEAR_WORDS``) sends the post to CLD2.
+_LATIN_WORDS = {
+    "de": """
+aber alle also auch auf aus bei beim bin bist bitte dann dass daß dem den der dich die diese
+diesem diesen dieser dieses dir doch durch ein eine einem einen einer eines einfach er etwas
+euch für gegen gibt gut hab habe haben hast hatte heute ich ihm ihn ihr im immer ist jetzt kann
+kein keine keinen meine meinem meinen meiner mich mir mit muss musst nach nicht nichts noch nun
+nur oder schon sehr sich sie sind uns unser unsere viel vom von warum was weil wenn werden
+wieder will wir wird wirklich wurde zu zum zur zwischen über
+""",
+    "es": """
+ahora ahí al alguien algún aqui aquí aunque año bueno cuando cuándo cómo dan del día dónde ella
+ellos entonces eres esa esas ese eso esos estaba estamos estar esto estoy está están estás fue
+gracias hace hacer hasta hay hoy las los mañana mejor mucha mucho muchos muy más nosotros nuevo
+pero porqué pq puedo pues quiero qué siempre soy sus también tb tener tengo tiene tienen todavía
+tú usted ustedes van ve voy y yo
+""",
+    "fr": """
+au aussi aux avec avoir beaucoup c'est ce cela cette ceux d'un d'une dans des dit déjà elle
+elles encore est est-ce fait il je les leur leurs merci met moi même n'est nous oui par parce
+pas plus pour pourquoi qu'il qu'on quand quelle qui quoi rien sa sont suis sur toi toujours tous
+tout trop très une uns vous ça été être
+""",
+    "it": """
+abbiamo adesso al alla alle allo anche ancora avere ce che chi ci cioè come degli dei del della
+delle di dopo ecco essere fatto gli grazie hai hanno ho il io molto nel nella nelle niente oggi
+perché però più poi proprio quella quelle quello questa queste questi questo qui quindi sa
+sempre senza sia siamo sono sta stato sul sulla troppo tutti tutto vai voce è é
+""",
+    "pt": """
+agora ainda aqui assim até bem bom coisa com come depois do ela ele essa esse estar estou está
+estão foi hj hoje isso já melhor minha muita muito nao não pq pra quem quero sempre sono são só
+também tb tem to tudo tá tão tô uma uns vai vc voce você vou é
+""",
+}
+# Function words of languages near the ones above that the model does not score, often typed
+# in Latin script: Catalan, Galician, Occitan, Dutch/Afrikaans, the Scandinavian languages,
+# Romanian, Polish, Indonesian/Malay, Tagalog, Swahili, Turkish, romanized Hindi.
+_NEAR_WORDS = """
+això aixo amb aquest aquesta dels els ets fins gràcies hi jo molt molts nosaltres perquè pels
+sóc són també teu tinc vull vosaltres és
+cando coa cunha dun dunha grazas hoxe iso isto moi moito nunha polo pola tamén unha xa aínda
+aquò dins ongan qu'es
+aan bij deze een geen hem het hoe ik jij maar mijn naar niet nog ook op toch uit voor waar wat
+wel zij zijn ek jy hulle
+af det ej eller hun ikke jeg med mig og på som til
+acest aceasta foarte sunt unde și care nu pe cu
+jest się tak ale czy jak już
+yang ini itu tidak saya aku kamu dari untuk dengan ada juga sudah akan bisa gak nya lagi
+ang ng mga ako ikaw siya hindi talaga lang po naman yung kasi
+kwa bir bu için çok
+hai hain ho ki ke ko ye nahi nhi kya kyu kyo aur bhi yeh tha thi karo kuch sab apna
+apne raha rahi
+"""
+
+
+def _latin_markers() -> dict[str, str]:
+    raw = {lang: frozenset(words.split()) for lang, words in _LATIN_WORDS.items()}
+    near = frozenset(_NEAR_WORDS.split()) | _ENGLISH_MARKERS
+    found: dict[str, str] = {}
+    for lang, words in raw.items():
+        others = near.union(*(w for other, w in raw.items() if other != lang))
+        found.update(dict.fromkeys(words - others, lang))
+    # a near language's or English word that no list above holds rules every language out
+    found.update(dict.fromkeys(near.difference(*raw.values()), ""))
+    return found
+
+
+_LATIN_MARKERS = _latin_markers()
+_LATIN_WORDS_ANY = frozenset(_LATIN_MARKERS)
+# Every word either pre-screen looks at: one pass over a post's words finds them all.
+_SCREEN_WORDS = _LATIN_WORDS_ANY | _ENGLISH_MARKERS | _NOT_ENGLISH
+# A letter outside Latin-1 (one character class: ~3x faster than a lookahead per character).
+_NON_LATIN1_LETTER = re.compile(r"[^\x00-\xff\W\d_]")
+# Arabic script: the letters of the Arabic alphabet itself (and the tatweel). Persian, Urdu,
+# Pashto, Kurdish, Sindhi and Uyghur add letters of their own (پ چ ژ گ ک ی ٹ ڈ ڑ ں ے ہ ە...):
+# one of them, or any letter of another script but ASCII, sends the post to CLD2.
+_NOT_ARABIC_LETTER = re.compile(r"[^\x00-\x7f\u0621-\u063a\u0640-\u064a\W\d_]")
+# The Arabic alphabet's letters are single bytes in Windows-1256: a post's letters are counted
+# in C (encode, then delete every other byte), not one by one in Python or a regex.
+_ARABIC_BYTES = "".join(map(chr, [*range(0x621, 0x63B), *range(0x641, 0x64B)])).encode("cp1256")
+_ASCII_LETTER_BYTES = bytes(range(65, 91)) + bytes(range(97, 123))
+_BUT_ARABIC = bytes(sorted(set(range(256)) - set(_ARABIC_BYTES)))
+_BUT_ASCII_LETTERS = bytes(sorted(set(range(256)) - set(_ASCII_LETTER_BYTES)))
+_MIN_ARABIC_LETTERS = 8
+# Persian words written with Arabic letters only (a short Persian post may hold no letter of
+# its own: "من امروز به خانه رفتم"): one of them sends the post to CLD2.
+_PERSIAN_WORDS = frozenset(["است", "از", "را", "شد", "بود", "هست", "خود", "رفت", "رفتم", "شده",
+                            "بودم", "خواهد", "اند"])
+# every language ``plain_language`` may name
+PLAIN_LANGUAGES = frozenset({ENGLISH, "ar", *_LATIN_WORDS})
+
+
+def plain_language(text: str) -> str | None:
+    """The language of a post whose text leaves no doubt, so CLD2 need not be asked, or None:
+    English (as ``plainly_english``); German, Spanish, French, Italian or Portuguese when its
+    letters are Latin-1 and its words hold two distinct function words of that language and
+    none of another (``_LATIN_MARKERS``); Arabic when its letters are the Arabic alphabet's (no
+    Persian, Urdu... letter nor Persian word), at least ``_MIN_ARABIC_LETTERS`` of them, and its
+    ASCII letters (mentions, URLs, a word) fewer than a quarter of them. The caller bounds the text
+    (``MAX_DETECT_CHARS``); what it changes: ``ops/bench/language_prescreen.py``."""
+    if text.isascii() or not _NON_ASCII_LETTER.search(text):
+        found = _SCREEN_WORDS.intersection(text.lower().split())
+        if _NOT_ENGLISH.isdisjoint(found) and len(_ENGLISH_MARKERS.intersection(found)) >= 2:
+            return ENGLISH
+        return _latin_language(found)
+    if not _NON_LATIN1_LETTER.search(text):
+        return _latin_language(_SCREEN_WORDS.intersection(text.lower().split()))
+    if not _NOT_ARABIC_LETTER.search(text):
+        coded = text.encode("cp1256", "ignore")
+        arabic = len(coded.translate(None, _BUT_ARABIC))
+        latin = len(coded.translate(None, _BUT_ASCII_LETTERS))
+        if (arabic >= _MIN_ARABIC_LETTERS and 4 * latin < arabic
+                and _PERSIAN_WORDS.isdisjoint(text.split())):
+            return "ar"
+    return None
+
+
+def _latin_language(found: frozenset[str]) -> str | None:
+    """The Latin-script model language whose own function words (two distinct ones at least)
+    are the only ones of ``_LATIN_MARKERS`` among a post's words ``found``, or None."""
+    hits = _LATIN_WORDS_ANY.intersection(found)
+    if len(hits) < 2:
+        return None
+    langs = set(map(_LATIN_MARKERS.__getitem__, hits))
+    return langs.pop() or None if len(langs) == 1 else None
 
 
 def normalize(tag: str | None) -> str:
@@ -157,8 +294,9 @@ class LanguageDetector:
 
     def __init__(self, focus: Iterable[str], prescreen: bool = True) -> None:
         self.focus = frozenset(normalize(code) for code in focus)
-        # plainly English posts skip CLD2 (``plainly_english``), when English is a focus language
-        self.prescreen = prescreen and ENGLISH in self.focus
+        # posts whose language is plain (``plain_language``) skip CLD2, for the focus languages
+        self._plain = self.focus & PLAIN_LANGUAGES
+        self.prescreen = prescreen and bool(self._plain)
         self._codes: dict[str, str] = {}
         self._ask: dict[str, str] = {}  # "?<code>" (second opinion wanted) -> CLD2's code
 
@@ -183,17 +321,18 @@ class LanguageDetector:
         return BatchClassifier(self._second)
 
     def detect(self, texts: Sequence[str]) -> list[str]:
-        """One language code (or "und", "zxx") per text. Plainly English texts are English
-        (``plainly_english``, when English is a focus language); the others: CLD2 on each
-        distinct text (after ``strip_noise``), then py3langid on the texts CLD2 does not place,
-        all of them in one batched pass; copies of a text (reposts) get the code of the first."""
+        """One language code (or "und", "zxx") per text. A text whose language is plain
+        (``plain_language``) and a focus language has it; the others: CLD2 on each distinct
+        text (after ``strip_noise``), then py3langid on the texts CLD2 does not place, all of
+        them in one batched pass; copies of a text (reposts) get the code of the first."""
         if not self.prescreen:
             return self._detect_distinct(texts)
-        rest = [i for i, text in enumerate(texts)
-                if not plainly_english(text[:MAX_DETECT_CHARS])]
+        plain = self._plain
+        found = [plain_language(text[:MAX_DETECT_CHARS]) for text in texts]
+        rest = [i for i, code in enumerate(found) if code not in plain]
         if len(rest) == len(texts):
             return self._detect_distinct(texts)
-        codes = [ENGLISH] * len(texts)
+        codes = cast("list[str]", found)  # each None is in ``rest``, replaced below
         if rest:  # the noise regex too only on the texts CLD2 must see
             for i, code in zip(rest, self._detect_distinct([texts[i] for i in rest]),
                                strict=True):

@@ -3,7 +3,11 @@ optimisation of language ID changes no result: every Redis script call (keys and
 every scored record, and each post's language and label.
 
 Usage: .venv/bin/python ops/bench/language_calls_hash.py [--posts 4096] [--no-prescreen]
-Run it from two trees (``PYTHONPATH=<tree>``) and compare the printed hashes.
+       [--prescreen-languages en,de,...] [--dump FILE.jsonl]
+Run it from two trees (``PYTHONPATH=<tree>``) and compare the printed hashes; ``--dump`` writes
+each post's text, language and label (one JSON line each) to diff what changed.
+``--prescreen-languages en`` lets the pre-screen name English only (the pre-screen before the
+other languages were added to it).
 
 Posts: ``--posts`` UMSAB test tweets (8 languages, no ``lang``) and as many TweetEval test
 tweets; one in 7 of these carries ``lang`` (a valid, an unknown or a hostile tag), and one in 5
@@ -56,11 +60,18 @@ def main() -> None:
     p.add_argument("--posts", type=int, default=4096)
     p.add_argument("--no-prescreen", action="store_true",
                    help="every post to CLD2 (no English pre-screen): the detection before it")
+    p.add_argument("--prescreen-languages", default=None,
+                   help="comma-separated: the only languages the pre-screen may name")
+    p.add_argument("--dump", default=None, help="write text, language, label per post here")
     args = p.parse_args()
     settings = get_settings().replace(redis_prefix="hash")
     matcher = BrandsFile().current()
     scorer = SentimentScorer(num_threads=1)
-    scorer.router.detector.prescreen = not args.no_prescreen
+    detector = scorer.router.detector
+    detector.prescreen = not args.no_prescreen
+    if args.prescreen_languages is not None:
+        detector._plain = frozenset(args.prescreen_languages.split(","))
+    dump: list[tuple[str, str, int]] = []
     builder, drivers = CallBuilder(settings), BatchDrivers(settings)
     me = cast(Any, SimpleNamespace(scorer=scorer))
     values = []
@@ -79,6 +90,7 @@ def main() -> None:
         scores = score_here(scorer, posts, True)
         r = scores.routed
         parts.update(json.dumps([posts.languages, r.labels.tolist()]).encode())
+        dump += zip(posts.texts, posts.languages, r.labels.tolist(), strict=True)
         deltas = batch_deltas(posts, brands, r.labels, r.intensity, settings.top_posts)
         drivers.attach(deltas, posts, brands, r.labels, r.intensity,
                        TokenRowsOf(posts.texts, scores) if scores.rows is not None else scorer,
@@ -90,6 +102,9 @@ def main() -> None:
         for key, value, partition in BatchProcessor._scored_records(
                 me, posts, brands, r.labels, r.probs, r.intensity):
             digest.update(repr((key, value, partition)).encode())
+    if args.dump:
+        with open(args.dump, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in dump)
     print(json.dumps({"posts": len(values), "calls": calls, "languages_labels":
                       parts.hexdigest(), "calls_and_records": digest.hexdigest()}))
 

@@ -154,7 +154,7 @@ def per_post(runs: list[dict[str, Any]], rate: int) -> tuple[dict[str, float], d
             for name in set(stack):
                 inclusive[name] += count
             own[stack[-1]] += count
-    scale = 1e6 / rate / max(posts, 1)
+    scale = 1e6 / rate / max(posts, 1) if rate else 0.0  # --rate 0: threads only, no samples
     return ({k: v * scale for k, v in inclusive.items()}, {k: v * scale for k, v in own.items()},
             total * scale)
 

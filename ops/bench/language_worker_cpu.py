@@ -17,6 +17,7 @@ file with ``PYTHONPATH=<another tree>`` to time that tree's code with this harne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -96,7 +97,9 @@ def one_pass(batches: list[Batch], scorer: SentimentScorer, builder: CallBuilder
             stripped = _strip_batch(posts.texts)
             t6 = clock()
             for text in stripped:
-                pycld2.detect(text, isPlainText=True, bestEffort=True)
+                # UMSAB holds a text CLD2 rejects (invalid UTF-8 after a surrogate)
+                with contextlib.suppress(pycld2.error):
+                    pycld2.detect(text, isPlainText=True, bestEffort=True)
             t7 = clock()
             spent["route"] += t5 - t4
             spent["strip"] += t6 - t5

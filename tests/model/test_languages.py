@@ -146,8 +146,8 @@ def test_reposts_are_detected_once_per_distinct_text(monkeypatch: pytest.MonkeyP
     one text once the noise is stripped) are detected once: CLD2 and py3langid look at each
     distinct stripped text once, and every copy gets the code it gets alone."""
 
-    texts = ["ich liebe dieses Handy", "RT @fan: ich liebe dieses Handy",
-             "ich liebe dieses Handy", "RT @other: ich liebe dieses Handy", "この製品は最悪です",
+    spanish = "odio este producto, es una basura"  # not plain: CLD2 is asked (the pre-screen)
+    texts = [spanish, f"RT @fan: {spanish}", spanish, f"RT @other: {spanish}", "この製品は最悪です",
              "RT @a_b: この製品は最悪です", "この製品は最悪です", "great phone!!", "great phone!!",
              "😀😀", "😀😀"]
     alone = [LanguageRouter(MODEL_LANGUAGES).route([t]).codes[0] for t in texts]
@@ -191,8 +191,10 @@ def test_plainly_english_posts_skip_cld2_and_come_out_english(
     without = LanguageDetector(MODEL_LANGUAGES, prescreen=False)
     assert without.detect(plain + doubtful) == codes
     assert len(seen) == len(plain + doubtful)
-    english_off = LanguageDetector(("de", "es"))  # English not a focus language: no pre-screen
-    assert not english_off.prescreen
+    seen.clear()
+    english_off = LanguageDetector(("de", "es"))  # English not a focus language: CLD2 decides
+    english_off.detect(plain)
+    assert len(seen) == len(plain)
 
 
 def test_cld2_gets_the_same_arguments_by_position_as_by_name() -> None:
@@ -389,3 +391,86 @@ def test_the_english_prescreen_takes_hostile_texts_without_harm_to_their_neighbo
     assert codes[1:14:2] == (alone * 3)[:7]  # every good post beside a hostile one
     assert codes[0] == "en"  # its first MAX_DETECT_CHARS chars are plainly English
     assert plainly_english(hostile[0][:MAX_DETECT_CHARS])
+
+
+PLAIN = {  # posts the pre-screen names without CLD2: two own function words, none of another
+    "de": ["ich weiß nicht, ob das heute noch klappt", "@user das ist wirklich nicht gut"],
+    "es": ["no sé por qué los precios están tan altos hoy", "yo también quiero uno, muy bueno"],
+    "fr": ["je ne sais pas pourquoi elle est partie", "c'est vraiment très bien, merci"],
+    "it": ["non so perché questo telefono è così lento", "grazie mille, sono molto contento"],
+    "pt": ["não sei por que isso está tão caro hoje", "você também quer uma? tá muito bom"],
+    "ar": ["أحب هذا الهاتف كثيرا الكاميرا رائعة", "RT @user: الخدمة سيئة جدا ولم يرد علي احد"],
+}
+DOUBTFUL = [  # the pre-screen names none of these: CLD2 (and py3langid) decide
+    "avui fa molt bon temps i anem a la platja amb els amics",  # Catalan
+    "hoxe vou á praia cos amigos porque fai moi bo tempo",  # Galician
+    "ik weet niet of dat vandaag nog lukt",  # Dutch
+    "azi este foarte frumos si mergem la mare",  # Romanian
+    "yaar ye phone bahut accha hai aur camera bhi",  # romanized Hindi
+    "ich liebe es, c'est vraiment très bien",  # German and French
+    "das Handy",  # one German word only
+    "این گوشی واقعا عالی است و دوربینش خیلی خوب است",  # Persian (its own letters)
+    "من امروز به خانه رفتم و خوب بود",  # Persian in Arabic letters only (its words)
+    "یہ فون بہت اچھا ہے اور کیمرہ بھی",  # Urdu
+    "حلو",  # Arabic, too short to be sure
+    "@someone @another_one @third_person #hashtag https://t.co/abc جميل جدا",  # mostly ASCII
+    "мы не знаем почему это так",  # Cyrillic
+]
+
+
+def test_plain_posts_of_the_other_model_languages_skip_cld2(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside plainly English posts, a Latin-1 post with two function words of exactly one of
+    German, Spanish, French, Italian, Portuguese (and none of another language, English or a
+    near one: Catalan, Galician, Dutch, Romanian, romanized Hindi...) and an Arabic-alphabet
+    post (no Persian or Urdu letter or word, few ASCII letters) have their language without
+    CLD2 (~7 us a post saved, ~45% of a UMSAB mix); the doubtful ones still go to CLD2 and
+    come out as without the pre-screen."""
+    import model.languages as languages
+
+    plain = [t for texts in PLAIN.values() for t in texts]
+    want = [code for code, texts in PLAIN.items() for _ in texts]
+    assert [languages.plain_language(t) for t in plain] == want
+    assert [languages.plain_language(t) for t in DOUBTFUL] == [None] * len(DOUBTFUL)
+    seen = cld2_calls(monkeypatch)
+    router = LanguageRouter(MODEL_LANGUAGES)
+    codes = router.route(plain + DOUBTFUL).codes
+    assert codes[:len(plain)] == want
+    assert len(seen) == len(DOUBTFUL)  # CLD2 saw only the doubtful ones
+    without = LanguageDetector(MODEL_LANGUAGES, prescreen=False)
+    assert without.detect(plain) == want  # the same languages CLD2 finds
+    assert without.detect(DOUBTFUL) == codes[len(plain):]
+    # a language the detector does not focus on is never named by the pre-screen
+    seen.clear()
+    no_german = LanguageDetector(("en", "es"))
+    assert no_german.detect(PLAIN["de"] + PLAIN["es"])[2:] == ["es", "es"]
+    assert len(seen) == 2
+    assert not LanguageDetector(("ja", "ko")).prescreen
+
+
+def test_the_prescreen_takes_hostile_texts_of_every_script_without_harm() -> None:
+    """Huge, NUL-filled, surrogate-bearing texts in Latin and Arabic script go through the
+    pre-screen beside good posts: one code each, the neighbours' codes as when alone, a
+    bounded prefix read (a multi-megabyte post costs what its first 600 characters do)."""
+    import time
+
+    from model.languages import MAX_DETECT_CHARS, plain_language
+
+    hostile = ["ich bin nicht da " * 200_000 + "the and of", "\x00 das ist \x00 nicht \x00",
+               "\ud800 das ist nicht \udfff gut", "هذا جميل جدا " * 300_000,
+               "\ud800 هذا الهاتف \x00 جميل جدا \udc00", "é" * 1_000_000, "ا" * 7,
+               "\x00" * 100_000, "ß\ud83d" * 1000]
+    good = [PLAIN["de"][0], PLAIN["ar"][0], PLAIN["es"][0], "I love this phone and its camera"]
+    router = LanguageRouter(MODEL_LANGUAGES)
+    alone = [router.route([t]).codes[0] for t in good]
+    assert alone == ["de", "ar", "es", "en"]
+    texts = [t for h in hostile for t in (h, good[hostile.index(h) % 4])]
+    t0 = time.perf_counter()
+    codes = router.route(texts).codes
+    assert time.perf_counter() - t0 < 5.0
+    assert len(codes) == len(texts)
+    assert codes[1::2] == [good[i % 4] and alone[i % 4] for i in range(len(hostile))]
+    assert codes[0] == "de" and codes[2] == "de" and codes[4] == "de" and codes[6] == "ar"
+    assert codes[8] == "ar"  # surrogates and NULs are neither letters nor words
+    for text in hostile:
+        assert plain_language(text[:MAX_DETECT_CHARS]) in (None, "de", "ar", "en")
