@@ -97,14 +97,18 @@ class FeatureExtractor:
     def __init__(self, extractor: TermExtractor) -> None:
         self.extractor = extractor
 
-    def features(self, posts: Posts, scorer: object) -> PostFeatures:
+    def features(self, posts: Posts, scorer: object,
+                 labels: Int64Array | None = None) -> PostFeatures:
+        """With ``labels``, terms only for the negative and positive posts: nothing counts a
+        neutral post's terms (``_add_terms``)."""
         texts = posts.texts
+        only = None if labels is None else np.isin(labels, [label for label, _ in _CLASSES])
         rows = scorer.token_rows(texts) if isinstance(scorer, _HasRows) else None
         if rows is not None:
             table: TokenRows = scorer.tokenizer.table  # type: ignore[attr-defined]
-            terms = self.extractor.extract_rows(rows, table, len(texts))
+            terms = self.extractor.extract_rows(rows, table, len(texts), only)
         else:
-            terms = self.extractor.extract(texts)
+            terms = self.extractor.extract(texts, only)
         retweet = is_retweet(texts)
         return PostFeatures(terms, retweet, fingerprints(texts, retweet), _authors(posts.docs))
 
@@ -127,7 +131,7 @@ class BatchDrivers:
         partial case, ``attach_partial``)."""
         if not self.enabled or not len(posts):
             return None
-        features = self.extractor_for(matcher).features(posts, scorer)
+        features = self.extractor_for(matcher).features(posts, scorer, labels)
         attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None,
                self.examples)
         return features
