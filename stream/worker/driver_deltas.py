@@ -379,11 +379,16 @@ def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
     if not r.of:
         return []
     profiles = []
+    named: dict[int, list[str]] = {}  # minute -> its keys: a minute has up to 4 profiles
     for minute, label in r.profiles:
-        hour, day = minute // 3600 * 3600, minute // 86400 * 86400
-        profiles.append([ref(keys.bucket(brand, "m", minute)), ref(keys.bucket(brand, "h", hour)),
-                         ref(keys.bucket(brand, "d", day)), ref(keys.fingerprints(brand, hour)),
-                         ref(keys.fingerprints(brand, hour - 3600)), _LABEL_INDEX[label]])
+        refs = named.get(minute)
+        if refs is None:
+            hour, day = minute // 3600 * 3600, minute // 86400 * 86400
+            refs = named[minute] = [
+                ref(keys.bucket(brand, "m", minute)), ref(keys.bucket(brand, "h", hour)),
+                ref(keys.bucket(brand, "d", day)), ref(keys.fingerprints(brand, hour)),
+                ref(keys.fingerprints(brand, hour - 3600))]
+        profiles.append([*refs, _LABEL_INDEX[label]])
     # 2 h, or less when the brand's own keys go sooner (a set must not outlive its data).
     fp_ttl = min(FINGERPRINT_TTL_S, limits.brand_ttl or FINGERPRINT_TTL_S)
     return [["r", ref(keys.total(brand)), "0", str(limits.fingerprints), str(fp_ttl),
