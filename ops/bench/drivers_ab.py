@@ -7,7 +7,9 @@ Usage: .venv/bin/python -m ops.bench.drivers_ab --base /tmp/base [--posts N] [--
        [--out FILE]
 
 Same posts, topics and timing as ``ops.bench.drivers_cost`` (fresh topics and prefix per run);
-reports posts per worker CPU-second, the sustained rate and Redis CPU per post of each side.
+reports posts per worker CPU-second, the sustained rate and Redis CPU per post of each side,
+and per round (median, quartiles, range) the on/off ratios and the main thread's microseconds
+per post from the scheduler's per-thread clock (``drivers_cost.paired``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ops.bench.drivers_cost import fresh, run_worker
+from ops.bench.drivers_cost import fresh, run_worker, spread
 from ops.bench.machine import cpu_model
 from ops.bench.report import print_json
 from ops.bench.sustained import cleanup, sentistream_run
@@ -46,6 +48,28 @@ def one_run(side: str, base: Path, posts: int) -> dict[str, float]:
             else:
                 os.environ["PYTHONPATH"] = saved
         cleanup(settings)
+
+
+def per_round(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """Median, quartiles and range over the rounds (each round's three runs ran back to back)
+    of on/off (posts per worker CPU-second, from the per-thread clock), of the main thread's
+    on-minus-off microseconds per post, and of B against A."""
+    rounds = list(zip(runs["off"], runs["on_a"], runs["on_b"], strict=True))
+    out: dict[str, Any] = {}
+    for i, side in ((1, "on_a"), (2, "on_b")):
+        out[f"ratio_{side}_off_per_cpu_s"] = spread(
+            [r[0]["worker_us_per_post"] / r[i]["worker_us_per_post"] for r in rounds])
+        out[f"main_thread_{side}_minus_off_us_per_post"] = spread(
+            [r[i]["main_thread_us_per_post"] - r[0]["main_thread_us_per_post"] for r in rounds], 2)
+        out[f"worker_{side}_minus_off_us_per_post"] = spread(
+            [r[i]["worker_us_per_post"] - r[0]["worker_us_per_post"] for r in rounds], 2)
+        out[f"redis_{side}_minus_off_us_per_post"] = spread(
+            [r[i]["redis_cpu_us_per_post"] - r[0]["redis_cpu_us_per_post"] for r in rounds], 2)
+    out["main_thread_b_minus_a_us_per_post"] = spread(
+        [r[2]["main_thread_us_per_post"] - r[1]["main_thread_us_per_post"] for r in rounds], 2)
+    out["main_thread_us_per_post"] = {side: spread([r["main_thread_us_per_post"]
+                                                    for r in runs[side]], 2) for side in SIDES}
+    return out
 
 
 def main() -> None:
@@ -76,6 +100,7 @@ def main() -> None:
                                    for s in ("on_a", "on_b")},
         "ratio_on_off_sustained": {s: round(mean(s, names[1]) / mean("off", names[1]), 3)
                                    for s in ("on_a", "on_b")},
+        "per_round": per_round(runs),
     }
     print_json(result, args.out)
 

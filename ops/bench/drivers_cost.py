@@ -1,7 +1,8 @@
 """What the "why" writer costs the worker: throughput with SENTISTREAM_DRIVERS on vs off, side by
 side in one run, and the Redis bytes of its keys per brand-day (MEMORY USAGE on the real keys).
 
-Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--out FILE]
+Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--no-memory]
+       [--out FILE]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). Each
 round runs one worker with the drivers off and one with them on (alternating which goes first,
@@ -9,6 +10,10 @@ so a drift of the shared machine's load hits both), each on fresh topics and a f
 holding the same ``sentistream generate --max --seed 1`` posts (ops/bench/sustained.py times
 each run, as for worker_throughput.py). The ratio on/off is reported for the sustained rate and
 for posts per worker CPU-second, the figure that a busy shared machine disturbs least.
+``per_round`` pairs each round's on and off runs (back to back) and gives the median, quartiles
+and range over the rounds of their ratio and of the on-minus-off CPU microseconds per post, per
+thread from the scheduler's nanosecond clock: the main thread (event loop: parse, deltas, the
+drivers, the script calls), the other threads (scorer, Kafka client) and Redis.
 
 Memory, two inputs:
 * the generated posts of the first "on" run (a heavy hour: every brand has thousands of posts,
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -53,10 +59,48 @@ def fresh(settings: Settings, drivers: bool) -> Settings:
 def run_worker(settings: Settings, posts: int) -> dict[str, float]:
     """Start a worker, wait until ``_all`` holds ``posts`` posts; rates of the sustained phase."""
     timed = time_worker(settings, posts, f"drivers-cost-{settings.redis_prefix}")
+    threads = timed.thread_us_per_post
     return {"sustained_posts_per_s": timed.sustained_posts_per_s,
             "posts_per_worker_cpu_s": timed.posts_per_worker_cpu_s,
             "worker_cpu_s": timed.worker_cpu_s,
-            "redis_cpu_us_per_post": timed.redis_cpu_us_per_post}
+            "redis_cpu_us_per_post": timed.redis_cpu_us_per_post,
+            "main_thread_us_per_post": threads["main"],
+            "other_threads_us_per_post": threads["other"],
+            "worker_us_per_post": threads["all"]}
+
+
+def spread(values: list[float], digits: int = 3) -> dict[str, float]:
+    """Median, quartiles, min and max of per-round values (the rounds scatter on a shared
+    machine: a mean of 5 hides how far one round can fall)."""
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    return {"median": round(statistics.median(values), digits), "q1": round(q[0], digits),
+            "q3": round(q[2], digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "n": len(values)}
+
+
+def paired(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """Each round's on against its own off (run back to back): the ratio of posts per worker
+    CPU-second (from the scheduler's per-thread clock) and the on-minus-off microseconds per
+    post of the main thread and of the whole worker."""
+    pairs = list(zip(runs["on"], runs["off"], strict=True))
+    return {
+        "ratio_on_off_per_cpu_s": spread([off["worker_us_per_post"] / on["worker_us_per_post"]
+                                          for on, off in pairs]),
+        "main_thread_us_per_post": {side: spread([r["main_thread_us_per_post"] for r in runs[side]],
+                                                 2) for side in ("off", "on")},
+        "worker_us_per_post": {side: spread([r["worker_us_per_post"] for r in runs[side]], 2)
+                               for side in ("off", "on")},
+        "main_thread_on_minus_off_us_per_post": spread(
+            [on["main_thread_us_per_post"] - off["main_thread_us_per_post"] for on, off in pairs],
+            2),
+        "other_threads_on_minus_off_us_per_post": spread(
+            [on["other_threads_us_per_post"] - off["other_threads_us_per_post"]
+             for on, off in pairs], 2),
+        "worker_on_minus_off_us_per_post": spread(
+            [on["worker_us_per_post"] - off["worker_us_per_post"] for on, off in pairs], 2),
+        "redis_on_minus_off_us_per_post": spread(
+            [on["redis_cpu_us_per_post"] - off["redis_cpu_us_per_post"] for on, off in pairs], 2),
+    }
 
 
 def key_bytes(settings: Settings) -> dict[tuple[str, str, str], int]:
@@ -134,6 +178,8 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the memory measures (the Sanders replay: ~1 min)")
     args = parser.parse_args()
     base = get_settings()
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
@@ -146,7 +192,7 @@ def main() -> None:
                             "--seed", "1", "--key", "id")
             runs["on" if drivers else "off"].append(
                 {**run_worker(settings, args.posts), "load_avg_1m": round(os.getloadavg()[0], 2)})
-            if drivers and not heavy:
+            if drivers and not heavy and not args.no_memory:
                 heavy = heavy_hour(key_bytes(settings))
             cleanup(settings)
             print(f"round {r} drivers={'on' if drivers else 'off'}: "
@@ -169,8 +215,10 @@ def main() -> None:
                                        for on, off in zip(runs["on"], runs["off"], strict=True)],
         "redis_cpu_us_per_post": {side: round(mean(side, "redis_cpu_us_per_post"), 2)
                                   for side in ("off", "on")},
+        "per_round": paired(runs),
         "memory_generated_hour": heavy,
-        "memory_sanders": real_days(fresh(base, True)) if SANDERS.is_file() else None,
+        "memory_sanders": (real_days(fresh(base, True))
+                           if SANDERS.is_file() and not args.no_memory else None),
     }
     print_json(result, args.out)
 

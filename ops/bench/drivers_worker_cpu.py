@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -38,7 +39,7 @@ from ops.bench.report import print_json
 from sentistream.settings import get_settings
 from stream.worker.aggregates import batch_deltas, intensity_e6
 from stream.worker.brands import BrandMatcher, BrandsFile
-from stream.worker.driver_deltas import BatchDrivers, attach
+from stream.worker.driver_deltas import BatchDrivers, FeatureExtractor, attach
 from stream.worker.pipeline import validate
 from stream.worker.posts import Posts, RawRecord
 from stream.worker.sink import CallBuilder
@@ -78,6 +79,8 @@ def one_pass(prepared: list[Prepared], drivers: BatchDrivers, builder: CallBuild
     spent = dict.fromkeys(STEPS, 0.0)
     conn = Connection()
     clock = time.thread_time
+    # An older tree (``--base`` runs, PYTHONPATH) extracts every post's terms: no labels.
+    takes_labels = "labels" in inspect.signature(FeatureExtractor.features).parameters
     for batch, brands, labels, intensity, scorer in prepared:
         t0 = clock()
         deltas = batch_deltas(batch, brands, labels, intensity, 8)
@@ -86,7 +89,8 @@ def one_pass(prepared: list[Prepared], drivers: BatchDrivers, builder: CallBuild
         if drivers.enabled:
             ext = drivers.extractor_for(matcher)
             t1 = clock()
-            features = ext.features(batch, scorer)
+            features = (ext.features(batch, scorer, labels) if takes_labels
+                        else ext.features(batch, scorer))
             t2 = clock()
             attach(deltas, batch, brands, labels, intensity_e6(intensity), features, None,
                    drivers.examples)

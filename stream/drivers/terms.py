@@ -45,6 +45,7 @@ _WORD = re.compile(r"[^\W\d_][\w']*")  # starts with a letter: "4g" and "_x_" ar
 _BIGRAM_SHIFT = 32  # a bigram's key is (first id << 32) | second id
 
 Int64Array = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class TokenRows(Protocol):
@@ -204,9 +205,15 @@ class TermExtractor:
         self._row_generation = -1
         self._row_ids = np.zeros(0, np.int64)  # its row -> our term id (or _DROP_ID, _SEP_ID)
 
-    def extract(self, texts: Sequence[str]) -> BatchTerms:
-        """The terms of each text (one regex pass over the batch)."""
-        return self.extract_tokens(raw_tokens(texts) if texts else [], len(texts))
+    def extract(self, texts: Sequence[str], only: BoolArray | None = None) -> BatchTerms:
+        """The terms of each text (one regex pass over the batch); with ``only``, of the texts
+        it marks (the others have none, and are not split at all)."""
+        if only is None:
+            return self.extract_tokens(raw_tokens(texts) if texts else [], len(texts))
+        chosen = np.flatnonzero(only)
+        picked = [texts[i] for i in chosen.tolist()]
+        sub = self.extract_tokens(raw_tokens(picked) if picked else [], len(picked))
+        return BatchTerms(len(texts), chosen[sub.post], sub.term, sub.terms, sub.excluded)
 
     def extract_tokens(self, tokens: Sequence[str], n_posts: int) -> BatchTerms:
         """The terms of a batch already split by ``model.tokenizer.raw_tokens``."""
@@ -217,9 +224,13 @@ class TermExtractor:
         ids = np.fromiter(map(raw.__getitem__, tokens), np.int64, len(tokens))
         return self._terms_of(ids, n_posts)
 
-    def extract_rows(self, rows: Int64Array, table: TokenRows, n_posts: int) -> BatchTerms:
+    def extract_rows(self, rows: Int64Array, table: TokenRows, n_posts: int,
+                     only: BoolArray | None = None) -> BatchTerms:
         """The terms of a batch the model's tokenizer just encoded (``Tokenizer.encode_rows``):
-        its rows map to terms with numpy, so the worker splits and looks up its texts once."""
+        its rows map to terms with numpy, so the worker splits and looks up its texts once.
+        With ``only``, the terms of the posts it marks (the worker's negative and positive
+        posts: neutral ones are never counted, and are ~half a batch, whose bigrams and sorts
+        were computed for nothing); the others have none."""
         self._check_bounds()
         if table.generation != self._row_generation or table is not self._row_table:
             self._row_table, self._row_generation = table, table.generation
@@ -230,19 +241,22 @@ class TermExtractor:
             fresh = [raw[t] if t in raw else raw.setdefault(t, self._token_id(t))
                      for t in table.raws[known:]]
             self._row_ids = np.concatenate((self._row_ids, np.asarray(fresh, np.int64)))
-        return self._terms_of(self._row_ids[rows], n_posts)
+        return self._terms_of(self._row_ids[rows], n_posts, only)
 
     def _check_bounds(self) -> None:
         if max(len(self._raw), len(self._index), len(self._bigrams)) > MAX_TABLE:
             self._reset()  # between batches, so the ids of one batch stay consistent
 
-    def _terms_of(self, ids: Int64Array, n_posts: int) -> BatchTerms:
+    def _terms_of(self, ids: Int64Array, n_posts: int,
+                  only: BoolArray | None = None) -> BatchTerms:
         if not n_posts:
             empty = np.zeros(0, np.int64)
             return BatchTerms(0, empty, empty, self._terms, self._excluded)
         is_sep = ids == _SEP_ID
         post = np.cumsum(is_sep) - is_sep
         kept = ids >= 0
+        if only is not None:  # a separator's post is the one it ends: never out of range
+            kept &= only[post]
         plain = np.zeros(len(ids), bool)
         plain[kept] = self._plain[ids[kept]]
         pair = plain[:-1] & plain[1:]  # a separator is never plain: no bigram spans two posts

@@ -97,14 +97,18 @@ class FeatureExtractor:
     def __init__(self, extractor: TermExtractor) -> None:
         self.extractor = extractor
 
-    def features(self, posts: Posts, scorer: object) -> PostFeatures:
+    def features(self, posts: Posts, scorer: object,
+                 labels: Int64Array | None = None) -> PostFeatures:
+        """With ``labels``, terms only for the negative and positive posts: nothing counts a
+        neutral post's terms (``_add_terms``)."""
         texts = posts.texts
+        only = None if labels is None else np.isin(labels, [label for label, _ in _CLASSES])
         rows = scorer.token_rows(texts) if isinstance(scorer, _HasRows) else None
         if rows is not None:
             table: TokenRows = scorer.tokenizer.table  # type: ignore[attr-defined]
-            terms = self.extractor.extract_rows(rows, table, len(texts))
+            terms = self.extractor.extract_rows(rows, table, len(texts), only)
         else:
-            terms = self.extractor.extract(texts)
+            terms = self.extractor.extract(texts, only)
         retweet = is_retweet(texts)
         return PostFeatures(terms, retweet, fingerprints(texts, retweet), _authors(posts.docs))
 
@@ -127,7 +131,7 @@ class BatchDrivers:
         partial case, ``attach_partial``)."""
         if not self.enabled or not len(posts):
             return None
-        features = self.extractor_for(matcher).features(posts, scorer)
+        features = self.extractor_for(matcher).features(posts, scorer, labels)
         attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None,
                self.examples)
         return features
@@ -375,11 +379,16 @@ def _repost_ops(delta: GroupDelta, keys: KeyScheme, ref: Callable[[str], str],
     if not r.of:
         return []
     profiles = []
+    named: dict[int, list[str]] = {}  # minute -> its keys: a minute has up to 4 profiles
     for minute, label in r.profiles:
-        hour, day = minute // 3600 * 3600, minute // 86400 * 86400
-        profiles.append([ref(keys.bucket(brand, "m", minute)), ref(keys.bucket(brand, "h", hour)),
-                         ref(keys.bucket(brand, "d", day)), ref(keys.fingerprints(brand, hour)),
-                         ref(keys.fingerprints(brand, hour - 3600)), _LABEL_INDEX[label]])
+        refs = named.get(minute)
+        if refs is None:
+            hour, day = minute // 3600 * 3600, minute // 86400 * 86400
+            refs = named[minute] = [
+                ref(keys.bucket(brand, "m", minute)), ref(keys.bucket(brand, "h", hour)),
+                ref(keys.bucket(brand, "d", day)), ref(keys.fingerprints(brand, hour)),
+                ref(keys.fingerprints(brand, hour - 3600))]
+        profiles.append([*refs, _LABEL_INDEX[label]])
     # 2 h, or less when the brand's own keys go sooner (a set must not outlive its data).
     fp_ttl = min(FINGERPRINT_TTL_S, limits.brand_ttl or FINGERPRINT_TTL_S)
     return [["r", ref(keys.total(brand)), "0", str(limits.fingerprints), str(fp_ttl),

@@ -151,6 +151,26 @@ def test_the_model_tokenizers_rows_give_the_same_terms(batches: list[list[str]])
             [own.of_post(i) for i in range(len(batch_texts))]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=60), st.booleans()), min_size=1, max_size=8))
+def test_terms_of_marked_posts_only_equal_the_full_extraction_of_those_posts(
+        posts: list[tuple[str, bool]]) -> None:
+    # The worker extracts the terms of its negative and positive posts only (neutral posts'
+    # terms are never counted): the marked posts keep exactly their terms, by rows and by text,
+    # and the others have none.
+    tokenizer = _tokenizer()
+    texts = [t for t, _ in posts]
+    only = np.array([m for _, m in posts], bool)
+    _, rows = tokenizer.encode_rows(texts)
+    full = TermExtractor(BRANDS).extract(texts)
+    for got in (TermExtractor(BRANDS).extract_rows(rows, tokenizer.table, len(texts), only),
+                TermExtractor(BRANDS).extract(texts, only)):
+        assert got.n_posts == len(texts)
+        assert (np.diff(got.post) >= 0).all()
+        assert [got.of_post(i) for i in range(len(texts))] == \
+            [full.of_post(i) if m else [] for i, m in enumerate(only.tolist())]
+
+
 def test_rows_follow_a_reset_of_the_model_table_and_of_our_own(
         monkeypatch: pytest.MonkeyPatch) -> None:
     tokenizer = _tokenizer()
