@@ -9,9 +9,10 @@ partition (stored in the same slot) and
 * answers "partial" otherwise; the caller then drops the records at or below the stored offset,
   recomputes the group and sends it again.
 
-All the groups of a batch are pipelined into one round trip. A lost connection, a timeout or a
-restarted Redis (which forgets loaded scripts) only makes the caller retry the whole batch, which
-the offsets make harmless.
+All the groups of a batch are pipelined into one round trip, one MULTI/EXEC on a single Redis
+(readers see a batch whole; one fsync per batch under ``appendfsync always``). A lost connection,
+a timeout or a restarted Redis (which forgets loaded scripts) only makes the caller retry the
+whole batch, which the offsets make harmless.
 """
 
 from __future__ import annotations
@@ -436,11 +437,17 @@ class RedisSink:
             return []
         try:
             async with asyncio.timeout(SOCKET_TIMEOUT_S):  # the whole round trip, as one read
+                # One MULTI/EXEC on a single Redis: Redis reads a pipeline 16 KB at a time and,
+                # under appendfsync always, fsyncs after each piece that wrote (~5 fsyncs for a
+                # 90 KB batch, one with MULTI/EXEC: ops/bench/batch_fsync.py), and readers saw
+                # the batch half applied in between. A cluster's pipeline cannot (cross-slot).
                 results = await run_pipeline(self._apply_client, [REGISTER_SCRIPT, APPLY_SCRIPT],
-                                             queue)
+                                             queue, transaction=not self.cluster)
         except TimeoutError as exc:  # redis-py disconnects a read it was cancelled in
             raise RedisTimeoutError(f"Redis did not answer a batch's writes within "
                                     f"{SOCKET_TIMEOUT_S:.0f} s") from exc
+        except OutOfMemoryError as exc:  # a transaction Redis refused whole
+            raise _redis_full(exc) from exc
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):

@@ -6,9 +6,11 @@ redelivery patterns; the worker tests in test_worker.py run the whole thing for 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -216,3 +218,47 @@ async def test_posts_the_model_fails_on_become_dead_letters(isolated: Settings) 
     letter = only_dead_letter(isolated, produced, "model_error", 3, acme_posts=5)
     assert base64.b64decode(letter["value_b64"]) == values[3].encode()
     await proc.sink.close()
+
+
+async def test_readers_never_see_half_a_batch(isolated: Settings) -> None:
+    """A batch's groups become visible together: Redis reads a pipeline 16 KB at a time and
+    serves other clients (and, under ``appendfsync always``, fsyncs) between the pieces, so a
+    batch of a few hundred KB sent as a plain pipeline was seen half applied (and cost one
+    fsync per piece). One MULTI/EXEC makes it one step for every reader."""
+    n = 300
+    records = [RawRecord(json.dumps({"id": f"p{i}", "text": f"post {i} " + "x" * 1500,
+                                     "created_at": 1.6e9 + i}).encode(),
+                         "t.posts", 0, i, 1.7e9) for i in range(n)]
+    posts, _ = parse_batch(records, 2000)
+    brands = [(f"brand{i:03d}",) for i in range(n)]
+    s = StandIn().score(posts.texts)
+    deltas = batch_deltas(posts, brands, s.labels, s.intensity, 3)
+    calls = [CallBuilder(isolated).group_call("t.posts", d) for d in deltas]
+    assert sum(len(str(c.args)) for c in calls) > 20 * 16_384  # many of Redis's reads
+    keys = KeyScheme(isolated.redis_prefix)
+    first, last = keys.total(brands[0][0]), keys.total(brands[-1][0])
+    client = redis.Redis.from_url(isolated.redis_url)
+    seen: set[tuple[bytes | None, bytes | None]] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            pipe = client.pipeline(transaction=False)
+            pipe.hget(first, "n")
+            pipe.hget(last, "n")
+            a, b = pipe.execute()
+            seen.add((a, b))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    sink = RedisSink(isolated)
+    try:
+        await asyncio.sleep(0.05)
+        assert [o.status for o in await sink.apply(calls, {})] == [APPLIED] * len(calls)
+        await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        watcher.join()
+        await sink.close()
+    assert (b"1", b"1") in seen and (None, None) in seen  # the watcher saw before and after
+    assert seen == {(None, None), (b"1", b"1")}  # and nothing in between
