@@ -406,7 +406,7 @@ class BatchProcessor:
         seen = _brands_seen(deltas)
         applied: dict[str, BrandChange] = {}
         fresh: Announcement | None = None  # the announcement should every group apply
-        if deltas:
+        if deltas and self.sink.transaction:  # SENTISTREAM_WRITE_TRANSACTION
             everything: dict[str, BrandChange] = {}
             for delta in deltas:
                 _note_applied(everything, delta)

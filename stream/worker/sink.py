@@ -9,10 +9,11 @@ partition (stored in the same slot) and
 * answers "partial" otherwise; the caller then drops the records at or below the stored offset,
   recomputes the group and sends it again.
 
-All the groups of a batch are pipelined into one round trip, one MULTI/EXEC on a single Redis
-(readers see a batch whole; one fsync per batch under ``appendfsync always``). A lost connection,
-a timeout or a restarted Redis (which forgets loaded scripts) only makes the caller retry the
-whole batch, which the offsets make harmless.
+All the groups of a batch are pipelined into one round trip; with
+SENTISTREAM_WRITE_TRANSACTION, one MULTI/EXEC on a single Redis (readers see a batch whole; one
+fsync per batch under ``appendfsync always``; a fresh batch's announcement inside,
+``apply_announcing``). A lost connection, a timeout or a restarted Redis (which forgets loaded
+scripts) only makes the caller retry the whole batch, which the offsets make harmless.
 """
 
 from __future__ import annotations
@@ -394,6 +395,8 @@ class RedisSink:
         options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S,
                                    "socket_connect_timeout": 5}
         self.cluster = is_cluster(settings.redis_url)
+        # A cluster's pipeline spans slots: no MULTI/EXEC there (SENTISTREAM_WRITE_TRANSACTION)
+        self.transaction = bool(settings.write_transaction) and not self.cluster
         self.client: Any = self._connect(options)
         # The batch writes' own client: redis-py arms a timer per reply read (asyncio.timeout),
         # ~9% of the worker's main thread with TweetEval's ~100-150 calls per batch (py-spy,
@@ -438,12 +441,12 @@ class RedisSink:
                                announcement: Announcement | None, groups: int
                                ) -> tuple[list[Outcome], bool]:
         """``apply``, with ``announcement`` (that of the first ``groups`` calls all applied)
-        published in the same transaction when none of those groups was applied before (a
-        single Redis and one round trip only); returns the outcomes and whether it was. Saves
-        the announcement's own round trip and fsync, and readers see counts and announcement
-        together."""
+        published in the same transaction when none of those groups was applied before
+        (SENTISTREAM_WRITE_TRANSACTION, a single Redis and one round trip only); returns the
+        outcomes and whether it was. Saves the announcement's own round trip and fsync, and
+        readers see counts and announcement together."""
         announce = None
-        if announcement is not None and not self.cluster and len(calls) <= CALLS_PER_ROUND_TRIP:
+        if announcement is not None and self.transaction and len(calls) <= CALLS_PER_ROUND_TRIP:
             heads = calls[:groups]
             announce = ([self.keys.live, *(c.keys[0] for c in heads)],
                         [str(self.settings.live_maxlen), announcement.to_bytes(),
@@ -476,13 +479,13 @@ class RedisSink:
             return [], False
         try:
             async with asyncio.timeout(SOCKET_TIMEOUT_S):  # the whole round trip, as one read
-                # One MULTI/EXEC on a single Redis: Redis reads a pipeline 16 KB at a time and,
-                # under appendfsync always, fsyncs after each piece that wrote (~5 fsyncs for a
-                # 90 KB batch, one with MULTI/EXEC: ops/bench/batch_fsync.py), and readers saw
-                # the batch half applied in between. A cluster's pipeline cannot (cross-slot).
+                # With SENTISTREAM_WRITE_TRANSACTION, one MULTI/EXEC: Redis reads a pipeline 16
+                # KB at a time and, under appendfsync always, fsyncs after each piece that wrote
+                # (3.9 fsyncs a 50-post batch against 1.2: ops/bench/batch_write.py), and
+                # readers see the batch half applied in between.
                 results = await run_pipeline(
                     self._apply_client, [REGISTER_SCRIPT, ANNOUNCE_IF_FRESH_SCRIPT, APPLY_SCRIPT],
-                    queue, transaction=not self.cluster)
+                    queue, transaction=self.transaction)
         except TimeoutError as exc:  # redis-py disconnects a read it was cancelled in
             raise RedisTimeoutError(f"Redis did not answer a batch's writes within "
                                     f"{SOCKET_TIMEOUT_S:.0f} s") from exc

@@ -222,10 +222,11 @@ async def test_posts_the_model_fails_on_become_dead_letters(isolated: Settings) 
 
 
 async def test_readers_never_see_half_a_batch(isolated: Settings) -> None:
-    """A batch's groups become visible together: Redis reads a pipeline 16 KB at a time and
-    serves other clients (and, under ``appendfsync always``, fsyncs) between the pieces, so a
-    batch of a few hundred KB sent as a plain pipeline was seen half applied (and cost one
-    fsync per piece). One MULTI/EXEC makes it one step for every reader."""
+    """With SENTISTREAM_WRITE_TRANSACTION, a batch's groups become visible together: Redis
+    reads a pipeline 16 KB at a time and serves other clients (and, under ``appendfsync
+    always``, fsyncs) between the pieces, so a batch of a few hundred KB sent as a plain
+    pipeline was seen half applied (and cost one fsync per piece). One MULTI/EXEC makes it one
+    step for every reader."""
     n = 300
     records = [RawRecord(json.dumps({"id": f"p{i}", "text": f"post {i} " + "x" * 1500,
                                      "created_at": 1.6e9 + i}).encode(),
@@ -234,7 +235,8 @@ async def test_readers_never_see_half_a_batch(isolated: Settings) -> None:
     brands = [(f"brand{i:03d}",) for i in range(n)]
     s = StandIn().score(posts.texts)
     deltas = batch_deltas(posts, brands, s.labels, s.intensity, 3)
-    calls = [CallBuilder(isolated).group_call("t.posts", d) for d in deltas]
+    settings = isolated.replace(write_transaction=1)
+    calls = [CallBuilder(settings).group_call("t.posts", d) for d in deltas]
     assert sum(len(str(c.args)) for c in calls) > 20 * 16_384  # many of Redis's reads
     keys = KeyScheme(isolated.redis_prefix)
     first, last = keys.total(brands[0][0]), keys.total(brands[-1][0])
@@ -252,7 +254,7 @@ async def test_readers_never_see_half_a_batch(isolated: Settings) -> None:
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    sink = RedisSink(isolated)
+    sink = RedisSink(settings)
     try:
         await asyncio.sleep(0.05)
         assert [o.status for o in await sink.apply(calls, {})] == [APPLIED] * len(calls)
@@ -266,15 +268,16 @@ async def test_readers_never_see_half_a_batch(isolated: Settings) -> None:
 
 
 async def test_a_fresh_batch_is_announced_with_its_counts(isolated: Settings) -> None:
-    """A reader that sees a batch's counts finds its live announcement too: a fresh batch's
-    announcement goes in the same transaction as its writes (it was a round trip of its own
-    after the produces' acks, ~20 ms a batch at 2,000 posts/s, with an fsync of its own). A
-    redelivered batch announces nothing again, and a partly redelivered one only what it adds."""
+    """With SENTISTREAM_WRITE_TRANSACTION, a reader that sees a batch's counts finds its live
+    announcement too: a fresh batch's announcement goes in the same transaction as its writes
+    (it was a round trip of its own after the produces' acks, ~20 ms a batch at 2,000 posts/s,
+    with an fsync of its own). A redelivered batch announces nothing again, and a partly
+    redelivered one only what it adds."""
     records = make_records(60, partitions=1, seed=3)
     keys = KeyScheme(isolated.redis_prefix)
     client = redis.Redis.from_url(isolated.redis_url)
     produced: list[tuple[str, bytes]] = []
-    proc = processor(isolated, produced)
+    proc = processor(isolated.replace(write_transaction=1), produced)
     slow_produce = proc.produce
 
     async def produce(topic: str, records: Any) -> None:
