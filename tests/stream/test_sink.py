@@ -309,7 +309,8 @@ async def test_a_fresh_batch_is_announced_with_its_counts(isolated: Settings) ->
     assert seen == {(None, 0), (str(valid).encode(), 1)}  # counts and announcement together
 
     def announced() -> list[Announcement]:
-        return [a for _, fields in client.xrange(keys.live)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(keys.live)  # type: ignore[assignment]
+        return [a for _, fields in entries
                 if (a := Announcement.from_json(fields[b"data"])) is not None]
 
     (first,) = announced()
