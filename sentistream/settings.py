@@ -227,6 +227,12 @@ class Settings:
     stage_trace: int = _doc(
         "timings the worker keeps for its /stages/trace page (each step of each batch, GC "
         "pauses, the alert check), newest last; 0: none kept", default=0)
+    # -- Batch write transaction (stream/worker/sink.py, README "The tail, attributed") -------
+    write_transaction: int = _doc(
+        "1: on a single Redis, a batch's writes go in one MULTI/EXEC (one fsync under "
+        "appendfsync always; readers see the batch whole) with a fresh batch's live "
+        "announcement inside; 0: a plain pipeline and the announcement after it (off until a "
+        "quiet A/B shows it lowers p99)", default=0)
     # -- Replay input bounds (hostile or huge files cost bounded memory) ---------------------
     replay_max_row_bytes: int = _doc(
         "longest row `replay` or `produce` reads (a line, a JSON array item); longer: bad rows",

@@ -26,11 +26,13 @@ class LuaScript:
 
 
 async def run_pipeline(client: Any, scripts: Sequence[LuaScript],
-                       queue: Callable[[Any], None]) -> list[Any]:
+                       queue: Callable[[Any], None], transaction: bool = False) -> list[Any]:
     """Run the commands ``queue`` puts in a pipeline, in one round trip; the replies, errors
-    included as values (``raise_on_error=False``)."""
+    included as values (``raise_on_error=False``). ``transaction`` wraps them in MULTI/EXEC
+    (a single Redis only: a cluster's pipeline cannot), which a command Redis refuses before
+    running it (wrong arity, a full Redis for some commands) aborts whole, raising its error."""
     for attempt in range(2):
-        pipe = client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=transaction)
         queue(pipe)
         replies = list(await pipe.execute(raise_on_error=False))
         if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):

@@ -284,16 +284,16 @@ class BatchProcessor:
                                                   p.scored))]
         try:
             with self.metrics.stages.time("redis"):
-                applied = await self._retry("Redis write", self.metrics.redis_retries,
-                                            lambda: self._apply(p))
+                applied, announced = await self._retry("Redis write", self.metrics.redis_retries,
+                                                       lambda: self._apply(p))
         except BaseException:
             for send in sends:
                 send.cancel()
             raise
-        return self._after_redis(p, sends, applied)
+        return self._after_redis(p, sends, applied, announced)
 
     async def _after_redis(self, p: Prepared, sends: Sequence[asyncio.Future[None]],
-                           applied: dict[str, BrandChange]) -> None:
+                           applied: dict[str, BrandChange], announced: bool) -> None:
         stages = self.metrics.stages
         with stages.time("produce_wait"):  # what is left of the produces once Redis answered
             await asyncio.gather(*sends)
@@ -306,9 +306,10 @@ class BatchProcessor:
             self.metrics.dead_letters.labels(reason).inc(n)
         if applied:
             try:
-                with stages.time("announce"):
-                    await self.sink.announce(announcement(applied,
-                                                          self.settings.live_max_brands))
+                if not announced:  # a redelivery: what it did apply, in a round trip of its own
+                    with stages.time("announce"):
+                        await self.sink.announce(announcement(applied,
+                                                              self.settings.live_max_brands))
             except Exception as exc:  # announcements are hints; the data is already safe
                 log.warning("live announcement failed: %s", exc)
             # Checked in the background, never fails the batch.
@@ -395,18 +396,29 @@ class BatchProcessor:
         self._matcher = matcher
         return matcher
 
-    async def _apply(self, p: Prepared) -> dict[str, BrandChange]:
-        """Apply until no group is partial; returns the increments applied, per brand."""
+    async def _apply(self, p: Prepared) -> tuple[dict[str, BrandChange], bool]:
+        """Apply until no group is partial; returns the increments applied, per brand, and
+        whether they were announced with the writes (a fresh batch's first round trip:
+        ``RedisSink.apply_announcing``)."""
         posts, brands, labels, intensity = p.posts, p.brands, p.labels, p.intensity
         deltas, calls = p.deltas, list(p.calls)  # a copy: a failed attempt runs it again
         dead = _dead_letter_groups(p.rejected)
         seen = _brands_seen(deltas)
         applied: dict[str, BrandChange] = {}
+        fresh: Announcement | None = None  # the announcement should every group apply
+        if deltas and self.sink.transaction:  # SENTISTREAM_WRITE_TRANSACTION
+            everything: dict[str, BrandChange] = {}
+            for delta in deltas:
+                _note_applied(everything, delta)
+            fresh = announcement(everything, self.settings.live_max_brands)
+        announced = False
         while deltas or dead:
+            groups = len(calls)
             calls += [self.calls.dead_letter_call(t, part, lo, hi, reasons)
                       for (t, part), (lo, hi, reasons) in dead.items()]
-            outcomes = await self.sink.apply(calls, seen)
-            seen = {}
+            outcomes, announced_now = await self.sink.apply_announcing(calls, seen, fresh, groups)
+            announced = announced or announced_now
+            seen, fresh = {}, None
             retry_deltas: list[GroupDelta] = []
             for delta, outcome in zip(deltas, outcomes, strict=False):
                 if outcome.status == APPLIED:
@@ -430,7 +442,7 @@ class BatchProcessor:
                     retry_dead.update(_dead_letter_groups(later))
             deltas, dead = retry_deltas, retry_dead
             calls = [self.calls.group_call(posts.topic, d) for d in deltas]
-        return applied
+        return applied, announced
 
     async def _retry(self, what: str, counter: Any, attempt: Callable[[], Awaitable[T]]) -> T:
         delay = BACKOFF_START_S

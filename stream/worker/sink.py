@@ -9,9 +9,11 @@ partition (stored in the same slot) and
 * answers "partial" otherwise; the caller then drops the records at or below the stored offset,
   recomputes the group and sends it again.
 
-All the groups of a batch are pipelined into one round trip. A lost connection, a timeout or a
-restarted Redis (which forgets loaded scripts) only makes the caller retry the whole batch, which
-the offsets make harmless.
+All the groups of a batch are pipelined into one round trip; with
+SENTISTREAM_WRITE_TRANSACTION, one MULTI/EXEC on a single Redis (readers see a batch whole; one
+fsync per batch under ``appendfsync always``; a fresh batch's announcement inside,
+``apply_announcing``). A lost connection, a timeout or a restarted Redis (which forgets loaded
+scripts) only makes the caller retry the whole batch, which the offsets make harmless.
 """
 
 from __future__ import annotations
@@ -236,6 +238,23 @@ return {0, tonumber(ARGV[3])}
 """
 APPLY_SCRIPT = LuaScript(APPLY_LUA)
 
+# A fresh batch's live announcement, in the same transaction as its writes and before them:
+# published only when none of its groups was applied before (each stored offset below the
+# group's first), so that every group is about to be applied and the announcement is exactly
+# what ``APPLY_LUA`` will add. A redelivery publishes nothing here; its caller announces what
+# was applied. KEYS[1] = live stream (= channel), KEYS[2..] = each group's offsets hash.
+# ARGV = live maxlen, payload, then each group's offsets field and first offset.
+ANNOUNCE_IF_FRESH_LUA = """
+for i = 2, #KEYS do
+  local stored = tonumber(redis.call('HGET', KEYS[i], ARGV[2 * i - 1]) or '-1')
+  if stored >= tonumber(ARGV[2 * i]) then return 0 end
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[2])
+redis.call('PUBLISH', KEYS[1], ARGV[2])
+return 1
+"""
+ANNOUNCE_IF_FRESH_SCRIPT = LuaScript(ANNOUNCE_IF_FRESH_LUA)
+
 # The brand index, bounded. KEYS[1] = brand index, KEYS[2] = last-write times. ARGV = most brands
 # (``_all`` not counted), force ("1": add even beyond the limit, for brands whose data is being
 # written anyway), now, idle expiry (0 = no sweep), then brand, score pairs. Sweeps a bounded
@@ -376,6 +395,8 @@ class RedisSink:
         options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S,
                                    "socket_connect_timeout": 5}
         self.cluster = is_cluster(settings.redis_url)
+        # A cluster's pipeline spans slots: no MULTI/EXEC there (SENTISTREAM_WRITE_TRANSACTION)
+        self.transaction = bool(settings.write_transaction) and not self.cluster
         self.client: Any = self._connect(options)
         # The batch writes' own client: redis-py arms a timer per reply read (asyncio.timeout),
         # ~9% of the worker's main thread with TweetEval's ~100-150 calls per batch (py-spy,
@@ -414,14 +435,34 @@ class RedisSink:
     async def apply(self, calls: Sequence[Call], brands_seen: dict[str, float]) -> list[Outcome]:
         """Run every call, in one round trip per CALLS_PER_ROUND_TRIP calls (one for a normal
         batch); raises RedisError when Redis is not reachable."""
-        outcomes: list[Outcome] = []
-        for start in range(0, max(len(calls), 1), CALLS_PER_ROUND_TRIP):
-            outcomes += await self._apply_chunk(calls[start:start + CALLS_PER_ROUND_TRIP],
-                                                brands_seen if start == 0 else {})
-        return outcomes
+        return (await self.apply_announcing(calls, brands_seen, None, 0))[0]
 
-    async def _apply_chunk(self, calls: Sequence[Call],
-                           brands_seen: dict[str, float]) -> list[Outcome]:
+    async def apply_announcing(self, calls: Sequence[Call], brands_seen: dict[str, float],
+                               announcement: Announcement | None, groups: int
+                               ) -> tuple[list[Outcome], bool]:
+        """``apply``, with ``announcement`` (that of the first ``groups`` calls all applied)
+        published in the same transaction when none of those groups was applied before
+        (SENTISTREAM_WRITE_TRANSACTION, a single Redis and one round trip only); returns the
+        outcomes and whether it was. Saves the announcement's own round trip and fsync, and
+        readers see counts and announcement together."""
+        announce = None
+        if announcement is not None and self.transaction and len(calls) <= CALLS_PER_ROUND_TRIP:
+            heads = calls[:groups]
+            announce = ([self.keys.live, *(c.keys[0] for c in heads)],
+                        [str(self.settings.live_maxlen), announcement.to_bytes(),
+                         *(a for c in heads for a in (c.args[0], c.args[1]))])
+        outcomes: list[Outcome] = []
+        announced = False
+        for start in range(0, max(len(calls), 1), CALLS_PER_ROUND_TRIP):
+            chunk, announced = await self._apply_chunk(
+                calls[start:start + CALLS_PER_ROUND_TRIP], brands_seen if start == 0 else {},
+                announce)
+            outcomes += chunk
+        return outcomes, announced
+
+    async def _apply_chunk(self, calls: Sequence[Call], brands_seen: dict[str, float],
+                           announce: tuple[list[str], list[Any]] | None
+                           ) -> tuple[list[Outcome], bool]:
         register = self._register_args(brands_seen, force=True) if brands_seen else None
 
         def queue(pipe: Any) -> None:
@@ -429,18 +470,27 @@ class RedisSink:
                 # Before the scripts: a crash in between leaves a listed brand with no data
                 # yet, never data missing from the index. Idempotent (ZADD GT, event times).
                 REGISTER_SCRIPT.queue(pipe, *register)
+            if announce:  # before the scripts, which move the offsets it compares
+                ANNOUNCE_IF_FRESH_SCRIPT.queue(pipe, *announce)
             for call in calls:
                 APPLY_SCRIPT.queue(pipe, call.keys, call.args)
 
         if not register and not calls:
-            return []
+            return [], False
         try:
             async with asyncio.timeout(SOCKET_TIMEOUT_S):  # the whole round trip, as one read
-                results = await run_pipeline(self._apply_client, [REGISTER_SCRIPT, APPLY_SCRIPT],
-                                             queue)
+                # With SENTISTREAM_WRITE_TRANSACTION, one MULTI/EXEC: Redis reads a pipeline 16
+                # KB at a time and, under appendfsync always, fsyncs after each piece that wrote
+                # (3.9 fsyncs a 50-post batch against 1.2: ops/bench/batch_write.py), and
+                # readers see the batch half applied in between.
+                results = await run_pipeline(
+                    self._apply_client, [REGISTER_SCRIPT, ANNOUNCE_IF_FRESH_SCRIPT, APPLY_SCRIPT],
+                    queue, transaction=self.transaction)
         except TimeoutError as exc:  # redis-py disconnects a read it was cancelled in
             raise RedisTimeoutError(f"Redis did not answer a batch's writes within "
                                     f"{SOCKET_TIMEOUT_S:.0f} s") from exc
+        except OutOfMemoryError as exc:  # a transaction Redis refused whole
+            raise _redis_full(exc) from exc
         for r in results:
             if isinstance(r, RedisError):
                 if isinstance(r, RedisConnectionError | RedisTimeoutError) or _transient(r):
@@ -448,7 +498,9 @@ class RedisSink:
                 if isinstance(r, OutOfMemoryError):  # scripts fail before their first write
                     raise _redis_full(r)
                 raise ScriptError(f"the apply script failed: {r}")
-        return [Outcome(int(r[0]), int(r[1])) for r in (results[1:] if register else results)]
+        heads = (1 if register else 0) + (1 if announce else 0)
+        announced = bool(announce) and int(results[heads - 1]) == 1
+        return [Outcome(int(r[0]), int(r[1])) for r in results[heads:]], announced
 
     async def announce(self, announcement: Announcement) -> None:
         """Tell live readers what was just applied (a hint to re-read, not a ledger); the
