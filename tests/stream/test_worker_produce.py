@@ -51,7 +51,7 @@ def test_scored_records_go_in_batches_of_the_configured_size_and_codec(
         worker.stop()
     assert len(scored) == valid and len({s["id"] for s in scored}) == valid
     batches = stored_batches(settings, settings.topic_scored)
-    assert sum(1 for _ in batches) > 0
+    assert batches
     assert {codec for codec, _ in batches} == {CODECS[compression]}
     # At aiokafka's default no batch holds more than 16 KB; here a worker batch's records of one
     # partition (~500 of ~400 bytes) go as one.
