@@ -6,6 +6,7 @@ Usage (from the repository root; starts and stops its own Kafka + Redis on the p
 SENTISTREAM_* environment, ops/bench/harness.py's BENCH_ENV otherwise):
     .venv/bin/python -m ops.bench.cpu_budget [--posts 100000] [--naive-posts 20000]
         [--repeats 2] [--pyspy-rate 100] [--name cpu-budget] [--out DIR]
+        [--alternate produce_batch_bytes=16384,1000000]
 
 Each repeat: the bare scorer (``ops.bench.drain.bare_scorer``), then a backlog of --posts
 TweetEval posts pre-loaded (its producer and broker CPU measured too) and one worker started
