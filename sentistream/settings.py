@@ -206,6 +206,17 @@ class Settings:
         "1: every scored post also goes to the scored topic; 0: it does not (the aggregates in "
         "Redis are then the only output, and the worker skips a JSON record per post)",
         default=1)
+    # -- Worker's Kafka producer: scored and dead-letter topics (stream/worker/app.py) ------
+    produce_batch_bytes: int = _doc(
+        "largest record batch the worker sends to the scored and dead-letter topics, in bytes "
+        "(aiokafka's max_batch_size, 16384 by default there): a worker batch's records of one "
+        "partition then go as one record batch in one produce request instead of ~16 KB "
+        "pieces one request after another, which costs the broker CPU per request (README "
+        "\"Throughput of one worker\"); 16384 to 1000000 (below the broker's message.max.bytes)",
+        default=1_000_000)
+    produce_compression: str = _doc(
+        "compression of those record batches: none, gzip, snappy, lz4 or zstd (fewer bytes on "
+        "disk and the wire for worker and broker CPU)", default="none")
     # -- Scoring process (stream/worker/scoring.py, README "Throughput of one worker") -------
     scorer_process: int = _doc(
         "1: tokenizing, language detection and the models run in a child process of the worker "

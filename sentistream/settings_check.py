@@ -58,6 +58,12 @@ def _http_url_or_empty(s: Settings) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+# The worker's record batches (SENTISTREAM_PRODUCE_BATCH_BYTES): at least aiokafka's default, at
+# most below the broker's message.max.bytes (1048588 by default), which refuses a larger batch.
+PRODUCE_BATCH_BYTES_MIN = 16_384
+PRODUCE_BATCH_BYTES_MAX = 1_000_000
+PRODUCE_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+
 RULES: tuple[Rule, ...] = (
     *(_port(f) for f in ("kafka_port", "kafka_controller_port", "redis_port", "worker_web_port",
                          "api_port", "kafka_sasl_port", "kafka_tls_port")),
@@ -92,6 +98,10 @@ RULES: tuple[Rule, ...] = (
          lambda s: s.scorer_process in (0, 1)),
     _above("scorer_timeout_s", 0),
     _at_least("scorer_attempts", 1),
+    # -- worker's Kafka producer --
+    Rule("produce_batch_bytes", f"{PRODUCE_BATCH_BYTES_MIN} to {PRODUCE_BATCH_BYTES_MAX}",
+         lambda s: PRODUCE_BATCH_BYTES_MIN <= s.produce_batch_bytes <= PRODUCE_BATCH_BYTES_MAX),
+    _one_of("produce_compression", PRODUCE_COMPRESSIONS),
     # -- offset commits --
     _above("commit_interval_s", 0),
 )

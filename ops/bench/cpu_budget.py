@@ -6,6 +6,7 @@ Usage (from the repository root; starts and stops its own Kafka + Redis on the p
 SENTISTREAM_* environment, ops/bench/harness.py's BENCH_ENV otherwise):
     .venv/bin/python -m ops.bench.cpu_budget [--posts 100000] [--naive-posts 20000]
         [--repeats 2] [--pyspy-rate 100] [--name cpu-budget] [--out DIR]
+        [--alternate produce_batch_bytes=16384,1000000]
 
 Each repeat: the bare scorer (``ops.bench.drain.bare_scorer``), then a backlog of --posts
 TweetEval posts pre-loaded (its producer and broker CPU measured too) and one worker started
@@ -71,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="py-spy samples per second on the worker (0: no split by part)")
     p.add_argument("--pyspy-odd", action="store_true",
                    help="py-spy only in odd repeats: the even ones give the budget without it")
+    p.add_argument("--alternate", metavar="FIELD=A,B,...",
+                   help="a worker setting that takes these values in turn, repeat by repeat "
+                   "(e.g. produce_batch_bytes=16384,1000000): variants side by side in one run")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--name", default="cpu-budget")
     p.add_argument("--resplit", type=Path, metavar="RESULTS.json",
@@ -104,7 +108,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    "scorer": bare_scorer(texts, base.batch_size,
                                                          args.scorer_seconds)}
             rate = 0 if args.pyspy_odd and repeat % 2 == 0 else args.pyspy_rate
-            row["worker"] = worker_drain(base, corpus, args, services, log_dir, repeat, rate)
+            variant = alternate(base, args.alternate, repeat)
+            if args.alternate:
+                row["variant"] = args.alternate.split("=", 1)[0] + "=" + str(
+                    getattr(variant, args.alternate.split("=", 1)[0]))
+            row["worker"] = worker_drain(variant, corpus, args, services, log_dir, repeat, rate)
             if args.naive_posts:
                 row["naive"] = naive_drain(base, corpus, args, services, log_dir)
             row["derived"] = derive(row, os.cpu_count() or 1)
@@ -117,6 +125,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (args.out / f"{args.name}.md").write_text(md)
     print(md)
     return result
+
+
+def alternate(base: Settings, spec: str | None, repeat: int) -> Settings:
+    """``base`` with the --alternate setting at its value for this repeat (the values in turn)."""
+    if not spec:
+        return base
+    field, _, values = spec.partition("=")
+    choices = values.split(",")
+    return Settings.from_env({**base.to_env(), f"SENTISTREAM_{field.upper()}":
+                              choices[repeat % len(choices)]})
 
 
 # -- one drain -------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ def render(r: dict[str, Any]) -> str:
              "last batches left out); CPU from /proc (processes, threads) and /proc/stat (box).",
              "", "## Budget: us of CPU per post, by process", "",
              "| process | " + " | ".join(
-                 [f"repeat {x['repeat']}: worker drain" for x in reps]
+                 [f"repeat {x['repeat']}: worker drain"
+                  + (f" ({x['variant']})" if "variant" in x else "") for x in reps]
                  + [f"repeat {x['repeat']}: naive drain" for x in reps if "naive" in x]) + " |",
              "|---|" + "---|" * (len(reps) + sum("naive" in x for x in reps))]
     drains = [x["worker"]["drain"] for x in reps] + [x["naive"]["drain"] for x in reps

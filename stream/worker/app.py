@@ -62,6 +62,14 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
         # A fetch is a batch (stream.worker.batch_consumer): at most this many records, fewer when
         # fewer wait, so a quiet stream is scored at once instead of after a batching timeout.
         broker_max_poll_records=settings.batch_size,
+        # The scored and dead-letter produces (``produce`` below) fill whole record batches:
+        # at aiokafka's 16 KB a worker batch's ~1 MB of scored records went as dozens of
+        # batches, each in a produce request of its own after the previous one's ack (one in
+        # flight per partition), and the broker's CPU per post followed the request count.
+        producer_max_batch_size=settings.produce_batch_bytes,
+        producer_max_request_size=max(settings.produce_batch_bytes, 1_000_000),
+        producer_compression_type=(None if settings.produce_compression == "none"
+                                   else settings.produce_compression),
     )
     metrics = WorkerMetrics()
     sink = RedisSink(settings)

@@ -66,6 +66,11 @@ def test_to_env_round_trips_through_from_env() -> None:
     ({"SENTISTREAM_ALERT_WEBHOOK_URL": "ftp://x"}, "SENTISTREAM_ALERT_WEBHOOK_URL='ftp://x'",
      "http(s) URL"),
     ({"SENTISTREAM_ALERT_Z": "0"}, "SENTISTREAM_ALERT_Z=0.0", "> 0"),
+    # Above the broker's message.max.bytes, every produce of a full batch would be refused.
+    ({"SENTISTREAM_PRODUCE_BATCH_BYTES": "1048576"}, "SENTISTREAM_PRODUCE_BATCH_BYTES=1048576",
+     "16384 to 1000000"),
+    ({"SENTISTREAM_PRODUCE_COMPRESSION": "brotli"}, "SENTISTREAM_PRODUCE_COMPRESSION='brotli'",
+     "one of none, gzip, snappy, lz4, zstd"),
 ])
 def test_a_value_out_of_range_names_the_variable_and_what_it_allows(
         env: dict[str, str], named: str, allowed: str) -> None:
