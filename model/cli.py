@@ -155,8 +155,10 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
     if folds and (folds < 2 or train_csvs):
         raise click.BadParameter("use 2 or more folds, with the --languages recipe (not --train)",
                                  param_hint="--folds")
-    recipe_train, weights, recipe_val = training_recipe(codes, language_weight,
-                                                        fold_val or bool(folds))
+    # The recipe's CSVs (../shared/data) only when they are used: --train and --val replace them.
+    recipe_train, weights, recipe_val = (
+        training_recipe(codes, language_weight, fold_val or bool(folds))
+        if not (train_csvs and val_csvs) else ([], (), []))
     train_paths = list(train_csvs) or recipe_train
     default = TokenizerConfig()
     tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,

