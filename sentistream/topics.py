@@ -48,6 +48,35 @@ def ensure_topics(settings: Settings, names: list[str] | None = None,
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([NewTopic(n, settings.partitions, 1) for n in missing])
             log.info("created topics %s with %d partitions", missing, settings.partitions)
-        return missing
     finally:
         admin.close()
+    if missing:
+        _wait_for_leaders(settings, missing, deadline)
+    return missing
+
+
+def _wait_for_leaders(settings: Settings, names: list[str], deadline: float) -> None:
+    """Return once every partition of ``names`` answers a ListOffsets request from its leader.
+
+    CreateTopics answers before the broker's replica manager leads the new partitions, so the
+    first send to one could get NotLeaderForPartitionError: retried, but logged as a warning on
+    every healthy first start. ListOffsets goes through the same replica manager, and the
+    consumer retries its NotLeader answers quietly.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    partitions = [TopicPartition(name, p) for name in names for p in range(settings.partitions)]
+    remaining_ms = max(1_000, int((deadline - time.monotonic()) * 1000))
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                             enable_auto_commit=False,  # no group: nothing to commit
+                             request_timeout_ms=10_000,
+                             **kafka_python_options(settings))
+    try:
+        consumer.end_offsets(partitions, timeout_ms=remaining_ms)
+    except KafkaError as exc:
+        raise InfraError(f"topics {names} were created, but their partitions had no live leader "
+                         f"after {remaining_ms / 1000:.0f} s ({exc!r}); check the broker's log "
+                         f"for controller errors") from exc
+    finally:
+        consumer.close()
