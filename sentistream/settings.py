@@ -212,7 +212,8 @@ class Settings:
         "(aiokafka's max_batch_size, 16384 by default there): a worker batch's records of one "
         "partition then go as one record batch in one produce request instead of ~16 KB "
         "pieces one request after another, which costs the broker CPU per request (README "
-        "\"Throughput of one worker\"); 16384 to 1000000 (below the broker's message.max.bytes)",
+        "\"Throughput of one worker\"); 16384 to 1000000, capped at start-up to the topics' "
+        "max.message.bytes",
         default=1_000_000)
     produce_compression: str = _doc(
         "compression of those record batches: none, gzip, snappy, lz4 or zstd (fewer bytes on "

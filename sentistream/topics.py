@@ -80,3 +80,43 @@ def _wait_for_leaders(settings: Settings, names: list[str], deadline: float) -> 
                          f"for controller errors") from exc
     finally:
         consumer.close()
+
+
+def fit_produce_batch(settings: Settings) -> Settings:
+    """``settings`` with SENTISTREAM_PRODUCE_BATCH_BYTES no larger than the record batches the
+    scored and dead-letter topics accept (their ``max.message.bytes``, the broker's
+    ``message.max.bytes`` unless the topic overrides it).
+
+    A topic made elsewhere may accept less than the setting: the broker then refused every
+    batch with MessageSizeTooLargeError and the worker retried the same batch for ever.
+    """
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    names = [settings.topic_scored, settings.topic_dead_letters]
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                 request_timeout_ms=10_000, **kafka_python_options(settings))
+        try:
+            described = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name,
+                                configs={"max.message.bytes": None}) for name in names],
+                config_filter="all")
+        finally:
+            admin.close()
+        limits = {name: int(described["topic"][name]["max.message.bytes"]["value"])
+                  for name in names}
+    except (KafkaError, KeyError, ValueError) as exc:  # e.g. no DescribeConfigs permission
+        log.warning("could not read the max.message.bytes of topics %s (%r); the worker sends "
+                    "record batches of up to SENTISTREAM_PRODUCE_BATCH_BYTES=%d bytes", names,
+                    exc, settings.produce_batch_bytes)
+        return settings
+    accepted = min(limits.values())
+    if accepted >= settings.produce_batch_bytes:
+        return settings
+    log.warning("topic %s accepts record batches of at most %d bytes (max.message.bytes), "
+                "less than SENTISTREAM_PRODUCE_BATCH_BYTES=%d: the worker sends batches of %d "
+                "bytes; raise the topic's max.message.bytes to send larger ones",
+                min(limits, key=limits.__getitem__), accepted, settings.produce_batch_bytes,
+                accepted)
+    return settings.replace(produce_batch_bytes=accepted)

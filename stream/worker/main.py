@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sentistream.redact import redact_url
 from sentistream.settings import Settings
-from sentistream.topics import ensure_topics
+from sentistream.topics import ensure_topics, fit_produce_batch
 from stream.worker.scoring import ProcessScoring, check_language_id, load_scorer
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     from stream.worker.brands import BrandsFile
 
     ensure_topics(settings)
+    settings = fit_produce_batch(settings)
     # A broken brands file or an absent Redis fails now, with a clear message, not mid-stream.
     BrandsFile(Path(settings.brands_file) if settings.brands_file else None)
     try:

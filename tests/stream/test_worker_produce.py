@@ -56,3 +56,31 @@ def test_scored_records_go_in_batches_of_the_configured_size_and_codec(
     # At aiokafka's default no batch holds more than 16 KB; here a worker batch's records of one
     # partition (~500 of ~400 bytes) go as one.
     assert max(payload for _, payload in batches) > 4 * AIOKAFKA_DEFAULT_BATCH
+
+
+def test_a_topic_with_a_smaller_record_batch_limit_still_gets_every_record(
+        isolated: Settings, tmp_path: Path) -> None:
+    # A scored topic made elsewhere (another team's cluster, a stricter default) may accept
+    # smaller record batches than SENTISTREAM_PRODUCE_BATCH_BYTES: the broker then refused each
+    # batch with MessageSizeTooLargeError and the worker retried the same batch forever.
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    limit = 32_768
+    settings = isolated.replace(produce_batch_bytes=1_000_000)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(settings.topic_scored, settings.partitions, 1,
+                                      topic_configs={"max.message.bytes": str(limit)})])
+    finally:
+        admin.close()
+    values = make_input(4_000, seed=5)
+    _, _, valid = ground_truth(settings, values)
+    produce(settings, values)
+    worker = start_worker(settings, tmp_path, settings.worker_web_port + 61)
+    try:
+        wait_until(lambda: applied_count(settings) >= valid, 240, "all posts applied", [worker])
+        scored = read_topic(settings, settings.topic_scored, valid, timeout=60)
+    finally:
+        worker.stop()
+    assert len({s["id"] for s in scored}) == valid
+    assert max(payload for _, payload in stored_batches(settings, settings.topic_scored)) <= limit
