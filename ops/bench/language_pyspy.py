@@ -105,12 +105,14 @@ def profile_run(base: Settings, values: list[bytes], language_id: str, rate: int
         cleanup(settings)
     per_thread = sorted(((tid == pid, threads1[tid] - threads0.get(tid, 0.0))
                          for tid in threads1), reverse=True)
+    by_tid = {str(tid): round(threads1[tid] - threads0.get(tid, 0.0), 3) for tid in threads1}
     return {"language_id": language_id, "posts": n - first, "worker_cpu_s": cpu1 - cpu0,
             "wall_s": t1 - t0, "load_avg_1m": round(os.getloadavg()[0], 2),
             "raw": str(raw) if rate else None,
             # main thread first, then the others by CPU
             "switches_per_post": round((switches1 - switches0) / max(n - first, 1), 3),
             "thread_cpu_s": [round(s, 2) for _, s in per_thread if s > 0],
+            "thread_cpu_s_by_tid": by_tid,
             # per generation: collections, CPU seconds in them (while the window ran, +-0.5 s)
             "gc": {g: [gc1[g][0] - gc0[g][0], round(gc1[g][1] - gc0[g][1], 3)] for g in gc0}
             if gc0 and gc1 else {}}
@@ -139,6 +141,46 @@ def _frame(frame: str) -> str:
     """``func (path/to/file.py:123)`` -> ``func (file.py)``: line numbers split one function."""
     name, _, where = frame.partition(" (")
     return f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]})" if where else name
+
+
+# What ``thread_split`` reports per thread: the scoring step and its parts, the models, and the
+# main thread's steps that language ID changes.
+SPLIT = ("score_here", "LanguageRouter.route", "plain_language", "LanguageDetector._first",
+         "BatchClassifier.classify", "_strip_batch", "_Model.score", "Tokenizer.encode_rows",
+         "Interpreter.invoke", "SentimentScorer.token_rows", "BatchDrivers.attach",
+         "batch_deltas", "bucket_language_fields", "CallBuilder.group_call")
+
+
+def thread_split(run: dict[str, Any]) -> list[tuple[str, float, dict[str, float]]]:
+    """Per thread of a run with samples: (name, its CPU us per post by the clock, us per post of
+    each ``SPLIT`` function): a function's samples in that thread scaled by the thread's clock
+    CPU over its samples. py-spy's sampled totals are not CPU time under load (a thread waiting
+    for the GIL can count as active), but within one thread the shares are, so scaling each
+    thread by its own clock keeps the shares and fixes the total."""
+    samples: Counter[str] = Counter()
+    names: dict[str, str] = {}
+    parts: Counter[tuple[str, str]] = Counter()
+    for line in Path(run["raw"]).read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        head, _, rest = stack.partition(";")
+        tid, _, name = head.removeprefix("thread (").partition("): ")
+        samples[tid] += int(count)
+        names[tid] = name
+        frames = {f.split(" (")[0] for f in rest.split(";")}
+        for function in SPLIT:
+            if function in frames:
+                parts[(tid, function)] += int(count)
+    clock = run.get("thread_cpu_s_by_tid", {})
+    out = []
+    for tid, n in samples.most_common():
+        if tid not in clock or not n:
+            continue
+        scale = clock[tid] * 1e6 / n / max(run["posts"], 1)  # us per post per sample
+        out.append((f"{names[tid]} ({tid})", clock[tid] * 1e6 / max(run["posts"], 1),
+                    {f: parts[(tid, f)] * scale for f in SPLIT if parts[(tid, f)]}))
+    return out
 
 
 def per_post(runs: list[dict[str, Any]], rate: int) -> tuple[dict[str, float], dict[str, float],
@@ -189,6 +231,14 @@ def report(runs: list[dict[str, Any]], rate: int, top: int, command: str) -> str
                   f"{on.get(f, 0) - off.get(f, 0):+.2f} |" for f in names[:top]]
     lines += ["", f"Total sampled: off {sides['off'][2]:.1f}, on {sides['on'][2]:.1f} us/post.",
               ""]
+    if rate:
+        lines += ["## Per thread, scaled by its clock CPU (us per post)", "",
+                  "| run | language ID | thread | CPU | of which |", "|---|---|---|---|---|"]
+        for i, r in enumerate(runs):
+            for name, cpu, split in thread_split(r):
+                lines.append(f"| {i} | {r['language_id']} | {name} | {cpu:.1f} | "
+                             + ", ".join(f"{f} {v:.1f}" for f, v in split.items()) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 
