@@ -471,18 +471,16 @@ class BatchProcessor:
         version = self.scorer.version
         # Columns to Python scalars once per batch: per-element numpy indexing costs ~1 us each.
         # An unsupported_language post's NaN probs and intensity are written as null.
-        columns = (posts.docs, [RECORD_LABELS[label] for label in labels.tolist()],
-                   probs.tolist(), intensity.tolist(), brands, posts.created_s.tolist(),
-                   _or_none(posts.languages, len(posts)))
-        docs = [{**doc, "label": label, "probs": p, "intensity": inten, "language": lang,
-                 "brands": list(names), "event_time": created, "model_version": version}
-                for doc, label, p, inten, names, created, lang in zip(*columns, strict=True)]
-        try:  # orjson mapped in C: no Python call per post
-            values = list(map(orjson.dumps, docs))
-        except TypeError:  # orjson.JSONEncodeError too: a post orjson refuses, see _dumps
-            values = list(map(_dumps, docs))
-        keys: list[bytes | None] = [post_id.encode("utf-8") for post_id in posts.ids]
-        return list(zip(keys, values, posts.partitions.tolist(), strict=True))
+        rows = zip(posts.docs, posts.ids, labels.tolist(), probs.tolist(), intensity.tolist(),
+                   brands, posts.created_s.tolist(), posts.partitions.tolist(),
+                   _or_none(posts.languages, len(posts)), strict=True)
+        records: list[tuple[bytes | None, bytes, int]] = []
+        for doc, post_id, label, p, inten, names, created, partition, lang in rows:
+            out = {**doc, "label": RECORD_LABELS[label], "probs": p, "intensity": inten,
+                   "language": lang, "brands": list(names), "event_time": created,
+                   "model_version": version}
+            records.append((post_id.encode("utf-8"), _dumps(out), partition))
+        return records
 
 
 def announcement(applied: dict[str, BrandChange], max_brands: int,
