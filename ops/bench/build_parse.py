@@ -1,47 +1,51 @@
 """The worker's per-post Python outside scoring, on one real batch: "parse" (records -> valid
-posts and their brands: ``stream.worker.pipeline.validate``) and "build" (a scored batch -> its
-group deltas, driver increments, scored-topic records and Redis script calls: the "build" stage
-of ``BatchProcessor._finish``), in us per post, without Kafka or Redis.
+posts: ``posts.parse_batch``; their brands: ``BrandMatcher.brands_of``) and "build" (a scored
+batch -> its group deltas, driver increments, scored-topic records and Redis script calls: the
+"build" stage of ``BatchProcessor._finish``), in us of CPU per post, without Kafka or Redis.
 
 A batch is ``--batch`` TweetEval test posts as the drain benchmarks send them (``created_at``
 the send time, keyed by brand over 4 partitions), scored once by the worker's own scorer.
 
-``--against REF``: the same measurement on the code of git REF too (its tree exported to a
-temporary directory), the two alternating in child processes, so that old and new code are
-compared side by side in one run on a shared machine; each figure is the least of ``--loops``
-timings (this thread's CPU time) in one child, and the table gives the median and range over
-``--rounds`` children.
+``--against REF``: the modules of that git commit that build and parse (``MODULES``) are loaded
+too, from ``git show``, under names of their own, and each part is timed old, new, old, new...
+in this one process, so that both see the same machine at the same moments (on a shared
+machine, separate runs differed by 40% with the same code). Each figure is the least of
+``--loops`` timings of this thread's CPU time (noise only adds), per round; the table gives the
+median and the range over ``--rounds`` rounds. Parts whose module did not change are timed
+both ways too: their two columns show the noise.
 
-    .venv/bin/python -m ops.bench.build_parse --against HEAD~3 --rounds 5
+    .venv/bin/python -m ops.bench.build_parse --against e0d1768 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
+import importlib.util
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 TWEETEVAL_TEST = REPO.parent / "shared" / "data" / "tweeteval-sentiment" / "test.csv"
 PARTITIONS = 4
-PARTS = ("parse", "deltas", "drivers", "scored", "calls")
+# The modules of the two stages, loaded from --against in dependency order.
+MODULES = ("posts", "brands", "aggregates", "driver_deltas", "sink", "pipeline")
+PARTS = ("parse: records", "parse: brands", "build: deltas", "build: drivers",
+         "build: scored records", "build: calls")
 
 
 def tweeteval_batch(n: int, start: int = 0) -> Any:
     """``n`` TweetEval posts as one ``RecordBatch``: the drain benchmark's records (live
-    ``created_at``, brand key, murmur-free stand-in partitioner: crc32 of the key)."""
+    ``created_at``, keyed by brand; crc32 of the key stands in for Kafka's partitioner)."""
     import csv
 
     from producers.records import encode_keys, encode_values
@@ -68,117 +72,148 @@ def tweeteval_batch(n: int, start: int = 0) -> Any:
     return RecordBatch("bench.posts", list(values), partitions, offsets, [now] * n)
 
 
-def _least_us(fn: Callable[[], Any], loops: int, posts: int) -> float:
-    """The least of ``loops`` timings, in us per post: on a shared machine the noise (another
-    job on the other hyperthread, cache misses after a switch) only ever adds."""
-    times = []
-    for _ in range(loops):
-        gc.collect()
-        t0 = time.thread_time()  # CPU, not wall: the machine is shared, waits would count
-        fn()
-        times.append(time.thread_time() - t0)
-    return min(times) * 1e6 / posts
+def load_old(ref: str, into: Path) -> dict[str, ModuleType]:
+    """``stream.worker.<name>`` of git ``ref`` for each of ``MODULES``, as modules named
+    ``old_<name>``; each imports the old versions of the ones before it."""
+    loaded: dict[str, ModuleType] = {}
+    for name in MODULES:
+        source = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:stream/worker/{name}.py"],
+                                check=True, capture_output=True, text=True).stdout
+        for earlier in loaded:
+            source = source.replace(f"stream.worker.{earlier} import",
+                                    f"old_{earlier} import")
+        path = into / f"old_{name}.py"
+        path.write_text(source, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(f"old_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[f"old_{name}"] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        loaded[name] = module
+    return loaded
 
 
-def measure(batch_size: int, loops: int) -> dict[str, float]:
-    """us per post of each part, on this process' code (run by each child)."""
+def current() -> dict[str, ModuleType]:
+    return {name: importlib.import_module(f"stream.worker.{name}") for name in MODULES}
+
+
+def _cpu_us(fn: Callable[[], Any], posts: int) -> float:
+    gc.collect()
+    t0 = time.thread_time()  # CPU, not wall: the machine is shared, waits would count
+    fn()
+    return (time.thread_time() - t0) * 1e6 / posts
+
+
+class Case:
+    """The parts of one code version on one scored batch, each a no-argument call."""
+
+    def __init__(self, m: dict[str, ModuleType], batch: Any, scorer: Any, settings: Any) -> None:
+        from stream.worker.scoring import TokenRowsOf, score_here
+
+        matcher = m["brands"].BrandsFile(None).current()
+        batch = m["posts"].RecordBatch(batch.topic, batch.values, batch.partitions,
+                                       batch.offsets, batch.timestamps_s)  # its own class
+        limits = (settings.max_text_chars,)
+        options = {"max_brands": settings.max_brands_per_post,
+                   "future_allowance_s": settings.future_allowance_s,
+                   "max_post_bytes": settings.max_post_bytes}
+        posts, _ = m["posts"].parse_batch(batch, *limits, **options)
+        brands = matcher.brands_of(posts.texts, posts.explicit_brands)
+        scores = score_here(scorer, posts, settings.language_id != "off")
+        s, rows = scores.routed, TokenRowsOf(posts.texts, scores)
+        drivers = m["driver_deltas"].BatchDrivers(settings)
+        builder = m["sink"].CallBuilder(settings)
+        top_k = settings.top_posts
+        deltas = m["aggregates"].batch_deltas(posts, brands, s.labels, s.intensity, top_k)
+        drivers.attach(deltas, posts, brands, s.labels, s.intensity, rows, matcher)
+        fake = SimpleNamespace(scorer=scorer)
+        records = m["pipeline"].BatchProcessor._scored_records
+        self.posts, self.groups = len(posts), len(deltas)
+        self.calls = [builder.group_call(posts.topic, d) for d in deltas]
+        self.parts: dict[str, tuple[Callable[[], Any], int]] = {
+            "parse: records": (lambda: m["posts"].parse_batch(batch, *limits, **options),
+                               len(batch)),
+            "parse: brands": (lambda: matcher.brands_of(posts.texts, posts.explicit_brands),
+                              len(batch)),
+            "build: deltas": (lambda: m["aggregates"].batch_deltas(
+                posts, brands, s.labels, s.intensity, top_k), len(posts)),
+            "build: drivers": (lambda: drivers.attach(deltas, posts, brands, s.labels,
+                                                      s.intensity, rows, matcher), len(posts)),
+            "build: scored records": (lambda: records(fake, posts, brands, s.labels, s.probs,
+                                                      s.intensity), len(posts)),
+            "build: calls": (lambda: [builder.group_call(posts.topic, d) for d in deltas],
+                             len(posts)),
+        }
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, dict[str, list[float]]], Case]:
     from sentistream.settings import Settings
-    from stream.worker.aggregates import batch_deltas
-    from stream.worker.brands import BrandsFile
-    from stream.worker.driver_deltas import BatchDrivers
-    from stream.worker.pipeline import BatchProcessor, validate
-    from stream.worker.scoring import TokenRowsOf, load_scorer, score_here
-    from stream.worker.sink import CallBuilder
+    from stream.worker.scoring import load_scorer
 
     settings = Settings.from_env({})
-    matcher = BrandsFile(None).current()
-    batch = tweeteval_batch(batch_size)
+    batch = tweeteval_batch(args.batch)
     scorer = load_scorer(settings)
-    posts, brands, _ = validate(batch, settings, matcher)
-    scores = score_here(scorer, posts, settings.language_id != "off")
-    s = scores.routed
-    rows = TokenRowsOf(posts.texts, scores)
-    drivers, calls = BatchDrivers(settings), CallBuilder(settings)
-    fake = SimpleNamespace(scorer=scorer)
-    n = len(posts)
-    out = {"posts": float(n)}
-    out["parse"] = _least_us(lambda: validate(batch, settings, matcher), loops, len(batch))
-    out["deltas"] = _least_us(
-        lambda: batch_deltas(posts, brands, s.labels, s.intensity, settings.top_posts), loops, n)
-    deltas = batch_deltas(posts, brands, s.labels, s.intensity, settings.top_posts)
-    out["drivers"] = _least_us(
-        lambda: drivers.attach(deltas, posts, brands, s.labels, s.intensity, rows, matcher),
-        loops, n)
-    out["scored"] = _least_us(
-        lambda: BatchProcessor._scored_records(fake, posts, brands, s.labels,  # type: ignore[arg-type]
-                                               s.probs, s.intensity), loops, n)
-    out["calls"] = _least_us(lambda: [calls.group_call(posts.topic, d) for d in deltas],
-                              loops, n)
-    out["groups"] = float(len(deltas))
-    return out
-
-
-def _export(ref: str, into: Path) -> Path:
-    """The tree of git ``ref`` in ``into`` (git archive; no checkout of this worktree)."""
-    archive = into / "tree.tar"
-    subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "-o", str(archive), ref],
-                   check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "tree", filter="data")
-    return into / "tree"
-
-
-def _child(tree: Path, batch: int, loops: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child",
-                           "--batch", str(batch), "--loops", str(loops)],
-                          cwd=tree, env=env, check=True, capture_output=True, text=True)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        versions = {"this tree": current()}
+        if args.against:
+            versions = {args.against: load_old(args.against, Path(tmp)), **versions}
+        cases = {name: Case(m, batch, scorer, settings) for name, m in versions.items()}
+    new = cases["this tree"]
+    for name, case in cases.items():  # the same writes, or the comparison means nothing
+        if [(c.keys, c.args) for c in case.calls] != [(c.keys, c.args) for c in new.calls]:
+            raise SystemExit(f"{name} builds other script calls than this tree")
+    times: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PARTS} for n in cases}
+    for _ in range(args.rounds):
+        least: dict[str, dict[str, float]] = {n: {p: float("inf") for p in PARTS} for n in cases}
+        for _ in range(args.loops):
+            for part in PARTS:
+                for name, case in cases.items():  # old, new, old, new...
+                    fn, n = case.parts[part]
+                    least[name][part] = min(least[name][part], _cpu_us(fn, n))
+        for name in cases:
+            for part in PARTS:
+                times[name][part].append(least[name][part])
+    return times, new
 
 
 def _span(values: list[float]) -> str:
-    lo, hi = min(values), max(values)
-    return f"{statistics.median(values):.1f} ({lo:.1f}-{hi:.1f})"
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=2048, help="posts in the batch")
-    parser.add_argument("--loops", type=int, default=15, help="timings per child (the least is kept)")
-    parser.add_argument("--rounds", type=int, default=3, help="children per code version")
+    parser.add_argument("--loops", type=int, default=15,
+                        help="timings of each part per round (the least is kept)")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--against", default="", help="git ref of the code to compare with")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(measure(args.batch, args.loops)))
-        return 0
     from ops.bench.machine import cpu_model
 
-    with tempfile.TemporaryDirectory() as tmp:
-        trees = {"this tree": REPO}
-        if args.against:
-            trees = {f"{args.against}": _export(args.against, Path(tmp)), **trees}
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-        for _ in range(args.rounds):
-            for name, tree in trees.items():
-                runs[name].append(_child(tree, args.batch, args.loops))
+    start = time.gmtime()
+    times, case = run(args)
     load = os.getloadavg()
-    print(f"# build and parse, us per post ({args.batch}-record TweetEval batch, "
-          f"{runs['this tree'][0]['posts']:.0f} valid posts, "
-          f"{runs['this tree'][0]['groups']:.0f} groups); least of {args.loops} timings (thread "
-          f"CPU time) per child, median (range) over {args.rounds} children per version")
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_model()}, "
-          f"{os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
-          "(shared machine)")
-    print("| part | " + " | ".join(trees) + " |")
-    print("|---|" + "---|" * len(trees))
-    for part in (*PARTS, "build"):
-        cells = []
-        for name in trees:
-            values = [sum(r[p] for p in PARTS[1:]) if part == "build" else r[part]
-                      for r in runs[name]]
-            cells.append(_span(values))
-        print(f"| {part} | " + " | ".join(cells) + " |")
+    print(f"# build and parse, us of CPU per post ({args.batch}-record TweetEval batch, "
+          f"{case.posts} valid posts, {case.groups} groups); least of {args.loops} timings "
+          f"per round, median (range) over {args.rounds} rounds, versions interleaved")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M', start)}-{time.strftime('%H:%M UTC', time.gmtime())}"
+          f", {cpu_model()}, {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} "
+          f"{load[2]:.1f} at the end (shared machine)")
+    print(f"# command: python -m ops.bench.build_parse {' '.join(argv or sys.argv[1:])}")
+    names = list(times)
+    print("| part | " + " | ".join(names) + (" | new / old |" if len(names) > 1 else " |"))
+    print("|---|" + "---|" * (len(names) + (1 if len(names) > 1 else 0)))
+    totals = {"parse": [p for p in PARTS if p.startswith("parse")],
+              "build": [p for p in PARTS if p.startswith("build")]}
+    rows = {**{p: [p] for p in PARTS}, **{f"**{k}**": v for k, v in totals.items()}}
+    for row, parts in rows.items():
+        sums = {n: [sum(v) for v in zip(*(times[n][p] for p in parts), strict=True)]
+                for n in names}
+        cells = [_span(sums[n]) for n in names]
+        if len(names) > 1:
+            ratio = statistics.median(sums[names[1]]) / statistics.median(sums[names[0]])
+            cells.append(f"{ratio:.2f}")
+        print(f"| {row} | " + " | ".join(cells) + " |")
     return 0
 
 
