@@ -148,14 +148,18 @@ class BrandMatcher:
         unmatched = [i for i, names in enumerate(explicit) if names is None]
         matched = iter(self.match_texts([texts[i] for i in unmatched]) if unmatched else ())
         out = []
+        resolved: dict[tuple[str, ...], tuple[str, ...]] = {}  # once per distinct field value
         for names in explicit:
             if names is None:
                 out.append(next(matched))
-            else:
+                continue
+            found = resolved.get(names)
+            if found is None:
                 canon = {self.canonical(n) for n in names} - RESERVED_BRANDS
                 if known_only:
                     canon &= self._known
-                out.append(tuple(sorted(canon)))
+                found = resolved[names] = tuple(sorted(canon))
+            out.append(found)
         return out
 
 

@@ -291,8 +291,12 @@ def _parse_one(value: bytes | None, record_s: float,
         # The record time, not the clock: a redelivery years later decides the same way.
         raise _Invalid(FUTURE_TIMESTAMP, f"'created_at' is {when - record_s:.0f} s after the "
                                          f"record time (allowed: {limits.future_allowance_s:.0f})")
-    explicit = (_explicit_brands(doc, limits.max_brands)
-                if "brand" in doc or "brands" in doc else None)
+    explicit = None
+    if "brand" in doc or "brands" in doc:
+        brand = get("brand")  # the common case inline: one brand field, no brands list
+        name = brand.strip() if type(brand) is str and get("brands") is None else ""
+        explicit = ((name,) if name and len(name) <= _MAX_BRAND_CHARS and limits.max_brands
+                    else _explicit_brands(doc, limits.max_brands))
     if escaped:
         # Only a \\u escape can put a lone surrogate into a decoded string (orjson refuses
         # them, so only the careful path can see one). Ids, texts and brands go to Redis as
