@@ -162,6 +162,7 @@ def test_scored_records_of_posts_orjson_refuses() -> None:
     out = [json.loads(v) for _, v, _ in records]
     assert out[1]["n"] == 123456789012345678901234567890 and out[2]["note"] == "\ud800"
     assert [o["label"] for o in out] == ["negative", "neutral", "positive"]
-    alone = BatchProcessor._scored_records(fake, posts.select(np.asarray([True, False, False])),
+    first = posts.select(np.asarray([True, False, False]))
+    alone = BatchProcessor._scored_records(fake, first,  # type: ignore[arg-type]
                                            brands[:1], labels[:1], probs[:1], intensity[:1])
     assert alone[0] == records[0]
