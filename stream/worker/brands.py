@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,10 @@ from stream.schema.keys import RESERVED_BRANDS
 log = logging.getLogger(__name__)
 
 _SEP = "\x00"  # joins the texts of a batch; a token of its own, so no match spans two posts
-_TOKEN = re.compile(r"\x00|(?<!\w)[#@]\w+|\w+")
+# Words first: the alternatives start on disjoint characters (a word character, # or @, NUL),
+# so their order changes no match, and trying the common one first is ~6% faster.
+_TOKEN = re.compile(r"\w+|(?<!\w)[#@]\w+|\x00")
 _WORD = re.compile(r"\w+")
-_BRAND_START, _POST_END = object(), object()
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,8 @@ class BrandMatcher:
                 self._canonical.setdefault(handle, brand.name)
         self.brands = tuple(b.name for b in brands)
         self._known = frozenset(self.brands)
-        # Every token that needs a look: one that names or starts a brand, and the separator.
-        self._marks: dict[str, object] = {t: _BRAND_START for t in (*self._single, *self._multi)}
-        self._marks[_SEP] = _POST_END
+        # Every token that needs a look: one that names or starts a brand.
+        self._starts = frozenset((*self._single, *self._multi))
 
     def canonical(self, name: str) -> str:
         """An explicit brand as its brand-file name when it is a known alias, else lower-cased."""
@@ -112,30 +114,31 @@ class BrandMatcher:
     def match_texts(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
         """The brands mentioned in each text (sorted, no duplicates); one regex pass per batch.
 
-        Tokens are looked up with ``map(dict.get)`` (C); Python only visits the separators and
-        the tokens that start a brand name, a few per post instead of every word (brands were
-        8% of the worker's time with a Python step per token)."""
+        Tokens are looked up with ``map`` and ``compress`` (C); Python only visits the tokens
+        that start a brand name, a few per batch instead of every word (brands were 8% of the
+        worker's time with a Python step per token), and finds each one's post by bisecting
+        the separators' positions."""
         if not texts:
             return []
-        found: list[set[str]] = [set() for _ in texts]
         joined = _SEP.join(texts)
         if joined.count(_SEP) != len(texts) - 1:  # a text with NUL in it would shift the posts
             joined = _SEP.join(t.replace(_SEP, " ") for t in texts)
         tokens = _TOKEN.findall(joined.lower())
-        marks = list(map(self._marks.get, tokens))
-        post = 0
-        for i in [i for i, mark in enumerate(marks) if mark is not None]:
-            mark = marks[i]
-            if mark is _POST_END:
-                post += 1
-                continue
+        positions = range(len(tokens))
+        separators = list(compress(positions, map(_SEP.__eq__, tokens)))
+        found: dict[int, set[str]] = {}
+        for i in compress(positions, map(self._starts.__contains__, tokens)):
+            post = bisect_right(separators, i)
             brand = self._single.get(tokens[i])
             if brand is not None:
-                found[post].add(brand)
+                found.setdefault(post, set()).add(brand)
             for rest, name in self._multi.get(tokens[i], ()):
                 if tuple(tokens[i + 1:i + 1 + len(rest)]) == rest:
-                    found[post].add(name)
-        return [tuple(sorted(s)) for s in found]
+                    found.setdefault(post, set()).add(name)
+        out: list[tuple[str, ...]] = [()] * len(texts)
+        for post, names in found.items():
+            out[post] = tuple(sorted(names))
+        return out
 
     def brands_of(self, texts: Sequence[str], explicit: Sequence[tuple[str, ...] | None],
                   known_only: bool = False) -> list[tuple[str, ...]]:
@@ -145,14 +148,18 @@ class BrandMatcher:
         unmatched = [i for i, names in enumerate(explicit) if names is None]
         matched = iter(self.match_texts([texts[i] for i in unmatched]) if unmatched else ())
         out = []
+        resolved: dict[tuple[str, ...], tuple[str, ...]] = {}  # once per distinct field value
         for names in explicit:
             if names is None:
                 out.append(next(matched))
-            else:
+                continue
+            found = resolved.get(names)
+            if found is None:
                 canon = {self.canonical(n) for n in names} - RESERVED_BRANDS
                 if known_only:
                     canon &= self._known
-                out.append(tuple(sorted(canon)))
+                found = resolved[names] = tuple(sorted(canon))
+            out.append(found)
         return out
 
 

@@ -254,6 +254,10 @@ def describe(exc: BaseException) -> str:
 
 def _parse_one(value: bytes | None, record_s: float,
                limits: Limits) -> tuple[dict[str, Any], float, tuple[str, ...] | None]:
+    """One record's verdict. The checks run in a fixed order, the first that fails names the
+    reason. A good post passes each on one inline test of its exact type; only a value that
+    fails it goes through the check that names the reason (the same verdicts as calling every
+    check, at ~half the cost per post)."""
     if value is None:
         raise _Invalid(INVALID_JSON, "the record has no value (a tombstone)")
     if len(value) > limits.max_post_bytes:
@@ -264,20 +268,35 @@ def _parse_one(value: bytes | None, record_s: float,
         doc, escaped = _careful_loads(value)
     if not isinstance(doc, dict):
         raise _Invalid(NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
-    _check_id(doc.get("id"))
-    _check_text(doc.get("text"), limits.max_text_chars)
-    for name in ("author", "lang"):
-        if doc.get(name) is not None and not isinstance(doc[name], str):
-            raise _Invalid(WRONG_TYPE, f"{name!r} must be a string, got {type(doc[name]).__name__}")
-    if doc.get("author") is not None and len(doc["author"]) > MAX_AUTHOR_CHARS:
-        raise _Invalid(AUTHOR_TOO_LONG, f"'author' has {len(doc['author'])} characters, limit "
+    get = doc.get
+    post_id, text, author, lang = get("id"), get("text"), get("author"), get("lang")
+    if type(post_id) is not str or not 0 < len(post_id) <= MAX_ID_CHARS:
+        _check_id(post_id)
+    if type(text) is not str or len(text) > limits.max_text_chars or not text.strip():
+        _check_text(text, limits.max_text_chars)
+    if not (author is None or type(author) is str) or not (lang is None or type(lang) is str):
+        for name in ("author", "lang"):
+            if doc.get(name) is not None and not isinstance(doc[name], str):
+                raise _Invalid(WRONG_TYPE,
+                               f"{name!r} must be a string, got {type(doc[name]).__name__}")
+    if author is not None and len(author) > MAX_AUTHOR_CHARS:
+        raise _Invalid(AUTHOR_TOO_LONG, f"'author' has {len(author)} characters, limit "
                                         f"{MAX_AUTHOR_CHARS}")
-    when = parse_created_at(doc.get("created_at"), record_s)
+    created = get("created_at")
+    if type(created) is float and _MIN_S <= created < _MAX_S:  # epoch seconds: taken as is
+        when = created
+    else:
+        when = parse_created_at(created, record_s)
     if when > record_s + limits.future_allowance_s:
         # The record time, not the clock: a redelivery years later decides the same way.
         raise _Invalid(FUTURE_TIMESTAMP, f"'created_at' is {when - record_s:.0f} s after the "
                                          f"record time (allowed: {limits.future_allowance_s:.0f})")
-    explicit = _explicit_brands(doc, limits.max_brands)
+    explicit = None
+    if "brand" in doc or "brands" in doc:
+        brand = get("brand")  # the common case inline: one brand field, no brands list
+        name = brand.strip() if type(brand) is str and get("brands") is None else ""
+        explicit = ((name,) if name and len(name) <= _MAX_BRAND_CHARS and limits.max_brands
+                    else _explicit_brands(doc, limits.max_brands))
     if escaped:
         # Only a \\u escape can put a lone surrogate into a decoded string (orjson refuses
         # them, so only the careful path can see one). Ids, texts and brands go to Redis as

@@ -34,8 +34,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sentistream.settings import Settings
 from stream.cluster import is_cluster
 from stream.errors import RedisFullError, ScriptError
+from stream.schema.counts import BucketCounts
 from stream.schema.keys import (
     ALL_BRANDS,
+    BUCKET_FIELDS,
     MENTIONS_FIELD,
     RESOLUTIONS,
     KeyScheme,
@@ -319,11 +321,16 @@ class CallBuilder:
         self.drivers = DriverLimits(
             settings.driver_terms_hour,
             settings.driver_examples, settings.driver_fingerprints, self.ttl, self.brand_ttl)
+        # The numbers every call repeats, as the strings the script takes: once, not per group.
+        self._ttl_text = {res: str(ttl) for res, ttl in self.ttl.items()}
+        self._index_ttl_text = {res: str(ttl or self.brand_ttl) for res, ttl in self.ttl.items()}
+        self._keep_text = {res: str(keep) for res, keep in self.keep.items()}
+        self._brand_ttl_text, self._top_k_text = str(self.brand_ttl), str(self.top_k)
 
     def group_call(self, topic: str, delta: GroupDelta) -> Call:
         k = self.keys
-        keys = [k.offsets(delta.brand)]
-        ops: list[list[Any]] = []
+        brand, ttl = delta.brand, self._ttl_text
+        keys = [k.offsets(brand)]
         named: dict[str, str] = {}
 
         def ref(key: str) -> str:  # each key once: the driver ops name the buckets again
@@ -333,34 +340,37 @@ class CallBuilder:
                 found = named[key] = str(len(keys))
             return found
 
-        ops.append(["h", ref(k.total(delta.brand)), str(self.brand_ttl),
-                    *_flat(delta.total.fields())])
-        starts: dict[str, list[int]] = {res: [] for res in RESOLUTIONS}
-        for (res, start), agg in sorted(delta.buckets.items()):
-            fields = agg.fields()
-            if delta.brand == ALL_BRANDS:
-                fields[MENTIONS_FIELD] = delta.mentions((res, start))
-            ops.append(["h", ref(k.bucket(delta.brand, res, start)), str(self.ttl[res]),
-                        *_flat(fields), *delta.languages.get((res, start), ())])
-            starts[res].append(start)
+        ops: list[list[Any]] = [["h", ref(k.total(brand)), self._brand_ttl_text,
+                                 *_flat_counts(delta.total)]]
+        starts: dict[str, list[str]] = {res: [] for res in RESOLUTIONS}
+        mentions = brand == ALL_BRANDS
+        languages = delta.languages
+        for bucket, agg in sorted(delta.buckets.items()):
+            res, start = bucket
+            fields = _flat_counts(agg)
+            if mentions:  # the _all group's brand mentions (zero: left out, as every field)
+                n = delta.mentions(bucket)
+                if n:
+                    fields += (MENTIONS_FIELD, str(n))
+            ops.append(["h", ref(k.bucket(brand, res, start)), ttl[res], *fields,
+                        *languages.get(bucket, ())])
+            starts[res].append(str(start))
         for (res, start), volumes in sorted(delta.ranks.items()):
-            ops.append(["z", ref(k.rank(res, start)), str(self.ttl[res]),
-                        *(x for brand, n in sorted(volumes.items()) for x in (str(n), brand))])
+            ops.append(["z", ref(k.rank(res, start)), ttl[res],
+                        *(x for name, n in sorted(volumes.items()) for x in (str(n), name))])
         for res, values in starts.items():
             if values:
-                ops.append(["i", ref(k.bucket_index(delta.brand, res)),
-                            str(self.ttl[res] or self.brand_ttl), str(self.keep[res]),
-                            *map(str, values)])
+                ops.append(["i", ref(k.bucket_index(brand, res)), self._index_ttl_text[res],
+                            self._keep_text[res], *values])
         tops: dict[tuple[str, int], list[str]] = {}
         for c in delta.top:
             tops.setdefault((c.polarity, c.hour), []).extend((repr(c.score), c.member))
         for (polarity, hour), pairs in sorted(tops.items()):
-            ops.append(["t", ref(k.top(delta.brand, polarity, hour)), str(self.ttl["h"]),
-                        str(self.top_k), "1" if polarity == "pos" else "0", *pairs])
+            ops.append(["t", ref(k.top(brand, polarity, hour)), ttl["h"], self._top_k_text,
+                        "1" if polarity == "pos" else "0", *pairs])
         ops += driver_ops(delta, k, ref, self.drivers)
-        field = f"{topic}:{delta.partition}"
-        return Call(keys, [field, str(delta.min_offset), str(delta.max_offset), _ops_json(ops),
-                           str(self.brand_ttl)])
+        return Call(keys, [f"{topic}:{delta.partition}", str(delta.min_offset),
+                           str(delta.max_offset), _ops_json(ops), self._brand_ttl_text])
 
     def dead_letter_call(self, topic: str, partition: int, min_offset: int, max_offset: int,
                          reasons: dict[str, int]) -> Call:
@@ -378,6 +388,12 @@ def _ops_json(ops: Sequence[Sequence[Any]]) -> str:
 
 def _flat(fields: dict[str, int]) -> list[str]:
     return [x for name, value in fields.items() if value for x in (name, str(value))]
+
+
+def _flat_counts(counts: BucketCounts) -> list[str]:
+    """``_flat(counts.fields())`` without the dict: name, value of each non-zero field."""
+    return [x for name, value in zip(BUCKET_FIELDS, counts.as_tuple(), strict=True) if value
+            for x in (name, str(value))]
 
 
 class RedisSink:

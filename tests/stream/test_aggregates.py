@@ -76,3 +76,25 @@ def test_batch_deltas_equal_naive(rows: list[tuple[int, int, int, int, tuple[str
                                 if c.polarity == polarity and c.hour == hour),
                                key=lambda s: -sign * s)
                 assert cands[:2] == sorted(scores, key=lambda s: -sign * s)[:2]
+
+
+def test_top_member_is_json_dumps_of_the_post() -> None:
+    """The top-set member is built without json.dumps, but must be its exact bytes: Redis keeps
+    members from before a change, and a member written differently would be a second entry."""
+    import json
+
+    from stream.worker.aggregates import top_member
+
+    texts = ['say "hi"\\n', "line\nbreak\ttab\x00nul\x1f", "café 日本 😀 \u2028\u2029", "</script>",
+             "a" * 500]
+    values = [json.dumps({"id": f"i{i}\"'\\", "text": t, "created_at": 1.7e9 + i / 7})
+              .encode() for i, t in enumerate(texts)]
+    records = [RawRecord(v, "t", 0, i, 1.7e9 + 9) for i, v in enumerate(values)]
+    posts, rejected = parse_batch(records, 1000)
+    assert not rejected
+    for i in range(len(texts)):
+        for label, score in ((2, 0.1), (0, -1.0), (2, 1 / 3), (0, -5e-324), (2, 0.0)):
+            assert top_member(posts, i, label, score) == json.dumps(
+                {"id": posts.ids[i], "text": posts.texts[i], "intensity": score,
+                 "label": ("negative", "neutral", "positive")[label],
+                 "created_at": float(posts.created_s[i])}, ensure_ascii=False)
