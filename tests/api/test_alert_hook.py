@@ -195,13 +195,16 @@ def test_a_bucket_written_while_a_check_reads_it_is_not_trusted_afterwards() -> 
     cache.store("b0", time.monotonic(), starts, table)
     cache.store("b1", time.monotonic(), starts, table)
     cache.end()
-    assert cache.baseline("b0", starts, starts[:-2]) is None  # read it all again
-    held = cache.baseline("b1", starts, starts[:-2])
+    # 32 rows from minute 0, judged minute 31, its baseline rows 0-29 (row 30, the gap, unused)
+    assert cache.baseline("b0", 0, 32, 30, [31]) is None  # read it all again
+    held = cache.baseline("b1", 0, 32, 30, [31])
     assert held is not None and held.shape == (32, 5)
     cache.forget("b1", [starts[3]])  # a later batch: b1 is read in full next time too
-    assert cache.baseline("b1", starts, starts[:-2]) is None
+    assert cache.baseline("b1", 0, 32, 30, [31]) is None
     cache.store("b2", time.monotonic(), starts, table)
-    # Two minutes on: judged 33, its baseline 2-31 (held), the gap minute 32 (not held)
-    later = [*starts[2:], 32 * MINUTE, 33 * MINUTE]
-    assert cache.baseline("b2", later, later[:-2]) is not None  # the gap row is not needed
-    assert cache.baseline("b2", later, later[:-1]) is None  # were 32 needed: not held
+    cache.forget("b2", [starts[31], starts[30]])  # the judged minute and the gap were written
+    assert cache.baseline("b2", 0, 32, 30, [31]) is not None
+    # Two minutes on (judged 33, baseline 2-31): 31 is needed now, and no longer valid
+    assert cache.baseline("b2", 2 * MINUTE, 32, 30, [31]) is None
+    # Judging 30 and 31 too (they are read now): the rest of 33's baseline is held
+    assert cache.baseline("b2", 2 * MINUTE, 32, 30, [28, 29, 31]) is not None

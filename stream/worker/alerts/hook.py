@@ -85,13 +85,15 @@ def touched_minutes(changes: Mapping[str, BrandChange]) -> dict[str, list[int]]:
 # keys share its hash tag, so this works on a cluster. The counts come back as one flat list of
 # integers (parsed by hiredis, no per-bucket bytes). A brand none of whose judged minutes has
 # min_volume posts cannot alert (``detect``), so its baseline is not read: an empty reply.
-# KEYS: the brand's minute buckets, oldest first. ARGV: min_volume, the number of fields W,
-# the W fields (the first is n), then the 1-based positions in KEYS of the judged minutes.
+# KEYS: the brand's minute buckets, oldest first. ARGV: min_volume, then the 1-based positions
+# in KEYS of the judged minutes. The fields are BUCKET_FIELDS (the first is n), in the script's
+# text rather than in every call's arguments (their packing was a tenth of a check's loop CPU).
 READ_COUNTS_LUA = """
-local min_volume, width = tonumber(ARGV[1]), tonumber(ARGV[2])
+local fields = {BUCKET_FIELDS}
+local min_volume, width = tonumber(ARGV[1]), #fields
 local busy = false
-for i = 3 + width, #ARGV do
-  if (tonumber(redis.call('HGET', KEYS[tonumber(ARGV[i])], ARGV[3])) or 0) >= min_volume then
+for i = 2, #ARGV do
+  if (tonumber(redis.call('HGET', KEYS[tonumber(ARGV[i])], fields[1])) or 0) >= min_volume then
     busy = true
     break
   end
@@ -99,11 +101,11 @@ end
 if not busy then return {} end
 local out = {}
 for _, key in ipairs(KEYS) do
-  local values = redis.call('HMGET', key, unpack(ARGV, 3, 2 + width))
+  local values = redis.call('HMGET', key, unpack(fields))
   for j = 1, width do out[#out + 1] = tonumber(values[j]) or 0 end
 end
 return out
-"""
+""".replace("BUCKET_FIELDS", ", ".join(f"'{f}'" for f in BUCKET_FIELDS))
 READ_COUNTS = LuaScript(READ_COUNTS_LUA)
 # Brands read per round trip. The check shares the worker's event loop with the batches: in
 # one piece, 139 brands' commands and replies held it for ~5 ms at a time (and Redis for its
@@ -157,20 +159,28 @@ class BaselineCache:
         if self._written_during_read is not None:
             self._written_during_read.setdefault(brand, set()).update(minutes)
 
-    def baseline(self, brand: str, starts: Sequence[int], needed: Sequence[int]
+    def baseline(self, brand: str, first: int, rows: int, needed: int, judged: Sequence[int]
                  ) -> npt.NDArray[np.int64] | None:
-        """Rows for ``starts``, those of the ``needed`` ones (the judged minutes' baseline
-        buckets) from what was read, the others zero (the judged minutes, to be read now); None
-        when a needed one is not held, or no longer valid (then read them all)."""
+        """``rows`` minute buckets from ``first``, as read before, or None (read them all):
+        the first ``needed`` of them must be held and valid, except the ``judged`` ones (row
+        offsets), which are read now, as are those from ``needed`` on (not used by the detector
+        unless judged)."""
         entry = self._entries.get(brand)
         if entry is None or time.monotonic() - entry[0] > self.ttl_s:
             return None
-        _, first, table, valid = entry
-        held = np.asarray([(s - first) // MINUTE for s in needed], np.int64)
-        if len(held) and (held.min() < 0 or held.max() >= len(table) or not valid[held].all()):
+        _, held_first, table, valid = entry
+        lo = (first - held_first) // MINUTE
+        if lo < 0 or lo + needed > len(table):
             return None
-        out = np.zeros((len(starts), table.shape[1]), np.int64)
-        out[[(s - starts[0]) // MINUTE for s in needed]] = table[held]
+        ok = valid[lo:lo + needed]
+        if not ok.all():
+            ok = ok.copy()
+            ok[[j for j in judged if j < needed]] = True
+            if not ok.all():
+                return None
+        out = np.zeros((rows, table.shape[1]), np.int64)
+        take = min(rows, len(table) - lo)
+        out[:take] = table[lo:lo + take]
         return out
 
     def store(self, brand: str, read_at: float, starts: Sequence[int],
@@ -242,11 +252,11 @@ def _plan(keys: KeyScheme, brand: str, minutes: list[int], behind: int,
     holds or None, (the keys to read, the 1-based positions of the judged ones among them))."""
     first = minutes[0] - behind * MINUTE
     starts = list(range(first, minutes[-1] + MINUTE, MINUTE))
-    if cache is not None:  # the buckets the detector reads besides the judged ones
-        needed = sorted({s for m in minutes
-                         for s in range(m - behind * MINUTE, m - BASELINE_GAP * MINUTE, MINUTE)}
-                        - set(minutes))
-        known = cache.baseline(brand, starts, needed)
+    if cache is not None:
+        judged = [(m - first) // MINUTE for m in minutes]
+        # The detector reads the rows before the newest judged minute's gap: the judged minutes
+        # are at most MAX_MINUTES_PER_BRAND apart, so their baselines overlap into one run.
+        known = cache.baseline(brand, first, len(starts), judged[-1] - BASELINE_GAP, judged)
         if known is not None:
             return (brand, minutes, starts, known,
                     ([keys.bucket(brand, "m", m) for m in minutes],
@@ -260,11 +270,9 @@ async def _read_counts(client: aioredis.Redis, reads: list[tuple[list[str], list
                        min_volume: int) -> list[Any]:
     """Per (bucket keys, positions of the judged ones): the flat BUCKET_FIELDS of every key, or
     [] when no judged bucket has ``min_volume`` posts (one script call per brand)."""
-    head = [min_volume, len(BUCKET_FIELDS), *BUCKET_FIELDS]
-
     def queue(pipe: Any) -> None:
         for bucket_keys, positions in reads:
-            READ_COUNTS.queue(pipe, bucket_keys, [*head, *positions])
+            READ_COUNTS.queue(pipe, bucket_keys, [min_volume, *positions])
 
     replies = await run_pipeline(client, [READ_COUNTS], queue)
     for r in replies:
