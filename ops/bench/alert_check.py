@@ -9,8 +9,10 @@ Writes ``--brands`` brands' minute buckets (``--judged`` judged minutes and the 
 ``stream.worker.alerts.hook.evaluate`` on them, ``--checks`` times per round, in a process of
 its own per variant (this tree, and each ``--code`` checkout, e.g. ``git archive`` of main),
 alternating; a tree with the worker's baseline cache checks through it as the worker does (a full
-read of every brand once per BASELINE_TTL_S of checks, the judged minutes read every check). It runs on the worker's event loop, so its CPU there is how long every batch
-waits behind it. Reports medians of the rounds; writes alert-check.json/.md to --out.
+read of every brand once per BASELINE_TTL_S of checks, the judged minutes read every check).
+It runs on the worker's event loop, so its CPU there is how long every batch waits behind it
+(in pieces: one per round trip). Reports medians of the rounds; writes alert-check.json/.md
+to --out.
 """
 
 from __future__ import annotations
