@@ -8,8 +8,11 @@ Writes ``--brands`` brands' minute buckets (``--judged`` judged minutes and the 
 ~900 posts a minute, TweetEval's 139 brands at 2,000 posts/s), then times
 ``stream.worker.alerts.hook.evaluate`` on them, ``--checks`` times per round, in a process of
 its own per variant (this tree, and each ``--code`` checkout, e.g. ``git archive`` of main),
-alternating. It runs on the worker's event loop, so its CPU there is how long every batch
-waits behind it. Reports medians of the rounds; writes alert-check.json/.md to --out.
+alternating; a tree with the worker's baseline cache checks through it as the worker does (a full
+read of every brand once per BASELINE_TTL_S of checks, the judged minutes read every check).
+It runs on the worker's event loop, so its CPU there is how long every batch waits behind it
+(in pieces: one per round trip). Reports medians of the rounds; writes alert-check.json/.md
+to --out.
 """
 
 from __future__ import annotations
@@ -44,12 +47,33 @@ import asyncio, json, sys, time
 import redis.asyncio as aioredis
 from stream.schema.keys import KeyScheme
 from stream.worker.alerts.detector import AlertRules
+from stream.worker.alerts import hook
 from stream.worker.alerts.hook import evaluate
 
 async def main(url, prefix, touched, checks):
     client = aioredis.Redis.from_url(url)
     keys, rules = KeyScheme(prefix), AlertRules()
     alerts = await evaluate(client, keys, rules, touched, 0.0)  # warm: scripts loaded
+    # Trees with the worker's baseline cache (BackgroundAlerts) check as the worker does: the
+    # cache reads a brand in full once per BASELINE_TTL_S, i.e. once every that many checks at
+    # one check a second; the judged minutes are written between checks (forgotten).
+    cache_of = getattr(hook, "BaselineCache", None)
+    full_every = round(getattr(hook, "BASELINE_TTL_S", 1) / hook.CHECK_INTERVAL_S)
+    cache = None
+
+    async def check(k):
+        nonlocal cache
+        if cache_of is None:
+            return await evaluate(client, keys, rules, touched, 0.0)
+        if k % full_every == 0:
+            cache = cache_of()
+        cache.begin()
+        try:
+            return await evaluate(client, keys, rules, touched, 0.0, cache)
+        finally:
+            cache.end()
+            for brand, minutes in touched.items():
+                cache.forget(brand, minutes)
     gaps = []
 
     async def ticker():  # what a batch waiting on the loop sees: the longest gap between ticks
@@ -64,8 +88,10 @@ async def main(url, prefix, touched, checks):
     await asyncio.sleep(0.01)
     gaps.clear()
     wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(checks):
-        await evaluate(client, keys, rules, touched, 0.0)
+    found = set()
+    for k in range(checks):
+        found.add(tuple(sorted(a.id for a in await check(k))))
+    assert found == {tuple(sorted(a.id for a in alerts))}, found  # the cache changes nothing
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     tick.cancel()
     print(json.dumps({"wall_ms": 1000 * wall / checks, "cpu_ms": 1000 * cpu / checks,

@@ -633,7 +633,10 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", "What the slowest 1% of posts waited on (``tail_causes``): per worker step, "
                   "the mean ms of it inside a slow post's life (send to visible) against a "
                   "typical post's (latency p40-p60), and the longest single one inside a slow "
-                  "post's life (gcN: garbage-collector pauses; loop_late: the event loop held).",
+                  "post's life (gcN: garbage-collector pauses; loop_late: the event loop held; "
+                  "alert_check: a background task's wall time, its own waits behind the "
+                  "batches included, which no batch waits for: what it costs them is its "
+                  "share of the loop and of Redis, ``python -m ops.bench.alert_check``).",
                   "", "| repeat | variant | p99 | step: slow ms / typical ms / longest ms |",
                   "|---|---|---|---|"]
         for run in causes:

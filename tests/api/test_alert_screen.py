@@ -21,7 +21,7 @@ from sentistream.settings import Settings
 from stream.schema.counts import BucketCounts
 from stream.schema.keys import BUCKET_FIELDS, KeyScheme
 from stream.worker.alerts.detector import Alert, AlertRules, detect
-from stream.worker.alerts.hook import BASELINE_GAP, MINUTE, evaluate
+from stream.worker.alerts.hook import BASELINE_GAP, MINUTE, BaselineCache, evaluate
 from stream.worker.alerts.screen import candidates
 
 T0 = 1_764_000_000 // 60 * 60
@@ -106,13 +106,21 @@ async def test_the_check_finds_what_detect_on_every_minute_finds(isolated: Setti
                     await client.hset(keys.bucket(brand, "m", T0 + i * MINUTE),
                                       mapping=c.fields())  # type: ignore[arg-type]
         judged = {b: list(range(BEHIND, len(s))) for b, s in series.items()}
-        got = await evaluate(client, keys, rules,
-                             {b: [T0 + i * MINUTE for i in js] for b, js in judged.items()}, 0.0)
+        touched = {b: [T0 + i * MINUTE for i in js] for b, js in judged.items()}
+        got = await evaluate(client, keys, rules, touched, 0.0)
+        # With the worker's baseline cache: a first check reads in full, the next ones (all the
+        # judged minutes at once, then one at a time) take the baselines from what it read.
+        cache = BaselineCache()
+        cached = [await evaluate(client, keys, rules, touched, 0.0, cache) for _ in range(2)]
+        one_by_one = [a for j in range(4) for a in await evaluate(
+            client, keys, rules, {b: [T0 + (BEHIND + j) * MINUTE] for b in series}, 0.0, cache)]
     finally:
         await client.aclose()
     want = [a for b, js in judged.items() for a in detect_all(b, series[b], js, rules)]
     assert len(want) > 10
     assert got == want
+    assert cached == [want, want]
+    assert sorted(one_by_one, key=lambda a: a.id) == sorted(want, key=lambda a: a.id)
     burst = T0 + (BEHIND + 2) * MINUTE
     assert [(a.kind, a.bucket) for a in got if a.brand == "slid"] == [
         ("sentiment_drop", burst), ("volume_spike", burst)]
