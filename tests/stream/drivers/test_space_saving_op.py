@@ -113,7 +113,8 @@ def test_ties_go_by_bytes_and_a_set_above_keep_stays_at_its_size(
 def test_random_calls_leave_the_sequential_sets(keys: tuple[redis.Redis, str, str]) -> None:
     client, key, ref = keys
     rng = random.Random(14)
-    vocab = ["a", "ab", "b", "ba", "Z", "z", "é", "ée", "w1", "w2", "w10", "x", "y", "€"]
+    vocab = ["a", "ab", "b", "ba", "Z", "z", "é", "ée", "w1", "w2", "w10", "x", "y", "€",
+             "prefix", "prefix1", "prefix2", "préfixe", "préfixes"]  # 6 bytes alike
     for keep in (1, 2, 3, 5, 8, 20):
         client.delete(key, ref)
         batches = []
