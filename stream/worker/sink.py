@@ -179,147 +179,6 @@ local function reposts(op)
   for _, set in ipairs(sets) do redis.call('EXPIRE', set, op[5]) end
 end
 
--- Driver terms (op s): weighted Space-Saving, term by term in the order sent, with exactly the
--- result of one ZADD XX INCR per term, a ZADD per miss while fewer than keep are kept and a
--- ZPOPMIN + ZADD per miss after (the sequential definition, tests/stream/drivers/
--- test_space_saving_op.py), but in O(1) Redis calls: one ZMSCORE first, the set's changes kept
--- here, then one ZREM and one ZADD. An eviction's smallest (score, member) is the smaller of
--- the stored members not touched yet (read bottom up with ZRANGE, in growing chunks: the set
--- is not written before the end, so its ranks hold) and the members this call has set (a heap
--- whose stale entries are dropped when they surface). ~4 Redis calls for ~40 terms instead of
--- ~80 on TweetEval (issue 14, ops/bench/drivers_redis_ops.py). Scores are Lua numbers (doubles,
--- as in Redis); redis.call writes a number as %.17g, which reads back exactly.
-local function bytes_before(a, b)  -- a sorted set's tie order; Lua's < follows the locale
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
-
-local function space_saving(key, op)
-  local keep, n = tonumber(op[4]), (#op - 4) / 2
-  local card = redis.call('ZCARD', key)
-  local terms, stored = {}, {}  -- stored: term -> its score when the call began
-  for j = 1, n do terms[j] = op[3 + 2 * j] end
-  if card > 0 then
-    for i = 1, n, 4096 do
-      local r = redis.call('ZMSCORE', key, unpack(terms, i, math.min(i + 4095, n)))
-      for j = 1, #r do
-        if r[j] then stored[terms[i + j - 1]] = tonumber(r[j]) end
-      end
-    end
-  end
-  -- score: the members this call set, with their current score; order: those members, each
-  -- once (listed), for the final ZADD; stale: stored members whose stored score no longer holds
-  -- (touched or evicted); dropped: stored members evicted, for the final ZREM.
-  local score, order, listed, stale, dropped = {}, {}, {}, {}, {}
-  -- A min-heap of (score, member) of the members set, built at the first eviction only (most
-  -- calls have none); entries whose member moved on are dropped when they surface.
-  local hs, hm, hn, heaped = {}, {}, 0, false
-  local function push(s, m)
-    hn = hn + 1
-    local i = hn
-    while i > 1 do
-      local p = (i - i % 2) / 2
-      local ps = hs[p]
-      if s > ps or (s == ps and not bytes_before(m, hm[p])) then break end
-      hs[i], hm[i] = ps, hm[p]
-      i = p
-    end
-    hs[i], hm[i] = s, m
-  end
-  local function pop()
-    local s, m = hs[hn], hm[hn]
-    hs[hn], hm[hn] = nil, nil
-    hn = hn - 1
-    local i = 1
-    while true do
-      local c = 2 * i
-      if c > hn then break end
-      if c < hn then
-        local a, b = hs[c], hs[c + 1]
-        if b < a or (b == a and bytes_before(hm[c + 1], hm[c])) then c = c + 1 end
-      end
-      local cs = hs[c]
-      if cs > s or (cs == s and not bytes_before(hm[c], m)) then break end
-      hs[i], hm[i] = cs, hm[c]
-      i = c
-    end
-    if hn > 0 then hs[i], hm[i] = s, m end
-  end
-  -- The stored members read bottom up (the set is not written before the end: ranks hold).
-  local low, at, pos, chunk, total = {}, 1, 0, 16, card
-  local function evict()  -- removes the set's smallest (score, member); returns its score
-    if not heaped then
-      heaped = true
-      for _, m in ipairs(order) do
-        if score[m] ~= nil then push(score[m], m) end
-      end
-    end
-    local sm, ss
-    while true do  -- the smallest stored member neither touched nor evicted
-      if at > #low then
-        if pos >= total then break end
-        low = redis.call('ZRANGE', key, pos, pos + chunk - 1, 'WITHSCORES')
-        pos, chunk, at = pos + chunk, chunk * 2, 1
-        if #low == 0 then break end
-      end
-      if not stale[low[at]] then
-        sm, ss = low[at], tonumber(low[at + 1])
-        break
-      end
-      at = at + 2
-    end
-    while hn > 0 and score[hm[1]] ~= hs[1] do pop() end
-    if hn > 0 then
-      local ts, tm = hs[1], hm[1]
-      if sm == nil or ts < ss or (ts == ss and bytes_before(tm, sm)) then
-        pop()
-        score[tm] = nil
-        if stored[tm] then dropped[tm] = true end
-        return ts
-      end
-    end
-    if sm == nil then return error('op s: nothing to evict (keep < 1)') end
-    stale[sm], dropped[sm] = true, true
-    at = at + 2
-    return ss
-  end
-  for j = 1, n do
-    local m, incr = terms[j], tonumber(op[4 + 2 * j])
-    local cur = score[m]
-    if cur == nil and stored[m] and not stale[m] then
-      cur, stale[m] = stored[m], true
-    end
-    if cur ~= nil then
-      cur = cur + incr
-    elseif card < keep then
-      cur, card = incr, card + 1
-    else
-      cur = evict() + incr
-    end
-    if not listed[m] then
-      listed[m] = true
-      order[#order + 1] = m
-    end
-    score[m], dropped[m] = cur, nil
-    if heaped then push(cur, m) end
-  end
-  local rem, add = {}, {}
-  for m in pairs(dropped) do rem[#rem + 1] = m end
-  for _, m in ipairs(order) do
-    local s = score[m]
-    if s ~= nil then
-      add[#add + 1] = s
-      add[#add + 1] = m
-    end
-  end
-  for i = 1, #rem, 4096 do redis.call('ZREM', key, unpack(rem, i, math.min(i + 4095, #rem))) end
-  for i = 1, #add, 4096 do redis.call('ZADD', key, unpack(add, i, math.min(i + 4095, #add))) end
-end
-
 local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if stored >= tonumber(ARGV[3]) then return {1, stored} end
 if stored >= tonumber(ARGV[2]) then return {2, stored} end
@@ -328,14 +187,7 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
   if kind == 'h' then
     for i = 4, #op, 2 do redis.call('HINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'i' then
-    local starts = {}  -- score and member: the start
-    for i = 5, #op do
-      starts[#starts + 1] = op[i]
-      starts[#starts + 1] = op[i]
-    end
-    for i = 1, #starts, 4096 do
-      redis.call('ZADD', key, unpack(starts, i, math.min(i + 4095, #starts)))
-    end
+    for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
     local keep = tonumber(op[4])
     if keep > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1)) end
   elseif kind == 'z' then
@@ -354,11 +206,23 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     for i = 5, #op, 512 do redis.call('LPUSH', key, unpack(op, i, math.min(i + 511, #op))) end
     redis.call('LTRIM', key, 0, tonumber(op[4]) - 1)
   elseif kind == 's' then
-    space_saving(key, op)
+    local keep, card = tonumber(op[4]), redis.call('ZCARD', key)
+    for i = 5, #op, 2 do
+      local term, incr = op[i], tonumber(op[i + 1])
+      if redis.call('ZADD', key, 'XX', 'INCR', incr, term) then
+        -- kept already: incremented in the same call
+      elseif card < keep then
+        redis.call('ZADD', key, incr, term)
+        card = card + 1
+      else  -- ZPOPMIN: the smallest score, ties the smallest member (the set's own order)
+        local low = redis.call('ZPOPMIN', key)
+        redis.call('ZADD', key, tonumber(low[2]) + incr, term)
+      end
+    end
   elseif kind == 'r' then
     reposts(op)
   elseif kind == 't' then
-    for i = 6, #op, 4096 do redis.call('ZADD', key, unpack(op, i, math.min(i + 4095, #op))) end
+    for i = 6, #op, 2 do redis.call('ZADD', key, op[i], op[i + 1]) end
     local keep = tonumber(op[4])
     if op[5] == '1' then
       redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1))
