@@ -10,13 +10,13 @@ Builds the calls in-process as the worker does (``validate``, the scorer, ``batc
 (``--data tweeteval``: the TweetEval test set repeated, each tweet's topic as its brand),
 created now, in batches of ``--batch`` (2,048) over ``--partitions`` (1), then runs them on
 a scratch database of the running Redis (SENTISTREAM_REDIS_URL, db 15, flushed before each
-pass) with every driver op kind removed but one: ``none`` is the aggregates alone, ``a`` adds the author HyperLogLogs,
-``s`` the term sets, ``l`` the example lists, ``r`` the repost op, ``all`` everything. Each
-variant's best of ``--passes`` passes (alternating variants, so the shared machine's drift hits
-all of them); ``--base-sink`` (a sink.py of another tree, e.g. ``git show
-main:stream/worker/sink.py``) adds the same for its APPLY_LUA. For the ``all`` variant of each
-script it also reports Redis commands per post, scripts' inner calls included, and the us
-inside each (INFO commandstats, diffed around the best pass).
+pass) with every driver op kind removed but one: ``none`` is the aggregates alone, ``a`` adds
+the author HyperLogLogs, ``s`` the term sets, ``l`` the example lists, ``r`` the repost op,
+``all`` everything. Each variant's best of ``--passes`` passes (alternating variants, so the
+shared machine's drift hits all of them); ``--base-sink`` (a sink.py of another tree, e.g.
+``git show main:stream/worker/sink.py``) adds the same for its APPLY_LUA. For the ``all``
+variant of each script it also reports Redis commands per post, scripts' inner calls included,
+and the us inside each (INFO commandstats, diffed around the best pass).
 """
 
 from __future__ import annotations

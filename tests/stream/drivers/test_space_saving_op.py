@@ -3,9 +3,10 @@
 The reference is the op's definition, one Redis command per term in the order sent: ZADD XX INCR
 for a kept term, else ZADD while fewer than ``keep`` are kept, else ZPOPMIN (the smallest score,
 ties the smallest member by bytes) and ZADD of its score plus the increment. Whatever the script
-does inside (issue 14 batches it), every sequence of calls must leave the same sorted set: hits,
-misses, evictions of stored terms and of terms added earlier in the same call, a kept term
-evicted before its own turn, ties, non-ASCII members, a set above ``keep``, long calls.
+does inside (issue 14 tried batching it: commit 73dedf6), every sequence of calls must leave
+the same sorted set: hits, misses, evictions of stored terms and of terms added earlier in the
+same call, a kept term evicted before its own turn, ties, non-ASCII members, a set above
+``keep``, long calls.
 """
 
 from __future__ import annotations
