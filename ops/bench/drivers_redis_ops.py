@@ -2,17 +2,21 @@
 against Redis with only some op kinds kept, Redis CPU (``INFO cpu``) per post of each.
 
 Usage: .venv/bin/python -m ops.bench.drivers_redis_ops [--posts 40000] [--passes 3]
-       [--base-sink PATH] [--out FILE]
+       [--data generated|tweeteval] [--batch 2048] [--partitions 1] [--base-sink PATH]
+       [--out FILE]
 
 Builds the calls in-process as the worker does (``validate``, the scorer, ``batch_deltas``,
 ``BatchDrivers.attach``, ``CallBuilder.group_call``) for ``sentistream generate --seed 1``'s posts
 (``--data tweeteval``: the TweetEval test set repeated, each tweet's topic as its brand),
-created now, in batches of 2,048 on one partition, then runs them on a scratch database of the
-running Redis (SENTISTREAM_REDIS_URL, db 15, flushed before each pass) with every driver op
-kind removed but one: ``none`` is the aggregates alone, ``a`` adds the author HyperLogLogs,
-``s`` the term sets, ``l`` the example lists, ``r`` the repost op, ``all`` everything. Each
-variant's best of ``--passes`` passes (alternating variants, so the shared machine's drift hits
-all of them); ``--base-sink`` (a sink.py of another tree) adds the same for its APPLY_LUA.
+created now, in batches of ``--batch`` (2,048) over ``--partitions`` (1), then runs them on
+a scratch database of the running Redis (SENTISTREAM_REDIS_URL, db 15, flushed before each
+pass) with every driver op kind removed but one: ``none`` is the aggregates alone, ``a`` adds
+the author HyperLogLogs, ``s`` the term sets, ``l`` the example lists, ``r`` the repost op,
+``all`` everything. Each variant's best of ``--passes`` passes (alternating variants, so the
+shared machine's drift hits all of them); ``--base-sink`` (a sink.py of another tree, e.g.
+``git show main:stream/worker/sink.py``) adds the same for its APPLY_LUA. For the ``all``
+variant of each script it also reports Redis commands per post, scripts' inner calls included,
+and the us inside each (INFO commandstats, diffed around the best pass).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -85,14 +90,16 @@ def built_batches(values: Sequence[bytes], settings: Settings, size: int, now: f
                          [builder.group_call("bench", d) for d in deltas])
 
 
-def build_calls(posts: int, data: str = "generated") -> list[Call]:
+def build_calls(posts: int, data: str = "generated", batch: int = BATCH,
+                partitions: int = 1) -> list[Call]:
     settings = get_settings()
     now = time.time()
     docs = (generate_posts(seed=1, rate=200.0, limit=posts) if data == "generated"
             else repeated(tweeteval().posts, posts))
     values = [json.dumps({**doc, "created_at": now}).encode() for doc in docs]
     drivers, builder = BatchDrivers(settings), CallBuilder(settings)
-    return [call for built in built_batches(values, settings, BATCH, now, drivers, builder)
+    return [call for built in built_batches(values, settings, batch, now, drivers, builder,
+                                            partitions)
             for call in built.calls]
 
 
@@ -116,17 +123,40 @@ def lua_of(sink_py: Path) -> str:
     return text[start:text.index('"""', start)]
 
 
-def one_pass(client: redis.Redis, script: str, calls: list[Call]) -> float:
-    """Redis CPU seconds of running ``calls`` on a flushed db, 8 calls per round trip."""
+def one_pass(client: redis.Redis, script: str, calls: list[Call]
+             ) -> tuple[float, dict[str, tuple[int, int]]]:
+    """Redis CPU seconds of running ``calls`` on a flushed db, 8 calls per round trip, and the
+    (calls, usec) of each command in between (INFO commandstats: the pass's own and, on a
+    shared Redis, other clients')."""
     client.flushdb()
     sha = client.script_load(script)
+    stats = command_stats(client)
     before = redis_cpu_s(client)
     for start in range(0, len(calls), 8):
         pipe = client.pipeline(transaction=False)
         for call in calls[start:start + 8]:
             pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
         pipe.execute()
-    return redis_cpu_s(client) - before
+    cpu = redis_cpu_s(client) - before
+    after = command_stats(client)
+    return cpu, {name: (calls_ - stats.get(name, (0, 0))[0], usec - stats.get(name, (0, 0))[1])
+                 for name, (calls_, usec) in after.items()}
+
+
+def command_stats(client: redis.Redis) -> dict[str, tuple[int, int]]:
+    info: dict[str, dict[str, Any]] = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+            for name, v in info.items()}
+
+
+def per_post(stats: dict[str, tuple[int, int]], posts: int) -> dict[str, Any]:
+    """Commands per post (the bench's own INFO and SCRIPT left out) and us per post of each."""
+    own = {n: v for n, v in stats.items() if v[0] and n not in ("info", "script|load", "flushdb")}
+    return {"commands_per_post": round(sum(c for n, (c, _) in own.items() if n != "evalsha")
+                                       / posts, 2),
+            "by_command": {n: {"calls_per_post": round(c / posts, 3),
+                               "us_per_post": round(u / posts, 2)}
+                           for n, (c, u) in sorted(own.items(), key=lambda kv: -kv[1][1])}}
 
 
 def main() -> None:
@@ -136,32 +166,41 @@ def main() -> None:
     parser.add_argument("--base-sink", type=Path, default=None)
     parser.add_argument("--data", choices=("generated", "tweeteval"), default="generated",
                         help="generated posts, or the TweetEval test set (topic as brand)")
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    calls = build_calls(args.posts, args.data)
+    calls = build_calls(args.posts, args.data, args.batch, args.partitions)
     scripts = {"this tree": APPLY_LUA}
     if args.base_sink:
         scripts["base"] = lua_of(args.base_sink)
     client = scratch_db(get_settings().redis_url)
     variants = {name: [keep_ops(c, kinds) for c in calls] for name, kinds in VARIANTS.items()}
     best: dict[str, dict[str, float]] = {s: {} for s in scripts}
+    commands: dict[str, dict[str, Any]] = {}
     for p in range(args.passes):
         order = list(scripts.items()) if p % 2 == 0 else list(reversed(scripts.items()))
         for script_name, script in order:
             for name, variant in variants.items():
-                us = one_pass(client, script, variant) * 1e6 / args.posts
+                cpu_s, stats = one_pass(client, script, variant)
+                us = cpu_s * 1e6 / args.posts
                 got = best[script_name].get(name)
-                best[script_name][name] = us if got is None else min(got, us)
+                if got is None or us < got:
+                    best[script_name][name] = us
+                    if name == "all":
+                        commands[script_name] = per_post(stats, args.posts)
     client.flushdb()
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
         "command": "python -m ops.bench.drivers_redis_ops " + " ".join(sys.argv[1:]),
-        "data": args.data, "posts": args.posts, "calls": len(calls),
+        "data": args.data, "posts": args.posts, "batch": args.batch,
+        "partitions": args.partitions, "calls": len(calls),
         "redis_cpu_us_per_post_best": {s: {k: round(v, 2) for k, v in b.items()}
                                        for s, b in best.items()},
         "driver_op_us_per_post": {s: {k: round(b[k] - b["none"], 2) for k in (*DRIVER_OPS, "all")}
                                   for s, b in best.items()},
+        "all_ops_commands": commands,
     }
     print_json(result, args.out)
 
