@@ -35,6 +35,7 @@ import redis
 from ops.bench.language_throughput import posts as bench_posts
 from ops.bench.language_throughput import produce
 from ops.bench.machine import cpu_model
+from ops.bench.report import print_and_write
 from ops.bench.sustained import cleanup, counted, cpu_s
 from sentistream.harness import start_worker
 from sentistream.settings import Settings, get_settings
@@ -267,10 +268,7 @@ def main() -> None:
             print(json.dumps(runs[-1]), flush=True)
     text = report(runs, args.rate, args.top,
                   " ".join(["python -m ops.bench.language_pyspy", *sys.argv[1:]]))
-    print(text)
-    if args.out:
-        args.out.with_suffix(".md").write_text(text)
-        args.out.with_suffix(".json").write_text(json.dumps(runs, indent=1) + "\n")
+    print_and_write(runs, text, args.out)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import redis
 from ops.bench.language_throughput import posts as bench_posts
 from ops.bench.language_throughput import produce
 from ops.bench.machine import cpu_model
+from ops.bench.report import print_and_write
 from ops.bench.sustained import cleanup, counted, redis_cpu_s
 from sentistream.harness import start_worker
 from sentistream.settings import Settings, get_settings
@@ -145,10 +146,7 @@ def main() -> None:
               "command": " ".join(["python -m ops.bench.language_redis_ops", *sys.argv[1:]]),
               "runs": runs}
     text = markdown(result, args.top)
-    print(text)
-    if args.out:
-        args.out.with_suffix(".md").write_text(text)
-        args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    print_and_write(result, text, args.out)
 
 
 if __name__ == "__main__":

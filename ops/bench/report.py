@@ -23,6 +23,15 @@ def print_json(result: dict[str, Any], out: Path | None) -> None:
         out.write_text(text + "\n")
 
 
+def print_and_write(data: Any, md: str, out: Path | None) -> None:
+    """Print a benchmark's Markdown report; with ``out``, also write it to ``<out>.md`` and
+    ``data`` to ``<out>.json``."""
+    print(md)
+    if out:
+        out.with_suffix(".md").write_text(md)
+        out.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+
+
 def write_report(result: dict[str, Any], md: str, out: Path, name: str) -> None:
     """``<out>/<name>.json`` (the result) and ``<out>/<name>.md`` (its Markdown report)."""
     out.mkdir(parents=True, exist_ok=True)
