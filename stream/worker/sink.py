@@ -499,6 +499,10 @@ class RedisSink:
                 # KB at a time and, under appendfsync always, fsyncs after each piece that wrote
                 # (3.9 fsyncs a 50-post batch against 1.2: ops/bench/batch_write.py), and
                 # readers see the batch half applied in between.
+                # All three are loaded together, even with no announcement in this batch: a later
+                # batch's announcement missing from Redis's script cache would fail alone inside
+                # the transaction, after its writes had run, and the retry would find them
+                # applied and announce nothing (tests/stream/test_sink.py).
                 results = await run_pipeline(
                     self._apply_client, [REGISTER_SCRIPT, ANNOUNCE_IF_FRESH_SCRIPT, APPLY_SCRIPT],
                     queue, transaction=self.transaction)
