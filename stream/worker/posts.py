@@ -282,21 +282,13 @@ def _parse_one(value: bytes | None, record_s: float,
     if author is not None and len(author) > MAX_AUTHOR_CHARS:
         raise _Invalid(AUTHOR_TOO_LONG, f"'author' has {len(author)} characters, limit "
                                         f"{MAX_AUTHOR_CHARS}")
-    created = get("created_at")
-    if type(created) is float and _MIN_S <= created < _MAX_S:  # epoch seconds: taken as is
-        when = created
-    else:
-        when = parse_created_at(created, record_s)
+    when = parse_created_at(get("created_at"), record_s)
     if when > record_s + limits.future_allowance_s:
         # The record time, not the clock: a redelivery years later decides the same way.
         raise _Invalid(FUTURE_TIMESTAMP, f"'created_at' is {when - record_s:.0f} s after the "
                                          f"record time (allowed: {limits.future_allowance_s:.0f})")
-    explicit = None
-    if "brand" in doc or "brands" in doc:
-        brand = get("brand")  # the common case inline: one brand field, no brands list
-        name = brand.strip() if type(brand) is str and get("brands") is None else ""
-        explicit = ((name,) if name and len(name) <= _MAX_BRAND_CHARS and limits.max_brands
-                    else _explicit_brands(doc, limits.max_brands))
+    explicit = (_explicit_brands(doc, limits.max_brands) if "brand" in doc or "brands" in doc
+                else None)
     if escaped:
         # Only a \\u escape can put a lone surrogate into a decoded string (orjson refuses
         # them, so only the careful path can see one). Ids, texts and brands go to Redis as
@@ -391,6 +383,8 @@ def _check_text(value: Any, max_chars: int) -> None:
 def parse_created_at(value: Any, record_s: float) -> float:
     """Event time in epoch seconds: what ``sentistream.times`` reads (ISO-8601, epoch s/ms as a
     number or digits, a Twitter date), or the record time when there is none."""
+    if type(value) is float and _MIN_S <= value < _MAX_S:
+        return value  # the common case first: epoch seconds (below MS_THRESHOLD), in range
     if value is None:
         return record_s
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -412,8 +406,12 @@ def _excerpt(value: Any) -> str:
 
 
 def _explicit_brands(doc: dict[str, Any], max_brands: int) -> tuple[str, ...] | None:
-    names: list[str] = []
     brand, many = doc.get("brand"), doc.get("brands")
+    if many is None and type(brand) is str:  # the common case first: one brand field
+        name = brand.strip()
+        if name and len(name) <= _MAX_BRAND_CHARS and max_brands:
+            return (name,)
+    names: list[str] = []
     if brand is not None:
         if not isinstance(brand, str):
             raise _Invalid(WRONG_TYPE, f"'brand' must be a string, got {type(brand).__name__}")
