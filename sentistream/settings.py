@@ -162,8 +162,9 @@ class Settings:
                                           default=0.5)
     alert_webhook_backoff_max_s: float = _doc(
         "cap of the delay between retries, also of one a Retry-After asks for", default=30.0)
-    alert_webhook_queue: int = _doc("alerts waiting for the webhook at most; beyond it the "
-                                    "oldest waiting alert is dropped", default=100)
+    alert_webhook_queue: int = _doc("alerts waiting for the webhook in its Redis outbox at "
+                                    "most; beyond it the oldest waiting alert is dropped",
+                                    default=100)
     # -- Why sentiment moved: read side (stream/drivers/why.py, README "Why sentiment moved") --
     count_reposts: bool = _doc("NSS, mean intensity and class counts of query/brands/timeline/"
                                "API/dashboard include reposts (false: computed without them)",

@@ -220,6 +220,12 @@ class KeyScheme:
         return f"{{{self.prefix}}}:alerts:idx"
 
     @property
+    def alert_outbox(self) -> str:
+        """Stream of new alerts the webhook has not yet delivered (consumer group ``webhook``):
+        written by the alert save script, so an alert is in it exactly when it was new."""
+        return f"{{{self.prefix}}}:alerts:outbox"
+
+    @property
     def dead_letters(self) -> str:
         """Hash reason -> count of dead-lettered records (exact, deduplicated like buckets)."""
         return f"{{{self.prefix}:dl}}:counts"

@@ -26,6 +26,7 @@ from stream.schema.keys import KeyScheme
 from stream.schema.live import BrandChange
 from stream.worker.alerts.detector import Alert
 from stream.worker.alerts.hook import BackgroundAlerts
+from stream.worker.alerts.store import save_new_alerts
 from stream.worker.alerts.webhook import (
     WebhookConfig,
     WebhookConfigError,
@@ -33,6 +34,7 @@ from stream.worker.alerts.webhook import (
     retry_after_s,
     slack_text,
 )
+from tests.replies import stream_entries
 
 SECRET = "s3cret-key"
 ALERT = Alert("at&t {x}", "sentiment_drop", 1_764_622_800, "nss", -0.62, 0.18, -7.25, 140,
@@ -121,8 +123,7 @@ def check_signature(request: Received) -> None:
 
 async def test_an_alert_is_posted_as_signed_json_with_slack_text(ok_hook: Hook) -> None:
     sender = WebhookSender(config(ok_hook.url))
-    sender.offer([ALERT])
-    await sender.idle()
+    await sender.send(ALERT)
     assert len(ok_hook.requests) == 1 and sender.delivered == 1
     request = ok_hook.requests[0]
     check_signature(request)
@@ -137,8 +138,7 @@ async def test_an_alert_is_posted_as_signed_json_with_slack_text(ok_hook: Hook) 
 
 async def test_a_tampered_body_fails_the_signature(ok_hook: Hook) -> None:
     sender = WebhookSender(config(ok_hook.url))
-    sender.offer([ALERT])
-    await sender.idle()
+    await sender.send(ALERT)
     request = ok_hook.requests[0]
     tampered = Received(request.body.replace(b"-0.62", b"-0.01"), request.headers, request.at)
     with pytest.raises(AssertionError):
@@ -147,8 +147,7 @@ async def test_a_tampered_body_fails_the_signature(ok_hook: Hook) -> None:
 
 async def test_without_a_secret_there_is_no_signature(ok_hook: Hook) -> None:
     sender = WebhookSender(config(ok_hook.url, secret=Secret("")))
-    sender.offer([ALERT])
-    await sender.idle()
+    await sender.send(ALERT)
     assert "X-Sentistream-Signature" not in ok_hook.requests[0].headers
     assert ok_hook.requests[0].headers["Idempotency-Key"] == ALERT["id"]
 
@@ -156,8 +155,7 @@ async def test_without_a_secret_there_is_no_signature(ok_hook: Hook) -> None:
 async def test_a_webhook_that_fails_at_first_gets_the_same_alert_until_it_answers(
         flaky_hook: Hook) -> None:
     sender = WebhookSender(config(flaky_hook.url))
-    sender.offer([ALERT])
-    await sender.idle()
+    await sender.send(ALERT)
     assert len(flaky_hook.requests) == 3 and sender.delivered == 1 and sender.given_up == 0
     assert len({r.body for r in flaky_hook.requests}) == 1
     assert {r.headers["Idempotency-Key"] for r in flaky_hook.requests} == {ALERT["id"]}
@@ -172,8 +170,7 @@ async def test_a_webhook_that_never_answers_is_tried_up_to_the_cap_then_given_up
         silent_hook: Hook) -> None:
     sender = WebhookSender(config(silent_hook.url, timeout_s=0.3, attempts=3))
     started = time.monotonic()
-    sender.offer([ALERT])
-    await sender.idle()
+    await sender.send(ALERT)
     assert len(silent_hook.requests) == 3 and sender.given_up == 1 and sender.delivered == 0
     # 3 timeouts of 0.3 s and the delays 0.05 + 0.1: about 1.05 s, never open-ended.
     assert 0.9 <= time.monotonic() - started < 3.0
@@ -184,28 +181,42 @@ async def test_a_webhook_that_never_answers_is_tried_up_to_the_cap_then_given_up
 async def test_a_refusal_is_not_retried() -> None:
     async for hook in _serve(lambda n: 401):
         sender = WebhookSender(config(hook.url))
-        sender.offer([ALERT])
-        await sender.idle()
+        await sender.send(ALERT)
         assert len(hook.requests) == 1 and sender.given_up == 1
 
 
-async def test_a_dead_webhook_never_blocks_detection_or_grows_the_queue(
-        silent_hook: Hook) -> None:
-    sender = WebhookSender(config(silent_hook.url, timeout_s=5.0, queue=3))
-    alerts = [{**ALERT, "id": f"acme:volume_spike:{60 * i}"} for i in range(10)]
-    started = time.monotonic()
-    sender.offer(alerts)
-    assert time.monotonic() - started < 0.05
-    assert sender.pending == 3 and sender.dropped == 7
-    await asyncio.sleep(0.2)  # the oldest of the 3 kept is in flight, the webhook silent
-    assert [r.headers["Idempotency-Key"] for r in silent_hook.requests] == \
-        ["acme:volume_spike:420"]  # the newest alerts are the ones kept
-    assert sender.pending == 2
-    sender.offer([{**ALERT, "id": "acme:volume_spike:9000"},
-                  {**ALERT, "id": "acme:volume_spike:9060"}])
-    assert sender.pending == 3 and sender.dropped == 8  # 3 waiting + 1 in flight, at most
-    await sender.close()
-    assert sender.pending == 0
+@pytest.mark.integration
+async def test_a_dead_webhook_never_blocks_detection_or_grows_its_outbox(
+        isolated: Settings, silent_hook: Hook, caplog: pytest.LogCaptureFixture) -> None:
+    settings = isolated.replace(alert_webhook_url=silent_hook.url, alert_webhook_queue=3,
+                                alert_webhook_timeout_s=5.0)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    keys = KeyScheme(settings.redis_prefix)
+    minute = (int(time.time()) // 60 - 2) * 60
+    try:
+        alerts = BackgroundAlerts(client, settings)
+        started = time.monotonic()
+        checked = asyncio.ensure_future(alert_on_a_drop(client, settings, "acme", minute, alerts))
+        await asyncio.wait_for(alerts.idle(), 5.0)  # the check is done ...
+        assert time.monotonic() - started < 4.0
+        while not silent_hook.requests:
+            await asyncio.sleep(0.02)
+        assert not checked.done()  # ... while its alert waits on the webhook, in the outbox
+        assert await client.xlen(keys.alert_outbox) == 1
+        # Ten more new alerts while the webhook hangs: the outbox keeps the newest 3.
+        more = [Alert(f"b{i}", "volume_spike", minute, "posts", 99.0, 1.0, 9.0, 99, 0.0)
+                for i in range(10)]
+        assert len(await save_new_alerts(client, keys, more, 1000, 100, outbox=3)) == 10
+        assert await client.xlen(keys.alert_outbox) == 3
+        kept = stream_entries(await client.xrange(keys.alert_outbox))
+        assert [json.loads(f["alert"])["brand"] for _, f in kept] == ["b7", "b8", "b9"]
+        assert "dropped its 8 oldest undelivered" in caplog.text
+        assert alerts.webhook is not None
+        await alerts.webhook.close()
+        checked.cancel()
+        await asyncio.gather(checked, return_exceptions=True)
+    finally:
+        await client.aclose()
 
 
 async def gap_after(status: int, retry_after: Callable[[], str], **changes: Any) -> float:
@@ -213,8 +224,7 @@ async def gap_after(status: int, retry_after: Callable[[], str], **changes: Any)
     async for hook in _serve(lambda n: status if n == 1 else 200,
                              lambda n: {"Retry-After": retry_after()} if n == 1 else {}):
         sender = WebhookSender(config(hook.url, **changes))
-        sender.offer([ALERT])
-        await asyncio.wait_for(sender.idle(), 30)
+        await asyncio.wait_for(sender.send(ALERT), 30)
         assert len(hook.requests) == 2 and sender.delivered == 1
         return hook.requests[1].at - hook.requests[0].at
     raise AssertionError("no server")
@@ -333,7 +343,7 @@ async def test_the_worker_alert_path_posts_each_new_alert_once(isolated: Setting
 
 
 async def alert_on_a_drop(client: aioredis.Redis, settings: Settings, brand: str,
-                          minute: int) -> None:
+                          minute: int, alerts: BackgroundAlerts | None = None) -> None:
     """Ten ordinary minutes of ``brand``, then one of nearly only complaints at ``minute``, through
     the worker's alert path; returns when its webhook has posted what it will."""
     keys = KeyScheme(settings.redis_prefix)
@@ -342,7 +352,7 @@ async def alert_on_a_drop(client: aioredis.Redis, settings: Settings, brand: str
                           mapping={"n": 60, "neg": 12, "neu": 24, "pos": 24, "isum_e6": 0})
     await client.hset(keys.bucket(brand, "m", minute),
                       mapping={"n": 60, "neg": 55, "neu": 5, "pos": 0, "isum_e6": 0})
-    alerts = BackgroundAlerts(client, settings)
+    alerts = alerts or BackgroundAlerts(client, settings)
     assert alerts.webhook is not None
     alerts.submit({brand: BrandChange(minutes=[minute])})
     await alerts.idle()

@@ -12,8 +12,9 @@ backoff (``CHECK_INTERVAL_S`` doubling to ``CHECK_RETRY_MAX_S``): an outage dela
 does not lose it. The bound: an alert fires at most ``CHECK_INTERVAL_S`` plus one check after the
 batch that completes its minute is applied, or, when Redis is out then, at most
 ``CHECK_RETRY_MAX_S`` plus one check after Redis answers again.
-The alerts that were new in Redis go to the webhook, when one is set
-(``stream/worker/alerts/webhook``), through a bounded queue: delivery never delays the next check.
+The alerts that were new in Redis go to the webhook, when one is set, through its outbox in
+Redis (``stream/worker/alerts/outbox``), which the save script fills: delivery never delays the
+next check, and survives a lost reply or a stopped worker.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from stream.schema.keys import ALL_BRANDS, BUCKET_FIELDS, RESOLUTIONS, KeyScheme
 from stream.schema.live import BrandChange
 from stream.scripts import LuaScript, run_pipeline
 from stream.worker.alerts.detector import Alert, AlertRules, detect
+from stream.worker.alerts.outbox import AlertOutbox
 from stream.worker.alerts.screen import candidates
 from stream.worker.alerts.store import save_new_alerts
 from stream.worker.alerts.webhook import WebhookConfig, WebhookSender
@@ -287,7 +289,8 @@ async def check_alerts(client: aioredis.Redis, settings: Settings,
                        cache: BaselineCache | None = None) -> int:
     """Detect, store and announce alerts for a batch's changes; returns how many were new.
 
-    ``on_new`` gets the JSON of the alerts that were new (the webhook's queue). Raises
+    ``on_new`` gets the JSON of the alerts that were new (they are in the webhook's outbox
+    when one is set: SENTISTREAM_ALERT_WEBHOOK_URL). Raises
     ``RedisError`` when Redis fails it: the caller checks the same changes again later (storing
     is idempotent per alert id, so a check that got halfway cannot store an alert twice)."""
     touched = touched_minutes(changes)
@@ -298,8 +301,9 @@ async def check_alerts(client: aioredis.Redis, settings: Settings,
     if not alerts:
         return 0
     alerts = await explained(client, keys, settings, alerts)
+    outbox = settings.alert_webhook_queue if settings.alert_webhook_url else 0
     new = await save_new_alerts(client, keys, alerts, settings.alert_keep,
-                                settings.live_maxlen)
+                                settings.live_maxlen, outbox)
     if new:
         log.info("%d new alert(s) among %s", len(new), ", ".join(a.id for a in alerts))
         if on_new is not None:
@@ -346,7 +350,8 @@ class BackgroundAlerts:
         self.settings = settings
         _rules(settings)  # a bad rule stops the worker now, not as a warning on every check
         webhook = WebhookConfig.from_settings(settings)
-        self.webhook = WebhookSender(webhook) if webhook is not None else None
+        self.webhook = (AlertOutbox(client, KeyScheme(settings.redis_prefix),
+                                    WebhookSender(webhook)) if webhook is not None else None)
         self._pending: dict[str, set[int]] = {}
         self.baselines = BaselineCache()
         self._task: asyncio.Task[None] | None = None
@@ -356,6 +361,8 @@ class BackgroundAlerts:
         for brand, change in changes.items():  # every minute written, not only those judged
             self.baselines.forget(brand, change.minutes)
         self._keep(touched_minutes(changes))
+        if self.webhook is not None:  # another worker's alerts, if it stopped before posting
+            self.webhook.poll()
         if self._pending and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._drain())
 
@@ -378,8 +385,10 @@ class BackgroundAlerts:
             self.baselines.begin()
             try:
                 await check_alerts(self.client, self.settings, merged,
-                                   self.webhook.offer if self.webhook is not None else None,
+                                   self.webhook.saved if self.webhook is not None else None,
                                    self.baselines)
+                if wait > CHECK_INTERVAL_S and self.webhook is not None:
+                    self.webhook.look_now()  # a failed check's save may have been applied
                 wait = CHECK_INTERVAL_S
                 if self.stages is not None:  # not a step of a batch: its own line in /metrics
                     self.stages.add("alert_check", time.monotonic() - started)

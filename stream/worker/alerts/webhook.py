@@ -24,12 +24,11 @@ wrong, and retrying will not fix it. A retried answer's ``Retry-After`` (seconds
 HTTP-date) lengthens that delay to what it asks, never beyond ``backoff_max_s``; a value that is
 neither (negative, garbage, an impossible date) is ignored.
 
-Bounds: alert detection never waits for the webhook. ``offer`` only appends to a queue of at
-most ``SENTISTREAM_ALERT_WEBHOOK_QUEUE`` alerts (the oldest waiting one is dropped, and
-counted, beyond it) plus the one being sent; one task sends them one after the other, and one
-alert holds it at most ``attempts x timeout + the sum of the delays`` (45.5 s with the
-defaults; 180 s when every answer asks, with ``Retry-After``, for the cap or more). Memory is
-the queue's alerts (under 1 KB of JSON each today).
+Bounds: alert detection never waits for the webhook: new alerts wait in a Redis stream, the
+outbox (``stream.worker.alerts.outbox``), of at most ``SENTISTREAM_ALERT_WEBHOOK_QUEUE`` alerts
+(the oldest waiting one is dropped, and logged, beyond it). One alert holds its sender at most
+``attempts x timeout + the sum of the delays`` (45.5 s with the defaults; 180 s when every
+answer asks, with ``Retry-After``, for the cap or more: ``WebhookConfig.longest_send_s``).
 """
 
 from __future__ import annotations
@@ -41,8 +40,7 @@ import json
 import logging
 import re
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -98,6 +96,12 @@ class WebhookConfig:
                    settings.alert_webhook_timeout_s, settings.alert_webhook_attempts,
                    settings.alert_webhook_backoff_s, settings.alert_webhook_backoff_max_s,
                    settings.alert_webhook_queue)
+
+    @property
+    def longest_send_s(self) -> float:
+        """The longest one alert can hold its sender: every attempt timing out, every delay at
+        the cap (where a ``Retry-After`` can push it)."""
+        return self.attempts * self.timeout_s + (self.attempts - 1) * self.backoff_max_s
 
     def delays(self) -> list[float]:
         """The waits before the 2nd, 3rd, ... POST of one alert."""
@@ -177,58 +181,29 @@ def _escape(value: Any) -> str:
 
 
 class WebhookSender:
-    """Queues alerts and POSTs them in one background task (see the module docstring)."""
+    """POSTs one alert at a time, retried within the bounds of the module docstring."""
 
     def __init__(self, config: WebhookConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
-        self._queue: deque[Mapping[str, Any]] = deque()
-        self._task: asyncio.Task[None] | None = None
-        self.delivered = self.given_up = self.dropped = self.posts = 0
+        self.delivered = self.given_up = self.posts = 0
 
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
-
-    def offer(self, alerts: Iterable[Mapping[str, Any]]) -> None:
-        """Queue alerts for delivery; never waits (call it from the event loop's thread)."""
-        for alert in alerts:
-            if len(self._queue) >= self.config.queue:
-                old = self._queue.popleft()
-                self.dropped += 1
-                log.warning("alert webhook %s is behind: dropped alert %s (queue of %d full)",
-                            _where(self.config.url), old.get("id"), self.config.queue)
-            self._queue.append(alert)
-        if self._queue and (self._task is None or self._task.done()):
-            self._task = asyncio.ensure_future(self._drain())
-
-    async def idle(self) -> None:
-        """Wait until every queued alert was delivered or given up (tests, orderly shutdown)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-    async def close(self) -> None:
-        """Stop sending; alerts still queued are dropped (they stay in Redis)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._queue.clear()
-
-    async def _drain(self) -> None:
-        # A session per drain: an idle sender holds no connection and needs no closing.
+    async def send(self, alert: Mapping[str, Any]) -> bool:
+        """Deliver one alert; False when it was given up (refused, or out of attempts). Never
+        raises but for cancellation: a bug here must not stop the alerts behind it."""
+        # A session per alert: an idle sender holds no connection and needs no closing.
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while self._queue:
-                alert = self._queue.popleft()
-                try:
-                    ok = await self._deliver(session, alert)
-                except Exception as exc:  # a bug here must not stop the alerts behind it
-                    log.error("alert webhook: cannot send alert %s: %s", alert.get("id"), exc)
-                    ok = False
-                if ok:
-                    self.delivered += 1
-                else:
-                    self.given_up += 1
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                ok = await self._deliver(session, alert)
+        except Exception as exc:
+            log.error("alert webhook: cannot send alert %s: %s", alert.get("id"), exc)
+            ok = False
+        if ok:
+            self.delivered += 1
+        else:
+            self.given_up += 1
+        return ok
 
     async def _deliver(self, session: aiohttp.ClientSession, alert: Mapping[str, Any]) -> bool:
         body = json.dumps({**alert, "text": slack_text(alert)}, ensure_ascii=False).encode()
