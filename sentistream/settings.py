@@ -240,7 +240,7 @@ class Settings:
     stage_trace: int = _doc(
         "timings the worker keeps for its /stages/trace page (each step of each batch, GC "
         "pauses, the alert check), newest last; 0: none kept", default=0)
-    # -- Batch write transaction (stream/worker/sink.py, README "The tail, attributed") -------
+    # -- Batch write transaction (stream/worker/sink.py; ROUNDS.md "The tail, attributed") --
     write_transaction: int = _doc(
         "1: on a single Redis, a batch's writes go in one MULTI/EXEC (one fsync under "
         "appendfsync always; readers see the batch whole) with a fresh batch's live "
