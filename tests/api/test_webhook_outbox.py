@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from sentistream.settings import Settings
+from stream.schema.keys import KeyScheme
 from stream.schema.live import BrandChange
 from stream.worker.alerts.hook import BackgroundAlerts
 from stream.worker.alerts.store import SAVE_LUA
@@ -51,9 +52,10 @@ async def test_an_alert_is_posted_even_when_the_reply_to_its_save_was_lost(
 
 async def test_the_alerts_of_a_worker_stopped_before_posting_them_are_posted_by_another(
         isolated: Settings, silent_hook: Hook, ok_hook: Hook) -> None:
-    # Worker A saves the alert, then stops while its webhook has not answered.
+    # Worker A saves the alert, then stops while its webhook has not answered (a POST may take
+    # 30 s: still in flight when A stops, however loaded the machine).
     first = isolated.replace(alert_webhook_url=silent_hook.url, alert_webhook_attempts=1,
-                             alert_webhook_timeout_s=0.3)
+                             alert_webhook_timeout_s=30.0)
     client = aioredis.Redis.from_url(isolated.redis_url)
     minute = (int(time.time()) // 60 - 2) * 60
     try:
@@ -67,8 +69,9 @@ async def test_the_alerts_of_a_worker_stopped_before_posting_them_are_posted_by_
         assert a.webhook is not None
         await a.webhook.close()
         assert await client.dbsize() > keys_before
-        # Worker B, set up like A but with a webhook that answers, goes on with its batches.
-        second = first.replace(alert_webhook_url=ok_hook.url)
+        # Worker B, with a webhook that answers and short POSTs (so it claims what was read and
+        # not posted after 5.3 s: its longest POST plus the margin), goes on with its batches.
+        second = first.replace(alert_webhook_url=ok_hook.url, alert_webhook_timeout_s=0.3)
         b = BackgroundAlerts(client, second)
         deadline = time.monotonic() + 30
         while not ok_hook.requests and time.monotonic() < deadline:
@@ -80,5 +83,28 @@ async def test_the_alerts_of_a_worker_stopped_before_posting_them_are_posted_by_
         assert [r.headers["Idempotency-Key"] for r in ok_hook.requests] == \
             [f"acme:sentiment_drop:{minute}"]
         assert json.loads(ok_hook.requests[0].body)["bucket"] == minute
+    finally:
+        await client.aclose()
+
+
+async def test_an_outbox_deleted_under_the_workers_is_made_again(isolated: Settings,
+                                                                 ok_hook: Hook) -> None:
+    settings = isolated.replace(alert_webhook_url=ok_hook.url)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    minute = (int(time.time()) // 60 - 3) * 60
+    try:
+        alerts = BackgroundAlerts(client, settings)
+        await alert_on_a_drop(client, settings, "acme", minute, alerts)
+        assert len(ok_hook.requests) == 1
+        await client.delete(KeyScheme(settings.redis_prefix).alert_outbox)  # e.g. an operator
+        await alert_on_a_drop(client, settings, "initech", minute + 60, alerts)
+        deadline = time.monotonic() + 15
+        while len(ok_hook.requests) < 2 and time.monotonic() < deadline:
+            alerts.submit({"other": BrandChange(minutes=[minute])})  # the worker's next batches
+            await asyncio.sleep(0.25)
+            assert alerts.webhook is not None
+            await alerts.webhook.idle()
+        assert [r.headers["Idempotency-Key"] for r in ok_hook.requests] == [
+            f"acme:sentiment_drop:{minute}", f"initech:sentiment_drop:{minute + 60}"]
     finally:
         await client.aclose()

@@ -67,6 +67,7 @@ class AlertOutbox:
         self._again = False  # new alerts were saved while a pass was running
         self._last_pass = -float("inf")
         self._forgot_at = -float("inf")
+        self._in_group = False  # made (or found) the group; reset when Redis says NOGROUP
 
     def saved(self, alerts: Sequence[Mapping[str, Any]]) -> None:
         """This worker saved new alerts: deliver them now (never waits)."""
@@ -108,8 +109,13 @@ class AlertOutbox:
             try:
                 await self._deliver_waiting()
             except RedisError as exc:  # they stay in the outbox: the next pass delivers them
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    self._in_group = False  # the stream was deleted: the group is made again
                 log.warning("alert webhook: cannot read its outbox %s (%s); retrying on a later "
                             "batch", self.key, exc)
+                return
+            except Exception as exc:  # a bug here must not take the worker down
+                log.error("alert webhook: delivery from %s failed: %r", self.key, exc)
                 return
             if not self._again:
                 return
@@ -129,11 +135,13 @@ class AlertOutbox:
     async def _join_group(self) -> None:
         """Make the group (from the stream's start: alerts saved before any worker looked are
         in it) and forget long-idle consumers with nothing pending, hourly."""
-        try:
-            await self.client.xgroup_create(self.key, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        if not self._in_group:
+            try:
+                await self.client.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._in_group = True
         if self._clock() - self._forgot_at < FORGET_CONSUMER_S:
             return
         self._forgot_at = self._clock()
