@@ -46,6 +46,17 @@ def test_fold_val_trains_on_umsab_val_and_stops_on_tweeteval_val_only(shared: Pa
     assert not any(p.name == "test.csv" for p in train + val)
 
 
+def test_fold_val_keeps_the_val_split_of_the_languages_asked_out_of_training(
+        shared: Path) -> None:
+    train, weights, val = data.training_recipe(["de", "en", "es"], 8.0, fold_val=True,
+                                               keep_val=["de"])
+    assert [p.parent.name + "/" + p.name for p in train] == [
+        "tweeteval-sentiment/train.csv", "german/train.csv", "spanish/train.csv",
+        "spanish/val.csv"]
+    assert weights == (1.0, 8.0, 8.0, 8.0)
+    assert val == [shared / "tweeteval-sentiment" / "val.csv"]
+
+
 def test_fold_val_without_english_says_what_to_add(shared: Path) -> None:
     with pytest.raises(DataError, match="add en"):
         data.training_recipe(["de", "es"], 1.0, fold_val=True)
