@@ -12,11 +12,12 @@ change anywhere in the drivers' modules is compared. The batches are those of
 now, 2,048 a batch on 4 partitions), scored once by the worker's scorer. Each version runs the
 worker's steps after scoring (``batch_deltas``, ``BatchDrivers.attach``, ``group_call`` of each
 group, redis-py's ``pack_command`` of each call) with SENTISTREAM_DRIVERS on and off; per round
-each of the four (old/new x on/off) is timed ``--loops`` times in turn on this thread's CPU
-clock, and its least is kept (noise only adds). Reported per version: the median and range
-over rounds of on, off and on minus off (the drivers' share), in us per post, and per round
-new minus old of the drivers' share. The two versions must build byte-identical calls (checked
-first), or the comparison stops.
+each batch is built by each of the four (old/new x on/off) ``--loops`` times in turn, timed on
+this thread's CPU clock, and the least of each batch's timings is kept (noise only adds; a
+batch is a few ms, so the least of a few is rarely disturbed) and summed over the batches.
+Reported per version: the median and range over rounds of on, off and on minus off (the
+drivers' share), in us per post, and per round new minus old of the drivers' share. The two
+versions must build byte-identical calls (checked first), or the comparison stops.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -83,20 +83,16 @@ class Side:
                     (self.builder.group_call("bench", d) for d in deltas)]
         return out
 
-    def run(self) -> None:
+    def run(self, i: int) -> float:
+        """CPU seconds of this thread to build batch ``i``."""
+        batch, brands, labels, intensity, rows = self.prepared[i]
         pack = self.conn.pack_command
-        for batch, brands, labels, intensity, rows in self.prepared:
-            deltas = self.m["aggregates"].batch_deltas(batch, brands, labels, intensity, 8)
-            self.drivers.attach(deltas, batch, brands, labels, intensity, rows, self.matcher)
-            for c in [self.builder.group_call("bench", d) for d in deltas]:
-                pack("EVALSHA", "0" * 40, len(c.keys), *c.keys, *c.args)
-
-
-def cpu_us(fn: Callable[[], None], posts: int) -> float:
-    gc.collect()
-    t0 = time.thread_time()
-    fn()
-    return (time.thread_time() - t0) * 1e6 / posts
+        t0 = time.thread_time()
+        deltas = self.m["aggregates"].batch_deltas(batch, brands, labels, intensity, 8)
+        self.drivers.attach(deltas, batch, brands, labels, intensity, rows, self.matcher)
+        for c in [self.builder.group_call("bench", d) for d in deltas]:
+            pack("EVALSHA", "0" * 40, len(c.keys), *c.keys, *c.args)
+        return time.thread_time() - t0
 
 
 def prepare(data: str, posts: int) -> tuple[list[Any], Any, Any]:
@@ -135,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", choices=("generated", "tweeteval"), default="generated")
     p.add_argument("--posts", type=int, default=16_384)
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--loops", type=int, default=3, help="timings per round (the least is kept)")
+    p.add_argument("--loops", type=int, default=5,
+                   help="timings of each batch per round (the least is kept)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     start, load0 = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), os.getloadavg()[0]
@@ -156,13 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     posts = sides[("new", True)].posts
     times: dict[tuple[str, bool], list[float]] = {k: [] for k in sides}
     for r in range(args.rounds):
-        least = dict.fromkeys(sides, float("inf"))
+        total = dict.fromkeys(sides, 0.0)
         order = list(sides) if r % 2 == 0 else list(reversed(sides))
-        for _ in range(args.loops):
-            for key in order:
-                least[key] = min(least[key], cpu_us(sides[key].run, posts))
+        gc.collect()
+        for i in range(len(prepared)):
+            least = dict.fromkeys(sides, float("inf"))
+            for _ in range(args.loops):
+                for key in order:
+                    least[key] = min(least[key], sides[key].run(i))
+            for key in sides:
+                total[key] += least[key]
         for key in sides:
-            times[key].append(least[key])
+            times[key].append(total[key] * 1e6 / posts)
     share = {v: [on - off for on, off in zip(times[(v, True)], times[(v, False)], strict=True)]
              for v in versions}
     load = os.getloadavg()

@@ -137,8 +137,13 @@ class BatchTerms:
         key = np.repeat(pair_group.astype(np.int64), lengths) * width + terms
         drop = [g * width + np.asarray(self.excluded[b], np.int64)
                 for g, b in enumerate(group_brand) if b is not None and b in self.excluded]
-        if drop:
-            keep = ~np.isin(key, np.concatenate(drop))
+        dropped = np.sort(np.concatenate(drop)) if drop else np.zeros(0, np.int64)
+        if len(dropped):
+            # A few dozen keys to drop among thousands: a binary search of each key in them
+            # (half of what ``np.isin``'s sort of both took on the worker's batches).
+            at = np.searchsorted(dropped, key)
+            at[at == len(dropped)] = 0
+            keep = dropped[at] != key
             key, posts = key[keep], posts[keep]
             if not len(key):
                 return None
