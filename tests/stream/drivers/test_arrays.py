@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream.drivers import arrays
 from stream.drivers.arrays import sorted_unique, string_codes, unique_inverse
 
 int64s = st.lists(st.one_of(st.integers(-5, 5), st.integers(-(2**63), 2**63 - 1)), max_size=300)
@@ -31,3 +32,20 @@ def test_string_codes_are_the_sorted_distinct_strings_and_each_ones_index(values
     assert names == sorted(set(values))
     assert [names[c] for c in codes.tolist()] == values  # trailing NULs kept, unlike numpy's
     assert codes.dtype == np.int64 and len(codes) == len(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2000), min_size=64, max_size=600),
+       st.sampled_from([0, -(2**63), 2**63 - 2001, 1_700_000_000 * 4]))
+def test_dense_keys_take_the_table_path_and_still_equal_np_unique(offsets: list[int],
+                                                                  base: int) -> None:
+    # The drivers' (group, bucket) keys are dense: those take a boolean table instead of a
+    # sort (``arrays._dense``), at either end of the int64 range too.
+    array = np.array(offsets, np.int64) + np.int64(base)
+    assert arrays._dense(array) is not None
+    expected, expected_inverse = np.unique(array, return_inverse=True)
+    assert sorted_unique(array).tolist() == expected.tolist()
+    got, inverse = unique_inverse(array)
+    assert got.tolist() == expected.tolist()
+    assert inverse.tolist() == expected_inverse.reshape(-1).tolist()
+    assert got.dtype == inverse.dtype == sorted_unique(array).dtype == np.int64
