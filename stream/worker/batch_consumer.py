@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -45,6 +45,13 @@ class FetchedBatch:
     records: RecordBatch
     offsets_by_tp: Sequence[tuple[TP, list[int]]]
     generation_id: int  # the consumer generation it was fetched in
+    # When the consumer handed it over (epoch s): what a traced batch's life starts from.
+    fetched_at: float = field(default_factory=time.time)
+
+    def ranges(self) -> list[tuple[int, int, int]]:
+        """(partition, first offset, last offset) of each partition's records."""
+        return [(tp.partition, offsets[0], offsets[-1]) for tp, offsets in self.offsets_by_tp
+                if offsets]
 
 
 # Faust's consumer asks the broker to hold an empty fetch for up to 1.5 s. aiokafka sends a

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -310,3 +311,35 @@ def test_stage_trace_keeps_each_step_of_each_batch(isolated: Settings, tmp_path:
         assert all(isinstance(seconds, float) and seconds >= 0 for *_, seconds in rows)
     finally:
         worker.stop()
+
+
+def test_batch_lives_cover_every_post_with_each_await_in_order(isolated: Settings,
+                                                               tmp_path: Path) -> None:
+    """With SENTISTREAM_STAGE_TRACE the worker keeps each batch's offsets and the wall time of
+    each await of its life (/stages/batches), which the drain benchmark joins with its slowest
+    posts (ops/bench/batch_life.py): every post is in one kept batch, and each batch passed
+    fetched <= taken <= prepared <= writing <= in Redis <= acked."""
+    values = make_input(300, seed=10)
+    produce(isolated, values)
+    worker = start_worker(isolated.replace(stage_trace=5000), tmp_path)
+    try:
+        wait_until(lambda: applied_count(isolated) >= len(values), 120, "all applied", [worker])
+        lives: list[dict[str, Any]] = []
+
+        def all_acked() -> bool:  # the last ack may follow the aggregates by a moment
+            status, body = worker.get("/stages/batches")
+            lives[:] = json.loads(body) if status == 200 else []
+            return sum(hi - lo + 1 for life in lives for _p, lo, hi in life["ranges"]) >= len(
+                values) and all("acked" in life["at"] for life in lives)
+
+        wait_until(all_acked, 30, "every batch's life on /stages/batches", [worker])
+        carried = [(p, o) for life in lives for p, lo, hi in life["ranges"]
+                   for o in range(lo, hi + 1)]
+        assert len(carried) == len(set(carried)) == len(values)  # each post in one batch
+        points = ("fetched", "delivered", "prepared", "writing", "redis", "acked")
+        for life in lives:
+            at = [life["at"][p] for p in points]
+            assert at == sorted(at), life
+    finally:
+        worker.stop()
+
