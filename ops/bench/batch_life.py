@@ -6,7 +6,10 @@ Each post the benchmark sent is found in its batch by (partition, offset), and i
 its send to its aggregate being visible, splits into consecutive segments that add up to it:
 
 - ``to_fetch``: send -> the consumer hands its batch over (producer linger, broker, fetch);
-- ``queued``: -> the agent takes it (the agent busy preparing the batch before);
+- ``queued``: -> the agent takes it (the agent busy preparing the batch before). A batch
+  waiting for the agent takes in later fetches (``FetchedBatch.absorb``) and keeps its first
+  fetch's time, so for their posts ``to_fetch`` is negative: read ``to_fetch + queued`` as
+  send -> taken;
 - ``prepare``: -> parsed, admitted, scored and built (split by the traced steps ending then);
 - ``write_wait``: -> the previous batch's Redis writes are done;
 - ``redis``: -> Redis answered the batch's write (``appendfsync always``);

@@ -17,7 +17,9 @@ of its 2 ms Redis poller (ops/bench/harness.py ``Observer``) and of its producer
 (``--profile-offered``: during the latency phase) and writes a summary next to the results (the
 raw stacks stay in the run's log directory). For the tail of the latency phase each run also
 records when its slowest 1% of posts became visible (``tail``) and Redis's latency-monitor
-events over 10 ms (``redis_stalls``: slow fsyncs, forks, scripts), to set side by side.
+events over 10 ms (``redis_stalls``: slow fsyncs, forks, scripts), to set side by side, and
+what exactly each of those posts waited on, await by await of the batch that carried it
+(``tail_waits``, ops/bench/batch_life.py; needs a worker that keeps its batch lives).
 Writes drain.json and drain.md to --out (default ops/bench/results/).
 """
 

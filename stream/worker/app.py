@@ -155,6 +155,7 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
         now, and Faust seeks back to the committed offsets, so it comes again if ours."""
         waited_from = time.perf_counter()
         async for fetched in batches:
+            fetched.taken = True  # before any await: the fetcher adds no more to it
             stages.add("fetch_wait", time.perf_counter() - waited_from)
             if fetched.generation_id == app.consumer_generation_id:
                 yield fetched
