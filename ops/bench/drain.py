@@ -17,7 +17,9 @@ of its 2 ms Redis poller (ops/bench/harness.py ``Observer``) and of its producer
 (``--profile-offered``: during the latency phase) and writes a summary next to the results (the
 raw stacks stay in the run's log directory). For the tail of the latency phase each run also
 records when its slowest 1% of posts became visible (``tail``) and Redis's latency-monitor
-events over 10 ms (``redis_stalls``: slow fsyncs, forks, scripts), to set side by side.
+events over 10 ms (``redis_stalls``: slow fsyncs, forks, scripts), to set side by side, and
+what exactly each of those posts waited on, await by await of the batch that carried it
+(``tail_waits``, ops/bench/batch_life.py; needs a worker that keeps its batch lives).
 Writes drain.json and drain.md to --out (default ops/bench/results/).
 """
 
@@ -41,6 +43,7 @@ import psutil
 import redis
 
 from ops.bench import harness as h
+from ops.bench.batch_life import markdown_rows, tail_waits
 from ops.bench.machine import cpu_model
 from ops.bench.measure import phase_stats
 from ops.bench.report import write_report
@@ -244,6 +247,7 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
                 phase_end = time.time()
                 phase_stages1, phase_redis1 = stage_seconds(workers), redis_counters(rs)
                 trace = stage_trace(workers[0])
+                lives = batch_lives(workers[0])
             progress, samples = obs.finish()
     finally:
         for w in workers:
@@ -270,6 +274,7 @@ def run_workers(base: Settings, corpus: h.Corpus, k: int, args: argparse.Namespa
         phase = phase_stats(f"{args.rate:.0f}/s", args.rate, st, vis)
         phase["tail"] = tail_episodes(st, vis)
         phase["tail_causes"] = tail_causes(st, vis, trace)
+        phase["tail_waits"] = tail_waits(st, vis, lives, trace)
         phase["redis_stalls"] = redis_stalls(rs, start - 1.0, phase_end)
         phase["worker_cpu_pct"] = 100 * phase_cpu / max(phase_end - start, 1e-9)
         phase["bench_producer_cpu_pct"] = 100 * bench_cpu / max(phase_end - start, 1e-9)
@@ -350,6 +355,12 @@ def stage_trace(worker: Child) -> tuple[np.ndarray, list[str]]:
     out = np.asarray([(end - seconds, end, names.setdefault(stage, len(names)))
                       for end, stage, seconds in rows], float).reshape(-1, 3)
     return out, list(names)
+
+
+def batch_lives(worker: Child) -> list[dict[str, Any]]:
+    """The worker's kept batch lives (/stages/batches); empty for older code."""
+    status, body = worker.get("/stages/batches")
+    return list(json.loads(body)) if status == 200 else []
 
 
 def tail_causes(stamped: np.ndarray, visible: np.ndarray,
@@ -646,6 +657,12 @@ def markdown(r: dict[str, Any]) -> str:
             lines.append(f"| {run['repeat']} | {run['variant']} | {c['p99_s']:.3f} | "
                          + "; ".join(f"{st}: {slow[st]:.0f} / {typ.get(st, 0.0):.0f} / "
                                      f"{longest.get(st, 0.0):.0f}" for st in steps) + " |")
+    if any(run.get("latency", {}).get("tail_waits") for run in r["runs"]):
+        lines += ["", "What exactly the slowest 1% of posts waited on, await by await of the "
+                  "batch that carried each (``tail_waits``, ops/bench/batch_life.py): mean ms "
+                  "slow / typical (p40-p60) of each consecutive segment of a post's life; they "
+                  "add up to its latency. Last column: of the prepare segment, slow:typical ms "
+                  "of the traced steps.", "", *markdown_rows(r["runs"])]
     lines += ["", "Variants: " + "; ".join(sorted({f"{r['variant']} = {r['settings'] or 'defaults'}"
                                                    for r in r["runs"]})), "",
               "Each run:", "", "| repeat | variant | workers | drain posts/s | scorer posts/s | "

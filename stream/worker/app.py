@@ -27,6 +27,7 @@ from stream.worker.metrics import WorkerMetrics
 from stream.worker.pipeline import BatchProcessor, PreparedBatch, Scorer, Started
 from stream.worker.scoring import ProcessScoring
 from stream.worker.sink import RedisSink
+from stream.worker.timings import BatchLife
 from stream.worker.write_chain import WriteChain
 
 log = logging.getLogger(__name__)
@@ -113,18 +114,25 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
     stages = metrics.stages
     heap = HeapSettler()
 
-    def start_write(chain: WriteChain, prepared: PreparedBatch, fetched: FetchedBatch
-                    ) -> asyncio.Future[None]:
+    def start_write(chain: WriteChain, prepared: PreparedBatch, fetched: FetchedBatch,
+                    life: BatchLife | None = None) -> asyncio.Future[None]:
         """The batch's writes, after the previous batch's Redis writes (``chain.ready``); it is
         acked once they are done and the batch before it is acked."""
+        if life is not None:
+            life.stamp("writing")
 
         async def redis_part() -> Awaitable[None]:
-            return await processor.write_redis(prepared)
+            rest = await processor.write_redis(prepared)
+            if life is not None:
+                life.stamp("redis")
+            return rest
 
         def ack() -> None:
             with stages.time("ack"):
                 app.ack_batch(fetched)
                 _update_lag(app, metrics, settings.topic_posts, processor.last_offsets)
+            if life is not None:
+                life.stamp("acked")
             stages.batch_done(len(fetched.records))
             frozen = heap.settle_once()  # once, after the first batch (stream.worker.heap)
             if frozen is not None:
@@ -147,6 +155,7 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
         now, and Faust seeks back to the committed offsets, so it comes again if ours."""
         waited_from = time.perf_counter()
         async for fetched in batches:
+            fetched.taken = True  # before any await: the fetcher adds no more to it
             stages.add("fetch_wait", time.perf_counter() - waited_from)
             if fetched.generation_id == app.consumer_generation_id:
                 yield fetched
@@ -206,10 +215,13 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
         chain = WriteChain()
         try:
             async for fetched in current_batches(batches):
+                life = stages.batch_life(fetched.ranges(), fetched.fetched_at, time.time())
                 prepared = await processor.prepare(fetched.records)
+                if life is not None:
+                    life.stamp("prepared")
                 with stages.time("write_wait"):  # the Redis writes of the batch before
                     await chain.ready()
-                writing = start_write(chain, prepared, fetched)
+                writing = start_write(chain, prepared, fetched, life)
                 if not settings.overlap_writes:
                     await asyncio.shield(writing)  # all of them, acked, before the next fetch
         except BaseException as exc:
@@ -253,6 +265,15 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
                                        "SENTISTREAM_STAGE_TRACE=<timings to keep>, e.g. 20000"},
                              status=404)
         return self.json(metrics.stages.traced())
+
+    @app.page("/stages/batches")
+    async def batches_page(self: Any, request: Any) -> Any:
+        """The kept batch lives (SENTISTREAM_STAGE_TRACE; thread scoring only): each batch's
+        offset ranges and when it was fetched, taken, prepared, written, in Redis and acked."""
+        if not settings.stage_trace:
+            return self.json({"error": "this worker keeps no batch lives: start it with "
+                                       "SENTISTREAM_STAGE_TRACE=<timings to keep>"}, status=404)
+        return self.json(metrics.stages.traced_lives())
 
     @app.page("/health")
     async def health_page(self: Any, request: Any) -> Any:

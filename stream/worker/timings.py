@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -24,6 +25,21 @@ from prometheus_client import CollectorRegistry, Histogram
 log = logging.getLogger(__name__)
 SUMMARY_EVERY_S = 10.0
 _TIME_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+@dataclass
+class BatchLife:
+    """One batch's (partition, first offset, last offset) ranges and the wall time (epoch s)
+    at which it passed each point of the agent's loop: ``fetched`` (handed over by the
+    consumer), ``delivered`` (taken by the agent), ``prepared`` (parsed, scored, built),
+    ``writing`` (the previous batch's Redis writes done, its own started), ``redis`` (Redis
+    answered: its aggregates visible), ``acked``."""
+
+    ranges: list[tuple[int, int, int]]
+    at: dict[str, float] = field(default_factory=dict)
+
+    def stamp(self, point: str) -> None:
+        self.at[point] = time.time()
 
 
 class StageClock:
@@ -38,6 +54,9 @@ class StageClock:
         # (wall time at its end, stage, seconds) of the latest timings, when traced
         # (SENTISTREAM_STAGE_TRACE): what the drain benchmark joins with its slowest posts.
         self.trace: deque[tuple[float, str, float]] | None = None
+        # Per batch, when traced: its offsets and the wall time of each await of its life
+        # (``BatchLife``), so the drain benchmark can say what exactly its slowest posts waited on.
+        self.lives: deque[BatchLife] | None = None
         self._gc_started = 0.0
 
     def start_trace(self, entries: int) -> None:
@@ -46,12 +65,25 @@ class StageClock:
         if entries <= 0 or self.trace is not None:
             return
         self.trace = deque(maxlen=entries)
+        self.lives = deque(maxlen=max(entries // 10, 100))
         gc.callbacks.append(self._on_gc)
 
     def stop_trace(self) -> None:
         if self.trace is not None and self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
-        self.trace = None
+        self.trace = self.lives = None
+
+    def batch_life(self, ranges: list[tuple[int, int, int]], fetched: float, delivered: float
+                   ) -> BatchLife | None:
+        """A traced batch's life record (None when not traced): the agent stamps its steps."""
+        if self.lives is None:
+            return None
+        life = BatchLife(ranges, {"fetched": fetched, "delivered": delivered})
+        self.lives.append(life)
+        return life
+
+    def traced_lives(self) -> list[dict[str, Any]]:
+        return [{"ranges": life.ranges, "at": life.at} for life in (self.lives or ())]
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -308,5 +309,71 @@ def test_stage_trace_keeps_each_step_of_each_batch(isolated: Settings, tmp_path:
         wait_until(traced_a_batch, 30, "a written batch's steps on /stages/trace", [worker])
         assert len(rows) <= 5000
         assert all(isinstance(seconds, float) and seconds >= 0 for *_, seconds in rows)
+    finally:
+        worker.stop()
+
+
+def test_batch_lives_cover_every_post_with_each_await_in_order(isolated: Settings,
+                                                               tmp_path: Path) -> None:
+    """With SENTISTREAM_STAGE_TRACE the worker keeps each batch's offsets and the wall time of
+    each await of its life (/stages/batches), which the drain benchmark joins with its slowest
+    posts (ops/bench/batch_life.py): every post is in one kept batch, and each batch passed
+    fetched <= taken <= prepared <= writing <= in Redis <= acked."""
+    values = make_input(300, seed=10)
+    produce(isolated, values)
+    worker = start_worker(isolated.replace(stage_trace=5000), tmp_path)
+    try:
+        wait_until(lambda: applied_count(isolated) >= len(values), 120, "all applied", [worker])
+        lives: list[dict[str, Any]] = []
+
+        def all_acked() -> bool:  # the last ack may follow the aggregates by a moment
+            status, body = worker.get("/stages/batches")
+            lives[:] = json.loads(body) if status == 200 else []
+            return sum(hi - lo + 1 for life in lives for _p, lo, hi in life["ranges"]) >= len(
+                values) and all("acked" in life["at"] for life in lives)
+
+        wait_until(all_acked, 30, "every batch's life on /stages/batches", [worker])
+        carried = [(p, o) for life in lives for p, lo, hi in life["ranges"]
+                   for o in range(lo, hi + 1)]
+        assert len(carried) == len(set(carried)) == len(values)  # each post in one batch
+        points = ("fetched", "delivered", "prepared", "writing", "redis", "acked")
+        for life in lives:
+            at = [life["at"][p] for p in points]
+            assert at == sorted(at), life
+    finally:
+        worker.stop()
+
+
+def test_a_fetch_joins_the_batch_waiting_for_the_agent(isolated: Settings,
+                                                       tmp_path: Path) -> None:
+    """Records that arrive while the agent prepares batch k go into batch k+1, the one waiting
+    for the agent, not into a batch k+2 the fetcher holds blocked behind it (which then waited
+    a whole further preparation: the drain benchmark's ``tail_waits``, ``queued``). So no
+    batch short of the batch size was fetched before the batch ahead of it was taken."""
+    from kafka import KafkaProducer
+
+    from sentistream.topics import ensure_topics
+
+    worker = start_worker(isolated.replace(stage_trace=20000), tmp_path)
+    try:
+        wait_until(lambda: worker.get("/health")[0] == 200, 120, "worker up", [worker])
+        ensure_topics(isolated)
+        producer = KafkaProducer(bootstrap_servers=isolated.kafka_bootstrap, linger_ms=2)
+        values = make_input(1500, seed=11)
+        for i, value in enumerate(values):  # ~1,000 posts/s: batches far short of 2,048
+            producer.send(isolated.topic_posts, value=value, key=str(i).encode())
+            if i % 10 == 9:
+                producer.flush(10)
+                time.sleep(0.01)
+        producer.flush(60)
+        producer.close()
+        wait_until(lambda: applied_count(isolated) >= len(values), 120, "all applied", [worker])
+        status, body = worker.get("/stages/batches")
+        lives = json.loads(body)
+        assert status == 200 and len(lives) > 10
+        early = [(a["at"]["delivered"], b["at"]["fetched"]) for a, b in itertools.pairwise(lives)
+                 if b["at"]["fetched"] < a["at"]["delivered"]
+                 and sum(hi - lo + 1 for _p, lo, hi in b["ranges"]) < isolated.batch_size]
+        assert not early, f"{len(early)} of {len(lives)} batches fetched behind a waiting one"
     finally:
         worker.stop()
