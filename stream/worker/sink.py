@@ -184,14 +184,26 @@ end
 local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 if stored >= tonumber(ARGV[3]) then return {1, stored} end
 if stored >= tonumber(ARGV[2]) then return {2, stored} end
+-- Every number handed to redis.call is a string where it costs nothing: Redis formats a Lua
+-- number argument with snprintf("%.17g") (~2,300 instructions; ~12 a post: the TTLs, the term
+-- increments, the trims' ranks), the string is passed as it is. The trims' ranks are made once
+-- per call (`below` = -(keep + 1)). Redis's instructions per post -1.1% (issue 14, s11r).
+local below, upto = {}, {}
+local function below_of(keep)
+  local b = below[keep]
+  if b == nil then
+    b = tostring(-(tonumber(keep) + 1))
+    below[keep] = b
+  end
+  return b
+end
 for _, op in ipairs(cjson.decode(ARGV[4])) do
-  local kind, key, ttl = op[1], KEYS[tonumber(op[2])], tonumber(op[3])
+  local kind, key, ttl = op[1], KEYS[tonumber(op[2])], op[3]
   if kind == 'h' then
     for i = 4, #op, 2 do redis.call('HINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'i' then
     for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
-    local keep = tonumber(op[4])
-    if keep > 0 then redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1)) end
+    if tonumber(op[4]) > 0 then redis.call('ZREMRANGEBYRANK', key, '0', below_of(op[4])) end
   elseif kind == 'z' then
     for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'a' then
@@ -206,11 +218,16 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     end
   elseif kind == 'l' then
     for i = 5, #op, 512 do redis.call('LPUSH', key, unpack(op, i, math.min(i + 511, #op))) end
-    redis.call('LTRIM', key, 0, tonumber(op[4]) - 1)
+    local l = upto[op[4]]
+    if l == nil then
+      l = tostring(tonumber(op[4]) - 1)
+      upto[op[4]] = l
+    end
+    redis.call('LTRIM', key, '0', l)
   elseif kind == 's' then
     local keep, card = tonumber(op[4]), redis.call('ZCARD', key)
     for i = 5, #op, 2 do
-      local term, incr = op[i], tonumber(op[i + 1])
+      local term, incr = op[i], op[i + 1]
       if redis.call('ZADD', key, 'XX', 'INCR', incr, term) then
         -- kept already: incremented in the same call
       elseif card < keep then
@@ -218,21 +235,20 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
         card = card + 1
       else  -- ZPOPMIN: the smallest score, ties the smallest member (the set's own order)
         local low = redis.call('ZPOPMIN', key)
-        redis.call('ZADD', key, tonumber(low[2]) + incr, term)
+        redis.call('ZADD', key, tonumber(low[2]) + tonumber(incr), term)
       end
     end
   elseif kind == 'r' then
     reposts(op)
   elseif kind == 't' then
     for i = 6, #op, 2 do redis.call('ZADD', key, op[i], op[i + 1]) end
-    local keep = tonumber(op[4])
     if op[5] == '1' then
-      redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1))
+      redis.call('ZREMRANGEBYRANK', key, '0', below_of(op[4]))
     else
-      redis.call('ZREMRANGEBYRANK', key, keep, -1)
+      redis.call('ZREMRANGEBYRANK', key, op[4], '-1')
     end
   end
-  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+  if tonumber(ttl) > 0 then redis.call('EXPIRE', key, ttl) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 if tonumber(ARGV[5] or '0') > 0 then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
