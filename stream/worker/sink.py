@@ -77,84 +77,6 @@ SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long counts as 
 #        (2, 3, 4 = neg, neu, pos; 6 = none)}; reposts are summed into REPOST_FIELDS of its
 #        buckets and of KEYS[k] (the total).
 APPLY_LUA = """
--- HINCRBY of each (field, increment) of op[from..] on a hash. With 4 fields or more, as one
--- HMGET and one HSET: every redis.call costs Redis ~4,000 instructions around the command, and
--- each write as many again to feed the AOF, against ~3,000 for an HINCRBY's own work; the sums
--- in Lua cost ~4,500 a field, so fewer fields are cheaper one HINCRBY each (measured with
--- ops/bench/redis_instructions.py). Same stored bytes: a field gets the integer HINCRBY would
--- have left (its decimal form), new fields are appended in the order given, as HINCRBY
--- appends them. A field whose value or increment has 14 characters or more (where a double
--- could round the sum), that is not a number (HINCRBY's error) or that the op names twice goes
--- through HINCRBY itself. The fields hold only integers this script wrote.
-local function incr_fields(key, op, from)
-  local last = #op
-  if last - from < 7 then
-    for i = from, last, 2 do redis.call('HINCRBY', key, op[i], op[i + 1]) end
-    return
-  end
-  local names, n = {}, 0
-  for i = from, last, 2 do
-    n = n + 1
-    names[n] = op[i]
-  end
-  local old = redis.call('HMGET', key, unpack(names))
-  local set, m, seen, slow = {}, 0, {}, nil
-  for j = 1, n do
-    local f, incr, v = names[j], op[from + 2 * j - 1], old[j] or '0'
-    local a = #v < 14 and #incr < 14 and not seen[f] and tonumber(v)
-    if a then
-      set[m + 1], set[m + 2] = f, string.format('%d', a + incr)
-      m = m + 2
-    else
-      slow = slow or {}
-      slow[#slow + 1] = j
-    end
-    seen[f] = true
-  end
-  if m > 0 then redis.call('HSET', key, unpack(set, 1, m)) end
-  if slow then
-    for _, j in ipairs(slow) do redis.call('HINCRBY', key, names[j], op[from + 2 * j - 1]) end
-  end
-end
-
--- ZINCRBY of each (increment, member) of op[from..] on a sorted set: with 4 members or more, as
--- one ZMSCORE and one ZADD (the same doubles: Redis adds the increment to the stored score as
--- Lua does here, and both read and write scores exactly); members named twice, and scores or
--- increments of 14 characters or more, take the ZINCRBY path.
-local function incr_scores(key, op, from)
-  local last = #op
-  if last - from < 7 then
-    for i = from, last, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
-    return
-  end
-  for c = from, last, 4096 do
-    local members, n = {}, 0
-    local upto = math.min(c + 4095, last)
-    for i = c, upto, 2 do
-      n = n + 1
-      members[n] = op[i + 1]
-    end
-    local old = redis.call('ZMSCORE', key, unpack(members))
-    local add, m, seen, slow = {}, 0, {}, nil
-    for j = 1, n do
-      local member, incr, v = members[j], op[c + 2 * j - 2], old[j] or '0'
-      local a = #v < 14 and #incr < 14 and not seen[member] and tonumber(v)
-      if a then
-        add[m + 1], add[m + 2] = string.format('%d', a + incr), member
-        m = m + 2
-      else
-        slow = slow or {}
-        slow[#slow + 1] = j
-      end
-      seen[member] = true
-    end
-    if m > 0 then redis.call('ZADD', key, unpack(add, 1, m)) end
-    if slow then
-      for _, j in ipairs(slow) do redis.call('ZINCRBY', key, op[c + 2 * j - 2], members[j]) end
-    end
-  end
-end
-
 -- Reposts (op r), post by post in offset order, with one SMISMEMBER per set for every
 -- fingerprint it is asked about (before any write) and one SADD per set at the end: the loop
 -- tracks its own additions, so each post sees what a SADD/SISMEMBER per post would have seen.
@@ -252,14 +174,9 @@ local function reposts(op)
     end
   end
   for b, s in pairs(sums) do
-    local fields = {}
     for f, name in ipairs({'reposts', 'rp_neg', 'rp_neu', 'rp_pos', 'rp_isum_e6'}) do
-      if s[f] ~= 0 then
-        fields[#fields + 1] = name
-        fields[#fields + 1] = string.format('%.0f', s[f])
-      end
+      if s[f] ~= 0 then redis.call('HINCRBY', KEYS[b], name, string.format('%.0f', s[f])) end
     end
-    incr_fields(KEYS[b], fields, 1)  -- HINCRBY each, as one HMGET and one HSET
   end
   for _, set in ipairs(sets) do redis.call('EXPIRE', set, op[5]) end
 end
@@ -283,12 +200,12 @@ end
 for _, op in ipairs(cjson.decode(ARGV[4])) do
   local kind, key, ttl = op[1], KEYS[tonumber(op[2])], op[3]
   if kind == 'h' then
-    incr_fields(key, op, 4)
+    for i = 4, #op, 2 do redis.call('HINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'i' then
     for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
     if tonumber(op[4]) > 0 then redis.call('ZREMRANGEBYRANK', key, '0', below_of(op[4])) end
   elseif kind == 'z' then
-    incr_scores(key, op, 4)
+    for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'a' then
     local also = op[4]
     for i = 5, #op, 512 do
