@@ -37,7 +37,7 @@ import numpy.typing as npt
 import orjson
 import redis
 
-from ops.bench.harness import repeated, tweeteval
+from ops.bench.harness import repeated, tweeteval, umsab
 from ops.bench.machine import cpu_model
 from ops.bench.report import print_json
 from ops.bench.sustained import redis_cpu_s
@@ -46,6 +46,7 @@ from sentistream.settings import Settings, get_settings
 from stream.worker.aggregates import batch_deltas
 from stream.worker.brands import BrandsFile
 from stream.worker.driver_deltas import BatchDrivers, PostFeatures
+from stream.worker.languages import ScoresLike
 from stream.worker.pipeline import validate
 from stream.worker.posts import Posts, RawRecord
 from stream.worker.sink import APPLY_LUA, Call, CallBuilder
@@ -68,20 +69,26 @@ class BuiltBatch:
 
 
 def built_batches(values: Sequence[bytes], settings: Settings, size: int, now: float,
-                  drivers: BatchDrivers, builder: CallBuilder, partitions: int = 1
-                  ) -> Iterator[BuiltBatch]:
+                  drivers: BatchDrivers, builder: CallBuilder, partitions: int = 1,
+                  language_id: bool = False) -> Iterator[BuiltBatch]:
     """The worker's calls for the records ``values``, in batches of ``size`` over
     ``partitions``, built in-process as the worker builds them (``validate``, the scorer,
-    ``batch_deltas``, ``BatchDrivers.attach``, ``CallBuilder.group_call``)."""
+    ``batch_deltas``, ``BatchDrivers.attach``, ``CallBuilder.group_call``). ``language_id``:
+    scored as the worker scores with SENTISTREAM_LANGUAGE_ID on (its ``load_scorer`` and
+    ``score_here``: per-language bucket fields, unsupported posts unscored); off, every post
+    by the English model and no language fields (the calls of the earlier results files)."""
     from model.scorer import SentimentScorer
+    from stream.worker.scoring import load_scorer, score_here
 
     matcher = BrandsFile().current()
-    scorer = SentimentScorer(num_threads=1)
+    scorer = (load_scorer(settings.replace(model_threads=1, language_id="on")) if language_id
+              else SentimentScorer(num_threads=1))
     for start in range(0, len(values), size):
         records = [RawRecord(v, "bench", i % partitions, i // partitions, now)
                    for i, v in enumerate(values[start:start + size], start)]
         batch, brands, _ = validate(records, settings, matcher)
-        scores = scorer.score(batch.texts)
+        scores: ScoresLike = (score_here(scorer, batch, True).routed if language_id
+                              else scorer.score(batch.texts))
         labels = np.asarray(scores.labels, np.int64)
         intensity = np.asarray(scores.intensity, np.float32)
         deltas = batch_deltas(batch, brands, labels, intensity, settings.top_posts)
@@ -91,15 +98,17 @@ def built_batches(values: Sequence[bytes], settings: Settings, size: int, now: f
 
 
 def build_calls(posts: int, data: str = "generated", batch: int = BATCH,
-                partitions: int = 1) -> list[Call]:
+                partitions: int = 1, language_id: bool = False) -> list[Call]:
+    """``data``: ``generated``, ``tweeteval`` (topic as brand) or ``umsab`` (the 8 x 870 UMSAB
+    test tweets, 20 brands, no ``lang`` field: ``ops.bench.harness.umsab``)."""
     settings = get_settings()
     now = time.time()
     docs = (generate_posts(seed=1, rate=200.0, limit=posts) if data == "generated"
-            else repeated(tweeteval().posts, posts))
+            else repeated((umsab() if data == "umsab" else tweeteval()).posts, posts))
     values = [json.dumps({**doc, "created_at": now}).encode() for doc in docs]
     drivers, builder = BatchDrivers(settings), CallBuilder(settings)
     return [call for built in built_batches(values, settings, batch, now, drivers, builder,
-                                            partitions)
+                                            partitions, language_id)
             for call in built.calls]
 
 

@@ -2,12 +2,16 @@
 APPLY_LUA variants that the shared machine's load does not move (CPU time on 2 vCPUs shared by
 several engineers moved by 20-50% between passes; instruction counts repeat to <1%).
 
-Usage: .venv/bin/python -m ops.bench.redis_instructions --port PORT [--data tweeteval|generated]
-       [--posts 20000] [--batch 2048] [--partitions 4] [--ops all|s|none]
-       [--base-sink PATH] [--server-option NAME=VALUE ...] [--profiles DIR] [--out FILE]
+Usage: .venv/bin/python -m ops.bench.redis_instructions --port PORT
+       [--data tweeteval|generated|umsab] [--languages] [--posts 20000] [--batch 2048]
+       [--partitions 4] [--ops all|s|none] [--without KINDS] [--base-sink PATH]
+       [--server-option NAME=VALUE ...] [--profiles DIR] [--out FILE]
 
 Builds the worker's calls in-process as ``ops.bench.drivers_redis_ops`` does (driver op kinds
-other than ``--ops`` removed), then for this tree's APPLY_LUA and, with ``--base-sink``, that of
+other than ``--ops`` removed; ``--without``: these op kinds removed too, any of ``hitzaslr``, to
+price one kind as the difference of two runs; ``--languages``: scored with language ID on, as
+the worker's default, so the bucket ops carry the per-language fields), then for this tree's
+APPLY_LUA and, with ``--base-sink``, that of
 another tree's sink.py (``git show main:stream/worker/sink.py > /tmp/base_sink.py``): starts a
 scratch ``redis-server`` on ``--port`` under ``valgrind --tool=callgrind`` with the local
 infra's persistence (AOF, ``appendfsync always``), runs the calls (8 per round trip), shuts it
@@ -29,12 +33,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 
 from ops.bench.drivers_redis_ops import DRIVER_OPS, build_calls, keep_ops, lua_of
 from ops.bench.machine import cpu_model
 from ops.bench.report import print_json
 from stream.worker.sink import APPLY_LUA, Call
+
+
+def without_ops(call: Call, kinds: str) -> Call:
+    ops = [op for op in orjson.loads(call.args[3]) if op[0] not in kinds]
+    return Call(call.keys, [*call.args[:3], orjson.dumps(ops).decode(), *call.args[4:]])
 
 
 def empty_ops(call: Call) -> Call:
@@ -91,7 +101,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True, help="a free port for the scratch "
                         "Redis (e.g. SENTISTREAM_WORKER_WEB_PORT when no worker runs)")
-    parser.add_argument("--data", choices=("generated", "tweeteval"), default="tweeteval")
+    parser.add_argument("--data", choices=("generated", "tweeteval", "umsab"), default="tweeteval")
+    parser.add_argument("--languages", action="store_true",
+                        help="score with language ID on (the worker's default): per-language "
+                        "bucket fields")
+    parser.add_argument("--without", default="", help="op kinds to remove from every call, "
+                        "e.g. 'it' (the bucket indexes and top-post sets)")
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=2048)
     parser.add_argument("--partitions", type=int, default=4)
@@ -109,7 +124,9 @@ def main() -> None:
         args.profiles.mkdir(parents=True, exist_ok=True)
     kinds = {"all": DRIVER_OPS, "s": ("s",), "none": ()}[args.ops]
     calls = [keep_ops(c, kinds) for c in build_calls(args.posts, args.data, args.batch,
-                                                     args.partitions)]
+                                                     args.partitions, args.languages)]
+    if args.without:
+        calls = [without_ops(c, args.without) for c in calls]
     floor, _ = instructions(args.port, APPLY_LUA, [empty_ops(c) for c in calls],
                             options=args.server_option)
     scripts = {"this tree": APPLY_LUA}
@@ -131,7 +148,8 @@ def main() -> None:
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
         "command": "python -m ops.bench.redis_instructions " + " ".join(sys.argv[1:]),
         "data": args.data, "posts": args.posts, "batch": args.batch,
-        "partitions": args.partitions, "ops": args.ops, "calls": len(calls),
+        "partitions": args.partitions, "ops": args.ops, "without": args.without,
+        "language_id": args.languages, "calls": len(calls),
         "floor_instructions_per_post": round(floor / args.posts),
         "runs": runs,
     }
