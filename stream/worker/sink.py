@@ -95,47 +95,6 @@ local function json_string(s)
 end
 """
 APPLY_LUA = _JSON_STRING_LUA + """
--- ZINCRBY of each (increment, member) of op[from..] on a sorted set (op z, the brand ranking in
--- _all's slot: ~100 brands an op on tweets): with 4 members or more, as one ZMSCORE and one
--- ZADD (the same doubles: Redis adds the increment to the stored score as Lua does here, and
--- both read and write scores exactly); members named twice, and scores or increments of 14
--- characters or more, take the ZINCRBY path. Redis commands per post 20.17 -> 19.54 and
--- instructions -0.3% (issue 14, s11r; the same form for the bucket hashes' HINCRBYs, ~4 fields
--- an op, cost more than it saved). tests/stream/test_apply_counts.py pins it to ZINCRBY.
-local function incr_scores(key, op, from)
-  local last = #op
-  if last - from < 7 then
-    for i = from, last, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
-    return
-  end
-  for c = from, last, 4096 do
-    local members, n = {}, 0
-    local upto = math.min(c + 4095, last)
-    for i = c, upto, 2 do
-      n = n + 1
-      members[n] = op[i + 1]
-    end
-    local old = redis.call('ZMSCORE', key, unpack(members))
-    local add, m, seen, slow = {}, 0, {}, nil
-    for j = 1, n do
-      local member, incr, v = members[j], op[c + 2 * j - 2], old[j] or '0'
-      local a = #v < 14 and #incr < 14 and not seen[member] and tonumber(v)
-      if a then
-        add[m + 1], add[m + 2] = string.format('%d', a + incr), member
-        m = m + 2
-      else
-        slow = slow or {}
-        slow[#slow + 1] = j
-      end
-      seen[member] = true
-    end
-    if m > 0 then redis.call('ZADD', key, unpack(add, 1, m)) end
-    if slow then
-      for _, j in ipairs(slow) do redis.call('ZINCRBY', key, op[c + 2 * j - 2], members[j]) end
-    end
-  end
-end
-
 -- Reposts (op r), post by post in offset order, with one SMISMEMBER per set for every
 -- fingerprint it is asked about (before any write) and one SADD per set at the end: the loop
 -- tracks its own additions, so each post sees what a SADD/SISMEMBER per post would have seen.
@@ -246,7 +205,7 @@ if stored >= tonumber(ARGV[2]) then return {2, stored} end
 -- Every number handed to redis.call is a string where it costs nothing: Redis formats a Lua
 -- number argument with snprintf("%.17g") (~2,300 instructions; ~12 a post: the TTLs, the term
 -- increments, the trims' ranks), the string is passed as it is. The trims' ranks are made once
--- per call (`below` = -(keep + 1)). Redis's instructions per post -0.5% (issue 14, s11r).
+-- per call (`below` = -(keep + 1)). Redis's instructions per post -1.1% (issue 14, s11r).
 local below, upto = {}, {}
 local function below_of(keep)
   local b = below[keep]
@@ -264,7 +223,7 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     for i = 5, #op do redis.call('ZADD', key, op[i], op[i]) end
     if tonumber(op[4]) > 0 then redis.call('ZREMRANGEBYRANK', key, '0', below_of(op[4])) end
   elseif kind == 'z' then
-    incr_scores(key, op, 4)
+    for i = 4, #op, 2 do redis.call('ZINCRBY', key, op[i], op[i + 1]) end
   elseif kind == 'a' then
     local also = op[4]
     for i = 5, #op, 512 do
