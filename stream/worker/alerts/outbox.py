@@ -127,7 +127,9 @@ class AlertOutbox:
                 alert = _alert_of(entry_id, fields)
                 if alert is not None:
                     await self.sender.send(alert)  # delivered or given up: done with it
-                async with self.client.pipeline(transaction=True) as pipe:
+                # No MULTI (a cluster pipeline has none): either step alone is harmless, an
+                # acked entry is never read again and a deleted one leaves the group's list.
+                async with self.client.pipeline(transaction=False) as pipe:
                     pipe.xack(self.key, GROUP, entry_id)
                     pipe.xdel(self.key, entry_id)
                     await pipe.execute()
