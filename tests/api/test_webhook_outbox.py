@@ -22,8 +22,9 @@ from stream.worker.alerts.hook import BackgroundAlerts
 from stream.worker.alerts.store import SAVE_LUA
 from tests.api.test_webhook import Hook, alert_on_a_drop, ok_hook, silent_hook
 from tests.lost_reply_proxy import LostReplyProxy
+from tests.stream.test_cluster import cluster_url
 
-__all__ = ["ok_hook", "silent_hook"]  # fixtures
+__all__ = ["cluster_url", "ok_hook", "silent_hook"]  # fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -106,5 +107,23 @@ async def test_an_outbox_deleted_under_the_workers_is_made_again(isolated: Setti
             await alerts.webhook.idle()
         assert [r.headers["Idempotency-Key"] for r in ok_hook.requests] == [
             f"acme:sentiment_drop:{minute}", f"initech:sentiment_drop:{minute + 60}"]
+    finally:
+        await client.aclose()
+
+
+async def test_the_outbox_delivers_on_a_redis_cluster(isolated: Settings, ok_hook: Hook,
+                                                     cluster_url: str) -> None:
+    """The alert keys and the outbox share the hash tag {<prefix>}: one slot, so the save
+    script and the group's reads work on a cluster as on one Redis."""
+    from redis.asyncio.cluster import RedisCluster
+
+    settings = isolated.replace(redis_url=cluster_url, alert_webhook_url=ok_hook.url)
+    client = RedisCluster.from_url(cluster_url)
+    minute = (int(time.time()) // 60 - 2) * 60
+    try:
+        await alert_on_a_drop(client, settings, "acme", minute)  # type: ignore[arg-type]
+        assert [r.headers["Idempotency-Key"] for r in ok_hook.requests] == \
+            [f"acme:sentiment_drop:{minute}"]
+        assert await client.xlen(KeyScheme(settings.redis_prefix).alert_outbox) == 0
     finally:
         await client.aclose()

@@ -127,8 +127,8 @@ class AlertOutbox:
                 alert = _alert_of(entry_id, fields)
                 if alert is not None:
                     await self.sender.send(alert)  # delivered or given up: done with it
-                # No MULTI (a cluster pipeline has none): either step alone is harmless, an
-                # acked entry is never read again and a deleted one leaves the group's list.
+                # No MULTI needed: either step alone is harmless, an acked entry is never read
+                # again and a deleted one leaves the group's pending list on the next claim.
                 async with self.client.pipeline(transaction=False) as pipe:
                     pipe.xack(self.key, GROUP, entry_id)
                     pipe.xdel(self.key, entry_id)
