@@ -127,3 +127,24 @@ async def test_the_outbox_delivers_on_a_redis_cluster(isolated: Settings, ok_hoo
         assert await client.xlen(KeyScheme(settings.redis_prefix).alert_outbox) == 0
     finally:
         await client.aclose()
+
+
+async def test_an_outbox_entry_that_is_no_alert_is_dropped_and_the_alert_beside_it_posted(
+        isolated: Settings, ok_hook: Hook) -> None:
+    """The outbox is a Redis key anyone with access can write to: an entry without an alert,
+    one that is not JSON, and a 1 MB one are acknowledged and dropped without a POST, and the
+    real alert saved after them is still posted, once."""
+    settings = isolated.replace(alert_webhook_url=ok_hook.url)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    outbox = KeyScheme(settings.redis_prefix).alert_outbox
+    minute = (int(time.time()) // 60 - 2) * 60
+    try:
+        await client.xadd(outbox, {"other": "x"})
+        await client.xadd(outbox, {"alert": "{not json"})
+        await client.xadd(outbox, {"alert": "[" * 1_000_000})
+        await alert_on_a_drop(client, settings, "acme", minute)
+        assert [r.headers["Idempotency-Key"] for r in ok_hook.requests] == \
+            [f"acme:sentiment_drop:{minute}"]
+        assert await client.xlen(outbox) == 0  # every entry acknowledged and deleted
+    finally:
+        await client.aclose()

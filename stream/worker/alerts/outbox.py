@@ -59,7 +59,6 @@ class AlertOutbox:
         self.client = client
         self.key = keys.alert_outbox
         self.sender = sender
-        self.maxlen = sender.config.queue
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.claim_after_s = sender.config.longest_send_s + CLAIM_MARGIN_S
         self._clock = clock
@@ -179,7 +178,7 @@ def _alert_of(entry_id: bytes, fields: Mapping[bytes, bytes]) -> dict[str, Any] 
         alert = json.loads(fields[b"alert"])
         if isinstance(alert, dict):
             return alert
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):  # RecursionError: deeply nested arrays
         pass
     log.error("alert webhook: outbox entry %r is not an alert; dropped", entry_id)
     return None
