@@ -52,8 +52,8 @@ from stream.worker.posts import Posts, RawRecord
 from stream.worker.sink import APPLY_LUA, Call, CallBuilder
 
 BATCH = 2048
-DRIVER_OPS = ("a", "s", "e", "r")
-VARIANTS = {"none": (), "a": ("a",), "s": ("s",), "e": ("e",), "r": ("r",), "all": DRIVER_OPS}
+DRIVER_OPS = ("a", "s", "l", "r")
+VARIANTS = {"none": (), "a": ("a",), "s": ("s",), "l": ("l",), "r": ("r",), "all": DRIVER_OPS}
 
 
 @dataclass(frozen=True)

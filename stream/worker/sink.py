@@ -67,9 +67,7 @@ SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long counts as 
 #                                              each {k, ttl} of the list `also`
 #   {"s", k, ttl, keep, term, incr, ...}       driver terms: weighted Space-Saving top-K, the
 #                                              increments largest first (merge_top_k's order)
-#   {"e", k, ttl, keep, id, text, ...}         example posts: LPUSH each as the JSON
-#                                              {"id", "text"} (orjson's bytes), oldest first,
-#                                              LTRIM to keep
+#   {"l", k, ttl, keep, member, ...}           example posts: LPUSH oldest first, LTRIM to keep
 #   {"r", k, 0, cap, fp ttl, profiles, fps, rts, profile of each post, ie6 of each post}
 #        reposts, post by post in offset order (stream/worker/driver_deltas.py builds it): a post is
 #        a repost when it is a retweet (rts: "1"/"0" per post) or its fingerprint (fps: 16 hex
@@ -78,23 +76,7 @@ SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long counts as 
 #        bucket, hour bucket, day bucket, hour set, previous hour set (key indexes), class
 #        (2, 3, 4 = neg, neu, pos; 6 = none)}; reposts are summed into REPOST_FIELDS of its
 #        buckets and of KEYS[k] (the total).
-# Example posts (op e): the script writes each as {"id":...,"text":...} with exactly orjson's
-# escaping (what the worker wrote before, and what readers parse): '"', backslash and
-# U+0000-U+001F only, \b \t \n \f \r short and the others \u00xx; UTF-8, '/' and DEL as they
-# are (tests/stream/drivers/test_apply_ops.py compares with orjson on every control character).
-_JSON_STRING_LUA = r"""
-local JSON_ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\t'] = '\\t',
-                      ['\n'] = '\\n', ['\f'] = '\\f', ['\r'] = '\\r'}
-for c = 0, 31 do
-  local ch = string.char(c)
-  if JSON_ESCAPES[ch] == nil then JSON_ESCAPES[ch] = string.format('\\u%04x', c) end
-end
-local function json_string(s)
-  if string.find(s, '[%z\1-\31"\\]') then s = string.gsub(s, '[%z\1-\31"\\]', JSON_ESCAPES) end
-  return s
-end
-"""
-APPLY_LUA = _JSON_STRING_LUA + """
+APPLY_LUA = """
 -- Reposts (op r), post by post in offset order, with one SMISMEMBER per set for every
 -- fingerprint it is asked about (before any write) and one SADD per set at the end: the loop
 -- tracks its own additions, so each post sees what a SADD/SISMEMBER per post would have seen.
@@ -234,15 +216,8 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     for _, t in ipairs(also) do
       if tonumber(t[2]) > 0 then redis.call('EXPIRE', KEYS[tonumber(t[1])], t[2]) end
     end
-  elseif kind == 'e' then
-    local members = {}
-    for i = 5, #op, 2 do
-      members[#members + 1] = '{"id":"' .. json_string(op[i]) .. '","text":"'
-        .. json_string(op[i + 1]) .. '"}'
-    end
-    for i = 1, #members, 512 do
-      redis.call('LPUSH', key, unpack(members, i, math.min(i + 511, #members)))
-    end
+  elseif kind == 'l' then
+    for i = 5, #op, 512 do redis.call('LPUSH', key, unpack(op, i, math.min(i + 511, #op))) end
     local l = upto[op[4]]
     if l == nil then
       l = tostring(tonumber(op[4]) - 1)
