@@ -93,8 +93,8 @@ def _reference(batch: BatchTerms, pair_post: list[int], pair_group: list[int],
         own = {batch.terms[i] for i in batch.excluded.get(brand, ())} if brand else set()
         if brand:  # a brand outside the brands file too: its name, #name, its word's bigrams
             names, word = own_names(brand)
-            own |= {t for t in batch.of_post(post) if t in names or word in t.split()[1:2]
-                    or (" " in t and word == t.split()[0])}
+            own |= {t for t in batch.of_post(post)
+                    if t in names or (" " in t and word in t.split())}
         out[group].update(set(batch.of_post(post)) - own)
     return out
 
