@@ -7,12 +7,12 @@ A batch is ``--batch`` TweetEval test posts as the drain benchmarks send them (`
 the send time, keyed by brand over 4 partitions), scored once by the worker's own scorer.
 
 ``--against REF``: the modules of that git commit that build and parse (``MODULES``) are loaded
-too, from ``git show``, under names of their own, and each part is timed old, new, old, new...
-in this one process, so that both see the same machine at the same moments (on a shared
-machine, separate runs differed by 40% with the same code). Each figure is the least of
+too, with the rest of its ``stream`` package, as ``old_stream``, and each part is timed old,
+new, old, new... in this one process, so that both see the same machine at the same moments (on
+a shared machine, separate runs differed by 40% with the same code). Each figure is the least of
 ``--loops`` timings of this thread's CPU time (noise only adds), per round; the table gives the
-median and the range over ``--rounds`` rounds. Parts whose module did not change are timed
-both ways too: their two columns show the noise.
+median and the range over ``--rounds`` rounds. Parts whose module did not change are timed both
+ways too: their two columns show the noise.
 
     .venv/bin/python -m ops.bench.build_parse --against e0d1768 --rounds 5
 """
@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
+import importlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
+
+from ops.bench.drivers_build_ab import extract_old
 
 REPO = Path(__file__).resolve().parents[2]
 TWEETEVAL_TEST = REPO.parent / "shared" / "data" / "tweeteval-sentiment" / "test.csv"
@@ -73,25 +74,14 @@ def tweeteval_batch(n: int, start: int = 0) -> Any:
 
 
 def load_old(ref: str, into: Path) -> dict[str, ModuleType]:
-    """``stream.worker.<name>`` of git ``ref`` for each of ``MODULES``, as modules named
-    ``old_<name>``; each imports the old versions of the ones before it."""
-    loaded: dict[str, ModuleType] = {}
-    for name in MODULES:
-        source = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:stream/worker/{name}.py"],
-                                check=True, capture_output=True, text=True).stdout
-        for earlier in loaded:
-            source = source.replace(f"stream.worker.{earlier} import",
-                                    f"old_{earlier} import")
-        path = into / f"old_{name}.py"
-        path.write_text(source, encoding="utf-8")
-        spec = importlib.util.spec_from_file_location(f"old_{name}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[f"old_{name}"] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-        loaded[name] = module
-    return loaded
-
+    """``stream.worker.<name>`` of git ``ref`` for each of ``MODULES``, from the whole ``stream``
+    package of ``ref`` loaded as ``old_stream`` (``drivers_build_ab.extract_old``): the modules
+    they import (``stream.drivers``, ``stream.schema``...) are the old ones too. (Loading the
+    worker's modules alone left them on this tree's drivers, so a change to ``stream/drivers``
+    was timed as itself on both sides.) ``into`` stays on ``sys.path`` while it exists."""
+    extract_old(ref, into)
+    sys.path.insert(0, str(into))
+    return {name: importlib.import_module(f"old_stream.worker.{name}") for name in MODULES}
 
 def current() -> dict[str, ModuleType]:
     return {name: importlib.import_module(f"stream.worker.{name}") for name in MODULES}

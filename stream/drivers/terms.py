@@ -17,6 +17,8 @@ token and remembered across batches (like ``model.token_table``); per-post work 
 A brand's own names are left out of *that brand's* counts only ("apple" still explains a move
 of google's sentiment): its name, aliases, hashtags, a multi-word alias as a bigram and joined
 as a hashtag (``#applewatch``), and every bigram that contains one of its single words.
+A brand the brands file does not define (named by a post's own ``brand`` field) loses its name
+by the same rule (``own_names``), applied when counting: per group, with numpy over the pairs.
 
 Bounds: the tables of distinct raw tokens, terms and bigrams start afresh when one passes
 ``MAX_TABLE`` entries (checked between batches; ~40 MB at most), and a term is at most
@@ -27,7 +29,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import pairwise
 from typing import Protocol
 
@@ -41,10 +44,12 @@ from stream.drivers.stopwords import STOPWORDS
 MAX_TERM_CHARS = 40
 MAX_TABLE = 200_000
 _SEP_ID, _DROP_ID = -2, -1
+_NO = -3  # no such term: equals no term id, and no half of a word's (-1, -1)
 _WORD = re.compile(r"[^\W\d_][\w']*")  # starts with a letter: "4g" and "_x_" are not words
 _BIGRAM_SHIFT = 32  # a bigram's key is (first id << 32) | second id
 
 Int64Array = npt.NDArray[np.int64]
+Int32Array = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -62,15 +67,19 @@ class BatchTerms:
     """The terms of each post of one batch, as (post, term id) pairs sorted by post (a post
     that repeats a term has its pair twice; counts take each post once).
 
-    ``terms`` maps an id to its text and ``excluded`` a brand to the ids of its own names; both
-    are the extractor's tables: later batches only append to them, and a fresh start replaces
-    them, so the ids of an old ``BatchTerms`` keep their meaning."""
+    ``terms`` maps an id to its text, ``excluded`` a brand of the brands file to the ids of its
+    own names, ``index`` a text to its id, ``first`` and ``second`` a bigram's id to its words'
+    ids (-1 for a word); all are the extractor's tables: later batches only append to them, and
+    a fresh start replaces them, so the ids of an old ``BatchTerms`` keep their meaning."""
 
     n_posts: int
     post: Int64Array
     term: Int64Array
     terms: Sequence[str]
     excluded: Mapping[str, Sequence[int]]
+    index: Mapping[str, int] = field(default_factory=dict)
+    first: Int32Array = field(default_factory=lambda: np.zeros(0, np.int32))
+    second: Int32Array = field(default_factory=lambda: np.zeros(0, np.int32))
 
     def of_post(self, i: int) -> list[str]:
         lo, hi = np.searchsorted(self.post, [i, i + 1]).tolist()
@@ -131,6 +140,18 @@ class BatchTerms:
         posts, key = found[0], found[1] * width + found[2]
         drop = [g * width + np.asarray(self.excluded[b], np.int64)
                 for g, b in enumerate(group_brand) if b is not None and b in self.excluded]
+        own = self._own_ids(group_brand)
+        if own is not None:
+            # A group's own word, its other names, and every bigram with the word in either
+            # place: gathers and compares over the pairs (no list of each word's bigrams).
+            group, term = found[1], found[2]
+            word, other = own[0][group], own[1][group]
+            mine = (term == word) | (term == other) | (term == own[2][group])
+            mine |= (self.first[term] == word) | (self.second[term] == word)
+            keep = ~mine
+            key, posts = key[keep], posts[keep]
+            if not len(key):
+                return None
         dropped = np.sort(np.concatenate(drop)) if drop else np.zeros(0, np.int64)
         if len(dropped):
             # A few dozen keys to drop among thousands: a binary search of each key in them
@@ -147,6 +168,33 @@ class BatchTerms:
         starts = np.flatnonzero(np.r_[True, uniq[1:] != uniq[:-1]])
         count = np.diff(np.r_[starts, len(uniq)])
         return uniq[starts], count, width
+
+    def _own_ids(self, group_brand: Sequence[str | None]
+                 ) -> tuple[Int64Array, Int64Array, Int64Array] | None:
+        """Per group, the ids of its brand's word and two other names by ``own_names`` (``_NO``
+        for none), for a brand outside the brands file; None when no group has any. Python
+        once per distinct brand of the batch (a few dict lookups). A brand in ``excluded`` is
+        the file's, whose names are all there already; one of the file's that is not has none
+        of them in the tables yet."""
+        code: dict[str | None, int] = {None: 0}
+        own: list[tuple[int, ...]] = [(_NO, _NO, _NO)]  # per distinct brand
+        index, excluded = self.index, self.excluded
+        for b in group_brand:
+            if b not in code:
+                code[b] = len(own)
+                if b in excluded:
+                    own.append((_NO, _NO, _NO))
+                    continue
+                names, word = own_names(b)
+                ids = [index.get(t, _NO) for t in names if t != word]
+                own.append((index.get(word, _NO) if word is not None else _NO,
+                            *ids, *[_NO] * (2 - len(ids))))
+        distinct = np.asarray(own, np.int64)
+        if not (distinct != _NO).any():  # the usual batch: every brand the file's
+            return None
+        table = distinct[np.fromiter(map(code.__getitem__, group_brand), np.int64,
+                                     len(group_brand))]
+        return table[:, 0], table[:, 1], table[:, 2]
 
     def _pairs_of_terms(self, pair_post: Int64Array, pair_group: Int64Array
                         ) -> tuple[Int64Array, Int64Array, Int64Array] | None:
@@ -170,6 +218,21 @@ class BatchTerms:
         offsets = np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
         return (np.repeat(pair_post, lengths), np.repeat(pair_group.astype(np.int64), lengths),
                 self.term[np.arange(total) + offsets])
+
+
+@lru_cache(maxsize=4096)
+def own_names(brand: str) -> tuple[tuple[str, ...], str | None]:
+    """A brand's own terms by its name alone (``TermExtractor``'s rule for the brands file's
+    names): the terms, and the plain word every bigram of which is its own too (None: none).
+    "zorblax": zorblax, #zorblax and its bigrams; "quux labs": "quux labs", quuxlabs,
+    #quuxlabs and quuxlabs' bigrams. Cached: the worker asks once per group of every batch."""
+    words = [w for w in tokenize(brand) if w != SEP]
+    if not words:
+        return (), None
+    if len(words) == 1:
+        return (words[0], "#" + words[0]), words[0]
+    joined = "".join(words)
+    return (" ".join(words[:2]), joined, "#" + joined), joined
 
 
 def _rank_order(group: Int64Array, count: Int64Array, rank: Int64Array) -> Int64Array:
@@ -221,6 +284,8 @@ class TermExtractor:
         self._index: dict[str, int] = {}  # term -> id
         self._terms: list[str] = []
         self._plain = np.zeros(4096, bool)  # id -> a plain word (may start a bigram)
+        self._first = np.full(4096, -1, np.int32)  # id -> a bigram's first word's id
+        self._second = np.full(4096, -1, np.int32)  # ... its second's
         self._bigrams: dict[int, int] = {}  # bigram key -> term id
         self._excluded: dict[str, list[int]] = {}
         self._row_table: TokenRows | None = None  # the model's table that _row_ids follows
@@ -235,7 +300,8 @@ class TermExtractor:
         chosen = np.flatnonzero(only)
         picked = [texts[i] for i in chosen.tolist()]
         sub = self.extract_tokens(raw_tokens(picked) if picked else [], len(picked))
-        return BatchTerms(len(texts), chosen[sub.post], sub.term, sub.terms, sub.excluded)
+        return BatchTerms(len(texts), chosen[sub.post], sub.term, sub.terms, sub.excluded,
+                          sub.index, sub.first, sub.second)
 
     def extract_tokens(self, tokens: Sequence[str], n_posts: int) -> BatchTerms:
         """The terms of a batch already split by ``model.tokenizer.raw_tokens``."""
@@ -273,7 +339,8 @@ class TermExtractor:
                   only: BoolArray | None = None) -> BatchTerms:
         if not n_posts:
             empty = np.zeros(0, np.int64)
-            return BatchTerms(0, empty, empty, self._terms, self._excluded)
+            return BatchTerms(0, empty, empty, self._terms, self._excluded, self._index,
+                              self._first, self._second)
         is_sep = ids == _SEP_ID
         post = np.cumsum(is_sep) - is_sep
         kept = ids >= 0
@@ -287,7 +354,8 @@ class TermExtractor:
         # Two runs sorted by post: a stable sort merges them in linear time.
         order = np.argsort(posts, kind="stable")
         terms = np.concatenate((ids[kept], bigram_ids))[order]
-        return BatchTerms(n_posts, posts[order], terms, self._terms, self._excluded)
+        return BatchTerms(n_posts, posts[order], terms, self._terms, self._excluded,
+                          self._index, self._first, self._second)
 
     def _bigram_ids(self, keys: Int64Array) -> Int64Array:
         uniq, inverse = unique_inverse(keys)
@@ -302,6 +370,7 @@ class TermExtractor:
             owners = (self._alias_words.get(first, set()) | self._alias_words.get(second, set())
                       | self._alias_bigrams.get(text, set()))
             table[k] = self._add_term(text, False, owners)
+            self._first[table[k]], self._second[table[k]] = k >> _BIGRAM_SHIFT, k & 0xFFFFFFFF
         found = np.fromiter(map(table.__getitem__, keys_list), np.int64, len(uniq))
         return found[inverse]
 
@@ -326,6 +395,8 @@ class TermExtractor:
         self._terms.append(text)
         if term_id >= len(self._plain):
             self._plain = np.concatenate((self._plain, np.zeros(len(self._plain), bool)))
+            self._first = np.concatenate((self._first, np.full_like(self._first, -1)))
+            self._second = np.concatenate((self._second, np.full_like(self._second, -1)))
         self._plain[term_id] = plain
         for brand in owners:
             self._excluded.setdefault(brand, []).append(term_id)

@@ -192,13 +192,23 @@ async def explain(client: Any, keys: KeyScheme, brand: str, end: float, window_s
     prior = {t: float(c) for t, c in _add(_add(b_neg, b_pos), _add(w_neg, w_pos)).items()}
     if not prior:
         return WhyResult([], [])
-    # A term stands out on one side only: the one where its z is higher (a burst partly misread
-    # by the model shows on both sides, and is a complaint). Twice k each, so k remain.
+    # A term stands out on one side only. Twice k each, so k remain.
     negative = _drivers(w_neg, b_neg, ex_neg, w_pos, prior, 2 * k)
     positive = _drivers(w_pos, b_pos, ex_pos, w_neg, prior, 2 * k)
-    z_neg, z_pos = {d.term: d.z for d in negative}, {d.term: d.z for d in positive}
-    negative = [d for d in negative if d.z >= z_pos.get(d.term, 0.0)][:k]
-    positive = [d for d in positive if d.z > z_neg.get(d.term, 0.0)][:k]
+    if _has_history(b_neg) or _has_history(b_pos):
+        # Against a baseline: the side where it is more newly frequent (higher z).
+        lean_neg = {d.term: d.z for d in negative}
+        lean_pos = {d.term: d.z for d in positive}
+    else:
+        # A brand without history: both sides are the newest posts against the rest of the
+        # window, so a burst the model partly misread is "newest" on both, with z-scores a
+        # few hundredths apart whichever way (a third of a battery burst read as positive
+        # put battery on the positive side); it belongs to the class that holds most of its
+        # posts, the model's majority reading.
+        lean_neg = {d.term: w_neg.get(d.term, 0) for d in negative}
+        lean_pos = {d.term: w_pos.get(d.term, 0) for d in positive}
+    negative = [d for d in negative if lean_neg[d.term] >= lean_pos.get(d.term, 0)][:k]
+    positive = [d for d in positive if lean_pos[d.term] > lean_neg.get(d.term, 0)][:k]
     return WhyResult(_with_examples(negative, ex_neg), _with_examples(positive, ex_pos))
 
 
@@ -206,11 +216,16 @@ def _drivers(window: dict[str, int], baseline: dict[str, int], members: list[str
              other: dict[str, int], prior: dict[str, float], k: int) -> list[Driver]:
     """The class's drivers against its baseline or, for a brand with too little history for
     one, its newest posts against the rest of the window, both classes (module docstring)."""
-    if sum(baseline.values()) >= DEFAULT_A0:
+    if _has_history(baseline):
         return top_drivers(window, baseline, prior, k)
     recent = _recent_counts(members, window)
     rest = _add({t: max(c - recent.get(t, 0), 0) for t, c in window.items()}, other)
     return [Driver(d.term, d.z, window[d.term]) for d in top_drivers(recent, rest, prior, k)]
+
+
+def _has_history(baseline: Mapping[str, int]) -> bool:
+    """Enough baseline term-posts to score a class against (module docstring)."""
+    return sum(baseline.values()) >= DEFAULT_A0
 
 
 def _recent_counts(members: list[str], window: Mapping[str, int]) -> dict[str, int]:

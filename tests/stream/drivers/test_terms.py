@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from model.tokenizer import Tokenizer, raw_tokens
 from stream.drivers import terms as terms_module
-from stream.drivers.terms import MAX_TERM_CHARS, BatchTerms, TermExtractor
+from stream.drivers.terms import MAX_TERM_CHARS, BatchTerms, TermExtractor, own_names
 from stream.worker.brands import Brand
 
 BRANDS = [Brand("apple", aliases=("iphone", "apple watch"), hashtags=("shotoniphone",),
@@ -60,6 +60,23 @@ def test_a_brand_loses_its_own_names_and_only_its_own(extractor: TermExtractor) 
     assert batch.counts([0]) == {**for_apple, **for_google, **batch.counts([0], "nobody")}
 
 
+def test_a_brand_outside_the_brands_file_loses_its_own_names_too(
+        extractor: TermExtractor) -> None:
+    # A post's own ``brand`` field may name a brand the file does not define; the worker counts
+    # its terms under that name, which must not be its own driver (README, the fuzz's find).
+    batch = extractor.extract(["Zorblax phone battery died #Zorblax @zorblax, new zorblax",
+                               "Quux Labs support #QuuxLabs quuxlabs rocks"])
+    assert batch.counts([0], "zorblax") == {"phone": 1, "battery": 1, "died": 1, "new": 1,
+                                            "phone battery": 1, "battery died": 1}
+    assert batch.counts([1], "quux labs") == {"quux": 1, "labs": 1, "support": 1,
+                                              "labs support": 1, "rocks": 1}
+    # Only its own: another brand's counts keep them.
+    assert {"zorblax", "#zorblax", "zorblax phone", "new zorblax"} <= set(
+        batch.counts([0], "google"))
+    assert {"quux labs", "#quuxlabs", "quuxlabs", "quuxlabs rocks"} <= set(
+        batch.counts([1], "apple"))
+
+
 def test_long_tokens_numbers_urls_and_users_are_not_terms(extractor: TermExtractor) -> None:
     long_word = "abcdefghij" * (MAX_TERM_CHARS // 10) + "k"
     batch = extractor.extract([f"{long_word} 2024 4g www.x.com @someone ok"])
@@ -74,6 +91,10 @@ def _reference(batch: BatchTerms, pair_post: list[int], pair_group: list[int],
     for post, group in members:
         brand = group_brand[group]
         own = {batch.terms[i] for i in batch.excluded.get(brand, ())} if brand else set()
+        if brand:  # a brand outside the brands file too: its name, #name, its word's bigrams
+            names, word = own_names(brand)
+            own |= {t for t in batch.of_post(post)
+                    if t in names or (" " in t and word in t.split())}
         out[group].update(set(batch.of_post(post)) - own)
     return out
 
@@ -89,11 +110,12 @@ def test_group_counts_equal_a_per_post_reference(batch_texts: list[str],
                                                  data: st.DataObject) -> None:
     batch = TermExtractor(BRANDS).extract(batch_texts)
     n = len(batch_texts)
-    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 3)),
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 4)),
                                max_size=3 * n))
     pair_post = [p for p, _ in pairs]
     pair_group = [g for _, g in pairs]
-    group_brand: list[str | None] = ["apple", "google", None, "apple"]
+    # "pixel" is no brand of the file (a post's own brand field): its name goes by own_names.
+    group_brand: list[str | None] = ["apple", "google", None, "apple", "pixel"]
     got = batch.group_counts(np.array(pair_post, np.int64), np.array(pair_group, np.int64),
                              group_brand)
     assert [Counter(g) for g in got] == _reference(batch, pair_post, pair_group, group_brand)

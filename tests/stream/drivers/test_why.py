@@ -148,8 +148,9 @@ def test_settings_out_of_range_say_which_variable_to_fix() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("flipped_of_20", [5, 7, 8])
 def test_a_brand_first_seen_this_hour_is_explained_against_its_other_class(
-        isolated: Settings) -> None:
+        isolated: Settings, flipped_of_20: int) -> None:
     # The demo's story: no history at all, six minutes of generated chatter, then a burst of
     # battery complaints, a quarter of which come out positive (as with the shipped model:
     # "Hey acme, your battery keeps freezing. Fix it 👎" scores positive). Against the window's
@@ -161,7 +162,7 @@ def test_a_brand_first_seen_this_hour_is_explained_against_its_other_class(
     labels = {"negative": 0, "neutral": 1, "positive": 2}
     posts = []
     for i, p in enumerate(base + burst):
-        flipped = i >= len(base) and i % 4 == 0 and "battery" in p["text"]
+        flipped = i >= len(base) and "battery" in p["text"] and i % 20 < flipped_of_20
         posts.append(Post(f"g{i}", p["text"], 2 if flipped else labels[p["label"]],
                           datetime.fromisoformat(p["created_at"]).timestamp()))
     write_driver_keys(redis.Redis.from_url(isolated.redis_url), KeyScheme(isolated.redis_prefix),
