@@ -275,7 +275,7 @@ DRIVER_STEPS = ("drivers_attach", "group_call", "pack", "send", "read_replies")
 def paired(runs: list[dict[str, Any]], side: str = "on") -> list[dict[str, float]]:
     """Per round (its runs back to back): ``side`` ("on" or "off+load") minus off of every
     step's us per post, of the main thread, of the other threads and of GC (gen 0 + 1)."""
-    rounds: dict[int, dict[str, dict[str, Any]]] = {}
+    rounds: dict[Any, dict[str, dict[str, Any]]] = {}
     for i, r in enumerate(runs):
         rounds.setdefault(r.get("round", i // 2), {})[r["drivers"]] = r
     out = []
@@ -422,7 +422,10 @@ def main() -> None:
                    help="no runs: report the runs of these FILE.json (raw samples still there)")
     args = p.parse_args()
     if args.report:
-        old = [r for f in args.report for r in json.loads(f.read_text())]
+        old = []
+        for n, f in enumerate(args.report):  # rounds numbered per file: keep them apart
+            for i, r in enumerate(json.loads(f.read_text())):
+                old.append({**r, "round": f"{n}:{r.get('round', i // 2)}"})
         print_and_write(old, report(old, args.rate, "python -m ops.bench.drivers_pyspy "
                                     + " ".join(sys.argv[1:]), args.top), args.out)
         return
