@@ -86,7 +86,9 @@ REVOKE_COMMIT_TIMEOUT_S = 5.0
 class LeanConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
+        # Read when the fetcher starts (SENTISTREAM_FETCH_MAX_WAIT_MS).
+        consumer._fetch_max_wait_ms = getattr(transport.app, "fetch_max_wait_ms",
+                                              FETCH_MAX_WAIT_MS)
         return consumer
 
 
@@ -354,6 +356,7 @@ class LeanApp(faust.App):
         self.batch_routes: dict[str, faust.ChannelT[Any]] = {}
         self.lifeline = Lifeline()
         self.stages: StageClock | None = None  # where the consumer times its commits
+        self.fetch_max_wait_ms = FETCH_MAX_WAIT_MS
 
     def batch_channel(self, topic: faust.TopicT, maxsize: int = 1
                       ) -> faust.ChannelT[Any]:
