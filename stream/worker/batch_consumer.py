@@ -76,6 +76,7 @@ class FetchedBatch:
 # idle partitions alone (Faust's leader topic), and the busy ones wait until the broker gives up
 # on it: seen as 1.0-1.5 s pauses every few seconds at 1,000 posts/s (p99 1.8 s end to end), while
 # a plain aiokafka consumer on the same topic saw p99 15 ms. A short wait bounds that pause.
+# SENTISTREAM_FETCH_MAX_WAIT_MS sets it (``LeanApp.fetch_max_wait_ms``).
 FETCH_MAX_WAIT_MS = 50
 # The commit before a revoke holds up the rebalance (the group waits for every member, up to
 # the 15 s session timeout); should the broker not answer by then, the rebalance goes on and the
@@ -165,11 +166,11 @@ class LeanConsumer(faust_aiokafka.Consumer):
 
     async def _drop(self, records: Any) -> None:
         """Records fetched while flow was suspended or across a seek (a rebalance completed
-        while they came back from the consumer thread, or while the commit above waited for
-        it): seek back to the committed offsets, as Faust's ``getmany`` does, so they come
-        again. Delivered, they could jump ahead of the read position, and the skipped offsets
-        would pass for holes in the log, committed without being counted; dropped without a
-        seek, the consumer's position would be past them."""
+        while they came back from the consumer thread): seek back to the committed offsets,
+        as Faust's ``getmany`` does, so they come again. Delivered, they could jump ahead of
+        the read position, and the skipped offsets would pass for holes in the log, committed
+        without being counted; dropped without a seek, the consumer's position would be past
+        them."""
         self.log.info("Dropped %d records fetched across a rebalance; seeking back to the "
                       "committed offsets", sum(len(r) for r in records.values()))
         try:
