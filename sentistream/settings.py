@@ -232,6 +232,15 @@ class Settings:
     scorer_attempts: int = _doc(
         "tries of one batch on a fresh scoring process before the worker gives up and exits "
         "70 with the batch unacked (a supervisor restarts it)", default=3)
+    switch_interval_ms: float = _doc(
+        "the worker's GIL switch interval (sys.setswitchinterval), milliseconds: how long a "
+        "thread that wants the GIL (the event loop, the scoring thread, the Kafka consumer's "
+        "thread) waits for another that holds it to let go; CPython's default is 5",
+        default=5.0)
+    fetch_max_wait_ms: int = _doc(
+        "longest the broker holds a worker's fetch that finds no records (fetch.max.wait.ms); "
+        "a fetch sent for idle partitions alone holds back the busy ones that long "
+        "(stream/worker/batch_consumer.py)", default=50)
     # -- Offset commits (README "Running and scaling workers") -------------------------------
     commit_interval_s: float = _doc(
         "seconds between a worker's periodic offset commits (Faust's broker_commit_interval); "

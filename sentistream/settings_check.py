@@ -97,6 +97,9 @@ RULES: tuple[Rule, ...] = (
     Rule("scorer_process", "0 (score in a thread of the worker) or 1 (in a process of its own)",
          lambda s: s.scorer_process in (0, 1)),
     _above("scorer_timeout_s", 0),
+    Rule("fetch_max_wait_ms", "1 to 1500", lambda s: 1 <= s.fetch_max_wait_ms <= 1500),
+    Rule("switch_interval_ms", "above 0 and at most 1000",
+         lambda s: 0 < s.switch_interval_ms <= 1000),
     _at_least("scorer_attempts", 1),
     # -- worker's Kafka producer --
     Rule("produce_batch_bytes", f"{PRODUCE_BATCH_BYTES_MIN} to {PRODUCE_BATCH_BYTES_MAX}",

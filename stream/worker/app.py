@@ -109,6 +109,7 @@ def create_app(settings: Settings, scorer: Scorer | ProcessScoring) -> LeanApp:
     if isinstance(scorer, ProcessScoring):
         scorer.on_restart = metrics.scorer_restarts.inc
     app.stages = metrics.stages  # the consumer times its offset commits there
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     metrics.stages.start_trace(settings.stage_trace)
 
     stages = metrics.stages

@@ -264,16 +264,21 @@ class BatchProcessor:
         with self.metrics.stages.time("score"):  # with a scoring process: what is left to wait
             posts, brands, labels, probs, intensity, rows = await scoring
         self.metrics.model_seconds.observe(time.monotonic() - t0)
-        with self.metrics.stages.time("build"):
-            deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
-            features = self.drivers.attach(deltas, posts, brands, labels, intensity,
-                                           rows or self.scorer, self._current_matcher())
-            scored = (self._scored_records(posts, brands, labels, probs, intensity)
-                      if self.settings.produce_scored else [])
-            return Prepared(posts, brands, labels, intensity, rejected, deltas,
-                            [self.calls.group_call(posts.topic, d) for d in deltas], scored,
-                            [(None, r.dead_letter(), r.record.partition) for r in rejected],
-                            features)
+        cpu0 = time.thread_time()
+        try:
+            with self.metrics.stages.time("build"):
+                deltas = batch_deltas(posts, brands, labels, intensity, self.settings.top_posts)
+                features = self.drivers.attach(deltas, posts, brands, labels, intensity,
+                                               rows or self.scorer, self._current_matcher())
+                scored = (self._scored_records(posts, brands, labels, probs, intensity)
+                          if self.settings.produce_scored else [])
+                return Prepared(posts, brands, labels, intensity, rejected, deltas,
+                                [self.calls.group_call(posts.topic, d) for d in deltas], scored,
+                                [(None, r.dead_letter(), r.record.partition) for r in rejected],
+                                features)
+        finally:
+            if self.metrics.stages.trace is not None:  # its CPU: what of build is not waiting
+                self.metrics.stages.add("build_cpu", time.thread_time() - cpu0)
 
     async def _write(self, p: Prepared) -> Awaitable[None]:
         """Writes a part to Redis; returns the rest of its writes (``_after_redis``)."""
@@ -387,7 +392,32 @@ class BatchProcessor:
         if isinstance(self.scorer, ProcessScoring):
             return await self.scorer.score(posts, language_id)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, score_here, self.scorer, posts, language_id)
+        stages, scorer = self.metrics.stages, self.scorer
+        if stages.trace is None:
+            return await loop.run_in_executor(None, score_here, scorer, posts, language_id)
+        # Traced: the scoring thread's hand-offs apart from its work, to tell waiting for the
+        # GIL or the executor from computing (ROUNDS.md "Where a batch's preparation waits"):
+        # score_to_thread (submitted -> running), score_thread_wall / _cpu (its run, and the
+        # CPU of it), score_back (done -> the event loop resumes the batch).
+        marks: list[float] = []
+
+        def timed() -> BatchScores:
+            marks.append(time.perf_counter())
+            cpu = time.thread_time()
+            try:
+                return score_here(scorer, posts, language_id)
+            finally:
+                marks.append(time.thread_time() - cpu)
+                marks.append(time.perf_counter())
+
+        asked = time.perf_counter()
+        scores = await loop.run_in_executor(None, timed)
+        back = time.perf_counter()
+        stages.add("score_to_thread", marks[0] - asked)
+        stages.add("score_thread_wall", marks[2] - marks[0])
+        stages.add("score_thread_cpu", marks[1])
+        stages.add("score_back", back - marks[2])
+        return scores
 
     def _current_matcher(self) -> BrandMatcher:
         matcher = self.brands.current()

@@ -71,6 +71,10 @@ def test_to_env_round_trips_through_from_env() -> None:
      "16384 to 1000000"),
     ({"SENTISTREAM_PRODUCE_COMPRESSION": "brotli"}, "SENTISTREAM_PRODUCE_COMPRESSION='brotli'",
      "one of none, gzip, snappy, lz4, zstd"),
+    # sys.setswitchinterval refuses 0; the broker, a fetch wait of 0 (a busy loop of fetches).
+    ({"SENTISTREAM_SWITCH_INTERVAL_MS": "0"}, "SENTISTREAM_SWITCH_INTERVAL_MS=0.0",
+     "above 0 and at most 1000"),
+    ({"SENTISTREAM_FETCH_MAX_WAIT_MS": "0"}, "SENTISTREAM_FETCH_MAX_WAIT_MS=0", "1 to 1500"),
 ])
 def test_a_value_out_of_range_names_the_variable_and_what_it_allows(
         env: dict[str, str], named: str, allowed: str) -> None:
