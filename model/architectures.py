@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ARCHITECTURES = ("bag", "simplernn")
+# Members that are one linear layer over the bag's features (``build_linear``): logistic
+# regression ("lr") or the same with NB log-count-ratio scaling ("nblr", NBSVM-style).
+LINEAR_MEMBERS = ("lr", "nblr")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,49 @@ def build(config: ArchConfig, num_features: int, width: int, member: str = "all"
     probs = keras.layers.Softmax(name="probs")(logits)
     name = f"{config.name}_{member}".replace("-", "_") + (f"_{index}" if index else "")
     return keras.Model(ids, probs, name=name)
+
+
+def build_linear(num_features: int, width: int, ratios: Any = None, l2: float = 0.0,
+                 name: str = "linear") -> Any:
+    """A linear member: ``softmax(b + sum_f s * r[f] * w[f])`` over a post's feature ids f, with
+    s = 1/sqrt(number of features) (L2 norm of the binary bag, as for TF-IDF-style linear
+    models), w trained with an L2 penalty ``l2``, and r fixed: the NB log-count ratios of each
+    feature per class (``ratios``, shape (num_features, 3)) or 1 when None. After training r * w
+    is folded into one Embedding(num_features, 3) (``fold_linear``): one gather and one
+    (1 x width) @ (width x 3) product per post, as in a bag member."""
+    import keras
+
+    ids = keras.Input((width,), dtype="int32", name="ids")
+    mask = keras.ops.cast(ids > 0, "float32")
+    # rsqrt of the (batch, 1) count, then a multiply: no DIV of the (batch, width) mask in int8
+    share = mask * keras.ops.rsqrt(keras.ops.maximum(keras.ops.sum(mask, 1, keepdims=True), 1.0))
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    rows = keras.layers.Embedding(num_features, 3, embeddings_initializer="zeros",
+                                  embeddings_regularizer=regularizer, name="linear")(ids)
+    if ratios is not None:
+        scale = keras.layers.Embedding(num_features, 3, trainable=False, name="nb_ratio")
+        rows = rows * scale(ids)
+    logits = keras.ops.squeeze(keras.ops.matmul(keras.ops.expand_dims(share, 1), rows), 1)
+    # One offset per class, as a Dense of a constant 1 (no custom layer in the saved model).
+    offsets = keras.layers.Dense(3, use_bias=False, kernel_initializer="zeros",
+                                 name="class_offset")(keras.ops.ones_like(share[:, :1]))
+    probs = keras.layers.Softmax(name="probs")(logits + offsets)
+    net = keras.Model(ids, probs, name=name)
+    if ratios is not None:
+        scale.set_weights([ratios])
+    return net
+
+
+def fold_linear(trained: Any, num_features: int, width: int, name: str) -> Any:
+    """``trained`` (a ``build_linear`` model, with or without NB ratios) as one without: its
+    Embedding holds r * w, so the served graph gathers one (num_features, 3) table."""
+    rows = trained.get_layer("linear").get_weights()[0]
+    if any(layer.name == "nb_ratio" for layer in trained.layers):
+        rows = rows * trained.get_layer("nb_ratio").get_weights()[0]
+    net = build_linear(num_features, width, name=name)
+    net.get_layer("linear").set_weights([rows])
+    net.get_layer("class_offset").set_weights(trained.get_layer("class_offset").get_weights())
+    return net
 
 
 def combine(members: list[Any], width: int) -> Any:

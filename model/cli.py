@@ -121,7 +121,9 @@ def _languages(value: str) -> tuple[str, ...]:
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--dim", type=int, default=16, show_default=True, help="Embedding width.")
 @click.option("--members", default="all,no-chars,all", show_default=True,
-              help="The ensemble's members, comma-separated: all (every feature) or no-chars.")
+              help="The ensemble's members, comma-separated: all (every feature), no-chars, or "
+                   "a linear one over the same features: nblr (NB-scaled logistic regression) "
+                   "or lr.")
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--extra", "extra_csv", default="", help="Extra training CSV, down-weighted.")
 @click.option("--fold-val", is_flag=True,
@@ -174,8 +176,9 @@ def train_command(languages: str, language_weight: float, train_csvs: tuple[Path
                         char_buckets=char_buckets or default.char_buckets,
                         emoji_ranking=emoji_ranking)
     kinds = tuple(m.strip() for m in members.split(",") if m.strip())
-    if not kinds or set(kinds) - {"all", "no-chars"}:
-        raise click.BadParameter(f"{members!r}: list all and/or no-chars", param_hint="--members")
+    if not kinds or set(kinds) - {"all", "no-chars", "nblr", "lr"}:
+        raise click.BadParameter(f"{members!r}: list all, no-chars, nblr or lr",
+                                 param_hint="--members")
     config = TrainConfig(arch=ArchConfig(name=arch, dim=dim, members=kinds), epochs=epochs,
                          patience=patience, learning_rate=learning_rate, seed=seed,
                          tokenizer=tokenizer, extra_csv=extra_csv, languages=codes,

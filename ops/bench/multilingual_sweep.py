@@ -160,6 +160,17 @@ CONFIGS: dict[str, tuple[str, float, TrainConfig]] = {
         char_buckets=100000))),
     "sel-3m-te7-x8-cb100k-s7": ("sel:te+7:val-stop", 8.0, replace(BASE, seed=7, tokenizer=_tok(
         char_buckets=100000))),
+    # 2026-12-03 (s12m), same rule. A fourth, linear member over the same features (model/
+    # train.py `_fit_linear`): logistic regression with NB log-count-ratio scaling (NBSVM,
+    # Wang and Manning 2012) or plain; L2 and epoch picked on the val CSVs, not on the cut.
+    "sel-3m-te7-x8-nblr": ("sel:te+7:val-stop", 8.0, replace(BASE, arch=_arch(
+        members=("all", "no-chars", "all", "nblr")))),
+    "sel-3m-te7-x8-nblr-s7": ("sel:te+7:val-stop", 8.0, replace(BASE, seed=7, arch=_arch(
+        members=("all", "no-chars", "all", "nblr")))),
+    "sel-3m-te7-x8-lr": ("sel:te+7:val-stop", 8.0, replace(BASE, arch=_arch(
+        members=("all", "no-chars", "all", "lr")))),
+    "sel-3m-te7-x8-lr-s7": ("sel:te+7:val-stop", 8.0, replace(BASE, seed=7, arch=_arch(
+        members=("all", "no-chars", "all", "lr")))),
 }
 SELECTION_ROWS = 324  # per language, like UMSAB val
 
@@ -204,7 +215,7 @@ def val_scores(model_dir: Path, splits: list[Path] | None = None) -> dict[str, f
     return out
 
 
-def run(name: str, out: Path, log: Path) -> dict[str, Any]:
+def run(name: str, out: Path, log: Path, reuse: bool = False) -> dict[str, Any]:
     data, weight, config = CONFIGS[name]
     started = time.time()
     selection: list[Path] | None = None
@@ -221,14 +232,17 @@ def run(name: str, out: Path, log: Path) -> dict[str, Any]:
     config = replace(config, source_weights=weights,
                      fold_sources=tuple(i for i, p in enumerate(csvs) if "tweeteval" not in str(p))
                      if config.folds else ())
-    summary = train(csvs, stop_on, out / name, config)
+    if reuse and (out / name / "history.json").exists():  # trained before: score it again
+        summary = json.loads((out / name / "history.json").read_text(encoding="utf-8"))
+    else:
+        summary = train(csvs, stop_on, out / name, config)
     per_language = val_scores(out / name, selection)
     row = {"name": name, "data": data, "umsab_weight": weight, "config": asdict(config),
            "scored_on": "selection split cut from train" if selection else "UMSAB val",
            "lexicon_words": len(Tokenizer.load(out / name).lexicon),
            "val_macro_f1": per_language,
            "val_avg_7": round(float(np.mean(list(per_language.values()))), 2),
-           "epochs": [(e["member"], e["epoch"], e["val_macro_recall"])
+           "epochs": [(e["member"], e.get("epoch"), e.get("val_macro_recall"))
                       for e in summary["epochs"]],
            "seconds": round(time.time() - started, 1),
            "at": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())}
@@ -243,9 +257,11 @@ def main() -> None:
     parser.add_argument("names", nargs="+", choices=sorted(CONFIGS))
     parser.add_argument("--out", type=Path, default=Path("build/sweep"))
     parser.add_argument("--log", type=Path, default=Path("model/sweeps/multilingual.jsonl"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a run already trained under --out instead of training it")
     args = parser.parse_args()
     for name in args.names:
-        row = run(name, args.out, args.log)
+        row = run(name, args.out, args.log, args.reuse)
         print(f"{name}: avg {row['val_avg_7']}  {row['val_macro_f1']}  ({row['seconds']} s)",
               flush=True)
 
