@@ -29,7 +29,6 @@ import gc
 import importlib
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -38,6 +37,8 @@ import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from ops.bench.measure import spread
 
 REPO = Path(__file__).resolve().parents[2]
 _IMPORT = re.compile(r"\b(from|import)(\s+)stream\.")
@@ -119,11 +120,6 @@ def prepare(data: str, posts: int) -> tuple[list[Any], Any, Any]:
     return prepared, settings, matcher
 
 
-def _span(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
-            "max": round(max(values), 3)}
-
-
 def main(argv: list[str] | None = None) -> int:
     from ops.bench.machine import cpu_model
     from ops.bench.report import print_json
@@ -179,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(), "load_avg_1m_start_end": [round(load0, 2), round(load[0], 2)],
         "command": "python -m ops.bench.drivers_build_ab " + " ".join(argv or sys.argv[1:]),
         "data": args.data, "posts": posts, "rounds": args.rounds, "loops": args.loops,
-        "us_per_post": {v: {"off": _span(times[(v, False)]), "on": _span(times[(v, True)]),
-                            "drivers_share": _span(share[v])} for v in versions},
+        "us_per_post": {v: {"off": spread(times[(v, False)]), "on": spread(times[(v, True)]),
+                            "drivers_share": spread(share[v])} for v in versions},
         "new_minus_old_drivers_share_per_round": [round(n - o, 3) for n, o in
                                                   zip(share["new"], share["old"], strict=True)],
         "new_minus_old_on_per_round": [round(n - o, 3) for n, o in

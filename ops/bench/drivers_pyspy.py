@@ -34,7 +34,13 @@ from typing import Any
 import redis
 
 from ops.bench.drivers_cost import fresh
-from ops.bench.language_pyspy import _gc, switches, thread_cpu_s
+from ops.bench.language_pyspy import (
+    _gc,
+    record_threads,
+    switches,
+    thread_cpu_s,
+    wait_for_first_write,
+)
 from ops.bench.machine import cpu_model
 from ops.bench.report import print_and_write
 from ops.bench.sustained import cleanup, counted, cpu_s, redis_cpu_s, sentistream_run
@@ -156,17 +162,12 @@ def profile_run(base: Settings, posts: int, drivers: bool, rate: int, raw: Path,
     try:
         if loader is not None:
             loader.start()
-        while not (first := counted(client, settings)):
-            worker.check()
-            time.sleep(0.02)
+        first = wait_for_first_write(worker, client, settings)
         pid = worker.proc.pid
         gc0 = _gc(gc_out)
         threads0, switches0 = thread_cpu_s(pid), switches(pid)
         ns0, faults0 = _thread_ns(pid), faults(pid)
-        spy = subprocess.Popen(
-            [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-             "--nonblocking", "--threads", *(["--native"] if native else []),
-             "--output", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = record_threads(exe, pid, rate, raw, native)
         cpu0, t0, redis0 = cpu_s(pid), time.monotonic(), redis_cpu_s(client)
         while (n := counted(client, settings)) < posts:
             worker.check()

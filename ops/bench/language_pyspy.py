@@ -37,7 +37,7 @@ from ops.bench.language_throughput import produce
 from ops.bench.machine import cpu_model
 from ops.bench.report import print_and_write
 from ops.bench.sustained import cleanup, counted, cpu_s
-from sentistream.harness import start_worker
+from sentistream.harness import Child, start_worker
 from sentistream.settings import Settings, get_settings
 
 
@@ -62,6 +62,25 @@ def switches(pid: int) -> int:
     return total
 
 
+def wait_for_first_write(worker: Child, client: redis.Redis, settings: Settings) -> int:
+    """Blocks until the worker has counted its first posts in Redis (the profiled window starts
+    there, past its start-up); returns that count. Raises if the worker died meanwhile."""
+    while not (first := counted(client, settings)):
+        worker.check()
+        time.sleep(0.02)
+    return first
+
+
+def record_threads(exe: str, pid: int, rate: int, raw: Path, native: bool = False
+                   ) -> subprocess.Popen[bytes]:
+    """``py-spy record`` of every thread of ``pid`` into ``raw`` (its raw format), sampling
+    without pausing the worker (``--nonblocking``)."""
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+         "--nonblocking", "--threads", *(["--native"] if native else []), "--output", str(raw)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def profile_run(base: Settings, values: list[bytes], language_id: str, rate: int,
                 raw: Path, gc_out: Path | None) -> dict[str, Any]:
     """One worker draining ``values`` with py-spy attached while it writes aggregates (no
@@ -78,16 +97,11 @@ def profile_run(base: Settings, values: list[bytes], language_id: str, rate: int
     worker = start_worker(settings, settings.state_dir, name=f"lspy-worker-{run}", argv=argv)
     spy: subprocess.Popen[bytes] | None = None
     try:
-        while not (first := counted(client, settings)):
-            worker.check()
-            time.sleep(0.02)
+        first = wait_for_first_write(worker, client, settings)
         pid = worker.proc.pid
         gc0 = _gc(gc_out)
         threads0, switches0 = thread_cpu_s(pid), switches(pid)
-        spy = None if not rate else subprocess.Popen(
-            [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-             "--nonblocking", "--threads", "--output", str(raw)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = None if not rate else record_threads(exe, pid, rate, raw)
         cpu0, t0 = cpu_s(worker.proc.pid), time.monotonic()
         while (n := counted(client, settings)) < len(values):
             worker.check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import numpy as np
@@ -70,3 +71,10 @@ def resource_stats(samples: list[tuple[float, int, float, int]], pid: int, start
     rss = np.asarray([r for _, r in rows])
     return {"cpu_mean_pct": float(cpu.mean()), "cpu_max_pct": float(cpu.max()),
             "rss_peak_mib": float(rss.max() / 2**20), "rss_last_mib": float(rss[-1] / 2**20)}
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, least and most of per-round figures (rounded to 3 places), as the A/B benches
+    report them."""
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3)}

@@ -35,32 +35,20 @@ import numpy.typing as npt
 from model.data import load_csv, load_csvs, tweeteval, umsab
 from model.metrics import scores
 from model.tokenizer import Tokenizer
-from model.train import KERAS_FILE, TrainConfig, _training_rows, encode, import_tensorflow
+from model.train import (
+    KERAS_FILE,
+    TrainConfig,
+    _training_rows,
+    encode,
+    import_tensorflow,
+    nb_ratios,
+)
 
 NON_ENGLISH = ("ar", "de", "es", "fr", "hi", "it", "pt")
 LAMBDAS = (1e-7, 1e-6, 1e-5)
 MAX_EPOCHS = 12
 PATIENCE = 2
 BATCH = 256
-
-
-def nb_ratios(x: npt.NDArray[np.int32], y: npt.NDArray[np.int64], w: npt.NDArray[np.float32],
-              features: int, alpha: float = 1.0) -> npt.NDArray[np.float32]:
-    """(features, 3) log-count ratios of binarized features, class c against the rest."""
-    present = np.zeros((len(x), x.shape[1]), dtype=bool)
-    ordered = np.sort(x, axis=1)
-    present[:, 1:] = ordered[:, 1:] != ordered[:, :-1]  # first occurrence of each id in a post
-    present[:, 0] = True
-    present &= ordered > 0
-    rows = np.repeat(np.arange(len(x)), x.shape[1]).reshape(x.shape)[present]
-    ids = ordered[present]
-    out = np.zeros((features, 3), dtype=np.float32)
-    for c in range(3):
-        mine = y[rows] == c
-        p = alpha + np.bincount(ids[mine], weights=w[rows][mine], minlength=features)
-        q = alpha + np.bincount(ids[~mine], weights=w[rows][~mine], minlength=features)
-        out[:, c] = np.log((p / p.sum()) / (q / q.sum()))
-    return out
 
 
 def build_linear(features: int, width: int, ratios: npt.NDArray[np.float32], lam: float) -> Any:

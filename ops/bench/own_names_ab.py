@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import numpy as np
 
 from ops.bench.drivers_build_ab import extract_old
 from ops.bench.harness import TWEETEVAL_TEST
+from ops.bench.measure import spread
 
 BATCH = 2048
 Case = list[tuple[list[str], Any, Any, list[str | None]]]  # texts, pair_post, pair_group, brands
@@ -72,11 +72,6 @@ def timed(prepared: list[Any], posts: int, loops: int) -> float:
     return total / posts * 1e6
 
 
-def _span(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
-            "max": round(max(values), 3)}
-
-
 def main(argv: list[str] | None = None) -> int:
     from ops.bench.machine import cpu_model
     from ops.bench.report import print_json
@@ -113,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                            for flat in batch.group_ranked(pp, pg, b)) for v in prepared}
             result[name] = {
                 "posts": posts, "groups_a_batch": [len(b) for *_, b in case],
-                "us_per_post": {v: _span(t) for v, t in times.items()},
+                "us_per_post": {v: spread(t) for v, t in times.items()},
                 "new_minus_old_per_round": [round(n - o, 3) for o, n in
                                             zip(times["old"], times["new"], strict=True)],
                 "term_counts_sent": sent}
