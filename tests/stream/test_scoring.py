@@ -19,7 +19,7 @@ from sentistream.errors import ConfigError
 from sentistream.harness import start_worker, wait_until
 from sentistream.settings import Settings, get_settings
 from sentistream.settings_check import check_settings
-from stream.drivers.terms import TermExtractor
+from stream.drivers.terms import BatchTerms, TermExtractor
 from stream.errors import ModelUnavailableError
 from stream.worker.brands import Brand
 from stream.worker.main import start_scoring_process
@@ -80,13 +80,26 @@ def test_the_child_scores_as_the_thread_does(scoring: ProcessScoring) -> None:
             assert token_rows is not None
             terms = extractor.extract_rows(token_rows, rows.tokenizer.table, len(TEXTS))
             plain = TermExtractor([Brand("acme"), Brand("nike")]).extract(a.texts)
-            assert _term_lists(terms) == _term_lists(plain)
+            # As texts: each extractor numbers the terms in the order it meets them.
+            assert _terms_per_post(terms) == _terms_per_post(plain)
+            assert _bigram_words(terms) == _bigram_words(plain)
+            assert _bigram_words(plain) == {"nike air": ("nike", "air"),
+                                            "air jordan": ("air", "jordan"),
+                                            "new iphone": ("new", "iphone"),
+                                            "works great": ("works", "great"),
+                                            "terrible support": ("terrible", "support"),
+                                            "vraiment génial": ("vraiment", "génial")}
 
 
-def _term_lists(terms: object) -> list[list[str]]:
-    t: dict[str, object] = vars(terms)
-    return [sorted(map(str, np.asarray(v).tolist())) for v in t.values()
-            if isinstance(v, np.ndarray)]
+def _terms_per_post(terms: BatchTerms) -> list[list[str]]:
+    return [sorted(terms.of_post(i)) for i in range(terms.n_posts)]
+
+
+def _bigram_words(terms: BatchTerms) -> dict[str, tuple[str, str]]:
+    """Each bigram's two words, read through the ``first``/``second`` id tables (what
+    ``own_names`` compares a brand's word with)."""
+    return {text: (terms.terms[int(terms.first[i])], terms.terms[int(terms.second[i])])
+            for i, text in enumerate(terms.terms) if terms.first[i] >= 0}
 
 
 def test_a_killed_child_is_replaced_and_the_batch_scored(scoring: ProcessScoring) -> None:
