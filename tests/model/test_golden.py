@@ -49,7 +49,7 @@ def test_golden_posts_are_mostly_right() -> None:
                "ich liebe dieses Handy": "positive",
                "adorei o atendimento, muito obrigado!": "positive",
                "che schifo, il peggior servizio di sempre": "negative",
-               # "odio este producto, es una basura" comes out positive (+0.22): "odio" is in 5
+               # "odio este producto, es una basura" comes out positive (+0.09): "odio" is in 5
                # and "basura" in 2 of UMSAB's 1,839 Spanish training tweets (MODEL_CARD.md).
                "この製品は最悪です": "unsupported_language",
                "я очень люблю этот телефон": "unsupported_language"}
