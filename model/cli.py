@@ -241,13 +241,15 @@ def quantize_command(model_dir: Path, train_csvs: tuple[Path, ...], out_dir: Pat
                    "the languages it was trained for that the main model does not list.")
 @reported
 def ship_command(model_dir: Path, variant: str, companion: str) -> None:
-    """Make VARIANT the packaged model (model/shipped); then regenerate the golden outputs."""
+    """Make VARIANT the packaged model (model/shipped). Shipping does not touch the tests: re-pin
+    their golden outputs afterwards with `python tests/model/fixtures/make_golden.py`."""
     from model.quantize import ship
     from model.scorer import SHIPPED_DIR
 
     if companion and (not companion.isidentifier() or companion.startswith("_")):
         raise click.BadParameter(f"{companion!r}: use a plain name such as 'multilingual'")
     click.echo(str(ship(model_dir, variant, SHIPPED_DIR, companion)))
+    click.echo("next: python tests/model/fixtures/make_golden.py (re-pins the golden outputs)")
 
 
 @model_group.command("evaluate")
