@@ -40,3 +40,15 @@ def test_fixed_point_error_formula() -> None:
     for n in range(4, 9):  # never more than half a step
         assert fixed_point_error(np.linspace(-2, 2, 1001, dtype=np.float32), n).max() \
             <= 2.0 ** -(n + 1) + 1e-7
+
+
+def test_the_language_table_does_not_round_an_average_onto_its_target() -> None:
+    """UMSAB's 7-language average is judged against 58: 57.98 printed as "58.0" read as met."""
+    from model.data import UMSAB
+    from model.evaluate import languages_markdown
+
+    row = {"macro_f1": 60.0, "routed_macro_f1": 59.0, "routed_coverage": 99.0}
+    table = languages_markdown({"per_language": {code: row for code in UMSAB},
+                                "macro_f1_avg_7_non_english": 57.98, "macro_f1_avg_all": 59.234})
+    assert "**57.98**" in table and "58.0" not in table
+    assert "| average, all 8 | 59.23 |" in table
