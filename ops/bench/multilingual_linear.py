@@ -52,7 +52,7 @@ BATCH = 256
 
 
 def build_linear(features: int, width: int, ratios: npt.NDArray[np.float32], lam: float) -> Any:
-    import keras
+    keras = import_tensorflow().keras  # TensorFlow's Keras 3: the `train` extra's, no other
 
     _Bias = _bias_layer()
     ids = keras.Input((width,), dtype="int32", name="ids")
@@ -71,9 +71,9 @@ def build_linear(features: int, width: int, ratios: npt.NDArray[np.float32], lam
 
 
 def _bias_layer() -> Any:
-    import keras
+    layer: Any = import_tensorflow().keras.layers.Layer  # TensorFlow's Keras 3 (the `train` extra)
 
-    class Bias(keras.layers.Layer):  # type: ignore[misc]
+    class Bias(layer):  # type: ignore[misc]
         """Adds one trainable offset per class."""
 
         def build(self, input_shape: Any) -> None:
@@ -95,7 +95,7 @@ def fit_member(kind: str, x: npt.NDArray[np.int32], y: npt.NDArray[np.int64],
                w: npt.NDArray[np.float32], features: int, val_x: dict[str, Any],
                val_y: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
     """The member of ``kind`` with the best UMSAB val average over LAMBDAS and epochs."""
-    import keras
+    keras = import_tensorflow().keras  # TensorFlow's Keras 3: the `train` extra's, no other
 
     ratios = (nb_ratios(x, y, w, features) if kind == "nblr"
               else np.ones((features, 3), dtype=np.float32))

@@ -28,8 +28,7 @@ NON_ENGLISH = ("ar", "de", "es", "fr", "hi", "it", "pt")
 
 
 def weigh(run: Path, copies: list[int]) -> dict[str, float]:
-    import_tensorflow()
-    import keras
+    keras = import_tensorflow().keras  # TensorFlow's Keras 3: the `train` extra's, no other
 
     net = keras.models.load_model(run / KERAS_FILE, safe_mode=False)
     members = [layer for layer in net.layers if isinstance(layer, keras.Model)]
