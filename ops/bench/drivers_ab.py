@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ops.bench.drivers_cost import fresh, run_worker, spread
+from ops.bench.drivers_cost import fresh, run_worker
 from ops.bench.machine import cpu_model
+from ops.bench.measure import spread
 from ops.bench.report import print_json
 from ops.bench.sustained import cleanup, sentistream_run
 from sentistream.settings import get_settings

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -38,6 +37,7 @@ from typing import Any
 import redis
 
 from ops.bench.machine import cpu_model
+from ops.bench.measure import spread
 from ops.bench.report import print_json
 from ops.bench.sustained import cleanup, counted, sentistream_run, time_worker
 from sentistream.harness import start_worker
@@ -67,15 +67,6 @@ def run_worker(settings: Settings, posts: int) -> dict[str, float]:
             "main_thread_us_per_post": threads["main"],
             "other_threads_us_per_post": threads["other"],
             "worker_us_per_post": threads["all"]}
-
-
-def spread(values: list[float], digits: int = 3) -> dict[str, float]:
-    """Median, quartiles, min and max of per-round values (the rounds scatter on a shared
-    machine: a mean of 5 hides how far one round can fall)."""
-    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
-    return {"median": round(statistics.median(values), digits), "q1": round(q[0], digits),
-            "q3": round(q[2], digits), "min": round(min(values), digits),
-            "max": round(max(values), digits), "n": len(values)}
 
 
 def paired(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:

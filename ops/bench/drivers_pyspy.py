@@ -328,7 +328,7 @@ def below(run: dict[str, Any], root: str) -> Counter[str]:
 
 
 def report(runs: list[dict[str, Any]], rate: int, command: str, top: int) -> str:
-    from ops.bench.drivers_cost import spread
+    from ops.bench.measure import spread
 
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [f"# A live worker, drivers off vs on: the main thread's steps, py-spy ({date})", "",

@@ -73,8 +73,10 @@ def resource_stats(samples: list[tuple[float, int, float, int]], pid: int, start
             "rss_peak_mib": float(rss.max() / 2**20), "rss_last_mib": float(rss[-1] / 2**20)}
 
 
-def spread(values: list[float]) -> dict[str, float]:
-    """Median, least and most of per-round figures (rounded to 3 places), as the A/B benches
-    report them."""
-    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
-            "max": round(max(values), 3)}
+def spread(values: list[float], digits: int = 3) -> dict[str, float]:
+    """Median, quartiles, min and max of per-round values (the rounds scatter on a shared
+    machine: a mean of 5 hides how far one round can fall)."""
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    return {"median": round(statistics.median(values), digits), "q1": round(q[0], digits),
+            "q3": round(q[2], digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "n": len(values)}
