@@ -351,7 +351,8 @@ def _drivers(delta: GroupDelta) -> DriverDelta:
 
 
 def _examples(posts: Posts, chosen: Int64Array) -> list[str]:
-    """Each chosen post as example JSON {"id", "text"} (no Python call per post)."""
+    """Each chosen post as example JSON {"id", "text"}: one orjson call per example kept (at
+    most SENTISTREAM_DRIVER_EXAMPLES per group, class and hour), not per post of the batch."""
     ids, texts, dumps = posts.ids, posts.texts, orjson.dumps
     return [dumps({"id": ids[i], "text": texts[i]}).decode("utf-8") for i in chosen.tolist()]
 
