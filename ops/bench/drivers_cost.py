@@ -2,7 +2,8 @@
 side in one run, and the Redis bytes of its keys per brand-day (MEMORY USAGE on the real keys).
 
 Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--no-memory]
-       [--out FILE]
+       [--pin-services] [--out FILE]
+       .venv/bin/python -m ops.bench.drivers_cost --report FILE [FILE ...] [--out FILE]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). Each
 round runs one worker with the drivers off and one with them on (alternating which goes first,
@@ -14,6 +15,14 @@ for posts per worker CPU-second, the figure that a busy shared machine disturbs 
 and range over the rounds of their ratio and of the on-minus-off CPU microseconds per post, per
 thread from the scheduler's nanosecond clock: the main thread (event loop: parse, deltas, the
 drivers, the script calls), the other threads (scorer, Kafka client) and Redis.
+``ratio_interval`` adds a 90% paired bootstrap interval of the pooled ratio over the rounds.
+
+``--pin-services`` runs Redis and the broker on the last CPU and the worker (this process and
+its children) on the others, restored after: the layout of the capacity plan, where Redis does
+not share the worker's core. On a 2-vCPU box the drivers' extra Redis work (~14 us a post) ran
+on the worker's cores otherwise, and the sustained rate paid for it twice.
+``--report`` pools the rounds of earlier results files (one tree, one kind of run) into one
+pooled ratio with its interval: one run of 9 rounds spans +-0.05 on this machine.
 
 Memory, two inputs:
 * the generated posts of the first "on" run (a heavy hour: every brand has thousands of posts,
@@ -27,17 +36,20 @@ Memory, two inputs:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from ops.bench.machine import cpu_model
-from ops.bench.measure import spread
+from ops.bench.measure import ratio_interval, spread
 from ops.bench.report import print_json
 from ops.bench.sustained import cleanup, counted, sentistream_run, time_worker
 from sentistream.harness import start_worker
@@ -92,6 +104,70 @@ def paired(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
         "redis_on_minus_off_us_per_post": spread(
             [on["redis_cpu_us_per_post"] - off["redis_cpu_us_per_post"] for on, off in pairs], 2),
     }
+
+
+def interval(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """The pooled ratios on/off (per worker CPU-second, sustained) with their paired bootstrap
+    intervals over the rounds."""
+    return {name: ratio_interval([r[name] for r in runs["on"]], [r[name] for r in runs["off"]])
+            for name in ("posts_per_worker_cpu_s", "sustained_posts_per_s")}
+
+
+def report(files: list[Path]) -> dict[str, Any]:
+    """Every round of ``files`` (results of this script) pooled: the rounds pair as they ran."""
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    sources = []
+    for path in files:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        for side in ("off", "on"):
+            runs[side] += result["rounds"][side]
+        sources.append({"file": str(path), "date": result["date"], "command": result["command"],
+                        "load_avg_1m": result["load_avg_1m"], "rounds": len(result["rounds"]["on"]),
+                        "ratio_on_off_per_cpu_s": result["ratio_on_off_per_cpu_s"]})
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
+            "command": "python -m ops.bench.drivers_cost " + " ".join(sys.argv[1:]),
+            "sources": sources, "pooled": interval(runs), "per_round": paired(runs)}
+
+
+def service_pids(settings: Settings) -> dict[str, int]:
+    """The pids of the running Redis server and Kafka broker of ``settings``' infra."""
+    info = redis.Redis.from_url(settings.redis_url).info("server")
+    kafka = settings.state_dir / "kafka" / "kafka.pid"
+    return {"redis": int(info["process_id"]), "kafka": int(kafka.read_text().strip())}
+
+
+def split_cpus(cpus: set[int]) -> tuple[set[int], set[int]]:
+    """(the worker's CPUs, the services' CPU): the last CPU for Redis and the broker."""
+    if len(cpus) < 2:
+        raise SystemExit("--pin-services needs at least 2 CPUs")
+    last = max(cpus)
+    return cpus - {last}, {last}
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (a JVM's threads each carry their own mask)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+@contextlib.contextmanager
+def pinned_services(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Redis and the broker on the last CPU, this process (and the workers it starts) on the
+    rest; everything back on every CPU after."""
+    every = os.sched_getaffinity(0)
+    worker, services = split_cpus(every)
+    pids = service_pids(settings)
+    try:
+        for pid in pids.values():
+            pin(pid, services)
+        os.sched_setaffinity(0, worker)
+        yield {"worker_cpus": sorted(worker), "service_cpus": sorted(services), **pids}
+    finally:
+        os.sched_setaffinity(0, every)
+        for pid in pids.values():
+            with contextlib.suppress(FileNotFoundError):
+                pin(pid, every)
 
 
 def key_bytes(settings: Settings) -> dict[tuple[str, str, str], int]:
@@ -171,8 +247,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory measures (the Sanders replay: ~1 min)")
+    parser.add_argument("--pin-services", action="store_true",
+                        help="Redis and the broker on the last CPU, the worker on the others")
+    parser.add_argument("--report", type=Path, nargs="+", default=None,
+                        help="pool the rounds of these results files; runs nothing")
     args = parser.parse_args()
+    if args.report:
+        print_json(report(args.report), args.out)
+        return
     base = get_settings()
+    with contextlib.ExitStack() as stack:
+        layout = stack.enter_context(pinned_services(base)) if args.pin_services else None
+        result = measure(base, args)
+    result["pinned"] = layout
+    print_json(result, args.out)
+
+
+def measure(base: Settings, args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     heavy: dict[str, Any] = {}
     for r in range(args.rounds):
@@ -206,12 +297,13 @@ def main() -> None:
                                        for on, off in zip(runs["on"], runs["off"], strict=True)],
         "redis_cpu_us_per_post": {side: round(mean(side, "redis_cpu_us_per_post"), 2)
                                   for side in ("off", "on")},
+        "pooled": interval(runs),
         "per_round": paired(runs),
         "memory_generated_hour": heavy,
         "memory_sanders": (real_days(fresh(base, True))
                            if SANDERS.is_file() and not args.no_memory else None),
     }
-    print_json(result, args.out)
+    return result
 
 
 if __name__ == "__main__":

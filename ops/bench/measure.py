@@ -80,3 +80,21 @@ def spread(values: list[float], digits: int = 3) -> dict[str, float]:
     return {"median": round(statistics.median(values), digits), "q1": round(q[0], digits),
             "q3": round(q[2], digits), "min": round(min(values), digits),
             "max": round(max(values), digits), "n": len(values)}
+
+
+def ratio_interval(num: list[float], den: list[float], level: float = 0.9, draws: int = 10_000,
+                   seed: int = 0) -> dict[str, float]:
+    """The ratio of means sum(num) / sum(den) of paired rounds, and its percentile bootstrap
+    interval at ``level``: the rounds are resampled as pairs, since a round's two sides share
+    the machine's speed of that moment. Seeded, so a report can be recomputed exactly. What
+    it answers: how far the pooled ratio of these rounds could move with other rounds of the
+    same kind; not the error of a machine that differs in kind (another host, another load)."""
+    if len(num) != len(den) or not num:
+        raise ValueError(f"need paired rounds: {len(num)} and {len(den)} values")
+    a, b = np.asarray(num, float), np.asarray(den, float)
+    pick = np.random.default_rng(seed).integers(0, len(a), size=(draws, len(a)))
+    ratios = a[pick].sum(axis=1) / b[pick].sum(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return {"ratio": round(float(a.sum() / b.sum()), 4), "low": round(float(low), 4),
+            "high": round(float(high), 4), "level": level, "n": len(a)}
