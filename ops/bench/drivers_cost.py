@@ -2,7 +2,7 @@
 side in one run, and the Redis bytes of its keys per brand-day (MEMORY USAGE on the real keys).
 
 Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--no-memory]
-       [--pin-services] [--out FILE]
+       [--layouts shared,pinned] [--out FILE]
        .venv/bin/python -m ops.bench.drivers_cost --report FILE [FILE ...] [--out FILE]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). Each
@@ -17,10 +17,11 @@ thread from the scheduler's nanosecond clock: the main thread (event loop: parse
 drivers, the script calls), the other threads (scorer, Kafka client) and Redis.
 ``ratio_interval`` adds a 90% paired bootstrap interval of the pooled ratio over the rounds.
 
-``--pin-services`` runs Redis and the broker on the last CPU and the worker (this process and
-its children) on the others, restored after: the layout of the capacity plan, where Redis does
-not share the worker's core. On a 2-vCPU box the drivers' extra Redis work (~14 us a post) ran
-on the worker's cores otherwise, and the sustained rate paid for it twice.
+``--layouts shared,pinned`` runs each round in each layout, alternating their order: "shared"
+(every process on every CPU, the only layout before) and "pinned" (Redis and the broker on the
+last CPU, the worker, this process and its children on the others, restored after: the
+layout of the capacity plan, where Redis does not share the worker's cores). Shared, on a
+2-vCPU box, the drivers' extra Redis work (~14 us a post) runs on the worker's cores too.
 ``--report`` pools the rounds of earlier results files (one tree, one kind of run) into one
 pooled ratio with its interval: one run of 9 rounds spans +-0.05 on this machine.
 
@@ -59,6 +60,7 @@ from stream.schema.keys import unescape_brand
 
 SANDERS = Path(__file__).resolve().parents[3] / "shared" / "data" / "sanders-brands" / "posts.csv"
 DRIVER_KINDS = ("terms", "ex", "authors", "fp")
+LAYOUTS = ("shared", "pinned")
 
 
 def fresh(settings: Settings, drivers: bool) -> Settings:
@@ -114,19 +116,26 @@ def interval(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
 
 
 def report(files: list[Path]) -> dict[str, Any]:
-    """Every round of ``files`` (results of this script) pooled: the rounds pair as they ran."""
-    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    """Every round of ``files`` (results of this script) pooled per layout: the rounds pair as
+    they ran. Files from before ``--layouts`` ran every process on every CPU: "shared"."""
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     sources = []
     for path in files:
         result = json.loads(path.read_text(encoding="utf-8"))
-        for side in ("off", "on"):
-            runs[side] += result["rounds"][side]
+        parts = {result.get("layout", "shared"): result, **result.get("layouts", {})}
+        for name, part in parts.items():
+            pooled = runs.setdefault(name, {"off": [], "on": []})
+            for side in ("off", "on"):
+                pooled[side] += part["rounds"][side]
         sources.append({"file": str(path), "date": result["date"], "command": result["command"],
-                        "load_avg_1m": result["load_avg_1m"], "rounds": len(result["rounds"]["on"]),
-                        "ratio_on_off_per_cpu_s": result["ratio_on_off_per_cpu_s"]})
+                        "load_avg_1m": result["load_avg_1m"],
+                        "ratio_on_off_per_cpu_s": {name: part["ratio_on_off_per_cpu_s"]
+                                                   for name, part in parts.items()}})
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
             "command": "python -m ops.bench.drivers_cost " + " ".join(sys.argv[1:]),
-            "sources": sources, "pooled": interval(runs), "per_round": paired(runs)}
+            "sources": sources,
+            "layouts": {name: {"pooled": interval(r), "per_round": paired(r)}
+                        for name, r in runs.items()}}
 
 
 def service_pids(settings: Settings) -> dict[str, int]:
@@ -139,7 +148,7 @@ def service_pids(settings: Settings) -> dict[str, int]:
 def split_cpus(cpus: set[int]) -> tuple[set[int], set[int]]:
     """(the worker's CPUs, the services' CPU): the last CPU for Redis and the broker."""
     if len(cpus) < 2:
-        raise SystemExit("--pin-services needs at least 2 CPUs")
+        raise SystemExit("the pinned layout needs at least 2 CPUs")
     last = max(cpus)
     return cpus - {last}, {last}
 
@@ -247,47 +256,66 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory measures (the Sanders replay: ~1 min)")
-    parser.add_argument("--pin-services", action="store_true",
-                        help="Redis and the broker on the last CPU, the worker on the others")
+    parser.add_argument("--layouts", default="shared",
+                        help="comma-separated, each round runs each: shared (every process on "
+                             "every CPU), pinned (Redis and the broker on the last CPU, the "
+                             "worker on the others)")
     parser.add_argument("--report", type=Path, nargs="+", default=None,
                         help="pool the rounds of these results files; runs nothing")
     args = parser.parse_args()
     if args.report:
         print_json(report(args.report), args.out)
         return
-    base = get_settings()
-    with contextlib.ExitStack() as stack:
-        layout = stack.enter_context(pinned_services(base)) if args.pin_services else None
-        result = measure(base, args)
-    result["pinned"] = layout
-    print_json(result, args.out)
+    layouts = args.layouts.split(",")
+    if set(layouts) - set(LAYOUTS):
+        parser.error(f"--layouts: each of {', '.join(LAYOUTS)}")
+    print_json(measure(get_settings(), args, layouts), args.out)
 
 
-def measure(base: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+def measure(base: Settings, args: argparse.Namespace, layouts: list[str]) -> dict[str, Any]:
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {
+        name: {"off": [], "on": []} for name in layouts}
     heavy: dict[str, Any] = {}
+    pinned: dict[str, Any] | None = None
     for r in range(args.rounds):
-        for drivers in ((False, True) if r % 2 == 0 else (True, False)):
-            settings = fresh(base, drivers)
-            ensure_topics(settings)
-            sentistream_run(settings, "generate", "--max", "--limit", str(args.posts),
-                            "--seed", "1", "--key", "id")
-            runs["on" if drivers else "off"].append(
-                {**run_worker(settings, args.posts), "load_avg_1m": round(os.getloadavg()[0], 2)})
-            if drivers and not heavy and not args.no_memory:
-                heavy = heavy_hour(key_bytes(settings))
-            cleanup(settings)
-            print(f"round {r} drivers={'on' if drivers else 'off'}: "
-                  f"{runs['on' if drivers else 'off'][-1]}", flush=True)
-
-    def mean(side: str, name: str) -> float:
-        return sum(x[name] for x in runs[side]) / len(runs[side])
-
-    result = {
+        for name in (layouts if r % 2 == 0 else layouts[::-1]):
+            with contextlib.ExitStack() as stack:
+                if name == "pinned":
+                    pinned = stack.enter_context(pinned_services(base))
+                for drivers in ((False, True) if r % 2 == 0 else (True, False)):
+                    side = "on" if drivers else "off"
+                    settings = fresh(base, drivers)
+                    ensure_topics(settings)
+                    sentistream_run(settings, "generate", "--max", "--limit", str(args.posts),
+                                    "--seed", "1", "--key", "id")
+                    runs[name][side].append({**run_worker(settings, args.posts),
+                                             "load_avg_1m": round(os.getloadavg()[0], 2)})
+                    if drivers and not heavy and not args.no_memory:
+                        heavy = heavy_hour(key_bytes(settings))
+                    cleanup(settings)
+                    print(f"round {r} {name} drivers={side}: {runs[name][side][-1]}", flush=True)
+    result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
         "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
         "command": "python -m ops.bench.drivers_cost " + " ".join(sys.argv[1:]),
-        "posts": args.posts, "rounds": runs,
+        "posts": args.posts, "pinned": pinned,
+        # The first layout's figures at the top, as before layouts existed (--report reads them).
+        **summary(runs[layouts[0]]), "layout": layouts[0],
+        "layouts": {name: summary(runs[name]) for name in layouts[1:]},
+        "memory_generated_hour": heavy,
+        "memory_sanders": (real_days(fresh(base, True))
+                           if SANDERS.is_file() and not args.no_memory else None),
+    }
+    return result
+
+
+def summary(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """The rounds of one layout and their ratios on/off."""
+    def mean(side: str, name: str) -> float:
+        return sum(x[name] for x in runs[side]) / len(runs[side])
+
+    return {
+        "rounds": runs,
         "ratio_on_off_sustained": round(mean("on", "sustained_posts_per_s")
                                         / mean("off", "sustained_posts_per_s"), 3),
         "ratio_on_off_per_cpu_s": round(mean("on", "posts_per_worker_cpu_s")
@@ -299,11 +327,7 @@ def measure(base: Settings, args: argparse.Namespace) -> dict[str, Any]:
                                   for side in ("off", "on")},
         "pooled": interval(runs),
         "per_round": paired(runs),
-        "memory_generated_hour": heavy,
-        "memory_sanders": (real_days(fresh(base, True))
-                           if SANDERS.is_file() and not args.no_memory else None),
     }
-    return result
 
 
 if __name__ == "__main__":
