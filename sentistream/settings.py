@@ -237,6 +237,11 @@ class Settings:
         "thread that wants the GIL (the event loop, the scoring thread, the Kafka consumer's "
         "thread) waits for another that holds it to let go; CPython's default is 5",
         default=5.0)
+    gc_young_threshold: int = _doc(
+        "the worker's garbage-collector threshold of its youngest generation "
+        "(gc.set_threshold's first number: container allocations between two young "
+        "collections); CPython's default is 700, the older generations keep theirs; 100 to "
+        "10000000", default=700)
     fetch_max_wait_ms: int = _doc(
         "longest the broker holds a worker's fetch that finds no records (fetch.max.wait.ms); "
         "a fetch sent for idle partitions alone holds back the busy ones that long "

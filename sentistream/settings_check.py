@@ -100,6 +100,8 @@ RULES: tuple[Rule, ...] = (
     Rule("fetch_max_wait_ms", "1 to 1500", lambda s: 1 <= s.fetch_max_wait_ms <= 1500),
     Rule("switch_interval_ms", "above 0 and at most 1000",
          lambda s: 0 < s.switch_interval_ms <= 1000),
+    Rule("gc_young_threshold", "100 to 10000000 (0 would switch automatic collection off)",
+         lambda s: 100 <= s.gc_young_threshold <= 10_000_000),
     _at_least("scorer_attempts", 1),
     # -- worker's Kafka producer --
     Rule("produce_batch_bytes", f"{PRODUCE_BATCH_BYTES_MIN} to {PRODUCE_BATCH_BYTES_MAX}",
