@@ -54,6 +54,8 @@ from ops.bench.measure import ratio_interval, spread
 from ops.bench.report import print_json
 from ops.bench.sustained import cleanup, counted, sentistream_run, time_worker
 from sentistream.harness import start_worker
+from sentistream.infra.kafka import KafkaBroker
+from sentistream.infra.redis_server import RedisServer
 from sentistream.settings import Settings, get_settings
 from sentistream.topics import ensure_topics
 from stream.schema.keys import unescape_brand
@@ -139,10 +141,14 @@ def report(files: list[Path]) -> dict[str, Any]:
 
 
 def service_pids(settings: Settings) -> dict[str, int]:
-    """The pids of the running Redis server and Kafka broker of ``settings``' infra."""
-    info = redis.Redis.from_url(settings.redis_url).info("server")
-    kafka = settings.state_dir / "kafka" / "kafka.pid"
-    return {"redis": int(info["process_id"]), "kafka": int(kafka.read_text().strip())}
+    """The pids of the Redis server and Kafka broker that ``sentistream infra up`` started for
+    ``settings`` (their ``ManagedProcess``, which checks that each pid is still ours)."""
+    pids = {svc.name: svc.process.pid() for svc in (RedisServer(settings), KafkaBroker(settings))}
+    missing = [name for name, pid in pids.items() if pid is None]
+    if missing:
+        raise SystemExit(f"the pinned layout needs this infra's own {' and '.join(missing)}: "
+                         "start them with `sentistream infra up` (same SENTISTREAM_* settings)")
+    return {name: pid for name, pid in pids.items() if pid is not None}
 
 
 def split_cpus(cpus: set[int]) -> tuple[set[int], set[int]]:
