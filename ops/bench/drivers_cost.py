@@ -2,7 +2,7 @@
 side in one run, and the Redis bytes of its keys per brand-day (MEMORY USAGE on the real keys).
 
 Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--no-memory]
-       [--layouts shared,pinned] [--out FILE]
+       [--layouts shared,pinned,concurrent] [--out FILE]
        .venv/bin/python -m ops.bench.drivers_cost --report FILE [FILE ...] [--out FILE]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). Each
@@ -22,6 +22,11 @@ drivers, the script calls), the other threads (scorer, Kafka client) and Redis.
 last CPU, the worker, this process and its children on the others, restored after: the
 layout of the capacity plan, where Redis does not share the worker's cores). Shared, on a
 2-vCPU box, the drivers' extra Redis work (~14 us a post) runs on the worker's cores too.
+"concurrent" starts the off and the on worker at once, each on its own topics holding the same
+posts, and times both over the seconds they drain together (``sustained.time_workers_together``):
+the host's speed drifts by +-25% between runs a minute apart here (off runs of one tree gave
+17,800-27,200 posts per worker CPU-second in one hour), and side by side in time both workers
+meet the same drift. They share the CPUs and Redis with each other, alike.
 ``--report`` pools the rounds of earlier results files (one tree, one kind of run) into one
 pooled ratio with its interval: one run of 9 rounds spans +-0.05 on this machine.
 
@@ -52,7 +57,13 @@ import redis
 from ops.bench.machine import cpu_model
 from ops.bench.measure import ratio_interval, spread
 from ops.bench.report import print_json
-from ops.bench.sustained import cleanup, counted, sentistream_run, time_worker
+from ops.bench.sustained import (
+    cleanup,
+    counted,
+    sentistream_run,
+    time_worker,
+    time_workers_together,
+)
 from sentistream.harness import start_worker
 from sentistream.infra.kafka import KafkaBroker
 from sentistream.infra.redis_server import RedisServer
@@ -62,7 +73,7 @@ from stream.schema.keys import unescape_brand
 
 SANDERS = Path(__file__).resolve().parents[3] / "shared" / "data" / "sanders-brands" / "posts.csv"
 DRIVER_KINDS = ("terms", "ex", "authors", "fp")
-LAYOUTS = ("shared", "pinned")
+LAYOUTS = ("shared", "pinned", "concurrent")
 
 
 def fresh(settings: Settings, drivers: bool) -> Settings:
@@ -83,6 +94,34 @@ def run_worker(settings: Settings, posts: int) -> dict[str, float]:
             "main_thread_us_per_post": threads["main"],
             "other_threads_us_per_post": threads["other"],
             "worker_us_per_post": threads["all"]}
+
+
+def run_together(base: Settings, posts: int, on_first: bool) -> dict[str, dict[str, float]]:
+    """The "concurrent" layout: a drivers-off and a drivers-on worker started at once, each on
+    its own fresh topics holding the same posts, timed over the seconds both drain
+    (``time_workers_together``). Redis serves both: its CPU per post is the server's over the
+    posts of both, the same figure on each side (so Redis's on-minus-off reads 0 here)."""
+    sides = ("on", "off") if on_first else ("off", "on")
+    settings = {side: fresh(base, side == "on") for side in sides}
+    for s in settings.values():
+        ensure_topics(s)
+        sentistream_run(s, "generate", "--max", "--limit", str(posts), "--seed", "1",
+                        "--key", "id")
+    timed = time_workers_together(
+        [(settings[side], f"drivers-cost-{settings[side].redis_prefix}") for side in sides], posts)
+    both = sum(t.sustained_posts for t in timed)
+    redis_us = (timed[0].done.redis_cpu - timed[0].first.redis_cpu) * 1e6 / max(both, 1)
+    out = {}
+    for side, t in zip(sides, timed, strict=True):
+        threads = t.thread_us_per_post
+        out[side] = {"sustained_posts_per_s": t.sustained_posts_per_s,
+                     "posts_per_worker_cpu_s": t.posts_per_worker_cpu_s,
+                     "worker_cpu_s": t.worker_cpu_s, "redis_cpu_us_per_post": redis_us,
+                     "main_thread_us_per_post": threads["main"],
+                     "other_threads_us_per_post": threads["other"],
+                     "worker_us_per_post": threads["all"], "window_posts": t.sustained_posts}
+        cleanup(settings[side])
+    return out
 
 
 def paired(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
@@ -265,7 +304,8 @@ def main() -> None:
     parser.add_argument("--layouts", default="shared",
                         help="comma-separated, each round runs each: shared (every process on "
                              "every CPU), pinned (Redis and the broker on the last CPU, the "
-                             "worker on the others)")
+                             "worker on the others), concurrent (an off and an on worker "
+                             "draining at once, timed over the seconds they share)")
     parser.add_argument("--report", type=Path, nargs="+", default=None,
                         help="pool the rounds of these results files; runs nothing")
     args = parser.parse_args()
@@ -288,6 +328,12 @@ def measure(base: Settings, args: argparse.Namespace, layouts: list[str]) -> dic
             with contextlib.ExitStack() as stack:
                 if name == "pinned":
                     pinned = stack.enter_context(pinned_services(base))
+                if name == "concurrent":
+                    for side, got in run_together(base, args.posts, r % 2 == 1).items():
+                        runs[name][side].append({**got,
+                                                 "load_avg_1m": round(os.getloadavg()[0], 2)})
+                        print(f"round {r} {name} drivers={side}: {got}", flush=True)
+                    continue
                 for drivers in ((False, True) if r % 2 == 0 else (True, False)):
                     side = "on" if drivers else "off"
                     settings = fresh(base, drivers)

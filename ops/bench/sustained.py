@@ -5,6 +5,11 @@ The start-up and consumer-group join are left out of the sustained figures (``st
 them for a wall figure). On a shared machine wall-clock rates move with the load; posts per
 worker CPU-second is the rate of a worker that has a core. Used by worker_throughput.py,
 language_throughput.py and drivers_cost.py.
+
+``time_workers_together`` times several workers at once, each on its own topics and prefix,
+over the seconds they all drain together: a paired design for a shared machine, where the
+host's speed drifts by +-25% between runs a minute apart (CPU steal, a neighbour's load), and
+both sides of a comparison then meet the same drift.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,3 +150,63 @@ def time_worker(settings: Settings, posts: int, name: str) -> WorkerRun:
         worker.stop()
     assert first is not None
     return WorkerRun(posts, started, first[0], first[1], done, worker.pid)
+
+
+class TogetherWindow:
+    """When the common window of workers draining at once opens and closes, from their counts:
+    it opens when every worker has counted a post (each is past its start-up and group join)
+    and closes when the first has counted ``posts`` (after that, the others would run alone)."""
+
+    def __init__(self, workers: int, posts: int) -> None:
+        self.workers, self.posts = workers, posts
+        self.opened = False
+
+    def observe(self, counts: Sequence[int]) -> str:
+        """"wait", "open" (mark every worker now) or "close" (mark them again, and stop)."""
+        if len(counts) != self.workers:
+            raise ValueError(f"{len(counts)} counts for {self.workers} workers")
+        if not self.opened:
+            if all(counts) and max(counts) < self.posts:
+                self.opened = True
+                return "open"
+            if max(counts) >= self.posts:
+                raise RuntimeError("a worker counted every post before the others counted any: "
+                                   "no common window (use more --posts)")
+            return "wait"
+        return "close" if max(counts) >= self.posts else "wait"
+
+
+def time_workers_together(runs: Sequence[tuple[Settings, str]], posts: int) -> list[WorkerRun]:
+    """Start a worker per (settings, name) at once, each on the topics and prefix of its
+    settings holding ``posts`` posts, and time each over the common window (``TogetherWindow``):
+    its posts, CPU and threads from the window's first mark to its last. Redis serves them all,
+    so each run's Redis CPU is the whole server's. Logs as ``time_worker``."""
+    clients = [redis.Redis.from_url(s.redis_url) for s, _ in runs]
+    window = TogetherWindow(len(runs), posts)
+    started = time.monotonic()
+    workers = [start_worker(s, s.state_dir, name=name) for s, name in runs]
+
+    def marks() -> list[Mark]:
+        redis_cpu = redis_cpu_s(clients[0])
+        return [Mark(time.monotonic(), cpu_s(w.pid), redis_cpu, thread_cpu_ns(w.pid))
+                for w in workers]
+
+    try:
+        first: tuple[list[int], list[Mark]] | None = None
+        while True:
+            counts = [counted(c, s) for c, (s, _) in zip(clients, runs, strict=True)]
+            state = window.observe(counts)
+            if state == "open":
+                first = (counts, marks())
+            elif state == "close":
+                done = (counts, marks())
+                break
+            for w in workers:
+                w.check()
+            time.sleep(0.05)
+    finally:
+        for w in workers:
+            w.stop()
+    assert first is not None
+    return [WorkerRun(done[0][i], started, first[0][i], first[1][i], done[1][i], w.pid)
+            for i, w in enumerate(workers)]
