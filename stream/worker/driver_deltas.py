@@ -323,9 +323,15 @@ def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: 
 def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                   labels: Int64Array, created: npt.NDArray[np.float64], features: PostFeatures,
                   posts: Posts, keep: int) -> None:
-    """The newest ``keep`` posts of each group, class and hour (pairs are in offset order)."""
+    """The newest posts of each group, class and hour (pairs are in offset order), ``keep``
+    shared by the groups of one brand, class and hour in the batch: each sends its newest
+    ceil(keep / groups). Redis keeps the newest ``keep`` pushed to the brand's list, so when
+    every partition's group sent ``keep``, the last group applied overwrote the others: 3 of 4
+    example JSONs built, sent and pushed for nothing on a 4-partition batch (~0.4 us a post of
+    the worker, issue 15), and the list held one partition's posts only."""
     if keep <= 0:
         return
+    brand_code = _brand_codes(deltas)
     for label, cls in _CLASSES:
         sel = (labels[pair_post] == label) & ~features.retweet[pair_post]
         post, group = pair_post[sel], pair_group[sel]
@@ -336,13 +342,24 @@ def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_grou
         key, post = key[order], post[order]
         ends = np.r_[np.flatnonzero(key[1:] != key[:-1]) + 1, len(key)]
         starts = np.r_[0, ends[:-1]]
-        # The last ``keep`` of each key's run, JSON in one comprehension, then sliced.
-        kept = np.arange(len(key)) >= np.repeat(ends, ends - starts) - keep
+        # Each run's share: the runs of one (brand, hour) split ``keep`` between them.
+        brand_hour = brand_code[key[starts] // span] * span + key[starts] % span
+        _, sharer = unique_inverse(brand_hour)
+        limit = -(-keep // np.bincount(sharer)[sharer])
+        # The last ``limit`` of each key's run, JSON in one comprehension, then sliced.
+        kept = np.arange(len(key)) >= np.repeat(ends - limit, ends - starts)
         members = _examples(posts, post[kept])
-        bounds = np.r_[0, np.cumsum(np.minimum(ends - starts, keep))].tolist()
+        bounds = np.r_[0, np.cumsum(np.minimum(ends - starts, limit))].tolist()
         for u, lo, hi in zip(key[starts].tolist(), bounds[:-1], bounds[1:], strict=True):
             g, hour = _start_of(u, span, low, 3600)
             _drivers(deltas[g]).examples[(cls, hour)] = members[lo:hi]
+
+
+def _brand_codes(deltas: Sequence[GroupDelta]) -> Int64Array:
+    """Each group's brand as an integer (the same for every partition's group of a brand)."""
+    codes: dict[str, int] = {}
+    return np.fromiter((codes.setdefault(d.brand, len(codes)) for d in deltas), np.int64,
+                       len(deltas))
 
 
 def _drivers(delta: GroupDelta) -> DriverDelta:

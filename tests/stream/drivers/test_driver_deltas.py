@@ -36,3 +36,31 @@ def test_authors_are_written_as_they_are_even_with_trailing_nul() -> None:
     for delta in deltas:
         assert delta.drivers is not None
         assert delta.drivers.authors[("m", minute)] == ["\x00", "ann", "bob", "bob\x00"]
+
+
+def test_the_partitions_of_a_brand_share_its_examples_in_a_batch() -> None:
+    # Redis keeps the newest SENTISTREAM_DRIVER_EXAMPLES pushed to a brand's list: when every
+    # partition's group sent that many, the last group applied overwrote the others'. Each
+    # sends its newest ceil(keep / groups) now; a brand alone in its partitions keeps all.
+    records = [RawRecord(json.dumps({"id": f"{brand}{i}", "text": f"{brand} battery died",
+                                     "brand": brand, "created_at": NOW}).encode(),
+                         "t", i % parts, i, NOW)
+               for brand, parts in (("acme", 4), ("globex", 1)) for i in range(40)]
+    matcher = BrandMatcher([Brand("acme"), Brand("globex")])
+    posts, brands, rejected = validate(records, get_settings(), matcher)
+    assert not rejected
+    labels = np.zeros(len(posts), np.int64)  # every post negative
+    intensity = np.full(len(posts), -0.5, np.float32)
+    deltas = batch_deltas(posts, brands, labels, intensity, 8)
+    features = FeatureExtractor(TermExtractor(matcher.definitions)).features(posts, None)
+    attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None, 8)
+    hour = int(NOW) // 3600 * 3600
+    sent = {}
+    for delta in deltas:
+        assert delta.drivers is not None
+        found = delta.drivers.examples.get(("neg", hour), [])
+        sent[(delta.brand, delta.partition)] = [json.loads(m)["id"] for m in found]
+    # acme: 10 posts in each of 4 partitions, 8 to share: each group its newest 2, oldest first.
+    for p in range(4):
+        assert sent[("acme", p)] == [f"acme{i}" for i in range(40) if i % 4 == p][-2:]
+    assert sent[("globex", 0)] == [f"globex{i}" for i in range(32, 40)]
