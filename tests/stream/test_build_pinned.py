@@ -157,9 +157,9 @@ PINNED = {
     "posts": "675853b8291c9224",
     "brands": "e375760624ac7ef6",
     "rejected": "d061b779fc5f2345",
-    "calls": "302743ea76196bf9",
-    "calls_rows": "302743ea76196bf9",  # the same calls: terms from rows or from texts
-    "calls_partial": "ad9f378be0712385",
+    "calls": "eb7e346243383696",
+    "calls_rows": "eb7e346243383696",  # the same calls: terms from rows or from texts
+    "calls_partial": "ede04f9a530580df",
     "scored": "f30d3cb0fd3d67c7",
 }
 
