@@ -51,7 +51,7 @@ Int64Array = npt.NDArray[np.int64]
 # (module, attribute) of each function --by-function times; _ops_json is every op's JSON
 # (aggregates too), the rest are the drivers' own.
 BY_FUNCTION = (
-    ("stream.worker.driver_deltas", "is_retweet"), ("stream.worker.driver_deltas", "fingerprints"),
+    ("stream.drivers.reposts", "RowFingerprints.of_rows"),
     ("stream.worker.driver_deltas", "_authors"),
     ("stream.drivers.terms", "TermExtractor.extract_rows"),
     ("stream.worker.driver_deltas", "_pairs"), ("stream.worker.driver_deltas", "_repost_posts"),

@@ -1,148 +1,230 @@
 """Reposts: retweets ("RT @user: ...") and copies of a text already posted about the same brand.
 
-A post is a repost when it is a retweet, or when its *fingerprint* was already seen for the
-same brand in the same UTC hour of event time. The fingerprint is a stable 64-bit hash
-(XXH3-64, seed 0; Python's ``hash()`` is salted per process) of the text after
-normalisation: leading ``RT @user:`` prefixes, URLs (every share gets its own short link) and
-case are dropped and whitespace runs become one space. So "RT @bob: Battery died AGAIN
-https://t.co/x" and "battery  died again" are the same text. A text that is empty after
-normalisation (only a link, say) has no fingerprint (0) and is never a copy by text.
+Both are read from the model tokenizer's tokens (``model.tokenizer.raw_tokens``), the ones the
+scorer just made (``RowFingerprints``: numpy over the batch's table rows, no second pass over
+the texts), or from the texts themselves (``retweets_and_fingerprints``: the same values):
 
-Design of the worker integration (the write path is not changed yet; this is its plan):
+* a post is a **retweet** when its first two tokens are ``RT`` (any case) and an ``@user``;
+* its **fingerprint** is a stable 64-bit hash of its tokens in order, case aside (casefolded),
+  with links and the retweet prefix (``RT @user`` and an optional ``:``, repeated) left out.
+  So "RT @bob: Battery died AGAIN https://t.co/x" and "battery  died again" are the same
+  text, and so are two texts that differ only in characters the tokenizer drops (``-``, ``$``,
+  quotes, brackets: what the model does not see either). A post with no token left (only a
+  link) has no fingerprint (0) and is never a copy by text.
 
-* Key ``{<p>:b:<b>}:fp:<hour start>``, a Redis set of ``member(fingerprint)`` (16 hex
-  characters). It carries the brand's hash tag, so the group script that writes the brand's
-  buckets also ``SADD``s there, atomically with the aggregates.
-* Per post of the group, in offset order, the script does what ``mark_reposts`` does here:
-  ``repost = retweet or (fp ~= 0 and SADD(key, fp) == 0)``, adding only while
-  ``SCARD(key) < MAX_FINGERPRINTS`` (past it a new text is not remembered: its later copies
-  count as originals, so ``reposts`` stays a lower bound and never a double count), then
-  ``HINCRBY reposts`` on every bucket (m, h, d) the post lands in.
-* Exact under redelivery like the other fields: the script skips a group whose offsets are
-  at or below the brand's stored offset *before* any ``SADD``, and a straddling group is resent
-  without the records already applied, so every post meets the set once, in offset order.
-* Bounds: at most ``MAX_FINGERPRINTS`` members per brand-hour (~70 bytes each in a Redis
-  hashtable set, ~7 MB at the cap), with ``EXPIRE`` refreshed on each write to
-  ``FINGERPRINT_TTL_S``: a copy arriving later than that (by arrival time) about an old hour
-  counts as an original.
+A post is a repost when it is a retweet, or when its fingerprint was already seen for the same
+brand in the same UTC hour of event time (or the hour before). Until 2026-12-03 the fingerprint
+was BLAKE2b of the normalised text, ~1.05 us a post of the worker's ~5 us of driver work, and
+the retweet test a regex per post (0.16): these are ~0.2 together (issue 15).
+
+The hash: each distinct token's XXH3-64 (seed 0) of its casefolded UTF-8, computed once per
+row of the tokenizer's table; a post's is ``mix(sum_j token_j * P**j + n * G)`` modulo 2**64,
+over its kept tokens (P, G odd constants; ``mix`` the SplitMix64 finaliser), so numpy does the
+whole batch at once. It only has to tell texts apart: it is not made to resist a forger, who
+would need the other post's text beforehand, and could then simply post it.
+
+The worker's script (``stream/worker/sink.py``, op ``r``) keeps per brand-hour the Redis set
+``{<p>:b:<b>}:fp:h:<hour>`` of ``member(fingerprint)`` (16 hex characters) and decides, post by
+post in offset order, what ``mark_reposts`` does here: ``repost = retweet or (fp ~= 0 and fp is
+in the hour's set or the previous hour's)``, adding new fingerprints while the set holds fewer
+than ``MAX_FINGERPRINTS`` (past it a new text is not remembered: its later copies count as
+originals, so ``reposts`` stays a lower bound and never a double count). Exact under
+redelivery like the other fields; the sets expire ``FINGERPRINT_TTL_S`` after their last write.
+Changing the hash (an upgrade from a version before 2026-12-03) makes the live sets miss once:
+for up to 2 h a copy of an older post counts as an original.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import xxhash
 
-from stream.drivers.arrays import sorted_unique
+from model.tokenizer import SEP, raw_tokens
 
 MAX_FINGERPRINTS = 100_000
 FINGERPRINT_TTL_S = 2 * 3600
 NO_FINGERPRINT = 0
 
-_RETWEET = re.compile(r"\s*RT\s+@\w+", re.IGNORECASE)
-_RT_PREFIX = re.compile(r"^(?:\s*RT\s+@\w+\s*:?)+", re.IGNORECASE)
-# Applied after casefold(), without IGNORECASE and one literal prefix each, so the regex engine
-# jumps to the next "http"/"www." instead of trying every position (~10x faster on a batch).
-_URLS = (re.compile(r"https?://[^\s\x00]+"), re.compile(r"www\.[^\s\x00]+"))
-_SEP = "\x00"
-# XXH3-64 rather than BLAKE2b (until 2026-12-03): 0.04 against 0.55 us a post on the worker's
-# batches, the largest single step of the drivers' own cost (issue 15). A fingerprint only has
-# to tell texts apart, not resist a forger: to make a post count as a copy of another, one has
-# to know the other's text beforehand, and then posting that very text does the same. Changing
-# the hash makes the stored sets of the current and previous hour miss once: a copy of a post
-# from before the upgrade counts as an original (``reposts`` a lower bound, as at the cap).
+# What a token is to the fingerprint (its "kind"): a plain token is hashed; the three prefix
+# kinds are hashed too when they are not in the prefix; a link and the end of a post are not.
+PLAIN, RT, USER, COLON, LINK, END = range(6)
+_LINK = re.compile(r"(?:https?://|www\.)\S+")  # the tokenizer's link token (model/tokenizer.py)
+_POWER = np.uint64(0x9E3779B97F4A7C15)  # odd: every power is odd, and none is 0
+_LENGTH = np.uint64(0xC2B2AE3D27D4EB4F)
+_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 _HASH_64 = xxhash.xxh3_64_intdigest
 
-# Bytes of UTF-8 whitespace other than a single space, or lead bytes of multi-byte whitespace
-# (str.split's whitespace: 09-0D, 1C-1F, 20, U+0085, U+00A0, U+1680, U+2000-200A, U+2028,
-# U+2029, U+202F, U+205F, U+3000).
-_OTHER_WHITESPACE = np.zeros(256, bool)
-_OTHER_WHITESPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 0xC2, 0xE1, 0xE2, 0xE3]] = True
-_SPACE_OR_NUL = np.zeros(256, bool)
-_SPACE_OR_NUL[[0, 32]] = True
-
 UInt64Array = npt.NDArray[np.uint64]
+UInt8Array = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
+Int64Array = npt.NDArray[np.int64]
+
+
+class TokenRows(Protocol):
+    """What ``RowFingerprints`` reads of the model's token table (``model.token_table``)."""
+
+    @property
+    def raws(self) -> list[str]: ...
+    @property
+    def generation(self) -> int: ...
+
+
+def token_value(raw: str) -> tuple[int, int]:
+    """(hash, kind) of one raw token: the hash is 0 for a link and for the end of a post."""
+    if raw == SEP:
+        return 0, END
+    if _LINK.match(raw):
+        return 0, LINK
+    text = raw.casefold()
+    if text == "rt":
+        kind = RT
+    elif raw[0] == "@" and len(raw) > 1:
+        kind = USER
+    else:
+        kind = COLON if raw == ":" else PLAIN
+    return _HASH_64(text.encode("utf-8", "surrogatepass")) or 1, kind
+
+
+class RowFingerprints:
+    """Retweets and fingerprints of a batch from the table rows the scorer's tokenizer made
+    (``Tokenizer.encode_rows``): each row's value once (when the table grows), then numpy."""
+
+    def __init__(self) -> None:
+        self._table: TokenRows | None = None
+        self._generation = -1
+        self._hash = np.zeros(0, np.uint64)
+        self._kind = np.zeros(0, np.uint8)
+
+    def of_rows(self, rows: Int64Array, table: TokenRows,
+                n_posts: int) -> tuple[BoolArray, UInt64Array]:
+        """``n_posts``: an empty batch's rows still hold one end of post."""
+        if table is not self._table or table.generation != self._generation:
+            self._table, self._generation = table, table.generation
+            self._hash, self._kind = np.zeros(0, np.uint64), np.zeros(0, np.uint8)
+        known = len(self._hash)
+        if len(table.raws) > known:
+            hashes, kinds = _values(table.raws[known:])
+            self._hash = np.concatenate((self._hash, hashes))
+            self._kind = np.concatenate((self._kind, kinds))
+        retweet, fps = of_tokens(self._hash[rows], self._kind[rows])
+        return retweet[:n_posts], fps[:n_posts]
+
+
+def retweets_and_fingerprints(texts: Sequence[str]) -> tuple[BoolArray, UInt64Array]:
+    """What ``RowFingerprints`` gives, from the texts (one ``raw_tokens`` pass)."""
+    if not texts:
+        return np.zeros(0, bool), np.zeros(0, np.uint64)
+    tokens = raw_tokens(texts)
+    distinct = list(dict.fromkeys(tokens))
+    index = dict(zip(distinct, range(len(distinct)), strict=True))
+    hashes, kinds = _values(distinct)
+    at = np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
+    return of_tokens(hashes[at], kinds[at])
+
+
+def _values(raws: Sequence[str]) -> tuple[UInt64Array, UInt8Array]:
+    values = [token_value(raw) for raw in raws]
+    return (np.fromiter((h for h, _ in values), np.uint64, len(values)),
+            np.fromiter((k for _, k in values), np.uint8, len(values)))
 
 
 def is_retweet(texts: Sequence[str]) -> BoolArray:
     """Whether each text starts with ``RT @user`` (the old retweet convention)."""
-    return np.fromiter((m is not None for m in map(_RETWEET.match, texts)), bool, len(texts))
+    return retweets_and_fingerprints(texts)[0]
 
 
-def normalize(text: str) -> str:
-    """The text two copies of one post share (see the module docstring)."""
-    # The prefix first, then NUL: the order of ``fingerprints`` (which strips it before
-    # joining the batch on NUL), so that a NUL before "RT @user" gives one fingerprint either way.
-    text = _RT_PREFIX.sub("", text).replace(_SEP, " ").casefold()
-    return " ".join(_strip_urls(text).split())
-
-
-def _strip_urls(text: str) -> str:
-    for url in _URLS:
-        text = url.sub(" ", text)
-    return text
+def fingerprints(texts: Sequence[str]) -> UInt64Array:
+    """The fingerprint of each text (NO_FINGERPRINT when no token is left)."""
+    return retweets_and_fingerprints(texts)[1]
 
 
 def fingerprint(text: str) -> int:
-    """The stable unsigned 64-bit fingerprint of a text; NO_FINGERPRINT when nothing is left."""
-    return _hash(normalize(text))
+    """The stable unsigned 64-bit fingerprint of one text."""
+    return int(fingerprints([text])[0])
 
 
-def _hash(norm: str) -> int:
-    if not norm:
-        return NO_FINGERPRINT
-    value = _HASH_64(norm.encode("utf-8", "surrogatepass"))
-    return value or 1  # 0 means "no fingerprint"; a real text hashing to 0 (p = 2**-64) is 1
+def normal_tokens(text: str) -> list[str]:
+    """The tokens a text's fingerprint is made of, casefolded (for inspection and tests)."""
+    tokens = [t for t in raw_tokens([text]) if t != SEP]
+    while (len(tokens) >= 2 and tokens[0].casefold() == "rt" and tokens[1][0] == "@"
+           and len(tokens[1]) > 1):
+        tokens = tokens[3:] if tokens[2:3] == [":"] else tokens[2:]
+    return [t.casefold() for t in tokens if not _LINK.match(t)]
 
 
-def fingerprints(texts: Sequence[str], retweet: BoolArray | None = None) -> UInt64Array:
-    """``fingerprint`` of every text, normalised as one joined string: case and URLs in one C
-    pass per batch, the ``RT @user:`` prefix only on the retweets (``is_retweet``; computed
-    when not given), whitespace per post; then XXH3-64 per post through a C-level map (no
-    Python frame per post)."""
-    if not texts:
-        return np.zeros(0, np.uint64)
-    texts = list(texts)
-    for i in np.flatnonzero(is_retweet(texts) if retweet is None else retweet).tolist():
-        texts[i] = _RT_PREFIX.sub("", texts[i])
-    joined = _SEP.join(texts)
-    if joined.count(_SEP) != len(texts) - 1:  # a text with NUL in it would shift the posts
-        joined = _SEP.join(t.replace(_SEP, " ") for t in texts)
-    joined = _strip_urls(joined.casefold())
-    # One UTF-8 encoding of the batch, split back into posts (NUL is only ever NUL); then
-    # whitespace runs become one space, with str.split, in the posts that need it only.
-    data = joined.encode("utf-8", "surrogatepass")
-    parts = data.split(_SEP.encode())
-    for i in _uneven_whitespace(data).tolist():
-        text = parts[i].decode("utf-8", "surrogatepass")
-        parts[i] = " ".join(text.split()).encode("utf-8", "surrogatepass")
-    values = np.fromiter(map(_HASH_64, parts), np.uint64, len(parts))
-    values[values == NO_FINGERPRINT] = 1  # as _hash: a real text hashing to 0 is 1
-    values[np.fromiter(map(len, parts), np.int64, len(parts)) == 0] = NO_FINGERPRINT
-    return values
+def of_tokens(hashes: UInt64Array, kinds: UInt8Array) -> tuple[BoolArray, UInt64Array]:
+    """Retweets and fingerprints of the posts of a batch's tokens (``token_value`` of each; an
+    END token closes every post)."""
+    end = np.flatnonzero(kinds == END)
+    n = len(end)
+    start = np.empty(n, np.int64)
+    start[:1] = 0
+    start[1:] = end[:-1] + 1
+    retweet, cut = _prefixes(kinds, start, end)
+    post = np.repeat(np.arange(n), end - start + 1)  # each token's post (its END too)
+    keep = hashes != 0
+    keep &= np.arange(len(kinds)) >= cut[post]
+    kept = np.flatnonzero(keep)
+    counts = np.bincount(post[kept], minlength=n)
+    firsts = np.cumsum(counts) - counts  # each post's first place among the kept tokens
+    place = np.arange(len(kept)) - np.repeat(firsts, counts)
+    terms = hashes[kept] * _powers(int(counts.max(initial=0)))[place]
+    sums = np.zeros(len(kept) + 1, np.uint64)
+    np.cumsum(terms, dtype=np.uint64, out=sums[1:])
+    total = sums[firsts + counts] - sums[firsts]  # modulo 2**64, like the terms
+    values = _mix(total + counts.astype(np.uint64) * _LENGTH)
+    values[values == NO_FINGERPRINT] = 1  # a real text hashing to 0 (p = 2**-64) is 1
+    values[counts == 0] = NO_FINGERPRINT
+    return retweet, values
 
 
-def _uneven_whitespace(data: bytes) -> npt.NDArray[np.int64]:
-    """The posts of a NUL-joined UTF-8 batch that ``" ".join(text.split())`` could change: a
-    space next to a space, a NUL or an end, or any other whitespace byte; a lead byte of a
-    multi-byte whitespace character (C2, E1, E2, E3: U+0085, U+00A0, U+1680, U+2000-U+3000)
-    counts too, so some posts with other characters of those ranges go the slow way (still
-    exact). One numpy pass over the batch's bytes: ``str.split`` per post was ~0.4 us per
-    post of generated texts, which mostly need nothing."""
-    b = np.frombuffer(data, np.uint8)
-    edge = np.empty(len(b) + 2, bool)
-    edge[0] = edge[-1] = True
-    np.take(_SPACE_OR_NUL, b, out=edge[1:-1])
-    uneven = _OTHER_WHITESPACE[b]
-    uneven |= (b == 32) & (edge[:-2] | edge[2:])
-    at = np.flatnonzero(uneven)
-    if not len(at):
-        return at
-    return sorted_unique(np.searchsorted(np.flatnonzero(b == 0), at).astype(np.int64))
+def _prefixes(kinds: UInt8Array, start: Int64Array,
+              end: Int64Array) -> tuple[BoolArray, Int64Array]:
+    """Which posts are retweets, and where each post's text begins after its retweet prefixes
+    ("RT", "@user", an optional ":"; repeated, as in "RT @ann: RT @bob: ...")."""
+    retweet = np.zeros(len(start), bool)
+    cut = start.copy()
+    todo = np.arange(len(start))
+    first = True
+    while len(todo):
+        at = cut[todo]
+        inside = at + 1 < end[todo]  # a post's END is its last token: at + 1 is in the array
+        todo, at = todo[inside], at[inside]
+        found = (kinds[at] == RT) & (kinds[at + 1] == USER)
+        todo, at = todo[found], at[found] + 2
+        if first:
+            retweet[todo] = True
+            first = False
+        cut[todo] = at + (kinds[at] == COLON)  # at <= END's index: in the array
+    return retweet, cut
+
+
+@lru_cache(maxsize=1)
+def _power_table(size: int) -> UInt64Array:
+    powers = np.full(size, _POWER, np.uint64)
+    powers[0] = 1
+    return np.cumprod(powers, dtype=np.uint64)  # modulo 2**64
+
+
+def _powers(count: int) -> UInt64Array:
+    """P**0 .. P**(count - 1) at least, modulo 2**64 (a table grown in powers of two: the
+    longest post is bounded by SENTISTREAM_MAX_TEXT_CHARS)."""
+    return _power_table(max(1024, 1 << max(count - 1, 0).bit_length()))
+
+
+def _mix(z: UInt64Array) -> UInt64Array:
+    """SplitMix64's finaliser: every bit of the sum reaches every bit of the fingerprint."""
+    z = z ^ (z >> np.uint64(30))
+    z *= _MIX[0]
+    z ^= z >> np.uint64(27)
+    z *= _MIX[1]
+    return z ^ (z >> np.uint64(31))
 
 
 def member(value: int) -> str:

@@ -6,6 +6,8 @@ Per group (``stream.worker.aggregates.GroupDelta``), computed with numpy over th
 * for real brands, the posts per term of each class (neg, pos) and hour, from the
   terms the scorer's own token pass found (``TermExtractor.extract_rows``), and the newest
   example posts of each class and hour (retweets left out: they repeat someone else);
+* which posts are retweets, and each post's text fingerprint, from the same token rows
+  (``stream.drivers.reposts.RowFingerprints``);
 * the group's posts in offset order for the repost op: its script decides, post by post, which
   are reposts (a retweet, or a fingerprint already in the brand's set of this hour or the
   previous one), atomically with the other increments.
@@ -27,7 +29,7 @@ import numpy.typing as npt
 import orjson
 
 from stream.drivers.arrays import sorted_unique, string_codes, unique_inverse
-from stream.drivers.reposts import FINGERPRINT_TTL_S, fingerprints, is_retweet
+from stream.drivers.reposts import FINGERPRINT_TTL_S, RowFingerprints, retweets_and_fingerprints
 from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
 from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
 from stream.worker.aggregates import GroupDelta, intensity_e6
@@ -95,6 +97,7 @@ class FeatureExtractor:
 
     def __init__(self, extractor: TermExtractor) -> None:
         self.extractor = extractor
+        self.reposts = RowFingerprints()
 
     def features(self, posts: Posts, scorer: object,
                  labels: Int64Array | None = None) -> PostFeatures:
@@ -106,10 +109,11 @@ class FeatureExtractor:
         if rows is not None:
             table: TokenRows = scorer.tokenizer.table  # type: ignore[attr-defined]
             terms = self.extractor.extract_rows(rows, table, len(texts), only)
+            retweet, fps = self.reposts.of_rows(rows, table, len(texts))
         else:
             terms = self.extractor.extract(texts, only)
-        retweet = is_retweet(texts)
-        return PostFeatures(terms, retweet, fingerprints(texts, retweet), _authors(posts.docs))
+            retweet, fps = retweets_and_fingerprints(texts)
+        return PostFeatures(terms, retweet, fps, _authors(posts.docs))
 
 
 class BatchDrivers:

@@ -25,7 +25,7 @@ import redis
 from model.scorer import SentimentScorer
 from sentistream.harness import Child, start_worker, wait_until
 from sentistream.settings import Settings
-from stream.drivers.reposts import fingerprints, is_retweet, member
+from stream.drivers.reposts import member, retweets_and_fingerprints
 from stream.drivers.terms import TermExtractor
 from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
 from stream.worker.aggregates import intensity_e6
@@ -67,8 +67,7 @@ def truth(settings: Settings, values: list[bytes]) -> dict[str, Any]:
     posts, brands, _ = validate(records, settings, matcher)
     scores = SentimentScorer(num_threads=1).score(posts.texts)
     labels, ie6 = np.asarray(scores.labels), intensity_e6(scores.intensity)
-    retweet = is_retweet(posts.texts)
-    fps = fingerprints(posts.texts, retweet)
+    retweet, fps = retweets_and_fingerprints(posts.texts)
     terms = TermExtractor(matcher.definitions).extract(posts.texts)
     k = KeyScheme(settings.redis_prefix)
     out: dict[str, Any] = {}
