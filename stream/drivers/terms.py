@@ -80,6 +80,7 @@ class BatchTerms:
     index: Mapping[str, int] = field(default_factory=dict)
     first: Int32Array = field(default_factory=lambda: np.zeros(0, np.int32))
     second: Int32Array = field(default_factory=lambda: np.zeros(0, np.int32))
+    owned: BoolArray = field(default_factory=lambda: np.zeros(0, bool))  # id -> in ``excluded``
 
     def of_post(self, i: int) -> list[str]:
         lo, hi = np.searchsorted(self.post, [i, i + 1]).tolist()
@@ -137,7 +138,7 @@ class BatchTerms:
         found = self._pairs_of_terms(pair_post, pair_group)
         if found is None:
             return None
-        posts, key = found[0], found[1] * width + found[2]
+        posts, key, term = found[0], found[1] * width + found[2], found[2]
         drop = [g * width + np.asarray(self.excluded[b], np.int64)
                 for g, b in enumerate(group_brand) if b is not None and b in self.excluded]
         own = self._own_ids(group_brand)
@@ -149,19 +150,25 @@ class BatchTerms:
             mine = (term == word) | (term == other) | (term == own[2][group])
             mine |= (self.first[term] == word) | (self.second[term] == word)
             keep = ~mine
-            key, posts = key[keep], posts[keep]
+            key, posts, term = key[keep], posts[keep], term[keep]
             if not len(key):
                 return None
         dropped = np.sort(np.concatenate(drop)) if drop else np.zeros(0, np.int64)
         if len(dropped):
-            # A few dozen keys to drop among thousands: a binary search of each key in them
-            # (half of what ``np.isin``'s sort of both took on the worker's batches).
-            at = np.searchsorted(dropped, key)
+            # A few dozen keys to drop among thousands: a binary search in them of the keys
+            # whose term is some brand's own name (a gather of ``owned`` finds those), not of
+            # every key (half of what ``np.isin``'s sort of both took on the worker's batches).
+            maybe = (np.flatnonzero(self.owned[term]) if len(self.owned)
+                     else np.arange(len(key)))
+            at = np.searchsorted(dropped, key[maybe])
             at[at == len(dropped)] = 0
-            keep = dropped[at] != key
-            key, posts = key[keep], posts[keep]
-            if not len(key):
-                return None
+            hit = maybe[dropped[at] == key[maybe]]
+            if len(hit):
+                keep = np.ones(len(key), bool)
+                keep[hit] = False
+                key, posts = key[keep], posts[keep]
+                if not len(key):
+                    return None
         # One sort of (group, term, post) drops a post's repeats of a term and leaves the
         # (group, term) runs in order, so counting them needs no second sort.
         uniq = sorted_unique(key * self.n_posts + posts) // self.n_posts
@@ -284,6 +291,7 @@ class TermExtractor:
         self._index: dict[str, int] = {}  # term -> id
         self._terms: list[str] = []
         self._plain = np.zeros(4096, bool)  # id -> a plain word (may start a bigram)
+        self._owned = np.zeros(4096, bool)  # id -> some brand's own name (in _excluded)
         self._first = np.full(4096, -1, np.int32)  # id -> a bigram's first word's id
         self._second = np.full(4096, -1, np.int32)  # ... its second's
         self._bigrams: dict[int, int] = {}  # bigram key -> term id
@@ -301,7 +309,7 @@ class TermExtractor:
         picked = [texts[i] for i in chosen.tolist()]
         sub = self.extract_tokens(raw_tokens(picked) if picked else [], len(picked))
         return BatchTerms(len(texts), chosen[sub.post], sub.term, sub.terms, sub.excluded,
-                          sub.index, sub.first, sub.second)
+                          sub.index, sub.first, sub.second, sub.owned)
 
     def extract_tokens(self, tokens: Sequence[str], n_posts: int) -> BatchTerms:
         """The terms of a batch already split by ``model.tokenizer.raw_tokens``."""
@@ -340,7 +348,7 @@ class TermExtractor:
         if not n_posts:
             empty = np.zeros(0, np.int64)
             return BatchTerms(0, empty, empty, self._terms, self._excluded, self._index,
-                              self._first, self._second)
+                              self._first, self._second, self._owned)
         is_sep = ids == _SEP_ID
         post = np.cumsum(is_sep) - is_sep
         kept = ids >= 0
@@ -355,7 +363,7 @@ class TermExtractor:
         order = np.argsort(posts, kind="stable")
         terms = np.concatenate((ids[kept], bigram_ids))[order]
         return BatchTerms(n_posts, posts[order], terms, self._terms, self._excluded,
-                          self._index, self._first, self._second)
+                          self._index, self._first, self._second, self._owned)
 
     def _bigram_ids(self, keys: Int64Array) -> Int64Array:
         uniq, inverse = unique_inverse(keys)
@@ -395,9 +403,11 @@ class TermExtractor:
         self._terms.append(text)
         if term_id >= len(self._plain):
             self._plain = np.concatenate((self._plain, np.zeros(len(self._plain), bool)))
+            self._owned = np.concatenate((self._owned, np.zeros(len(self._owned), bool)))
             self._first = np.concatenate((self._first, np.full_like(self._first, -1)))
             self._second = np.concatenate((self._second, np.full_like(self._second, -1)))
         self._plain[term_id] = plain
         for brand in owners:
             self._excluded.setdefault(brand, []).append(term_id)
+        self._owned[term_id] = bool(owners)
         return term_id
