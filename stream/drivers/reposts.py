@@ -39,13 +39,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 import xxhash
 
 from model.tokenizer import SEP, raw_tokens
+from stream.drivers.terms import TokenRows  # what it reads of the model's token table
 
 MAX_FINGERPRINTS = 100_000
 FINGERPRINT_TTL_S = 2 * 3600
@@ -64,15 +64,6 @@ UInt64Array = npt.NDArray[np.uint64]
 UInt8Array = npt.NDArray[np.uint8]
 BoolArray = npt.NDArray[np.bool_]
 Int64Array = npt.NDArray[np.int64]
-
-
-class TokenRows(Protocol):
-    """What ``RowFingerprints`` reads of the model's token table (``model.token_table``)."""
-
-    @property
-    def raws(self) -> list[str]: ...
-    @property
-    def generation(self) -> int: ...
 
 
 def token_value(raw: str) -> tuple[int, int]:
