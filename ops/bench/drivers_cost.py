@@ -2,7 +2,7 @@
 side in one run, and the Redis bytes of its keys per brand-day (MEMORY USAGE on the real keys).
 
 Usage: .venv/bin/python -m ops.bench.drivers_cost [--posts N] [--rounds R] [--no-memory]
-       [--layouts shared,pinned,concurrent] [--out FILE]
+       [--layouts shared,pinned,concurrent,concurrent-pinned] [--out FILE]
        .venv/bin/python -m ops.bench.drivers_cost --report FILE [FILE ...] [--out FILE]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). Each
@@ -26,7 +26,9 @@ layout of the capacity plan, where Redis does not share the worker's cores). Sha
 posts, and times both over the seconds they drain together (``sustained.time_workers_together``):
 the host's speed drifts by +-25% between runs a minute apart here (off runs of one tree gave
 17,800-27,200 posts per worker CPU-second in one hour), and side by side in time both workers
-meet the same drift. They share the CPUs and Redis with each other, alike.
+meet the same drift. They share the CPUs and Redis with each other, alike. "concurrent-pinned"
+gives each worker a CPU of its own (which side gets the first alternates by round), the layout
+of a worker that has a core; Redis and the broker run where the scheduler puts them.
 ``--report`` pools the rounds of earlier results files (one tree, one kind of run) into one
 pooled ratio with its interval: one run of 9 rounds spans +-0.05 on this machine.
 
@@ -60,6 +62,7 @@ from ops.bench.report import print_json
 from ops.bench.sustained import (
     cleanup,
     counted,
+    pin,
     sentistream_run,
     time_worker,
     time_workers_together,
@@ -73,7 +76,7 @@ from stream.schema.keys import unescape_brand
 
 SANDERS = Path(__file__).resolve().parents[3] / "shared" / "data" / "sanders-brands" / "posts.csv"
 DRIVER_KINDS = ("terms", "ex", "authors", "fp")
-LAYOUTS = ("shared", "pinned", "concurrent")
+LAYOUTS = ("shared", "pinned", "concurrent", "concurrent-pinned")
 
 
 def fresh(settings: Settings, drivers: bool) -> Settings:
@@ -96,19 +99,26 @@ def run_worker(settings: Settings, posts: int) -> dict[str, float]:
             "worker_us_per_post": threads["all"]}
 
 
-def run_together(base: Settings, posts: int, on_first: bool) -> dict[str, dict[str, float]]:
+def run_together(base: Settings, posts: int, on_first: bool,
+                 pinned: bool = False) -> dict[str, dict[str, float]]:
     """The "concurrent" layout: a drivers-off and a drivers-on worker started at once, each on
     its own fresh topics holding the same posts, timed over the seconds both drain
     (``time_workers_together``). Redis serves both: its CPU per post is the server's over the
-    posts of both, the same figure on each side (so Redis's on-minus-off reads 0 here)."""
+    posts of both, the same figure on each side (so Redis's on-minus-off reads 0 here).
+    ``pinned`` ("concurrent-pinned"): each worker on a CPU of its own, the first started on the
+    first CPU (which side starts first alternates by round); Redis and the broker unpinned."""
     sides = ("on", "off") if on_first else ("off", "on")
     settings = {side: fresh(base, side == "on") for side in sides}
     for s in settings.values():
         ensure_topics(s)
         sentistream_run(s, "generate", "--max", "--limit", str(posts), "--seed", "1",
                         "--key", "id")
+    every = sorted(os.sched_getaffinity(0))
+    if pinned and len(every) < 2:
+        raise SystemExit("the concurrent-pinned layout needs at least 2 CPUs")
     timed = time_workers_together(
-        [(settings[side], f"drivers-cost-{settings[side].redis_prefix}") for side in sides], posts)
+        [(settings[side], f"drivers-cost-{settings[side].redis_prefix}") for side in sides], posts,
+        [{every[0]}, {every[1]}] if pinned else None)
     both = sum(t.sustained_posts for t in timed)
     redis_us = (timed[0].done.redis_cpu - timed[0].first.redis_cpu) * 1e6 / max(both, 1)
     out = {}
@@ -196,13 +206,6 @@ def split_cpus(cpus: set[int]) -> tuple[set[int], set[int]]:
         raise SystemExit("the pinned layout needs at least 2 CPUs")
     last = max(cpus)
     return cpus - {last}, {last}
-
-
-def pin(pid: int, cpus: set[int]) -> None:
-    """Every thread of ``pid`` onto ``cpus`` (a JVM's threads each carry their own mask)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task.name), cpus)
 
 
 @contextlib.contextmanager
@@ -305,7 +308,8 @@ def main() -> None:
                         help="comma-separated, each round runs each: shared (every process on "
                              "every CPU), pinned (Redis and the broker on the last CPU, the "
                              "worker on the others), concurrent (an off and an on worker "
-                             "draining at once, timed over the seconds they share)")
+                             "draining at once, timed over the seconds they share), "
+                             "concurrent-pinned (the same, each worker on a CPU of its own)")
     parser.add_argument("--report", type=Path, nargs="+", default=None,
                         help="pool the rounds of these results files; runs nothing")
     args = parser.parse_args()
@@ -328,8 +332,9 @@ def measure(base: Settings, args: argparse.Namespace, layouts: list[str]) -> dic
             with contextlib.ExitStack() as stack:
                 if name == "pinned":
                     pinned = stack.enter_context(pinned_services(base))
-                if name == "concurrent":
-                    for side, got in run_together(base, args.posts, r % 2 == 1).items():
+                if name.startswith("concurrent"):
+                    for side, got in run_together(base, args.posts, r % 2 == 1,
+                                                  name == "concurrent-pinned").items():
                         runs[name][side].append({**got,
                                                  "load_avg_1m": round(os.getloadavg()[0], 2)})
                         print(f"round {r} {name} drivers={side}: {got}", flush=True)

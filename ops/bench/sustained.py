@@ -176,15 +176,26 @@ class TogetherWindow:
         return "close" if max(counts) >= self.posts else "wait"
 
 
-def time_workers_together(runs: Sequence[tuple[Settings, str]], posts: int) -> list[WorkerRun]:
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (threads it starts later inherit the mask)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def time_workers_together(runs: Sequence[tuple[Settings, str]], posts: int,
+                          cpus: Sequence[set[int]] | None = None) -> list[WorkerRun]:
     """Start a worker per (settings, name) at once, each on the topics and prefix of its
     settings holding ``posts`` posts, and time each over the common window (``TogetherWindow``):
     its posts, CPU and threads from the window's first mark to its last. Redis serves them all,
-    so each run's Redis CPU is the whole server's. Logs as ``time_worker``."""
+    so each run's Redis CPU is the whole server's. With ``cpus``, worker i runs on ``cpus[i]``
+    only (pinned as it starts, and again when the window opens). Logs as ``time_worker``."""
     clients = [redis.Redis.from_url(s.redis_url) for s, _ in runs]
     window = TogetherWindow(len(runs), posts)
     started = time.monotonic()
     workers = [start_worker(s, s.state_dir, name=name) for s, name in runs]
+    for w, mask in zip(workers, cpus or (), strict=False):
+        pin(w.pid, mask)
 
     def marks() -> list[Mark]:
         redis_cpu = redis_cpu_s(clients[0])
@@ -197,6 +208,8 @@ def time_workers_together(runs: Sequence[tuple[Settings, str]], posts: int) -> l
             counts = [counted(c, s) for c, (s, _) in zip(clients, runs, strict=True)]
             state = window.observe(counts)
             if state == "open":
+                for w, mask in zip(workers, cpus or (), strict=False):
+                    pin(w.pid, mask)
                 first = (counts, marks())
             elif state == "close":
                 done = (counts, marks())
