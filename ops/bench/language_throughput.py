@@ -1,7 +1,7 @@
 """Worker throughput with language ID on vs off, side by side in one run (issue 16: <= 15% drop).
 
 Usage: .venv/bin/python -m ops.bench.language_throughput [--posts N] [--rounds R]
-       [--input umsab|english] [--out ops/bench/results/language-throughput]
+       [--input umsab|english] [--together] [--out ops/bench/results/language-throughput]
 
 Uses the running Kafka + Redis of the SENTISTREAM_* environment (`sentistream infra up`). The same
 N posts are produced to a fresh topic set per worker run; each round runs one worker with
@@ -15,7 +15,11 @@ every post goes through detection (the worst case); ``english`` = TweetEval test
 detection); ``english-detect`` = the same tweets without ``lang`` (an English stream whose
 posts carry no language: every post detected). Each post names one of 20 brands. On a shared
 machine wall-clock rates move with the load: compare posts per worker CPU-second, and the
-on/off ratio of the same round.
+on/off ratio of the same round. ``--together`` runs each round's two workers at once, each on its
+own topics, timed over the seconds they drain together (``sustained.time_workers_together``):
+the host's drift between runs a minute apart (+-25% here) then meets both sides alike; Redis
+serves both, so its CPU per post is the server's over both workers' posts. The pooled ratio of
+the rounds comes with a 90% paired bootstrap interval (``measure.ratio_interval``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from kafka import KafkaProducer
 
 from model.data import UMSAB, shared_data_dir, tweeteval
 from ops.bench.machine import cpu_model
-from ops.bench.sustained import cleanup, time_worker
+from ops.bench.measure import ratio_interval
+from ops.bench.sustained import WorkerRun, cleanup, time_worker, time_workers_together
 from sentistream.settings import Settings, get_settings
 from sentistream.topics import ensure_topics
 
@@ -75,16 +80,40 @@ def produce(settings: Settings, values: list[bytes]) -> None:
     producer.close()
 
 
-def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, Any]:
+def fresh(base: Settings, language_id: str) -> tuple[Settings, str]:
     run = uuid.uuid4().hex[:8]
-    settings = base.replace(topic_posts=f"lbench{run}.posts", topic_scored=f"lbench{run}.scored",
-                            topic_dead_letters=f"lbench{run}.dead-letters",
-                            redis_prefix=f"lbench{run}", language_id=language_id)
+    return base.replace(topic_posts=f"lbench{run}.posts", topic_scored=f"lbench{run}.scored",
+                        topic_dead_letters=f"lbench{run}.dead-letters",
+                        redis_prefix=f"lbench{run}", language_id=language_id), run
+
+
+def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, Any]:
+    settings, run = fresh(base, language_id)
     produce(settings, values)
     try:
         timed = time_worker(settings, len(values), f"lbench-worker-{run}")
     finally:
         cleanup(settings)
+    return _row(timed, language_id, timed.redis_cpu_us_per_post)
+
+
+def together(base: Settings, values: list[bytes], order: tuple[str, str]) -> list[dict[str, Any]]:
+    """One round of ``--together``: a worker per language-ID mode, at once."""
+    runs = [fresh(base, mode) for mode in order]
+    for settings, _ in runs:
+        produce(settings, values)
+    try:
+        timed = time_workers_together([(s, f"lbench-worker-{run}") for s, run in runs],
+                                      len(values))
+    finally:
+        for settings, _ in runs:
+            cleanup(settings)
+    both = sum(t.sustained_posts for t in timed)
+    redis_us = (timed[0].done.redis_cpu - timed[0].first.redis_cpu) * 1e6 / max(both, 1)
+    return [_row(t, mode, redis_us) for mode, t in zip(order, timed, strict=True)]
+
+
+def _row(timed: WorkerRun, language_id: str, redis_us: float) -> dict[str, Any]:
     return {"language_id": language_id,
             "sustained_posts_per_s": round(timed.sustained_posts_per_s),
             "posts_per_worker_cpu_s": round(timed.posts_per_worker_cpu_s),
@@ -92,7 +121,7 @@ def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, 
             # extra wall time goes when the worker's own CPU does not explain it.
             "worker_cpu_per_wall_s": round(timed.worker_cpu_s / max(
                 timed.done.wall - timed.first.wall, 1e-9), 3),
-            "redis_cpu_us_per_post": round(timed.redis_cpu_us_per_post, 1),
+            "redis_cpu_us_per_post": round(redis_us, 1),
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -102,6 +131,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--input", choices=("umsab", "english", "english-detect"),
                         default="umsab")
+    parser.add_argument("--together", action="store_true",
+                        help="run each round's off and on workers at once (see above)")
     parser.add_argument("--out", type=Path, default=None,
                         help="write <out>.json and <out>.md")
     args = parser.parse_args()
@@ -110,8 +141,10 @@ def main() -> None:
     runs = []
     for r in range(args.rounds):
         order = ("off", "on") if r % 2 == 0 else ("on", "off")
-        for mode in order:
-            runs.append({"round": r, **one_run(base, values, mode)})
+        rows = (together(base, values, order) if args.together
+                else [one_run(base, values, mode) for mode in order])
+        for row in rows:
+            runs.append({"round": r, **row})
             print(json.dumps(runs[-1]), flush=True)
     ratio = {metric: round(statistics.median(
         on[metric] / off[metric] for on, off in _pairs(runs)), 3)
@@ -119,7 +152,11 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu_model(),
               "cpus": os.cpu_count(), "input": args.input, "posts": args.posts,
               "command": " ".join(["python -m ops.bench.language_throughput", *sys.argv[1:]]),
-              "batch_size": base.batch_size, "runs": runs, "on_over_off_median": ratio}
+              "batch_size": base.batch_size, "together": args.together, "runs": runs,
+              "on_over_off_median": ratio,
+              "pooled": {metric: ratio_interval([on[metric] for on, _ in _pairs(runs)],
+                                                [off[metric] for _, off in _pairs(runs)])
+                         for metric in ("sustained_posts_per_s", "posts_per_worker_cpu_s")}}
     print(json.dumps(result["on_over_off_median"]))
     if args.out:
         args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -147,7 +184,13 @@ def _markdown(result: dict[str, Any]) -> str:
               for r in result["runs"]]
     ratio = result["on_over_off_median"]
     lines += ["", f"Median on/off ratio of the rounds: {ratio['sustained_posts_per_s']:.3f} "
-              f"(posts/s), {ratio['posts_per_worker_cpu_s']:.3f} (posts per CPU-s).", ""]
+              f"(posts/s), {ratio['posts_per_worker_cpu_s']:.3f} (posts per CPU-s)."]
+    pooled = result.get("pooled", {}).get("posts_per_worker_cpu_s")
+    if pooled:
+        lines += [f"Pooled on/off per worker CPU-second: {pooled['ratio']:.3f} (90% interval "
+                  f"{pooled['low']:.3f}-{pooled['high']:.3f}, {pooled['n']} rounds"
+                  f"{', both workers at once' if result.get('together') else ''})."]
+    lines += [""]
     return "\n".join(lines)
 
 
