@@ -52,6 +52,13 @@ def write_posts(path: Path, n: int, brands: tuple[str, ...] = ("acme", "globex")
 CLIENTS = pytest.mark.parametrize("client", ["kafka-python", "aiokafka"])
 
 
+def _interruptible() -> None:
+    """In the child before exec: SIGINT back to its default. A suite started in the background
+    of a script (no job control) inherits SIGINT ignored, and a Python started so installs no
+    KeyboardInterrupt handler: the replay then ran on through the test's SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @CLIENTS
 def test_every_row_arrives_once_with_key_and_send_timestamp(
         env: Settings, tmp_path: Path, client: str) -> None:
@@ -153,7 +160,8 @@ def test_interrupted_replay_prints_the_summary(env: Settings, tmp_path: Path, cl
     proc = subprocess.Popen(
         [sys.executable, "-m", "sentistream.cli", "replay", "--rate", "100", "--client", client,
          str(tmp_path / "p.jsonl")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        preexec_fn=_interruptible)
     try:
         assert consume(env, env.topic_posts, 1, timeout_s=30, settle_s=0)  # it is sending
         proc.send_signal(signal.SIGINT)
