@@ -60,9 +60,11 @@ from ops.bench.machine import cpu_model
 from ops.bench.measure import ratio_interval, spread
 from ops.bench.report import print_json
 from ops.bench.sustained import (
+    WorkerRun,
     cleanup,
     counted,
     pin,
+    redis_us_per_post,
     sentistream_run,
     time_worker,
     time_workers_together,
@@ -89,11 +91,15 @@ def fresh(settings: Settings, drivers: bool) -> Settings:
 def run_worker(settings: Settings, posts: int) -> dict[str, float]:
     """Start a worker, wait until ``_all`` holds ``posts`` posts; rates of the sustained phase."""
     timed = time_worker(settings, posts, f"drivers-cost-{settings.redis_prefix}")
+    return figures(timed, timed.redis_cpu_us_per_post)
+
+
+def figures(timed: WorkerRun, redis_us: float) -> dict[str, float]:
+    """One run's figures, as every layout reports them."""
     threads = timed.thread_us_per_post
     return {"sustained_posts_per_s": timed.sustained_posts_per_s,
             "posts_per_worker_cpu_s": timed.posts_per_worker_cpu_s,
-            "worker_cpu_s": timed.worker_cpu_s,
-            "redis_cpu_us_per_post": timed.redis_cpu_us_per_post,
+            "worker_cpu_s": timed.worker_cpu_s, "redis_cpu_us_per_post": redis_us,
             "main_thread_us_per_post": threads["main"],
             "other_threads_us_per_post": threads["other"],
             "worker_us_per_post": threads["all"]}
@@ -119,19 +125,11 @@ def run_together(base: Settings, posts: int, on_first: bool,
     timed = time_workers_together(
         [(settings[side], f"drivers-cost-{settings[side].redis_prefix}") for side in sides], posts,
         [{every[0]}, {every[1]}] if pinned else None)
-    both = sum(t.sustained_posts for t in timed)
-    redis_us = (timed[0].done.redis_cpu - timed[0].first.redis_cpu) * 1e6 / max(both, 1)
-    out = {}
-    for side, t in zip(sides, timed, strict=True):
-        threads = t.thread_us_per_post
-        out[side] = {"sustained_posts_per_s": t.sustained_posts_per_s,
-                     "posts_per_worker_cpu_s": t.posts_per_worker_cpu_s,
-                     "worker_cpu_s": t.worker_cpu_s, "redis_cpu_us_per_post": redis_us,
-                     "main_thread_us_per_post": threads["main"],
-                     "other_threads_us_per_post": threads["other"],
-                     "worker_us_per_post": threads["all"], "window_posts": t.sustained_posts}
-        cleanup(settings[side])
-    return out
+    redis_us = redis_us_per_post(timed)
+    for s in settings.values():
+        cleanup(s)
+    return {side: {**figures(t, redis_us), "window_posts": t.sustained_posts}
+            for side, t in zip(sides, timed, strict=True)}
 
 
 def paired(runs: dict[str, list[dict[str, float]]]) -> dict[str, Any]:

@@ -40,7 +40,13 @@ from kafka import KafkaProducer
 from model.data import UMSAB, shared_data_dir, tweeteval
 from ops.bench.machine import cpu_model
 from ops.bench.measure import ratio_interval
-from ops.bench.sustained import WorkerRun, cleanup, time_worker, time_workers_together
+from ops.bench.sustained import (
+    WorkerRun,
+    cleanup,
+    redis_us_per_post,
+    time_worker,
+    time_workers_together,
+)
 from sentistream.settings import Settings, get_settings
 from sentistream.topics import ensure_topics
 
@@ -108,8 +114,7 @@ def together(base: Settings, values: list[bytes], order: tuple[str, str]) -> lis
     finally:
         for settings, _ in runs:
             cleanup(settings)
-    both = sum(t.sustained_posts for t in timed)
-    redis_us = (timed[0].done.redis_cpu - timed[0].first.redis_cpu) * 1e6 / max(both, 1)
+    redis_us = redis_us_per_post(timed)
     return [_row(t, mode, redis_us) for mode, t in zip(order, timed, strict=True)]
 
 

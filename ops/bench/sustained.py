@@ -126,30 +126,16 @@ class WorkerRun:
 
 def time_worker(settings: Settings, posts: int, name: str) -> WorkerRun:
     """Start a worker, wait until ``_all`` counts ``posts`` posts, stop it; its log is
-    ``<state_dir>/<name>-<port>.log``. HarnessError, with the log's tail, if it exits early."""
-    client = redis.Redis.from_url(settings.redis_url)
-    started = time.monotonic()
-    worker = start_worker(settings, settings.state_dir, name=name)
+    ``<state_dir>/<name>-<port>.log``. HarnessError, with the log's tail, if it exits early.
+    ``time_workers_together`` of one worker: its window is its own sustained phase."""
+    return time_workers_together([(settings, name)], posts)[0]
 
-    def mark() -> Mark:
-        return Mark(time.monotonic(), cpu_s(worker.pid), redis_cpu_s(client),
-                    thread_cpu_ns(worker.pid))
 
-    first: tuple[int, Mark] | None = None
-    try:
-        while True:
-            n = counted(client, settings)
-            if n and first is None:
-                first = (n, mark())
-            if n >= posts:
-                done = mark()
-                break
-            worker.check()
-            time.sleep(0.05)
-    finally:
-        worker.stop()
-    assert first is not None
-    return WorkerRun(posts, started, first[0], first[1], done, worker.pid)
+def redis_us_per_post(timed: Sequence[WorkerRun]) -> float:
+    """Redis's CPU microseconds per post over the common window of ``time_workers_together``,
+    which one Redis served for all of them: the server's CPU over every worker's posts."""
+    posts = sum(t.sustained_posts for t in timed)
+    return (timed[0].done.redis_cpu - timed[0].first.redis_cpu) * 1e6 / max(posts, 1)
 
 
 class TogetherWindow:
