@@ -45,7 +45,7 @@ import numpy.typing as npt
 import xxhash
 
 from model.tokenizer import SEP, raw_tokens
-from stream.drivers.terms import TokenRows  # what it reads of the model's token table
+from stream.drivers.terms import RowValues, TokenRows
 
 MAX_FINGERPRINTS = 100_000
 FINGERPRINT_TTL_S = 2 * 3600
@@ -87,23 +87,13 @@ class RowFingerprints:
     (``Tokenizer.encode_rows``): each row's value once (when the table grows), then numpy."""
 
     def __init__(self) -> None:
-        self._table: TokenRows | None = None
-        self._generation = -1
-        self._hash = np.zeros(0, np.uint64)
-        self._kind = np.zeros(0, np.uint8)
+        self._values = RowValues(_values, (np.zeros(0, np.uint64), np.zeros(0, np.uint8)))
 
     def of_rows(self, rows: Int64Array, table: TokenRows,
                 n_posts: int) -> tuple[BoolArray, UInt64Array]:
         """``n_posts``: an empty batch's rows still hold one end of post."""
-        if table is not self._table or table.generation != self._generation:
-            self._table, self._generation = table, table.generation
-            self._hash, self._kind = np.zeros(0, np.uint64), np.zeros(0, np.uint8)
-        known = len(self._hash)
-        if len(table.raws) > known:
-            hashes, kinds = _values(table.raws[known:])
-            self._hash = np.concatenate((self._hash, hashes))
-            self._kind = np.concatenate((self._kind, kinds))
-        retweet, fps = of_tokens(self._hash[rows], self._kind[rows])
+        hashes, kinds = self._values.of(table)
+        retweet, fps = of_tokens(hashes[rows], kinds[rows])
         return retweet[:n_posts], fps[:n_posts]
 
 

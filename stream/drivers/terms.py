@@ -28,11 +28,11 @@ Bounds: the tables of distinct raw tokens, terms and bigrams start afresh when o
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +60,31 @@ class TokenRows(Protocol):
     def raws(self) -> list[str]: ...
     @property
     def generation(self) -> int: ...
+
+
+class RowValues:
+    """Values of each row of a model token table (``TokenRows``), computed once per row as the
+    table grows (``compute`` of the new rows' raw tokens: one array per value, as many as
+    ``empty`` has), and started afresh when the table resets (a new generation) or another
+    table is read. What the drivers' readers of the scorer's token rows keep."""
+
+    def __init__(self, compute: Callable[[Sequence[str]], tuple[npt.NDArray[Any], ...]],
+                 empty: tuple[npt.NDArray[Any], ...]) -> None:
+        self._compute, self._empty = compute, empty
+        self._table: TokenRows | None = None
+        self._generation = -1
+        self._values = empty
+
+    def of(self, table: TokenRows) -> tuple[npt.NDArray[Any], ...]:
+        """Every row's values, up to the table's last row."""
+        if table is not self._table or table.generation != self._generation:
+            self._table, self._generation, self._values = table, table.generation, self._empty
+        known = len(self._values[0])
+        if len(table.raws) > known:
+            fresh = self._compute(table.raws[known:])
+            self._values = tuple(np.concatenate((old, new))
+                                 for old, new in zip(self._values, fresh, strict=True))
+        return self._values
 
 
 @dataclass(frozen=True)
@@ -296,9 +321,8 @@ class TermExtractor:
         self._second = np.full(4096, -1, np.int32)  # ... its second's
         self._bigrams: dict[int, int] = {}  # bigram key -> term id
         self._excluded: dict[str, list[int]] = {}
-        self._row_table: TokenRows | None = None  # the model's table that _row_ids follows
-        self._row_generation = -1
-        self._row_ids = np.zeros(0, np.int64)  # its row -> our term id (or _DROP_ID, _SEP_ID)
+        # The model table's row -> our term id (or _DROP_ID, _SEP_ID).
+        self._row_ids = RowValues(self._ids_of_raws, (np.zeros(0, np.int64),))
 
     def extract(self, texts: Sequence[str], only: BoolArray | None = None) -> BatchTerms:
         """The terms of each text (one regex pass over the batch); with ``only``, of the texts
@@ -328,16 +352,13 @@ class TermExtractor:
         posts: neutral ones are never counted, and are ~half a batch, whose bigrams and sorts
         were computed for nothing); the others have none."""
         self._check_bounds()
-        if table.generation != self._row_generation or table is not self._row_table:
-            self._row_table, self._row_generation = table, table.generation
-            self._row_ids = np.zeros(0, np.int64)
-        known = len(self._row_ids)
-        if len(table.raws) > known:
-            raw = self._raw
-            fresh = [raw[t] if t in raw else raw.setdefault(t, self._token_id(t))
-                     for t in table.raws[known:]]
-            self._row_ids = np.concatenate((self._row_ids, np.asarray(fresh, np.int64)))
-        return self._terms_of(self._row_ids[rows], n_posts, only)
+        (ids,) = self._row_ids.of(table)
+        return self._terms_of(ids[rows], n_posts, only)
+
+    def _ids_of_raws(self, raws: Sequence[str]) -> tuple[Int64Array]:
+        raw = self._raw
+        return (np.asarray([raw[t] if t in raw else raw.setdefault(t, self._token_id(t))
+                            for t in raws], np.int64),)
 
     def _check_bounds(self) -> None:
         if max(len(self._raw), len(self._index), len(self._bigrams)) > MAX_TABLE:
