@@ -141,3 +141,23 @@ def test_every_kind_of_whitespace_is_evened_out_in_a_batch() -> None:
     texts = [t for c in spaces for t in (f"a{c}b", f"{c}a", f"a{c}", f"a {c}b", f"a{c}{c}b")]
     assert fingerprints(texts).tolist() == [fingerprint(t) for t in texts]
     assert len({fingerprint(f"a{c}b") for c in spaces}) == 1
+
+
+def test_a_hostile_post_at_the_size_cap_leaves_its_neighbours_alone_and_memory_bounded() -> None:
+    # The longest post the worker admits (SENTISTREAM_MAX_TEXT_CHARS, 2,000) at one token per
+    # two characters, one of links only, one of a single 2,000-character token, beside a good one.
+    from stream.drivers import reposts
+
+    good = "battery died again"
+    hostile = ["a " * 1000, "https://t.co/x " * 133, "z" * 2000, "RT @a: " * 285, ""]
+    retweet, fps = retweets_and_fingerprints([*hostile, good])
+    assert fps[-1] == fingerprint(good) and not retweet[-1]
+    assert fps[1] == fps[3] == fps[4] == NO_FINGERPRINT  # links only; prefixes only; empty
+    assert retweet.tolist() == [False, False, False, True, False, False]
+    assert fps[0] != fps[2] and NO_FINGERPRINT not in (fps[0], fps[2])
+    # The powers table grows to the longest post's tokens (a power of two), no further.
+    assert len(reposts._powers(1000)) == 1024
+    tokenizer = Tokenizer.load(SHIPPED_DIR)
+    _, rows = tokenizer.encode_rows([*hostile, good])
+    reader = RowFingerprints()
+    assert reader.of_rows(rows, tokenizer.table, 6)[1].tolist() == fps.tolist()
