@@ -121,7 +121,7 @@ class WorkerRun:
 
     @property
     def redis_cpu_us_per_post(self) -> float:
-        return (self.done.redis_cpu - self.first.redis_cpu) * 1e6 / max(self.sustained_posts, 1)
+        return redis_us_per_post([self])
 
 
 def time_worker(settings: Settings, posts: int, name: str) -> WorkerRun:
