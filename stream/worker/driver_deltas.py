@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from stream.drivers.arrays import sorted_unique, string_codes, unique_inverse
+from stream.drivers.arrays import unique_inverse
 from stream.drivers.reposts import FINGERPRINT_TTL_S, RowFingerprints, retweets_and_fingerprints
 from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
 from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
@@ -267,24 +267,28 @@ def _start_of(key: int, span: int, low: int, width: int) -> tuple[int, int]:
 
 def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,
                  created: npt.NDArray[np.float64], authors: list[str]) -> None:
-    """The distinct authors of each group and minute: authors become integer codes once (one
-    sort of the batch's distinct names), then one integer unique; hours and days are the
-    unions of their minutes (the same list when a group's posts share one minute, the live
-    case, which ``driver_ops`` then sends once for the three keys)."""
-    names, code = string_codes(authors)
-    has = code != (0 if names[:1] == [""] else -1)  # "" sorts first: no author
-    post, group = pair_post[has[pair_post]], pair_group[has[pair_post]]
+    """The distinct authors of each group and minute, first seen first: one stable sort of the
+    pairs by (group, minute), then one ``dict.fromkeys`` per run. A HyperLogLog's registers
+    depend on neither the order nor the repeats of what ``PFADD`` is given, so the names are
+    not sorted (``string_codes`` sorted every distinct name of the batch here before). Hours
+    and days are the unions of their minutes (the same list when a group's posts share one
+    minute, the live case, which ``driver_ops`` then sends once for the three keys)."""
+    has = np.fromiter(map(bool, authors), bool, len(authors))  # "": no author
+    keep = has[pair_post]
+    post, group = pair_post[keep], pair_group[keep]
     if not len(post):
         return
     key, span, low = _bucket_keys(group, created[post], 60)
-    buckets, bucket_of = unique_inverse(key)
-    pairs = sorted_unique(bucket_of * len(names) + code[post])
-    members = list(map(names.__getitem__, (pairs % len(names)).tolist()))
-    bounds = np.searchsorted(pairs // len(names), np.arange(len(buckets) + 1)).tolist()
-    for u, lo, hi in zip(buckets.tolist(), bounds[:-1], bounds[1:], strict=True):
+    order = np.argsort(key, kind="stable")  # stable: offset order within a run
+    key, names = key[order], list(map(authors.__getitem__, post[order].tolist()))
+    ends = np.r_[np.flatnonzero(key[1:] != key[:-1]) + 1, len(key)]
+    groups: dict[int, None] = {}  # the groups with authors, in order
+    bounds = ends.tolist()
+    for u, lo, hi in zip(key[ends - 1].tolist(), [0, *bounds[:-1]], bounds, strict=True):
         g, minute = _start_of(u, span, low, 60)
-        _drivers(deltas[g]).authors[("m", minute)] = members[lo:hi]
-    for g in sorted_unique(group).tolist():
+        _drivers(deltas[g]).authors[("m", minute)] = list(dict.fromkeys(names[lo:hi]))
+        groups[g] = None
+    for g in groups:
         _roll_up(_drivers(deltas[g]).authors)
 
 
@@ -297,7 +301,7 @@ def _roll_up(authors: dict[tuple[str, int], list[str]]) -> None:
                 parts.setdefault(start // width * width, []).append(members)
         for start, lists in parts.items():
             authors[(res, start)] = (lists[0] if len(lists) == 1
-                                     else sorted(set().union(*lists)))
+                                     else list(dict.fromkeys(chain.from_iterable(lists))))
 
 
 def _add_terms(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group: Int64Array,

@@ -157,9 +157,9 @@ PINNED = {
     "posts": "675853b8291c9224",
     "brands": "e375760624ac7ef6",
     "rejected": "d061b779fc5f2345",
-    "calls": "eb7e346243383696",
-    "calls_rows": "eb7e346243383696",  # the same calls: terms from rows or from texts
-    "calls_partial": "ede04f9a530580df",
+    "calls": "90b3f1eb0b97900d",
+    "calls_rows": "90b3f1eb0b97900d",  # the same calls: terms from rows or from texts
+    "calls_partial": "4951241b2f124955",
     "scored": "f30d3cb0fd3d67c7",
 }
 
