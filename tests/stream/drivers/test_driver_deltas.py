@@ -17,13 +17,11 @@ from stream.worker.posts import RawRecord
 NOW = 1_764_000_000.0
 
 
-def test_authors_are_written_as_they_are_even_with_trailing_nul() -> None:
-    # numpy's fixed-width unicode arrays drop trailing NULs: "bob\x00" was written as "bob"
-    # and "\x00" as no author at all. Each distinct author is its own member now.
-    authors = ["bob", "bob\x00", "\x00", "", "ann", "bob"]
+def _authors_of(posted: list[tuple[str, float]]) -> list[dict[tuple[str, int], list[str]]]:
+    """Each group's author lists of a batch of "acme" posts, one per (author, created_at)."""
     records = [RawRecord(json.dumps({"id": f"p{i}", "text": "acme battery", "author": a,
-                                     "brand": "acme", "created_at": NOW}).encode(),
-                         "t", 0, i, NOW) for i, a in enumerate(authors)]
+                                     "brand": "acme", "created_at": t}).encode(),
+                         "t", 0, i, NOW) for i, (a, t) in enumerate(posted)]
     matcher = BrandMatcher([Brand("acme")])
     posts, brands, rejected = validate(records, get_settings(), matcher)
     assert not rejected
@@ -32,33 +30,26 @@ def test_authors_are_written_as_they_are_even_with_trailing_nul() -> None:
     deltas = batch_deltas(posts, brands, labels, intensity, 8)
     features = FeatureExtractor(TermExtractor(matcher.definitions)).features(posts, None)
     attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None, 8)
+    assert deltas and all(d.drivers is not None for d in deltas)
+    return [d.drivers.authors for d in deltas if d.drivers is not None]
+
+
+def test_authors_are_written_as_they_are_even_with_trailing_nul() -> None:
+    # numpy's fixed-width unicode arrays drop trailing NULs: "bob\x00" was written as "bob"
+    # and "\x00" as no author at all. Each distinct author is its own member now.
+    authors = ["bob", "bob\x00", "\x00", "", "ann", "bob"]
     minute = int(NOW) // 60 * 60
-    for delta in deltas:
-        assert delta.drivers is not None
+    for got in _authors_of([(a, NOW) for a in authors]):
         # First seen first, each once: PFADD's result depends on neither order nor repeats,
         # so the names are not sorted (that sort was ~0.1 us a post of the worker, issue 15).
-        assert delta.drivers.authors[("m", minute)] == ["bob", "bob\x00", "\x00", "ann"]
+        assert got[("m", minute)] == ["bob", "bob\x00", "\x00", "ann"]
 
 
 def test_an_hour_lists_the_authors_of_its_minutes_once_first_seen_first() -> None:
     when = (NOW + 60, NOW, NOW + 60, NOW + 120, NOW)  # offsets 0-4, minutes out of order
     authors = ("cat", "bob", "ann", "bob", "cat")
-    posted = enumerate(zip(authors, when, strict=True))
-    records = [RawRecord(json.dumps({"id": f"p{i}", "text": "acme battery", "author": a,
-                                     "brand": "acme", "created_at": t}).encode(),
-                         "t", 0, i, NOW) for i, (a, t) in posted]
-    matcher = BrandMatcher([Brand("acme")])
-    posts, brands, rejected = validate(records, get_settings(), matcher)
-    assert not rejected
-    labels = np.zeros(len(posts), np.int64)
-    intensity = np.full(len(posts), 0.5, np.float32)
-    deltas = batch_deltas(posts, brands, labels, intensity, 8)
-    features = FeatureExtractor(TermExtractor(matcher.definitions)).features(posts, None)
-    attach(deltas, posts, brands, labels, intensity_e6(intensity), features, None, 8)
     m = int(NOW) // 60 * 60
-    for delta in deltas:
-        assert delta.drivers is not None
-        got = delta.drivers.authors
+    for got in _authors_of(list(zip(authors, when, strict=True))):
         assert got[("m", m)] == ["bob", "cat"]
         assert got[("m", m + 60)] == ["cat", "ann"]
         assert got[("m", m + 120)] == ["bob"]
