@@ -49,13 +49,13 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from ops.bench.harness import run_settings
 from ops.bench.machine import cpu_model
 from ops.bench.measure import ratio_interval, spread
 from ops.bench.report import print_json
@@ -82,10 +82,7 @@ LAYOUTS = ("shared", "pinned", "concurrent", "concurrent-pinned")
 
 
 def fresh(settings: Settings, drivers: bool) -> Settings:
-    run = uuid.uuid4().hex[:8]
-    return settings.replace(topic_posts=f"dc{run}.posts", topic_scored=f"dc{run}.scored",
-                            topic_dead_letters=f"dc{run}.dead-letters",
-                            redis_prefix=f"dc{run}", drivers=drivers)
+    return run_settings(settings, "dc").replace(drivers=drivers)
 
 
 def run_worker(settings: Settings, posts: int) -> dict[str, float]:

@@ -25,13 +25,13 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
 import redis
 
+from ops.bench.harness import run_settings
 from ops.bench.language_throughput import posts as bench_posts
 from ops.bench.language_throughput import produce
 from ops.bench.machine import cpu_model
@@ -85,16 +85,14 @@ def profile_run(base: Settings, values: list[bytes], language_id: str, rate: int
                 raw: Path, gc_out: Path | None) -> dict[str, Any]:
     """One worker draining ``values`` with py-spy attached while it writes aggregates (no
     py-spy when ``rate`` is 0); its threads' CPU, and with ``gc_out`` its collector's."""
-    run = uuid.uuid4().hex[:8]
-    settings = base.replace(topic_posts=f"lspy{run}.posts", topic_scored=f"lspy{run}.scored",
-                            topic_dead_letters=f"lspy{run}.dead-letters",
-                            redis_prefix=f"lspy{run}", language_id=language_id)
+    settings = run_settings(base, "lspy").replace(language_id=language_id)
     produce(settings, values)
     client = redis.Redis.from_url(settings.redis_url)
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     argv = ([sys.executable, "-m", "ops.bench.gc_worker", str(gc_out), "worker"] if gc_out
             else None)
-    worker = start_worker(settings, settings.state_dir, name=f"lspy-worker-{run}", argv=argv)
+    worker = start_worker(settings, settings.state_dir, name=f"worker-{settings.redis_prefix}",
+                          argv=argv)
     spy: subprocess.Popen[bytes] | None = None
     try:
         first = wait_for_first_write(worker, client, settings)

@@ -22,12 +22,12 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from ops.bench.harness import run_settings
 from ops.bench.language_throughput import posts as bench_posts
 from ops.bench.language_throughput import produce
 from ops.bench.machine import cpu_model
@@ -47,14 +47,11 @@ def commandstats(client: redis.Redis) -> dict[str, tuple[int, int]]:
 
 def one_run(base: Settings, values: list[bytes], name: str, changes: dict[str, Any]
             ) -> dict[str, Any]:
-    run = uuid.uuid4().hex[:8]
-    settings = base.replace(topic_posts=f"lops{run}.posts", topic_scored=f"lops{run}.scored",
-                            topic_dead_letters=f"lops{run}.dead-letters",
-                            redis_prefix=f"lops{run}", **changes)
+    settings = run_settings(base, "lops").replace(**changes)
     produce(settings, values)
     client = redis.Redis.from_url(settings.redis_url)
     before, cpu0 = commandstats(client), redis_cpu_s(client)
-    worker = start_worker(settings, settings.state_dir, name=f"lops-worker-{run}")
+    worker = start_worker(settings, settings.state_dir, name=f"worker-{settings.redis_prefix}")
     try:
         while counted(client, settings) < len(values):
             worker.check()

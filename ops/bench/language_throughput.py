@@ -31,13 +31,13 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
 
 from model.data import UMSAB, shared_data_dir, tweeteval
+from ops.bench.harness import run_settings
 from ops.bench.machine import cpu_model
 from ops.bench.measure import ratio_interval
 from ops.bench.sustained import (
@@ -86,18 +86,15 @@ def produce(settings: Settings, values: list[bytes]) -> None:
     producer.close()
 
 
-def fresh(base: Settings, language_id: str) -> tuple[Settings, str]:
-    run = uuid.uuid4().hex[:8]
-    return base.replace(topic_posts=f"lbench{run}.posts", topic_scored=f"lbench{run}.scored",
-                        topic_dead_letters=f"lbench{run}.dead-letters",
-                        redis_prefix=f"lbench{run}", language_id=language_id), run
+def fresh(base: Settings, language_id: str) -> Settings:
+    return run_settings(base, "lbench").replace(language_id=language_id)
 
 
 def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, Any]:
-    settings, run = fresh(base, language_id)
+    settings = fresh(base, language_id)
     produce(settings, values)
     try:
-        timed = time_worker(settings, len(values), f"lbench-worker-{run}")
+        timed = time_worker(settings, len(values), f"worker-{settings.redis_prefix}")
     finally:
         cleanup(settings)
     return _row(timed, language_id, timed.redis_cpu_us_per_post)
@@ -106,13 +103,13 @@ def one_run(base: Settings, values: list[bytes], language_id: str) -> dict[str, 
 def together(base: Settings, values: list[bytes], order: tuple[str, str]) -> list[dict[str, Any]]:
     """One round of ``--together``: a worker per language-ID mode, at once."""
     runs = [fresh(base, mode) for mode in order]
-    for settings, _ in runs:
+    for settings in runs:
         produce(settings, values)
     try:
-        timed = time_workers_together([(s, f"lbench-worker-{run}") for s, run in runs],
+        timed = time_workers_together([(s, f"worker-{s.redis_prefix}") for s in runs],
                                       len(values))
     finally:
-        for settings, _ in runs:
+        for settings in runs:
             cleanup(settings)
     redis_us = redis_us_per_post(timed)
     return [_row(t, mode, redis_us) for mode, t in zip(order, timed, strict=True)]

@@ -17,8 +17,8 @@ import argparse
 import json
 import os
 import time
-import uuid
 
+from ops.bench.harness import run_settings
 from ops.bench.sustained import cleanup, sentistream_run, time_worker
 from sentistream.settings import get_settings
 from sentistream.topics import ensure_topics
@@ -29,17 +29,14 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    run = uuid.uuid4().hex[:8]
-    settings = get_settings().replace(
-        topic_posts=f"bench{run}.posts", topic_scored=f"bench{run}.scored",
-        topic_dead_letters=f"bench{run}.dead-letters", redis_prefix=f"bench{run}")
+    settings = run_settings(get_settings(), "throughput")
     ensure_topics(settings)
     produced = time.monotonic()
     sentistream_run(settings, "generate", "--max", "--limit", str(args.posts), "--seed", "1",
                     "--key", "id")
     produce_s = time.monotonic() - produced
     try:
-        timed = time_worker(settings, args.posts, f"bench-worker-{run}")
+        timed = time_worker(settings, args.posts, f"worker-{settings.redis_prefix}")
     finally:
         cleanup(settings)
     done = timed.done.wall
