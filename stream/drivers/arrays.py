@@ -66,6 +66,15 @@ def unique_inverse(values: Int64Array) -> tuple[Int64Array, Int64Array]:
     return ordered[first], inverse
 
 
+def run_bounds(grouped: Int64Array) -> tuple[Int64Array, Int64Array]:
+    """(starts, ends) of the runs of equal values of ``grouped`` (sorted, or with each value's
+    copies next to each other): run i is ``grouped[starts[i]:ends[i]]``."""
+    if not len(grouped):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ends = np.r_[np.flatnonzero(grouped[1:] != grouped[:-1]) + 1, len(grouped)].astype(np.int64)
+    return np.r_[0, ends[:-1]].astype(np.int64), ends
+
+
 def string_codes(values: Sequence[str]) -> tuple[list[str], Int64Array]:
     """The distinct strings of ``values`` in str (code point) order, and each value's index
     among them: ``np.unique(values, return_inverse=True)`` without numpy's sort of a unicode

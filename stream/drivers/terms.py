@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model.tokenizer import HASHTAG, SEP, normal_form, raw_tokens, tokenize
-from stream.drivers.arrays import sorted_unique, unique_inverse
+from stream.drivers.arrays import run_bounds, sorted_unique, unique_inverse
 from stream.drivers.stopwords import STOPWORDS
 
 MAX_TERM_CHARS = 40
@@ -197,9 +197,8 @@ class BatchTerms:
         # One sort of (group, term, post) drops a post's repeats of a term and leaves the
         # (group, term) runs in order, so counting them needs no second sort.
         uniq = sorted_unique(key * self.n_posts + posts) // self.n_posts
-        starts = np.flatnonzero(np.r_[True, uniq[1:] != uniq[:-1]])
-        count = np.diff(np.r_[starts, len(uniq)])
-        return uniq[starts], count, width
+        starts, ends = run_bounds(uniq)
+        return uniq[starts], ends - starts, width
 
     def _own_ids(self, group_brand: Sequence[str | None]
                  ) -> tuple[Int64Array, Int64Array, Int64Array] | None:

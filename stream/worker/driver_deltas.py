@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from stream.drivers.arrays import unique_inverse
+from stream.drivers.arrays import run_bounds, unique_inverse
 from stream.drivers.reposts import FINGERPRINT_TTL_S, RowFingerprints, retweets_and_fingerprints
 from stream.drivers.terms import BatchTerms, TermExtractor, TokenRows
 from stream.schema.keys import ALL_BRANDS, RESERVED_BRANDS, KeyScheme
@@ -281,10 +281,9 @@ def _add_authors(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_group
     key, span, low = _bucket_keys(group, created[post], 60)
     order = np.argsort(key, kind="stable")  # stable: offset order within a run
     key, names = key[order], list(map(authors.__getitem__, post[order].tolist()))
-    ends = np.r_[np.flatnonzero(key[1:] != key[:-1]) + 1, len(key)]
+    starts, ends = run_bounds(key)
     groups: dict[int, None] = {}  # the groups with authors, in order
-    bounds = ends.tolist()
-    for u, lo, hi in zip(key[ends - 1].tolist(), [0, *bounds[:-1]], bounds, strict=True):
+    for u, lo, hi in zip(key[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
         g, minute = _start_of(u, span, low, 60)
         _drivers(deltas[g]).authors[("m", minute)] = list(dict.fromkeys(names[lo:hi]))
         groups[g] = None
@@ -348,8 +347,7 @@ def _add_examples(deltas: Sequence[GroupDelta], pair_post: Int64Array, pair_grou
         key, span, low = _bucket_keys(group, created[post], 3600)
         order = np.argsort(key, kind="stable")  # stable: offset order within a key
         key, post = key[order], post[order]
-        ends = np.r_[np.flatnonzero(key[1:] != key[:-1]) + 1, len(key)]
-        starts = np.r_[0, ends[:-1]]
+        starts, ends = run_bounds(key)
         # Each run's share: the runs of one (brand, hour) split ``keep`` between them.
         brand_hour = brand_code[key[starts] // span] * span + key[starts] % span
         _, sharer = unique_inverse(brand_hour)

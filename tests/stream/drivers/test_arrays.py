@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.drivers import arrays
-from stream.drivers.arrays import sorted_unique, string_codes, unique_inverse
+from stream.drivers.arrays import run_bounds, sorted_unique, string_codes, unique_inverse
 
 int64s = st.lists(st.one_of(st.integers(-5, 5), st.integers(-(2**63), 2**63 - 1)), max_size=300)
 
@@ -49,3 +49,15 @@ def test_dense_keys_take_the_table_path_and_still_equal_np_unique(offsets: list[
     assert got.tolist() == expected.tolist()
     assert inverse.tolist() == expected_inverse.reshape(-1).tolist()
     assert got.dtype == inverse.dtype == sorted_unique(array).dtype == np.int64
+
+
+@settings(max_examples=300, deadline=None)
+@given(int64s)
+def test_run_bounds_cover_the_runs_of_equal_values_in_order(values: list[int]) -> None:
+    grouped = np.sort(np.array(values, np.int64))
+    starts, ends = run_bounds(grouped)
+    assert starts.dtype == ends.dtype == np.int64
+    runs = [grouped[lo:hi].tolist() for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
+    assert [x for run in runs for x in run] == grouped.tolist()  # every value, once, in order
+    assert all(run and len(set(run)) == 1 for run in runs)  # each run one value
+    assert len(runs) == len(set(values))  # and each value one run
