@@ -119,12 +119,14 @@ def run_together(base: Settings, posts: int, on_first: bool,
     every = sorted(os.sched_getaffinity(0))
     if pinned and len(every) < 2:
         raise SystemExit("the concurrent-pinned layout needs at least 2 CPUs")
-    timed = time_workers_together(
-        [(settings[side], f"drivers-cost-{settings[side].redis_prefix}") for side in sides], posts,
-        [{every[0]}, {every[1]}] if pinned else None)
+    try:
+        timed = time_workers_together(
+            [(settings[side], f"drivers-cost-{settings[side].redis_prefix}") for side in sides],
+            posts, [{every[0]}, {every[1]}] if pinned else None)
+    finally:  # a failed round leaves no keys behind either (language_throughput does the same)
+        for s in settings.values():
+            cleanup(s)
     redis_us = redis_us_per_post(timed)
-    for s in settings.values():
-        cleanup(s)
     return {side: {**figures(t, redis_us), "window_posts": t.sustained_posts}
             for side, t in zip(sides, timed, strict=True)}
 
